@@ -1,0 +1,194 @@
+#include "control/change_tracker.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <tuple>
+#include <utility>
+#include <variant>
+
+namespace nicproxy {
+namespace {
+
+constexpr const char* kSchedulerAnnotation = "nicproxy.io/scheduler";
+
+std::string serviceKey(const std::string& namespaceName, const std::string& name) { return namespaceName + "/" + name; }
+std::string sliceServiceKey(const k8s::EndpointSlice& slice) {
+  return serviceKey(slice.meta.namespaceName, slice.serviceName);
+}
+
+const k8s::EndpointPort* findSlicePort(const k8s::EndpointSlice& slice, const std::string& name, Protocol protocol) {
+  for (const auto& port : slice.ports) {
+    if (port.name == name && port.protocol == protocol) return &port;
+  }
+  return nullptr;
+}
+
+// The endpoints controller has already resolved targetPort into the slice's port
+// numbers, so the slice port named like the service port is authoritative, as in
+// kube-proxy. The fallbacks cover hand-written services files.
+std::optional<uint16_t> resolvePort(const k8s::ServicePortSpec& spec, const k8s::EndpointSlice& slice) {
+  const auto* numeric = std::get_if<uint16_t>(&spec.targetPort);
+  const auto* targetName = std::get_if<std::string>(&spec.targetPort);
+  const k8s::EndpointPort* slicePort = findSlicePort(slice, spec.name, spec.protocol);
+  if (slicePort == nullptr && targetName != nullptr) slicePort = findSlicePort(slice, *targetName, spec.protocol);
+  if (slicePort == nullptr) return std::nullopt;
+  if (slicePort->port) return *slicePort->port;
+  if (numeric != nullptr) return *numeric;
+  return std::nullopt;
+}
+
+void addEndpoints(const k8s::ServicePortSpec& spec, const k8s::EndpointSlice& slice, const std::string& nodeName,
+                  std::vector<Endpoint>& out) {
+  const auto port = resolvePort(spec, slice);
+  if (!port) return;
+  for (const auto& sliceEndpoint : slice.endpoints) {
+    // Kubernetes: consumers use only the first address; the others are the same endpoint.
+    if (sliceEndpoint.addresses.empty()) continue;
+    Endpoint endpoint;
+    endpoint.address = sliceEndpoint.addresses.front();
+    endpoint.port = *port;
+    endpoint.ready = sliceEndpoint.conditions.ready.value_or(true);
+    endpoint.serving = sliceEndpoint.conditions.serving.value_or(endpoint.ready);
+    endpoint.terminating = sliceEndpoint.conditions.terminating.value_or(false);
+    endpoint.nodeName = sliceEndpoint.nodeName;
+    endpoint.zone = sliceEndpoint.zone;
+    endpoint.isLocal = !nodeName.empty() && sliceEndpoint.nodeName == nodeName;
+    // During a slice rebalance one endpoint can sit in two slices; the first one wins.
+    const bool seen = std::any_of(out.begin(), out.end(), [&](const Endpoint& other) {
+      return other.address == endpoint.address && other.port == endpoint.port;
+    });
+    if (!seen) out.push_back(std::move(endpoint));
+  }
+}
+
+// Removes every port of one service from `ports`, returning them by name.
+ServiceTable::Map extractService(ServiceTable::Map& ports, const std::string& namespaceName, const std::string& name) {
+  ServiceTable::Map removed;
+  auto it = ports.lower_bound(ServicePortName{namespaceName, name, "", Protocol::Tcp});
+  while (it != ports.end() && it->first.namespaceName == namespaceName && it->first.serviceName == name) {
+    auto next = std::next(it);
+    removed.insert(ports.extract(it));
+    it = next;
+  }
+  return removed;
+}
+
+}  // namespace
+
+std::vector<ServicePort> buildServicePorts(const k8s::Service& service,
+                                           const std::vector<const k8s::EndpointSlice*>& slices,
+                                           const std::string& nodeName) {
+  std::vector<ServicePort> result;
+  if (service.headless) return result;
+  const auto scheduler = service.meta.annotations.find(kSchedulerAnnotation);
+  for (const auto& spec : service.ports) {
+    ServicePort port;
+    port.name = ServicePortName{service.meta.namespaceName, service.meta.name, spec.name, spec.protocol};
+    port.type = service.type;
+    port.clusterIPs = service.clusterIPs;
+    port.port = spec.port;
+    port.nodePort = spec.nodePort;
+    port.externalIPs = service.externalIPs;
+    port.loadBalancerIPs = service.loadBalancerIPs;
+    port.loadBalancerSourceRanges = service.loadBalancerSourceRanges;
+    port.sessionAffinity = service.sessionAffinity;
+    port.stickyMaxAgeSeconds = service.stickyMaxAgeSeconds;
+    port.externalTrafficPolicy = service.externalTrafficPolicy;
+    port.internalTrafficPolicy = service.internalTrafficPolicy;
+    if (scheduler != service.meta.annotations.end()) port.scheduler = scheduler->second;
+    for (const auto* slice : slices) {
+      // Defensive: the tracker already selects by these, but callers may not.
+      if (slice->addressType != "IPv4" || slice->meta.namespaceName != service.meta.namespaceName ||
+          slice->serviceName != service.meta.name) {
+        continue;
+      }
+      addEndpoints(spec, *slice, nodeName, port.endpoints);
+    }
+    std::sort(port.endpoints.begin(), port.endpoints.end(), [](const Endpoint& a, const Endpoint& b) {
+      return std::tie(a.address, a.port) < std::tie(b.address, b.port);
+    });
+    result.push_back(std::move(port));
+  }
+  return result;
+}
+
+ChangeTracker::ChangeTracker(std::string nodeName) : nodeName_(std::move(nodeName)) {}
+
+void ChangeTracker::upsertService(k8s::Service service) {
+  std::string key = service.meta.key();
+  dirtyServices_.insert(key);
+  services_.insert_or_assign(std::move(key), std::move(service));
+}
+
+void ChangeTracker::deleteService(const std::string& namespaceName, const std::string& name) {
+  if (services_.erase(serviceKey(namespaceName, name)) > 0) dirtyServices_.insert(serviceKey(namespaceName, name));
+}
+
+void ChangeTracker::upsertEndpointSlice(k8s::EndpointSlice slice) {
+  std::string key = slice.meta.key();
+  // A slice may move to another service (its label changed): both services change.
+  if (const auto old = slices_.find(key); old != slices_.end()) dirtyServices_.insert(sliceServiceKey(old->second));
+  dirtyServices_.insert(sliceServiceKey(slice));
+  slices_.insert_or_assign(std::move(key), std::move(slice));
+}
+
+void ChangeTracker::deleteEndpointSlice(const std::string& namespaceName, const std::string& name) {
+  const auto it = slices_.find(serviceKey(namespaceName, name));
+  if (it == slices_.end()) return;
+  dirtyServices_.insert(sliceServiceKey(it->second));
+  slices_.erase(it);
+}
+
+void ChangeTracker::replaceAll(std::vector<k8s::Service> services, std::vector<k8s::EndpointSlice> slices) {
+  for (const auto& [key, service] : services_) dirtyServices_.insert(key);
+  for (const auto& [key, slice] : slices_) dirtyServices_.insert(sliceServiceKey(slice));
+  services_.clear();
+  slices_.clear();
+  for (auto& service : services) upsertService(std::move(service));
+  for (auto& slice : slices) upsertEndpointSlice(std::move(slice));
+}
+
+Snapshot ChangeTracker::apply() {
+  Snapshot snapshot;
+  if (dirtyServices_.empty()) {
+    snapshot.table = current_;
+    return snapshot;
+  }
+  // Only the dirty services' slices are needed; one pass over all slices finds them.
+  std::map<std::string, std::vector<const k8s::EndpointSlice*>> dirtySlices;
+  for (const auto& [key, slice] : slices_) {
+    const std::string service = sliceServiceKey(slice);
+    if (dirtyServices_.count(service) > 0) dirtySlices[service].push_back(&slice);
+  }
+
+  ServiceTable::Map ports = current_->ports();
+  for (const auto& key : dirtyServices_) {
+    const size_t slash = key.find('/');
+    ServiceTable::Map previous = extractService(ports, key.substr(0, slash), key.substr(slash + 1));
+    std::vector<ServicePort> built;
+    if (const auto service = services_.find(key); service != services_.end()) {
+      built = buildServicePorts(service->second, dirtySlices[key], nodeName_);
+    }
+    for (auto& port : built) {
+      const auto old = previous.find(port.name);
+      if (old != previous.end() && *old->second == port) {
+        ports.insert(previous.extract(old));  // unchanged: the dataplane may keep what it built for it
+        continue;
+      }
+      snapshot.changed.insert(port.name);
+      if (old != previous.end()) previous.erase(old);
+      ServicePortName name = port.name;
+      ports.emplace(std::move(name), std::make_shared<const ServicePort>(std::move(port)));
+    }
+    for (const auto& [name, port] : previous) snapshot.changed.insert(name);  // removed
+  }
+  dirtyServices_.clear();
+
+  // A new table (and generation) only when something changed, so that callers can
+  // tell "nothing to do" by pointer or generation.
+  if (!snapshot.changed.empty()) current_ = std::make_shared<const ServiceTable>(std::move(ports), ++generation_);
+  snapshot.table = current_;
+  return snapshot;
+}
+
+}  // namespace nicproxy

@@ -1,0 +1,55 @@
+#pragma once
+// Keeps the current Services and EndpointSlices, as kube-proxy's change trackers do,
+// and turns them into ServiceTable snapshots. Only services touched since the last
+// apply() are rebuilt; their ServicePorts are compared with the previous snapshot so
+// that a no-op change (an object re-sent unchanged) reports nothing as changed.
+// Not thread-safe: one owner (the control thread).
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "control/k8s/objects.hpp"
+#include "control/model.hpp"
+
+namespace nicproxy {
+
+struct Snapshot {
+  std::shared_ptr<const ServiceTable> table;
+  ChangedPorts changed;
+};
+
+class ChangeTracker {
+ public:
+  /// `nodeName` marks endpoints on this node as local.
+  explicit ChangeTracker(std::string nodeName = {});
+
+  void upsertService(k8s::Service service);           // add or replace by namespace/name
+  void deleteService(const std::string& namespaceName, const std::string& name);
+  void upsertEndpointSlice(k8s::EndpointSlice slice); // add or replace by namespace/name
+  void deleteEndpointSlice(const std::string& namespaceName, const std::string& name);
+  /// Replaces everything (a relist or a reloaded services file).
+  void replaceAll(std::vector<k8s::Service> services, std::vector<k8s::EndpointSlice> slices);
+
+  bool hasPendingChanges() const { return !dirtyServices_.empty(); }
+  /// Builds the next snapshot and what changed since the previous one.
+  Snapshot apply();
+  std::shared_ptr<const ServiceTable> current() const { return current_; }
+
+ private:
+  std::string nodeName_;
+  std::map<std::string, k8s::Service> services_;              // key namespace/name
+  std::map<std::string, k8s::EndpointSlice> slices_;          // key namespace/sliceName
+  std::set<std::string> dirtyServices_;                        // namespace/serviceName
+  std::shared_ptr<const ServiceTable> current_ = std::make_shared<ServiceTable>();
+  uint64_t generation_ = 0;
+};
+
+/// Builds the ServicePorts of one service from its slices (pure; used by the tracker
+/// and by tests). Named targetPorts resolve through the slices' port names; a port
+/// that cannot be resolved gets no endpoints from that slice.
+std::vector<ServicePort> buildServicePorts(const k8s::Service& service,
+                                           const std::vector<const k8s::EndpointSlice*>& slices,
+                                           const std::string& nodeName);
+
+}  // namespace nicproxy

@@ -1,0 +1,259 @@
+#include "control/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "control/json_reader.hpp"
+
+namespace nicproxy {
+namespace {
+
+using json::Errors;
+using json::ObjectReader;
+constexpr auto kStrict = ObjectReader::Nulls::Error;
+
+constexpr uint32_t kMinFlowTableSize = 1024;
+constexpr uint32_t kMaxFlowTableSize = 1U << 26;
+
+bool isHex(std::string_view text) {
+  for (const char c : text) {
+    if (std::isxdigit(static_cast<unsigned char>(c)) == 0) return false;
+  }
+  return true;
+}
+
+// "0000:03:00.0" or "03:00.0", optionally followed by ",devargs" as `-a` takes it.
+bool isPciAddress(std::string_view device) {
+  device = device.substr(0, device.find(','));
+  if (device.size() == 12) {
+    if (device[4] != ':' || !isHex(device.substr(0, 4))) return false;
+    device.remove_prefix(5);
+  }
+  return device.size() == 7 && isHex(device.substr(0, 2)) && device[2] == ':' && isHex(device.substr(3, 2)) &&
+         device[5] == '.' && device[6] >= '0' && device[6] <= '7';
+}
+
+std::optional<ProxyMode> readMode(ObjectReader& reader) {
+  const auto text = reader.string("mode");
+  if (!text) return std::nullopt;
+  if (*text == "dpdk") return ProxyMode::Dpdk;
+  if (*text == "iptables" || *text == "ipvs" || *text == "nftables") {
+    reader.error("mode", json::quote(*text) + " is not implemented yet");
+  } else {
+    reader.error("mode", json::quote(*text) + " is not one of dpdk, iptables, ipvs, nftables");
+  }
+  return std::nullopt;
+}
+
+std::optional<Ipv4Cidr> readCidr(const boost::json::value& value, const std::string& path, Errors& errors) {
+  const auto text = json::asString(value, path, errors);
+  if (!text) return std::nullopt;
+  const auto cidr = parseIpv4Cidr(*text);
+  if (!cidr) errors.push_back(path + ": " + json::quote(*text) + " is not a valid CIDR");
+  return cidr;
+}
+
+// kube-proxy takes "v4cidr,v6cidr" on dual-stack clusters; nicproxy is IPv4-only so
+// the IPv6 part is ignored rather than rejected, and the file works for both.
+void readClusterCidr(ObjectReader& reader, Config& config) {
+  const auto text = reader.string("clusterCIDR");
+  if (!text) return;
+  std::string_view rest = *text;
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string_view part = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    if (looksLikeIpv6(part)) continue;
+    const auto cidr = parseIpv4Cidr(part);
+    if (!cidr) {
+      reader.error("clusterCIDR", json::quote(part) + " is not a valid CIDR");
+    } else if (config.clusterCIDR) {
+      reader.error("clusterCIDR", "more than one IPv4 CIDR in " + json::quote(*text));
+    } else {
+      config.clusterCIDR = cidr;
+    }
+  }
+}
+
+void readNodePortAddresses(ObjectReader& reader, Errors& errors, Config& config) {
+  const auto* array = reader.array("nodePortAddresses");
+  if (array == nullptr) return;
+  for (size_t i = 0; i < array->size(); ++i) {
+    if (auto cidr = readCidr((*array)[i], json::indexPath(reader.pathOf("nodePortAddresses"), i), errors)) {
+      config.nodePortAddresses.push_back(*cidr);
+    }
+  }
+}
+
+void readServicesFile(ObjectReader& reader, Errors& errors, const std::filesystem::path& baseDir, Config& config) {
+  const auto* value = reader.get("servicesFile");
+  const auto text = value == nullptr ? std::nullopt : json::asString(*value, reader.pathOf("servicesFile"), errors);
+  if (value == nullptr || (text && text->empty())) {
+    reader.error("servicesFile", "required (no API server support yet)");
+    return;
+  }
+  if (!text) return;
+  const std::filesystem::path path(*text);
+  config.servicesFile = path.is_absolute() ? path : (baseDir / path).lexically_normal();
+}
+
+std::optional<DpdkPortConfig> readPort(const boost::json::value& value, const std::string& path, Errors& errors) {
+  const auto* object = json::asObject(value, path, errors);
+  if (object == nullptr) return std::nullopt;
+  ObjectReader reader(*object, path, errors, kStrict);
+  const size_t errorsBefore = errors.size();
+  DpdkPortConfig port;
+
+  if (const auto device = reader.string("device")) {
+    if (device->empty()) reader.error("device", "must not be empty");
+    port.device = *device;
+    port.isPci = isPciAddress(*device);
+  } else if (reader.get("device") == nullptr) {
+    reader.error("device", "required");
+  }
+
+  if (const auto* address = reader.get("address")) {
+    if (const auto cidr = readCidr(*address, reader.pathOf("address"), errors)) port.address = *cidr;
+  } else {
+    reader.error("address", "required");
+  }
+
+  if (const auto gateway = reader.string("gateway")) {
+    const auto ip = parseIpv4(*gateway);
+    if (!ip) {
+      reader.error("gateway", json::quote(*gateway) + " is not a valid IPv4 address");
+    } else if (errors.size() == errorsBefore && !port.address.contains(*ip)) {
+      // Checked only when the address itself is good, else the subnet is unknown.
+      reader.error("gateway", *gateway + " is not inside " + formatIpv4Cidr(port.address));
+    } else if (errors.size() == errorsBefore && *ip == port.address.address) {
+      reader.error("gateway", *gateway + " is the port's own address");
+    } else {
+      port.gateway = ip;
+    }
+  }
+  reader.rejectUnknownKeys();
+  if (errors.size() != errorsBefore) return std::nullopt;
+  return port;
+}
+
+void readPorts(ObjectReader& reader, Errors& errors, DpdkConfig& dpdk) {
+  const auto* ports = reader.array("ports");
+  if (ports == nullptr) {
+    if (reader.get("ports") == nullptr) reader.error("ports", "required (at least one port)");
+    return;
+  }
+  if (ports->empty()) reader.error("ports", "at least one port is required");
+  for (size_t i = 0; i < ports->size(); ++i) {
+    const std::string path = json::indexPath(reader.pathOf("ports"), i);
+    auto port = readPort((*ports)[i], path, errors);
+    if (!port) continue;
+    const bool duplicate = std::any_of(dpdk.ports.begin(), dpdk.ports.end(),
+                                       [&](const DpdkPortConfig& other) { return other.device == port->device; });
+    if (duplicate) errors.push_back(path + ".device: " + json::quote(port->device) + " is already used by another port");
+    dpdk.ports.push_back(std::move(*port));
+  }
+}
+
+void readScheduler(ObjectReader& reader, DpdkConfig& dpdk) {
+  const auto text = reader.string("scheduler");
+  if (!text) return;
+  if (*text == "random") {
+    dpdk.scheduler = Scheduler::Random;
+  } else if (*text == "roundrobin" || *text == "maglev") {
+    reader.error("scheduler", json::quote(*text) + " is not implemented yet");
+  } else {
+    reader.error("scheduler", json::quote(*text) + " is not one of random, roundrobin, maglev");
+  }
+}
+
+void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk) {
+  const auto* object = top.object("dpdk");
+  if (object == nullptr) {
+    if (top.get("dpdk") == nullptr) top.error("dpdk", "required when mode is \"dpdk\"");
+    return;
+  }
+  ObjectReader reader(*object, "dpdk", errors, kStrict);
+  if (const auto* eal = reader.array("eal")) {
+    for (size_t i = 0; i < eal->size(); ++i) {
+      if (auto arg = json::asString((*eal)[i], json::indexPath("dpdk.eal", i), errors)) {
+        dpdk.eal.push_back(std::move(*arg));
+      }
+    }
+  }
+  readPorts(reader, errors, dpdk);
+  if (const auto size = reader.integer("flowTableSize", "a positive integer")) {
+    if (*size < kMinFlowTableSize || *size > kMaxFlowTableSize) {
+      reader.error("flowTableSize", std::to_string(*size) + " is out of range " + std::to_string(kMinFlowTableSize) +
+                                        ".." + std::to_string(kMaxFlowTableSize));
+    } else {
+      dpdk.flowTableSize = static_cast<uint32_t>(*size);
+    }
+  }
+  readScheduler(reader, dpdk);
+  reader.rejectUnknownKeys();
+}
+
+}  // namespace
+
+const char* proxyModeName(ProxyMode mode) {
+  switch (mode) {
+    case ProxyMode::Dpdk: return "dpdk";
+    case ProxyMode::Iptables: return "iptables";
+    case ProxyMode::Ipvs: return "ipvs";
+    case ProxyMode::Nftables: return "nftables";
+  }
+  return "?";
+}
+
+const char* schedulerName(Scheduler scheduler) {
+  switch (scheduler) {
+    case Scheduler::Random: return "random";
+    case Scheduler::RoundRobin: return "roundrobin";
+    case Scheduler::Maglev: return "maglev";
+  }
+  return "?";
+}
+
+ConfigResult parseConfig(std::string_view jsonText, const std::filesystem::path& baseDir) {
+  ConfigResult result;
+  std::string parseError;
+  const auto document = json::parse(jsonText, parseError);
+  if (!document) {
+    result.errors.push_back(parseError);
+    return result;
+  }
+  const auto* object = document->if_object();
+  if (object == nullptr) {
+    result.errors.push_back("expected a JSON object at the top, got " + json::describe(*document));
+    return result;
+  }
+
+  Config config;
+  ObjectReader reader(*object, "", result.errors, kStrict);
+  // A KubeProxyConfiguration header may be present; its values change nothing here.
+  reader.string("apiVersion");
+  reader.string("kind");
+  if (const auto mode = readMode(reader)) config.mode = *mode;
+  if (auto nodeName = reader.string("nodeName")) config.nodeName = std::move(*nodeName);
+  readClusterCidr(reader, config);
+  readNodePortAddresses(reader, result.errors, config);
+  readServicesFile(reader, result.errors, baseDir, config);
+  readDpdk(reader, result.errors, config.dpdk);
+  reader.rejectUnknownKeys();
+
+  if (result.errors.empty()) result.config = std::move(config);
+  return result;
+}
+
+ConfigResult loadConfigFile(const std::filesystem::path& path) {
+  std::string error;
+  const auto text = json::readFile(path, error);
+  if (!text) {
+    ConfigResult result;
+    result.errors.push_back(error);
+    return result;
+  }
+  return parseConfig(*text, path.parent_path());
+}
+
+}  // namespace nicproxy

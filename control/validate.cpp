@@ -1,0 +1,64 @@
+#include "control/validate.hpp"
+
+#include <spdlog/fmt/fmt.h>
+
+#include "control/change_tracker.hpp"
+#include "control/config.hpp"
+#include "control/endpoints.hpp"
+#include "control/services_file.hpp"
+
+namespace nicproxy {
+
+namespace {
+
+std::string describeFrontends(const ServicePort& port) {
+  std::string text;
+  auto add = [&text](const std::string& part) { text += (text.empty() ? "" : " ") + part; };
+  for (Ipv4 ip : port.clusterIPs) add(fmt::format("{}:{}", formatIpv4(ip), port.port));
+  if (port.nodePort != 0) add(fmt::format("nodePort {}", port.nodePort));
+  for (Ipv4 ip : port.externalIPs) add(fmt::format("external {}:{}", formatIpv4(ip), port.port));
+  for (Ipv4 ip : port.loadBalancerIPs) add(fmt::format("loadBalancer {}:{}", formatIpv4(ip), port.port));
+  return text;
+}
+
+}  // namespace
+
+int validateConfiguration(const std::filesystem::path& configPath, std::ostream& out, std::ostream& err) {
+  const ConfigResult result = loadConfigFile(configPath);
+  for (const std::string& e : result.errors) err << configPath.string() << ": " << e << "\n";
+  if (!result.ok()) return 1;
+  const Config& config = *result.config;
+  out << fmt::format("config {}: mode {}, node {}, {} port(s), scheduler {}\n", configPath.string(),
+                     proxyModeName(config.mode), config.nodeName.empty() ? "(unnamed)" : config.nodeName,
+                     config.dpdk.ports.size(), schedulerName(config.dpdk.scheduler));
+  for (size_t i = 0; i < config.dpdk.ports.size(); ++i) {
+    const DpdkPortConfig& p = config.dpdk.ports[i];
+    out << fmt::format("  port {}: {} {} address {}{}\n", i, p.isPci ? "pci" : "vdev", p.device,
+                       formatIpv4Cidr(p.address), p.gateway ? " gateway " + formatIpv4(*p.gateway) : "");
+  }
+
+  ServicesFileContents contents = loadServicesFile(config.servicesFile);
+  for (const std::string& w : contents.warnings) out << config.servicesFile.string() << ": warning: " << w << "\n";
+  for (const std::string& e : contents.errors) err << config.servicesFile.string() << ": " << e << "\n";
+  const size_t serviceCount = contents.services.size();
+  const size_t sliceCount = contents.slices.size();
+  ChangeTracker tracker(config.nodeName);
+  tracker.replaceAll(std::move(contents.services), std::move(contents.slices));
+  const Snapshot snapshot = tracker.apply();
+  out << fmt::format("services file {}: {} services, {} endpoint slices, {} service ports, {} endpoints\n",
+                     config.servicesFile.string(), serviceCount, sliceCount, snapshot.table->size(),
+                     snapshot.table->endpointCount());
+  for (const auto& [name, port] : snapshot.table->ports()) {
+    const std::vector<Endpoint> usable = usableEndpoints(*port);
+    std::string endpoints;
+    for (const Endpoint& e : usable) endpoints += fmt::format(" {}:{}", formatIpv4(e.address), e.port);
+    out << fmt::format("  {} {} {} -> {} endpoint(s), {} usable:{}\n", name.toString(),
+                       protocolName(name.protocol), describeFrontends(*port), port->endpoints.size(),
+                       usable.size(), usable.empty() ? " none (connections are rejected)" : endpoints);
+  }
+  const bool ok = contents.errors.empty() && !contents.unreadable;
+  out << (ok ? "configuration OK\n" : "configuration has errors\n");
+  return ok ? 0 : 1;
+}
+
+}  // namespace nicproxy

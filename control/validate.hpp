@@ -1,0 +1,14 @@
+#pragma once
+// `nicproxy --validate`: checks the configuration and the services file without
+// touching any dataplane, and says what it found.
+#include <filesystem>
+#include <ostream>
+
+namespace nicproxy {
+
+/// Prints the services, service ports and endpoints found to `out` and every error
+/// (with its key path, or object and field) to `err`. Returns 0 when there was no
+/// error, 1 otherwise.
+int validateConfiguration(const std::filesystem::path& configPath, std::ostream& out, std::ostream& err);
+
+}  // namespace nicproxy

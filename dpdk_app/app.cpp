@@ -1,0 +1,236 @@
+#include "dpdk_app/app.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <stdexcept>
+#include <thread>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <spdlog/spdlog.h>
+
+#include "control/change_tracker.hpp"
+#include "control/services_file.hpp"
+#include "dpdk_app/counters.hpp"
+#include "dpdk_app/dpdk_provider.hpp"
+#include "dpdk_app/flow_table.hpp"
+#include "dpdk_app/port.hpp"
+#include "dpdk_app/worker.hpp"
+
+namespace nicproxy {
+
+namespace {
+
+std::atomic<int> pendingSignal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "a signal handler may only touch lock-free atomics");
+
+void onSignal(int signal) { pendingSignal.store(signal, std::memory_order_relaxed); }
+
+void installSignalHandlers() {
+  struct sigaction action {};
+  action.sa_handler = onSignal;
+  sigemptyset(&action.sa_mask);
+  for (int signal : {SIGINT, SIGTERM, SIGHUP}) sigaction(signal, &action, nullptr);
+}
+
+std::string formatMac(const rte_ether_addr& mac) {
+  char text[RTE_ETHER_ADDR_FMT_SIZE];
+  rte_ether_format_addr(text, sizeof text, &mac);
+  return text;
+}
+
+struct RteDeleter {
+  void operator()(rte_mempool* pool) const { rte_mempool_free(pool); }
+  void operator()(rte_rcu_qsbr* qsbr) const { rte_free(qsbr); }
+};
+
+}  // namespace
+
+struct App::State {
+  bool ealReady = false;
+  std::vector<uint16_t> openedPorts;
+  std::unique_ptr<rte_mempool, RteDeleter> pool;
+  std::unique_ptr<rte_rcu_qsbr, RteDeleter> qsbr;
+  std::unique_ptr<DataPlane> plane;
+  std::vector<std::unique_ptr<FlowTable>> flowTables;
+  std::vector<std::unique_ptr<WorkerContext>> workers;
+  std::vector<unsigned> workerLcores;
+  bool workersLaunched = false;
+  std::unique_ptr<DpdkProvider> provider;
+  ChangeTracker tracker;
+
+  explicit State(const std::string& nodeName) : tracker(nodeName) {}
+};
+
+App::App(Config config) : config_(std::move(config)), state_(std::make_unique<State>(config_.nodeName)) {}
+
+App::~App() {
+  State& s = *state_;
+  if (s.plane) s.plane->running.store(false, std::memory_order_relaxed);
+  if (s.workersLaunched) rte_eal_mp_wait_lcore();
+  // Reverse order of start-up: provider (unpublishes its table), flow tables, ports,
+  // RCU state, mempool, EAL.
+  s.provider.reset();
+  s.workers.clear();
+  s.flowTables.clear();
+  for (uint16_t port : s.openedPorts) closePort(port);
+  s.plane.reset();
+  s.qsbr.reset();
+  s.pool.reset();
+  if (s.ealReady) rte_eal_cleanup();
+}
+
+namespace {
+
+void initEal(const Config& config) {
+  std::vector<std::string> args{"nicproxy"};
+  args.insert(args.end(), config.dpdk.eal.begin(), config.dpdk.eal.end());
+  for (const DpdkPortConfig& port : config.dpdk.ports) {
+    args.push_back(port.isPci ? "-a" : "--vdev");
+    args.push_back(port.device);
+  }
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
+    throw std::runtime_error(std::string("EAL initialisation failed (dpdk.eal): ") + rte_strerror(rte_errno));
+  }
+}
+
+void loadServices(const Config& config, ChangeTracker& tracker, bool keepOnFailure) {
+  ServicesFileContents contents = loadServicesFile(config.servicesFile);
+  for (const std::string& warning : contents.warnings) spdlog::warn("servicesFile: {}", warning);
+  for (const std::string& error : contents.errors) spdlog::error("servicesFile: {}", error);
+  if (contents.unreadable) {
+    if (keepOnFailure) {
+      spdlog::error("servicesFile {}: unreadable; keeping the services in force", config.servicesFile.string());
+      return;
+    }
+    throw std::runtime_error("servicesFile " + config.servicesFile.string() + " cannot be read");
+  }
+  tracker.replaceAll(std::move(contents.services), std::move(contents.slices));
+}
+
+}  // namespace
+
+int App::run() {
+  State& s = *state_;
+  spdlog::info("Using {} Proxier", proxyModeName(config_.mode));
+  initEal(config_);
+  s.ealReady = true;
+
+  for (unsigned lcore = rte_get_next_lcore(-1, 1, 0); lcore < RTE_MAX_LCORE;
+       lcore = rte_get_next_lcore(lcore, 1, 0)) {
+    s.workerLcores.push_back(lcore);
+  }
+  if (s.workerLcores.empty()) {
+    throw std::runtime_error("dpdk.eal: no worker lcore; give at least two lcores (for example -l 0-1): "
+                             "the main one runs the control thread, the others forward");
+  }
+  const auto workerCount = static_cast<uint16_t>(s.workerLcores.size());
+  const int socket = static_cast<int>(rte_socket_id());
+
+  const unsigned ports = static_cast<unsigned>(config_.dpdk.ports.size());
+  const unsigned mbufs = std::max(8191u, ports * workerCount * 2048u + workerCount * 512u + 2048u);
+  s.pool.reset(rte_pktmbuf_pool_create("nicproxy_mbufs", mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket));
+  if (!s.pool) {
+    throw std::runtime_error("cannot create a pool of " + std::to_string(mbufs) +
+                             " mbufs: " + rte_strerror(rte_errno) + " (raise -m in dpdk.eal)");
+  }
+
+  s.plane = std::make_unique<DataPlane>();
+  DataPlane& plane = *s.plane;
+  plane.workerCount = workerCount;
+  plane.timeouts = Timeouts::fromTscHz(rte_get_tsc_hz());
+  if (ports > kMaxPorts) throw std::runtime_error("dpdk.ports: at most " + std::to_string(kMaxPorts) + " ports");
+  for (const DpdkPortConfig& portConfig : config_.dpdk.ports) {
+    OpenedPort opened = openPort(portConfig, workerCount, s.pool.get());
+    s.openedPorts.push_back(opened.portId);
+    PortInfo info;
+    info.portId = opened.portId;
+    info.mac = opened.mac;
+    info.address = rte_cpu_to_be_32(portConfig.address.address);
+    info.mask = rte_cpu_to_be_32(portConfig.address.mask());
+    info.gateway = portConfig.gateway ? rte_cpu_to_be_32(*portConfig.gateway) : 0;
+    plane.ports.push_back(info);
+    spdlog::info("opened port {} ({}, driver {}, MAC {}) with address {}{}, {} queue pair(s)", opened.portId,
+                 portNameOf(portConfig), opened.driver, formatMac(opened.mac), formatIpv4Cidr(portConfig.address),
+                 portConfig.gateway ? ", gateway " + formatIpv4(*portConfig.gateway) : std::string(), workerCount);
+  }
+
+  const size_t qsbrSize = rte_rcu_qsbr_get_memsize(workerCount);
+  s.qsbr.reset(static_cast<rte_rcu_qsbr*>(rte_zmalloc_socket("nicproxy_qsbr", qsbrSize, RTE_CACHE_LINE_SIZE, socket)));
+  if (!s.qsbr || rte_rcu_qsbr_init(s.qsbr.get(), workerCount) != 0) {
+    throw std::runtime_error("cannot set up RCU state for the workers");
+  }
+  plane.qsbr = s.qsbr.get();
+
+  for (uint16_t i = 0; i < workerCount; ++i) {
+    const int lcoreSocket = static_cast<int>(rte_lcore_to_socket_id(s.workerLcores[i]));
+    s.flowTables.push_back(std::make_unique<FlowTable>("flows" + std::to_string(i), config_.dpdk.flowTableSize,
+                                                       lcoreSocket));
+    auto ctx = std::make_unique<WorkerContext>();
+    ctx->index = i;
+    ctx->queue = i;
+    ctx->plane = &plane;
+    ctx->flows = s.flowTables.back().get();
+    ctx->pool = s.pool.get();
+    s.workers.push_back(std::move(ctx));
+  }
+
+  s.provider = std::make_unique<DpdkProvider>(plane, config_.nodePortAddresses, socket);
+  loadServices(config_, s.tracker, false);
+  Snapshot first = s.tracker.apply();
+  s.provider->sync(*first.table, first.changed, true);
+
+  installSignalHandlers();
+  for (uint16_t i = 0; i < workerCount; ++i) {
+    const int rc = rte_eal_remote_launch(runWorker, s.workers[i].get(), s.workerLcores[i]);
+    if (rc != 0) throw std::runtime_error("cannot launch worker on lcore " + std::to_string(s.workerLcores[i]));
+    s.workersLaunched = true;
+  }
+  spdlog::info("data path ready: {} service ports, {} frontends, {} workers on lcores {}", first.table->size(),
+               s.provider->current()->frontendCount(), workerCount, fmt::join(s.workerLcores, ","));
+
+  bool failedSync = false;
+  while (true) {
+    const int signal = pendingSignal.exchange(0, std::memory_order_relaxed);
+    if (signal == SIGINT || signal == SIGTERM) {
+      spdlog::info("signal {}: stopping", signal);
+      break;
+    }
+    if (signal == SIGHUP) {
+      spdlog::info("SIGHUP: reloading {}", config_.servicesFile.string());
+      loadServices(config_, s.tracker, true);
+    }
+    if (s.tracker.hasPendingChanges() || failedSync) {
+      Snapshot next = s.tracker.apply();
+      try {
+        s.provider->sync(*next.table, next.changed, failedSync);
+        failedSync = false;
+      } catch (const std::exception& e) {
+        // The last good table stays published; try again with a full sync.
+        spdlog::error("dpdk sync failed: {}; keeping the previous state", e.what());
+        failedSync = true;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
+  plane.running.store(false, std::memory_order_relaxed);
+  rte_eal_mp_wait_lcore();
+  s.workersLaunched = false;
+  std::vector<const WorkerCounters*> counters;
+  for (const auto& w : s.workers) counters.push_back(&w->counters);
+  spdlog::info("counters at shutdown ({} workers, {} flows in table):\n{}", workerCount,
+               s.flowTables.empty() ? 0 : s.flowTables[0]->size(), formatCounters(sumCounters(counters)));
+  return 0;
+}
+
+}  // namespace nicproxy

@@ -1,0 +1,68 @@
+#include "dpdk_app/counters.hpp"
+
+#include <spdlog/fmt/fmt.h>
+
+namespace nicproxy {
+
+namespace {
+constexpr const char* kNames[] = {
+#define NICPROXY_X(name, text, help) text,
+    NICPROXY_DROP_REASONS(NICPROXY_X)
+#undef NICPROXY_X
+};
+constexpr const char* kHelp[] = {
+#define NICPROXY_X(name, text, help) help,
+    NICPROXY_DROP_REASONS(NICPROXY_X)
+#undef NICPROXY_X
+};
+}  // namespace
+
+const char* dropReasonName(DropReason reason) { return kNames[static_cast<size_t>(reason)]; }
+const char* dropReasonHelp(DropReason reason) { return kHelp[static_cast<size_t>(reason)]; }
+
+uint64_t WorkerCounters::totalDrops() const {
+  uint64_t total = 0;
+  for (uint64_t d : drops) total += d;
+  return total;
+}
+
+WorkerCounters sumCounters(const std::vector<const WorkerCounters*>& workers) {
+  WorkerCounters sum;
+  for (const WorkerCounters* w : workers) {
+    sum.rxPackets += w->rxPackets;
+    sum.txPackets += w->txPackets;
+    sum.natForward += w->natForward;
+    sum.natReverse += w->natReverse;
+    sum.flowsCreated += w->flowsCreated;
+    sum.flowsExpired += w->flowsExpired;
+    sum.rejected += w->rejected;
+    sum.arpReplies += w->arpReplies;
+    sum.arpRequests += w->arpRequests;
+    sum.icmpEchoReplies += w->icmpEchoReplies;
+    for (size_t i = 0; i < kDropReasonCount; ++i) sum.drops[i] += w->drops[i];
+  }
+  return sum;
+}
+
+std::string formatCounters(const WorkerCounters& c) {
+  std::string out;
+  auto line = [&out](const char* name, uint64_t value) {
+    out += fmt::format("  {:<22} {}\n", name, value);
+  };
+  line("rx_packets", c.rxPackets);
+  line("tx_packets", c.txPackets);
+  line("nat_forward", c.natForward);
+  line("nat_reverse", c.natReverse);
+  line("flows_created", c.flowsCreated);
+  line("flows_expired", c.flowsExpired);
+  line("rejected", c.rejected);
+  line("arp_replies", c.arpReplies);
+  line("arp_requests", c.arpRequests);
+  line("icmp_echo_replies", c.icmpEchoReplies);
+  for (size_t i = 0; i < kDropReasonCount; ++i) {
+    if (c.drops[i] != 0) line(fmt::format("drop_{}", kNames[i]).c_str(), c.drops[i]);
+  }
+  return out;
+}
+
+}  // namespace nicproxy

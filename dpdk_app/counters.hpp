@@ -1,0 +1,67 @@
+#pragma once
+// Per-lcore counters. Each worker owns one cache-aligned block and is its only
+// writer, so increments are plain adds; the control thread reads them (racy but
+// word-sized, good enough for statistics) when it prints or exports them.
+// Drop reasons come from one X-macro that makes both the enum and the names (VPP's habit).
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nicproxy {
+
+#define NICPROXY_DROP_REASONS(X)                                                     \
+  X(TooShort, "too_short", "frame shorter than its headers claim")                   \
+  X(NotForUs, "not_for_us", "destination MAC or IP is not this node's")              \
+  X(UnsupportedL2, "unsupported_l2", "VLAN, IPv6 or another EtherType")              \
+  X(BadIpHeader, "bad_ip_header", "IPv4 version, header length or total length wrong") \
+  X(IpFragment, "ip_fragment", "IPv4 fragment (not reassembled)")                    \
+  X(BadL4Header, "bad_l4_header", "TCP/UDP header truncated or inconsistent")        \
+  X(UnsupportedL4, "unsupported_l4", "protocol other than TCP, UDP, ICMP echo")      \
+  X(TtlExceeded, "ttl_exceeded", "TTL would reach zero")                             \
+  X(NoService, "no_service", "to a node address but no service port there")          \
+  X(NoFlow, "no_flow", "reply to a SNAT port with no connection")                    \
+  X(TcpNotSyn, "tcp_not_syn", "new TCP connection that does not start with SYN")     \
+  X(NeighborUnresolved, "neighbor_unresolved", "next hop MAC not yet known")         \
+  X(NoRoute, "no_route", "no port subnet or gateway reaches the destination")        \
+  X(FlowTableFull, "flow_table_full", "no free flow entry")                          \
+  X(SnatPortsExhausted, "snat_ports_exhausted", "no free SNAT port for the tuple")   \
+  X(ArpIgnored, "arp_ignored", "ARP not asking for one of our addresses")            \
+  X(TxFull, "tx_full", "the transmit queue did not take the packet")
+
+enum class DropReason : uint8_t {
+#define NICPROXY_X(name, text, help) name,
+  NICPROXY_DROP_REASONS(NICPROXY_X)
+#undef NICPROXY_X
+      Count
+};
+
+inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::Count);
+const char* dropReasonName(DropReason reason);
+const char* dropReasonHelp(DropReason reason);
+
+/// One worker's counters; written only by that worker.
+struct alignas(64) WorkerCounters {
+  uint64_t rxPackets = 0;
+  uint64_t txPackets = 0;
+  uint64_t natForward = 0;    // client -> backend, translated
+  uint64_t natReverse = 0;    // backend -> client, translated back
+  uint64_t flowsCreated = 0;
+  uint64_t flowsExpired = 0;
+  uint64_t rejected = 0;      // RST or ICMP port unreachable sent for a service without endpoints
+  uint64_t arpReplies = 0;    // ARP replies we sent
+  uint64_t arpRequests = 0;   // ARP requests we sent to resolve next hops
+  uint64_t icmpEchoReplies = 0;
+  std::array<uint64_t, kDropReasonCount> drops{};
+
+  void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }
+  uint64_t dropCount(DropReason reason) const { return drops[static_cast<size_t>(reason)]; }
+  uint64_t totalDrops() const;
+};
+
+/// Sums the workers' counters.
+WorkerCounters sumCounters(const std::vector<const WorkerCounters*>& workers);
+/// Human-readable report, one "name value" line per non-zero counter.
+std::string formatCounters(const WorkerCounters& counters);
+
+}  // namespace nicproxy

@@ -1,0 +1,61 @@
+#pragma once
+// State shared by every worker lcore and the control thread.
+//
+// Who reads and writes:
+//  - ports, timeouts, workerCount: written once before the workers start, then read-only.
+//  - neighbors: see neighbor.hpp (lock-free, any worker writes, every worker reads).
+//  - services: written by the control thread only (DpdkProvider), with a release store
+//    after the new table is fully built; each worker loads it with acquire once per
+//    loop iteration and stops using it before it reports a quiescent state on qsbr.
+//    The provider frees a replaced table only after rte_rcu_qsbr_synchronize().
+//  - running: cleared by the control thread to stop the workers.
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include <rte_ether.h>
+#include <rte_rcu_qsbr.h>
+
+#include "dpdk_app/neighbor.hpp"
+#include "dpdk_app/service_table.hpp"
+
+namespace nicproxy {
+
+inline constexpr uint16_t kMaxPorts = 8;
+inline constexpr uint16_t kBurstSize = 32;
+/// SNAT ports come from [kSnatPortMin, 65535]; lower ports are never used as sources.
+inline constexpr uint16_t kSnatPortMin = 1024;
+
+struct PortInfo {
+  uint16_t portId = 0;       // DPDK port id
+  rte_ether_addr mac{};
+  rte_be32_t address = 0;    // the node's address on this port
+  rte_be32_t mask = 0;
+  rte_be32_t gateway = 0;    // 0: none
+};
+
+/// Flow and neighbour timers, in TSC cycles.
+struct Timeouts {
+  uint64_t tcpSynSent = 0;
+  uint64_t tcpEstablished = 0;
+  uint64_t tcpClosing = 0;
+  uint64_t udp = 0;
+  uint64_t arpRetry = 0;     // between two ARP requests for one address
+  uint64_t arpRefresh = 0;   // re-ask a known neighbour after this long without news
+  uint64_t probeInterval = 0;  // how often backends' MACs are resolved ahead of traffic
+
+  /// Defaults in seconds: TCP 30 / 900 / 10, UDP 30 (conntrack's udp), ARP 0.2 / 60, probe 0.5.
+  static Timeouts fromTscHz(uint64_t hz);
+};
+
+struct DataPlane {
+  std::vector<PortInfo> ports;
+  uint16_t workerCount = 1;
+  Timeouts timeouts;
+  NeighborTable neighbors;
+  std::atomic<const FastServiceTable*> services{nullptr};
+  rte_rcu_qsbr* qsbr = nullptr;
+  std::atomic<bool> running{true};
+};
+
+}  // namespace nicproxy

@@ -1,0 +1,111 @@
+#include "dpdk_app/flow_table.hpp"
+
+#include <stdexcept>
+
+#include <rte_errno.h>
+#include <rte_hash_crc.h>
+#include <rte_malloc.h>
+
+#include <spdlog/fmt/fmt.h>
+
+namespace nicproxy {
+
+FlowTable::FlowTable(const std::string& name, uint32_t capacity, int socket) : capacity_(capacity) {
+  rte_hash_parameters params{};
+  params.name = name.c_str();
+  // Two keys per connection; rte_hash needs some slack over the exact count.
+  params.entries = capacity * 2 + 64;
+  params.key_len = sizeof(FlowKey);
+  params.hash_func = rte_hash_crc;
+  params.hash_func_init_val = 0;
+  params.socket_id = socket;
+  // Extendable buckets: an insert fails only when the table is really full.
+  params.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+  hash_ = rte_hash_create(&params);
+  if (hash_ == nullptr) {
+    throw std::runtime_error(fmt::format("flow table {}: rte_hash_create for {} entries failed: {}",
+                                         name, params.entries, rte_strerror(rte_errno)));
+  }
+  entries_ = static_cast<FlowEntry*>(
+      rte_zmalloc_socket("flow_entries", sizeof(FlowEntry) * capacity, RTE_CACHE_LINE_SIZE, socket));
+  freeList_ = static_cast<uint32_t*>(
+      rte_malloc_socket("flow_free", sizeof(uint32_t) * capacity, RTE_CACHE_LINE_SIZE, socket));
+  if (entries_ == nullptr || freeList_ == nullptr) {
+    rte_free(entries_);
+    rte_free(freeList_);
+    rte_hash_free(hash_);
+    throw std::runtime_error(fmt::format("flow table {}: no memory for {} entries", name, capacity));
+  }
+  // Hand out low indices first: they are the ones the expiry cursor reaches soonest.
+  for (uint32_t i = 0; i < capacity; ++i) freeList_[i] = capacity - 1 - i;
+  freeCount_ = capacity;
+}
+
+FlowTable::~FlowTable() {
+  rte_hash_free(hash_);
+  rte_free(entries_);
+  rte_free(freeList_);
+}
+
+uint64_t FlowTable::lookupBulk(const FlowKey** keys, uint32_t count, uint64_t* values) const {
+  uint64_t hits = 0;
+  void* data[RTE_HASH_LOOKUP_BULK_MAX];
+  if (rte_hash_lookup_bulk_data(hash_, reinterpret_cast<const void**>(keys), count, &hits, data) < 0) {
+    return 0;
+  }
+  for (uint32_t i = 0; i < count; ++i) values[i] = reinterpret_cast<uintptr_t>(data[i]);
+  return hits;
+}
+
+bool FlowTable::lookup(const FlowKey& key, uint64_t& value) const {
+  void* data = nullptr;
+  if (rte_hash_lookup_data(hash_, &key, &data) < 0) return false;
+  value = reinterpret_cast<uintptr_t>(data);
+  return true;
+}
+
+int64_t FlowTable::insert(const FlowKey& forward, const FlowKey& reverse) {
+  if (freeCount_ == 0) return -1;
+  const uint32_t index = freeList_[freeCount_ - 1];
+  const uint64_t forwardValue = static_cast<uint64_t>(index) << 1;
+  const uint64_t reverseValue = forwardValue | 1;
+  if (rte_hash_add_key_data(hash_, &forward, reinterpret_cast<void*>(forwardValue)) < 0) return -1;
+  if (rte_hash_add_key_data(hash_, &reverse, reinterpret_cast<void*>(reverseValue)) < 0) {
+    rte_hash_del_key(hash_, &forward);
+    return -1;
+  }
+  --freeCount_;
+  ++used_;
+  FlowEntry& e = entries_[index];
+  e = FlowEntry{};
+  e.forward = forward;
+  e.reverse = reverse;
+  e.live = true;
+  return index;
+}
+
+void FlowTable::remove(uint32_t index) {
+  FlowEntry& e = entries_[index];
+  if (!e.live) return;
+  rte_hash_del_key(hash_, &e.forward);
+  rte_hash_del_key(hash_, &e.reverse);
+  e.live = false;
+  freeList_[freeCount_++] = index;
+  --used_;
+}
+
+uint32_t FlowTable::expire(uint64_t now, uint32_t budget) {
+  uint32_t removed = 0;
+  const uint32_t scanLimit = budget * 4;
+  for (uint32_t scanned = 0; scanned < scanLimit && removed < budget && used_ > 0; ++scanned) {
+    FlowEntry& e = entries_[expiryCursor_];
+    if (e.live && e.expiresAt <= now) {
+      remove(expiryCursor_);
+      ++removed;
+    }
+    if (++expiryCursor_ == capacity_) expiryCursor_ = 0;
+  }
+  return removed;
+}
+
+}  // namespace nicproxy

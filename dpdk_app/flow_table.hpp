@@ -1,0 +1,94 @@
+#pragma once
+// Per-lcore connection tracking.
+//
+// Ownership: a FlowTable belongs to exactly one worker lcore, which is its only
+// reader and writer; no other thread touches it, so it takes no locks and its
+// rte_hash is created without concurrency flags. Replies reach the owner because the
+// SNAT port the owner picks encodes the owner (port % workerCount == worker index);
+// steering those replies to the owner's queue is the port setup's job.
+//
+// Each connection is one FlowEntry with two keys in the hash: the forward key (the
+// packet as the client sent it) and the reverse key (the reply as the backend sends
+// it). The hash maps a key to (entry index << 1 | direction). Entries live in one
+// array allocated at start-up; a free list hands them out, so the fast path never
+// allocates.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_hash.h>
+
+namespace nicproxy {
+
+/// A 5-tuple as seen on the wire (network byte order). 16 bytes, no implicit padding.
+struct FlowKey {
+  rte_be32_t sourceAddress;
+  rte_be32_t destinationAddress;
+  rte_be16_t sourcePort;
+  rte_be16_t destinationPort;
+  uint8_t protocol;
+  uint8_t padding[3];
+};
+static_assert(sizeof(FlowKey) == 16);
+
+enum class FlowDirection : uint8_t { Forward = 0, Reverse = 1 };
+
+enum class TcpState : uint8_t { None, SynSent, Established, Closing };
+
+struct FlowEntry {
+  FlowKey forward;              // client -> frontend, as received
+  FlowKey reverse;              // backend -> SNAT address, as the reply will arrive
+  uint64_t expiresAt = 0;       // TSC
+  rte_ether_addr clientHop;     // MAC the client's packets came from; replies go back there
+  uint16_t clientPort = 0;      // index of the port facing the client
+  uint16_t backendPort = 0;     // index of the port facing the backend
+  TcpState tcpState = TcpState::None;
+  bool live = false;
+};
+
+class FlowTable {
+ public:
+  /// Creates a table for `capacity` connections on `socket`. Throws std::runtime_error.
+  FlowTable(const std::string& name, uint32_t capacity, int socket);
+  ~FlowTable();
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  /// Looks up `count` keys (at most RTE_HASH_LOOKUP_BULK_MAX). Bit i of the result is
+  /// set when keys[i] was found; then values[i] holds its encoded (index, direction).
+  uint64_t lookupBulk(const FlowKey** keys, uint32_t count, uint64_t* values) const;
+  /// Single lookup; false when absent.
+  bool lookup(const FlowKey& key, uint64_t& value) const;
+  bool contains(const FlowKey& key) const { return rte_hash_lookup(hash_, &key) >= 0; }
+
+  static uint32_t entryIndex(uint64_t value) { return static_cast<uint32_t>(value >> 1); }
+  static FlowDirection direction(uint64_t value) { return static_cast<FlowDirection>(value & 1); }
+
+  FlowEntry& entry(uint32_t index) { return entries_[index]; }
+  const FlowEntry& entry(uint32_t index) const { return entries_[index]; }
+
+  /// Inserts a connection with both keys. Returns its index, or -1 when the table is
+  /// full (entries or hash room).
+  int64_t insert(const FlowKey& forward, const FlowKey& reverse);
+  void remove(uint32_t index);
+
+  /// Removes up to `budget` expired entries, scanning at most 4 x budget slots from where
+  /// the previous call stopped, so that expiry is a bounded slice of work per loop.
+  uint32_t expire(uint64_t now, uint32_t budget);
+
+  uint32_t size() const { return used_; }
+  uint32_t capacity() const { return capacity_; }
+
+ private:
+  rte_hash* hash_ = nullptr;
+  FlowEntry* entries_ = nullptr;
+  uint32_t* freeList_ = nullptr;  // stack of free entry indices
+  uint32_t freeCount_ = 0;
+  uint32_t capacity_ = 0;
+  uint32_t used_ = 0;
+  uint32_t expiryCursor_ = 0;
+};
+
+}  // namespace nicproxy

@@ -1,0 +1,60 @@
+#pragma once
+// The per-lcore data path.
+//
+// Who reads and writes: a WorkerContext belongs to one worker lcore. Its flow table,
+// counters and transmit batches are written by that lcore only. It reads the shared
+// DataPlane (see data_plane.hpp for the rules there). The control thread reads the
+// counters for reports; nothing else touches a context while its worker runs.
+//
+// processBurst() is the whole per-packet path and is what the dpdk tests drive with
+// fixture frames; runWorker() wraps it in the rx/tx polling loop.
+#include <array>
+#include <cstdint>
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "dpdk_app/counters.hpp"
+#include "dpdk_app/data_plane.hpp"
+#include "dpdk_app/flow_table.hpp"
+
+namespace nicproxy {
+
+/// Packets waiting for transmission, per port index.
+struct TxBatch {
+  static constexpr uint16_t kCapacity = kBurstSize * 2;
+  std::array<rte_mbuf*, kCapacity> packets{};
+  uint16_t count = 0;
+};
+
+struct WorkerContext {
+  uint16_t index = 0;          // 0 .. workerCount-1; SNAT ports encode it
+  uint16_t queue = 0;          // rx/tx queue of every port this worker polls
+  DataPlane* plane = nullptr;
+  FlowTable* flows = nullptr;
+  rte_mempool* pool = nullptr; // for ARP requests and ICMP errors
+  uint64_t nextProbeAt = 0;
+  uint32_t probeCursor = 0;
+  WorkerCounters counters;
+  std::array<TxBatch, kMaxPorts> tx{};
+};
+
+/// Handles `count` packets received on port index `rxPort` at TSC `now` with the
+/// published service table `services` (may be null before the first sync). Packets
+/// to send end up in ctx.tx; dropped ones are freed and counted. Never blocks, throws,
+/// allocates from the heap or logs.
+void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort,
+                  rte_mbuf** packets, uint16_t count, uint64_t now);
+
+/// Sends ARP requests for backend addresses and gateways whose MAC is unknown or old.
+/// Bounded work per call.
+void probeNeighbors(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
+
+/// Transmits what ctx.tx holds; frees and counts what the queues refuse.
+void flushTx(WorkerContext& ctx);
+
+/// The lcore entry point (rte_eal_remote_launch): polls every port's queue ctx.queue
+/// until plane->running is cleared. `arg` is a WorkerContext*.
+int runWorker(void* arg);
+
+}  // namespace nicproxy

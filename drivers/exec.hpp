@@ -1,0 +1,56 @@
+#pragma once
+// Runs a program from an argv vector (never through a shell, so no quoting bugs and
+// no injection from object names), feeding it stdin and capturing its output. The
+// kernel drivers use it for iptables-restore, nft -f - and friends; their tests use
+// FakeExecutor instead.
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nicproxy {
+
+struct ExecResult {
+  int exitCode = -1;  // the exit status; -1 when the program did not start or was killed
+  std::string out;    // everything written to stdout
+  std::string err;    // everything written to stderr
+  std::string error;  // why it did not start or finish ("cannot run foo: No such file..."); empty otherwise
+  bool ok() const { return error.empty() && exitCode == 0; }
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  /// Runs argv[0] (looked up in PATH) with argv as its arguments. The child's stdin is
+  /// `stdinData` followed by end-of-file, never the daemon's own stdin. Blocks until it exits.
+  virtual ExecResult run(const std::vector<std::string>& argv, std::string_view stdinData = {}) = 0;
+};
+
+/// The real thing: posix_spawnp and pipes.
+class ProcessExecutor : public Executor {
+ public:
+  ExecResult run(const std::vector<std::string>& argv, std::string_view stdinData = {}) override;
+};
+
+/// Records every call and answers from a script: queued results in order, then the
+/// default result (exit code 0, no output).
+class FakeExecutor : public Executor {
+ public:
+  struct Call {
+    std::vector<std::string> argv;
+    std::string stdinData;
+  };
+
+  ExecResult run(const std::vector<std::string>& argv, std::string_view stdinData = {}) override;
+
+  void pushResult(ExecResult result) { results_.push_back(std::move(result)); }
+  void setDefaultResult(ExecResult result) { defaultResult_ = std::move(result); }
+  const std::vector<Call>& calls() const { return calls_; }
+
+ private:
+  std::deque<ExecResult> results_;
+  ExecResult defaultResult_{.exitCode = 0, .out = {}, .err = {}, .error = {}};
+  std::vector<Call> calls_;
+};
+
+}  // namespace nicproxy

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# setup.sh: install what nicproxy needs to build, test and run its demo on Debian 12.
+# Idempotent and quick: asks dpkg first and only runs apt-get when something is missing.
+# Run as root. Options: --check  only report missing packages (exit 1 if any).
+set -euo pipefail
+
+BUILD_PKGS=(
+    meson ninja-build pkg-config g++
+    libdpdk-dev dpdk
+    libboost-json1.81-dev libcurl4-openssl-dev libspdlog-dev libcli11-dev
+    libgtest-dev libgmock-dev
+)
+TEST_PKGS=(
+    iproute2 ethtool curl python3 iptables socat procps iputils-ping
+)
+
+check_only=0
+for arg in "$@"; do
+    case $arg in
+        --check) check_only=1 ;;
+        -h | --help) sed -n '2,4p' "$0"; exit 0 ;;
+        *) echo "setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
+    esac
+done
+
+missing=()
+for pkg in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    if [[ $status != installed ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "setup: all $((${#BUILD_PKGS[@]} + ${#TEST_PKGS[@]})) packages present"
+    exit 0
+fi
+
+echo "setup: missing: ${missing[*]}"
+if [[ $check_only -eq 1 ]]; then
+    exit 1
+fi
+if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: run as root to install them" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "setup: installed ${#missing[@]} package(s)"

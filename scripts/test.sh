@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# test.sh: the one command that builds nicproxy and runs every test layer (root).
+#
+#   1. scripts/setup.sh          packages (quick when all are present)
+#   2. meson setup + ninja       the build (BUILD_DIR, default build)
+#   3. unit tests                $BUILD_DIR/tests/unit_tests          (GoogleTest)
+#   4. DPDK tests                $BUILD_DIR/tests/dpdk/dpdk_tests     (GoogleTest, EAL --no-huge)
+#   5. end-to-end tests          tests/e2e/*.sh (network namespaces, real clients and servers)
+#
+# Counts: a GoogleTest binary adds its "[  PASSED  ] N tests" and "[  FAILED  ] N tests";
+# a binary that crashes or exits non-zero without a FAILED count adds 1 failed. An e2e
+# script adds its "PASS:" and "FAIL:" lines; one that exits non-zero without a FAIL line
+# adds 1 failed. A failed setup or build adds 1 failed each.
+# The last line of the output is exactly "N passed, N failed"; exit 0 only if none failed.
+#
+# Options: --no-setup   skip scripts/setup.sh
+#          --no-e2e     skip the end-to-end tests
+# Environment: BUILD_DIR, GTEST_TIMEOUT (s, default 900), E2E_TIMEOUT (s, default 300).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+
+BUILD_DIR=${BUILD_DIR:-build}
+export BUILD_DIR
+GTEST_TIMEOUT=${GTEST_TIMEOUT:-900}
+E2E_TIMEOUT=${E2E_TIMEOUT:-300}
+run_setup=1
+run_e2e=1
+for arg in "$@"; do
+    case $arg in
+        --no-setup) run_setup=0 ;;
+        --no-e2e) run_e2e=0 ;;
+        -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+        *) echo "test.sh: unknown argument '$arg'" >&2; exit 2 ;;
+    esac
+done
+
+LOGDIR=$(mktemp -d /tmp/nicproxy-test.XXXXXX)
+total_passed=0
+total_failed=0
+summary=()
+
+record() { # record NAME PASSED FAILED [NOTE]
+    total_passed=$((total_passed + $2))
+    total_failed=$((total_failed + $3))
+    summary+=("$(printf '%-34s %4d passed, %4d failed%s' "$1" "$2" "$3" "${4:+  ($4)}")")
+}
+
+banner() { printf '\n==== %s ====\n' "$*"; }
+
+# ---- 1. setup -------------------------------------------------------------------------
+if [[ $run_setup -eq 1 ]]; then
+    banner "setup"
+    if bash scripts/setup.sh; then
+        record "setup" 0 0
+    else
+        record "setup" 0 1 "scripts/setup.sh failed"
+    fi
+fi
+
+# ---- 2. build -------------------------------------------------------------------------
+banner "build ($BUILD_DIR)"
+build_ok=1
+if [[ ! -f $BUILD_DIR/build.ninja ]]; then
+    meson setup "$BUILD_DIR" || build_ok=0
+fi
+if [[ $build_ok -eq 1 ]]; then
+    ninja -C "$BUILD_DIR" || build_ok=0
+fi
+if [[ $build_ok -eq 1 ]]; then
+    record "build" 0 0
+else
+    record "build" 0 1 "meson/ninja failed; tests below run on whatever binaries exist"
+fi
+
+# ---- 3, 4. GoogleTest binaries ---------------------------------------------------------
+run_gtest() { # run_gtest NAME BINARY
+    local name=$1 bin=$2 log rc p f note=""
+    banner "$name ($bin)"
+    if [[ ! -x $bin ]]; then
+        echo "$bin not built yet: skipped"
+        summary+=("$(printf '%-34s skipped (%s not built)' "$name" "$bin")")
+        return
+    fi
+    log="$LOGDIR/$name.log"
+    timeout "$GTEST_TIMEOUT" "$bin" --gtest_brief=1 --gtest_color=no 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    p=$(grep -oE '^\[  PASSED  \] [0-9]+ tests?' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)
+    f=$(grep -oE '^\[  FAILED  \] [0-9]+ tests?' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)
+    p=${p:-0}
+    f=${f:-0}
+    if [[ $rc -ne 0 && $f -eq 0 ]]; then
+        f=1
+        if [[ $rc -eq 124 ]]; then
+            note="timed out after ${GTEST_TIMEOUT}s"
+        else
+            note="exit $rc without a gtest summary (crash?)"
+        fi
+    fi
+    record "$name" "$p" "$f" "$note"
+}
+run_gtest "unit" "$BUILD_DIR/tests/unit_tests"
+run_gtest "dpdk" "$BUILD_DIR/tests/dpdk/dpdk_tests"
+
+# ---- 5. end-to-end --------------------------------------------------------------------
+if [[ $run_e2e -eq 1 ]]; then
+    shopt -s nullglob
+    for t in tests/e2e/*.sh; do
+        name="e2e/$(basename "$t" .sh)"
+        banner "$name"
+        log="$LOGDIR/$(basename "$t" .sh).log"
+        timeout "$E2E_TIMEOUT" bash "$t" 2>&1 | tee "$log"
+        rc=${PIPESTATUS[0]}
+        p=$(grep -c '^PASS:' "$log" || true)
+        f=$(grep -c '^FAIL:' "$log" || true)
+        note=""
+        if [[ $rc -ne 0 && $f -eq 0 ]]; then
+            f=1
+            if [[ $rc -eq 124 ]]; then
+                note="timed out after ${E2E_TIMEOUT}s"
+            else
+                note="exit $rc without a FAIL line"
+            fi
+        fi
+        record "$name" "$p" "$f" "$note"
+    done
+    shopt -u nullglob
+fi
+
+# ---- summary --------------------------------------------------------------------------
+banner "summary (logs in $LOGDIR)"
+for line in "${summary[@]}"; do
+    echo "$line"
+done
+echo "$total_passed passed, $total_failed failed"
+[[ $total_failed -eq 0 ]]

@@ -1,0 +1,271 @@
+// Tests: control/config (parseConfig, loadConfigFile).
+//   ConfigParse.GoodFileWithEveryField        all fields read, servicesFile resolved, PCI vs vdev
+//   ConfigParse.DefaultsWhenOptionalAbsent    flowTableSize, scheduler, clusterCIDR "" unset
+//   ConfigParse.DualStackClusterCidr          the IPv6 half of "v4,v6" is ignored
+//   ConfigParse.RelativeAndAbsoluteServicesFile
+//   ConfigParse.DeviceKinds                   which device strings are PCI addresses
+//   ConfigErrors.EachKindOfMistake            table: one mistake -> exactly the expected error(s)
+//   ConfigErrors.InvalidJson                  one error with line and column
+//   ConfigErrors.CollectsEveryError           several mistakes -> all reported, no config
+//   ConfigLoad.ReadsFileAndResolvesAgainstItsFolder
+//   ConfigLoad.MissingFileNamesPathAndReason
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+
+#include <boost/json.hpp>
+
+#include "control/config.hpp"
+
+namespace nicproxy {
+namespace {
+
+using Strings = std::vector<std::string>;
+
+constexpr const char* kGoodConfig = R"({
+  "apiVersion": "nicproxy.io/v1alpha1",
+  "kind": "KubeProxyConfiguration",
+  "mode": "dpdk",
+  "nodeName": "edge-1",
+  "clusterCIDR": "10.244.0.0/16",
+  "nodePortAddresses": ["10.50.0.0/24", "192.168.1.0/24"],
+  "servicesFile": "services.json",
+  "dpdk": {
+    "eal": ["-l", "0-2", "--no-huge"],
+    "ports": [
+      {"device": "0000:03:00.0", "address": "10.50.0.1/24", "gateway": "10.50.0.254"},
+      {"device": "net_af_packet0,iface=veth0", "address": "10.60.0.1/32"}
+    ],
+    "flowTableSize": 65536,
+    "scheduler": "random"
+  }
+})";
+
+// The good config with one change applied, so each bad case differs in one place.
+std::string goodWith(const std::function<void(boost::json::object&)>& change) {
+  auto value = boost::json::parse(kGoodConfig);
+  change(value.as_object());
+  return boost::json::serialize(value);
+}
+
+boost::json::object& dpdkOf(boost::json::object& top) { return top["dpdk"].as_object(); }
+boost::json::object& portOf(boost::json::object& top, size_t i) {
+  return dpdkOf(top)["ports"].as_array()[i].as_object();
+}
+
+TEST(ConfigParse, GoodFileWithEveryField) {
+  const auto result = parseConfig(kGoodConfig, "/etc/nicproxy");
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(result.errors);
+  const Config& config = *result.config;
+  EXPECT_EQ(config.mode, ProxyMode::Dpdk);
+  EXPECT_EQ(config.nodeName, "edge-1");
+  ASSERT_TRUE(config.clusterCIDR.has_value());
+  EXPECT_EQ(formatIpv4Cidr(*config.clusterCIDR), "10.244.0.0/16");
+  ASSERT_EQ(config.nodePortAddresses.size(), 2u);
+  EXPECT_EQ(formatIpv4Cidr(config.nodePortAddresses[1]), "192.168.1.0/24");
+  EXPECT_EQ(config.servicesFile, "/etc/nicproxy/services.json");
+  EXPECT_EQ(config.dpdk.eal, (Strings{"-l", "0-2", "--no-huge"}));
+  ASSERT_EQ(config.dpdk.ports.size(), 2u);
+  EXPECT_EQ(config.dpdk.ports[0].device, "0000:03:00.0");
+  EXPECT_TRUE(config.dpdk.ports[0].isPci);
+  EXPECT_EQ(formatIpv4Cidr(config.dpdk.ports[0].address), "10.50.0.1/24");
+  ASSERT_TRUE(config.dpdk.ports[0].gateway.has_value());
+  EXPECT_EQ(formatIpv4(*config.dpdk.ports[0].gateway), "10.50.0.254");
+  EXPECT_FALSE(config.dpdk.ports[1].isPci);
+  EXPECT_FALSE(config.dpdk.ports[1].gateway.has_value());
+  EXPECT_EQ(config.dpdk.ports[1].address.prefixLength, 32);
+  EXPECT_EQ(config.dpdk.flowTableSize, 65536u);
+  EXPECT_EQ(config.dpdk.scheduler, Scheduler::Random);
+}
+
+TEST(ConfigParse, DefaultsWhenOptionalAbsent) {
+  const auto result = parseConfig(R"({"servicesFile": "/s.json", "clusterCIDR": "",
+                                      "dpdk": {"ports": [{"device": "net_tap0", "address": "10.0.0.1/24"}]}})",
+                                  "/");
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(result.errors);
+  EXPECT_EQ(result.config->mode, ProxyMode::Dpdk);
+  EXPECT_FALSE(result.config->clusterCIDR.has_value());
+  EXPECT_TRUE(result.config->nodePortAddresses.empty());
+  EXPECT_EQ(result.config->dpdk.flowTableSize, 1048576u);
+  EXPECT_EQ(result.config->dpdk.scheduler, Scheduler::Random);
+  EXPECT_TRUE(result.config->dpdk.eal.empty());
+}
+
+TEST(ConfigParse, DualStackClusterCidr) {
+  const auto result =
+      parseConfig(goodWith([](auto& top) { top["clusterCIDR"] = "fd00:10::/56,10.244.0.0/16"; }), "/etc");
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(result.errors);
+  EXPECT_EQ(formatIpv4Cidr(result.config->clusterCIDR.value()), "10.244.0.0/16");
+}
+
+TEST(ConfigParse, RelativeAndAbsoluteServicesFile) {
+  const struct {
+    const char* value;
+    const char* baseDir;
+    const char* expected;
+  } cases[] = {
+      {"services.json", "/etc/nicproxy", "/etc/nicproxy/services.json"},
+      {"../shared/services.json", "/etc/nicproxy", "/etc/shared/services.json"},
+      {"/var/lib/nicproxy/services.json", "/etc/nicproxy", "/var/lib/nicproxy/services.json"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.value);
+    const auto result = parseConfig(goodWith([&](auto& top) { top["servicesFile"] = c.value; }), c.baseDir);
+    ASSERT_TRUE(result.ok()) << testing::PrintToString(result.errors);
+    EXPECT_EQ(result.config->servicesFile, c.expected);
+  }
+}
+
+TEST(ConfigParse, DeviceKinds) {
+  const struct {
+    const char* device;
+    bool isPci;
+  } cases[] = {
+      {"0000:03:00.0", true},       {"03:00.0", true},          {"0000:af:1f.7", true},
+      {"0000:03:00.0,rxq=2", true}, {"net_af_packet0,iface=veth0", false},
+      {"net_tap0", false},          {"0000:03:00.8", false},    {"03:00", false},
+      {"net_memif0,socket-abstract=no", false},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.device);
+    const auto result = parseConfig(goodWith([&](auto& top) {
+                                      portOf(top, 0)["device"] = c.device;
+                                      portOf(top, 1)["device"] = "net_tap9";
+                                    }),
+                                    "/");
+    ASSERT_TRUE(result.ok()) << testing::PrintToString(result.errors);
+    EXPECT_EQ(result.config->dpdk.ports[0].isPci, c.isPci);
+  }
+}
+
+TEST(ConfigErrors, EachKindOfMistake) {
+  const struct {
+    const char* description;
+    std::function<void(boost::json::object&)> change;
+    std::vector<std::string> errors;
+  } cases[] = {
+      {"unknown top-level key", [](auto& top) { top["modee"] = "dpdk"; }, {"modee: unknown key"}},
+      {"unknown nested key", [](auto& top) { portOf(top, 1)["gatway"] = "10.60.0.2"; },
+       {"dpdk.ports[1].gatway: unknown key"}},
+      {"unknown dpdk key", [](auto& top) { dpdkOf(top)["lcores"] = 4; }, {"dpdk.lcores: unknown key"}},
+      {"mode of the wrong type", [](auto& top) { top["mode"] = 5; }, {"mode: expected a string, got 5"}},
+      {"null is a wrong type, not absent", [](auto& top) { top["nodeName"] = nullptr; },
+       {"nodeName: expected a string, got null"}},
+      {"eal entry not a string", [](auto& top) { dpdkOf(top)["eal"].as_array()[1] = 2; },
+       {"dpdk.eal[1]: expected a string, got 2"}},
+      {"bad address", [](auto& top) { portOf(top, 0)["address"] = "10.50.0.300/24"; },
+       {R"(dpdk.ports[0].address: "10.50.0.300/24" is not a valid CIDR)"}},
+      {"address without prefix", [](auto& top) { portOf(top, 0)["address"] = "10.50.0.1"; },
+       {R"(dpdk.ports[0].address: "10.50.0.1" is not a valid CIDR)"}},
+      {"prefix /33", [](auto& top) { portOf(top, 0)["address"] = "10.50.0.1/33"; },
+       {R"(dpdk.ports[0].address: "10.50.0.1/33" is not a valid CIDR)"}},
+      {"missing address", [](auto& top) { portOf(top, 1).erase("address"); }, {"dpdk.ports[1].address: required"}},
+      {"missing device", [](auto& top) { portOf(top, 1).erase("device"); }, {"dpdk.ports[1].device: required"}},
+      {"empty device", [](auto& top) { portOf(top, 1)["device"] = ""; }, {"dpdk.ports[1].device: must not be empty"}},
+      {"same device twice", [](auto& top) { portOf(top, 1)["device"] = "0000:03:00.0"; },
+       {R"(dpdk.ports[1].device: "0000:03:00.0" is already used by another port)"}},
+      {"gateway outside the subnet", [](auto& top) { portOf(top, 0)["gateway"] = "10.60.0.1"; },
+       {"dpdk.ports[0].gateway: 10.60.0.1 is not inside 10.50.0.1/24"}},
+      {"gateway not an address", [](auto& top) { portOf(top, 0)["gateway"] = "10.50.0"; },
+       {R"(dpdk.ports[0].gateway: "10.50.0" is not a valid IPv4 address)"}},
+      {"gateway is the port itself", [](auto& top) { portOf(top, 0)["gateway"] = "10.50.0.1"; },
+       {"dpdk.ports[0].gateway: 10.50.0.1 is the port's own address"}},
+      {"flowTableSize a string", [](auto& top) { dpdkOf(top)["flowTableSize"] = "big"; },
+       {R"(dpdk.flowTableSize: expected a positive integer, got "big")"}},
+      {"flowTableSize fractional", [](auto& top) { dpdkOf(top)["flowTableSize"] = 1.5; },
+       {"dpdk.flowTableSize: expected a positive integer, got 1.5"}},
+      {"flowTableSize too small", [](auto& top) { dpdkOf(top)["flowTableSize"] = 100; },
+       {"dpdk.flowTableSize: 100 is out of range 1024..67108864"}},
+      {"flowTableSize negative", [](auto& top) { dpdkOf(top)["flowTableSize"] = -1; },
+       {"dpdk.flowTableSize: -1 is out of range 1024..67108864"}},
+      {"flowTableSize too large", [](auto& top) { dpdkOf(top)["flowTableSize"] = int64_t{1} << 27; },
+       {"dpdk.flowTableSize: 134217728 is out of range 1024..67108864"}},
+      {"mode not implemented", [](auto& top) { top["mode"] = "iptables"; },
+       {R"(mode: "iptables" is not implemented yet)"}},
+      {"mode unknown", [](auto& top) { top["mode"] = "userspace"; },
+       {R"(mode: "userspace" is not one of dpdk, iptables, ipvs, nftables)"}},
+      {"scheduler not implemented", [](auto& top) { dpdkOf(top)["scheduler"] = "maglev"; },
+       {R"(dpdk.scheduler: "maglev" is not implemented yet)"}},
+      {"scheduler unknown", [](auto& top) { dpdkOf(top)["scheduler"] = "wrr"; },
+       {R"(dpdk.scheduler: "wrr" is not one of random, roundrobin, maglev)"}},
+      {"ports missing", [](auto& top) { dpdkOf(top).erase("ports"); }, {"dpdk.ports: required (at least one port)"}},
+      {"ports empty", [](auto& top) { dpdkOf(top)["ports"] = boost::json::array(); },
+       {"dpdk.ports: at least one port is required"}},
+      {"port not an object", [](auto& top) { dpdkOf(top)["ports"].as_array()[0] = "eth0"; },
+       {R"(dpdk.ports[0]: expected an object, got "eth0")"}},
+      {"dpdk section missing", [](auto& top) { top.erase("dpdk"); }, {R"(dpdk: required when mode is "dpdk")"}},
+      {"servicesFile missing", [](auto& top) { top.erase("servicesFile"); },
+       {"servicesFile: required (no API server support yet)"}},
+      {"clusterCIDR bad", [](auto& top) { top["clusterCIDR"] = "10.244.0.0/40"; },
+       {R"(clusterCIDR: "10.244.0.0/40" is not a valid CIDR)"}},
+      {"nodePortAddresses entry bad", [](auto& top) { top["nodePortAddresses"].as_array()[1] = "192.168.1.0"; },
+       {R"(nodePortAddresses[1]: "192.168.1.0" is not a valid CIDR)"}},
+      {"nodePortAddresses not an array", [](auto& top) { top["nodePortAddresses"] = "10.0.0.0/8"; },
+       {R"(nodePortAddresses: expected an array, got "10.0.0.0/8")"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.description);
+    const auto result = parseConfig(goodWith(c.change), "/etc/nicproxy");
+    EXPECT_FALSE(result.ok());
+    EXPECT_FALSE(result.config.has_value());
+    EXPECT_EQ(result.errors, c.errors);
+  }
+}
+
+TEST(ConfigErrors, InvalidJson) {
+  const auto result = parseConfig("{\n  \"mode\": \"dpdk\",\n  \"nodeName\" \"x\"\n}", "/");
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].rfind("invalid JSON at line 3, column ", 0), 0u) << result.errors[0];
+  EXPECT_FALSE(result.config.has_value());
+
+  const auto notObject = parseConfig("[1, 2]", "/");
+  EXPECT_EQ(notObject.errors, Strings{"expected a JSON object at the top, got an array"});
+}
+
+TEST(ConfigErrors, CollectsEveryError) {
+  const auto result = parseConfig(goodWith([](auto& top) {
+                                    top["mode"] = 5;
+                                    top["colour"] = "blue";
+                                    portOf(top, 0)["address"] = "10.50.0.1/33";
+                                    dpdkOf(top)["flowTableSize"] = "big";
+                                  }),
+                                  "/");
+  EXPECT_FALSE(result.config.has_value());
+  Strings errors = result.errors;
+  std::sort(errors.begin(), errors.end());
+  EXPECT_EQ(errors, (Strings{"colour: unknown key", R"(dpdk.flowTableSize: expected a positive integer, got "big")",
+                             R"(dpdk.ports[0].address: "10.50.0.1/33" is not a valid CIDR)",
+                             "mode: expected a string, got 5"}));
+}
+
+class ConfigLoad : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("nicproxy_config_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(ConfigLoad, ReadsFileAndResolvesAgainstItsFolder) {
+  const auto path = dir_ / "nicproxy.json";
+  std::ofstream(path) << kGoodConfig;
+  const auto result = loadConfigFile(path);
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(result.errors);
+  EXPECT_EQ(result.config->servicesFile, dir_ / "services.json");
+}
+
+TEST_F(ConfigLoad, MissingFileNamesPathAndReason) {
+  const auto path = dir_ / "absent.json";
+  const auto result = loadConfigFile(path);
+  EXPECT_FALSE(result.config.has_value());
+  EXPECT_EQ(result.errors, Strings{path.string() + ": No such file or directory"});
+}
+
+}  // namespace
+}  // namespace nicproxy

@@ -4,10 +4,12 @@
 // apply() are rebuilt; their ServicePorts are compared with the previous snapshot so
 // that a no-op change (an object re-sent unchanged) reports nothing as changed.
 // Not thread-safe: one owner (the control thread).
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "control/k8s/objects.hpp"
 #include "control/model.hpp"

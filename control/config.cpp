@@ -149,7 +149,9 @@ void readPorts(ObjectReader& reader, Errors& errors, DpdkConfig& dpdk) {
     if (!port) continue;
     const bool duplicate = std::any_of(dpdk.ports.begin(), dpdk.ports.end(),
                                        [&](const DpdkPortConfig& other) { return other.device == port->device; });
-    if (duplicate) errors.push_back(path + ".device: " + json::quote(port->device) + " is already used by another port");
+    if (duplicate) {
+      errors.push_back(path + ".device: " + json::quote(port->device) + " is already used by another port");
+    }
     dpdk.ports.push_back(std::move(*port));
   }
 }

@@ -51,7 +51,8 @@ struct ConfigResult {
 
 /// Parses JSON text. `baseDir` resolves a relative servicesFile.
 ConfigResult parseConfig(std::string_view jsonText, const std::filesystem::path& baseDir);
-/// Reads and parses a file; an unreadable file is one error naming the path.
+/// Reads and parses a file; an unreadable file is one error saying why. Errors do not
+/// repeat the file name: the caller puts it in front.
 ConfigResult loadConfigFile(const std::filesystem::path& path);
 
 }  // namespace nicproxy

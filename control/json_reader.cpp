@@ -25,7 +25,7 @@ std::optional<std::string> readFile(const std::filesystem::path& path, std::stri
   // stdio rather than iostreams: it reports why (errno), which an operator needs.
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!file) {
-    error = path.string() + ": " + std::strerror(errno);
+    error = std::string("cannot read: ") + std::strerror(errno);
     return std::nullopt;
   }
   std::string text;
@@ -33,7 +33,7 @@ std::optional<std::string> readFile(const std::filesystem::path& path, std::stri
   size_t count = 0;
   while ((count = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) text.append(buffer, count);
   if (std::ferror(file.get()) != 0) {
-    error = path.string() + ": " + std::strerror(errno);
+    error = std::string("cannot read: ") + std::strerror(errno);
     return std::nullopt;
   }
   return text;

@@ -228,8 +228,10 @@ int App::run() {
   s.workersLaunched = false;
   std::vector<const WorkerCounters*> counters;
   for (const auto& w : s.workers) counters.push_back(&w->counters);
-  spdlog::info("counters at shutdown ({} workers, {} flows in table):\n{}", workerCount,
-               s.flowTables.empty() ? 0 : s.flowTables[0]->size(), formatCounters(sumCounters(counters)));
+  uint64_t flows = 0;
+  for (const auto& table : s.flowTables) flows += table->size();
+  spdlog::info("counters at shutdown ({} workers, {} flows in tables):\n{}", workerCount, flows,
+               formatCounters(sumCounters(counters)));
   return 0;
 }
 

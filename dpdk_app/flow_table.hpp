@@ -69,8 +69,8 @@ class FlowTable {
   FlowEntry& entry(uint32_t index) { return entries_[index]; }
   const FlowEntry& entry(uint32_t index) const { return entries_[index]; }
 
-  /// Inserts a connection with both keys. Returns its index, or -1 when the table is
-  /// full (entries or hash room).
+  /// Inserts a connection with both keys, neither of which may be present (rte_hash
+  /// would overwrite). Returns its index, or -1 when the table is full.
   int64_t insert(const FlowKey& forward, const FlowKey& reverse);
   void remove(uint32_t index);
 

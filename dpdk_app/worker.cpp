@@ -364,6 +364,14 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, u
     drop(ctx, m, DropReason::TtlExceeded);
     return;
   }
+  // The bulk lookup ran before this burst's earlier packets were handled: a
+  // retransmitted SYN in the same burst finds the connection its twin just made.
+  uint64_t existing = 0;
+  const FlowKey forward = keyOf(f);
+  if (ctx.flows->lookup(forward, existing)) {
+    forwardOnFlow(ctx, m, f, FlowTable::entryIndex(existing), FlowTable::direction(existing), now);
+    return;
+  }
   const Backend& backend = services->backend(*service, static_cast<uint32_t>(rte_rand_max(service->backendCount)));
   Route r;
   if (!route(*ctx.plane, backend.address, r)) {
@@ -375,7 +383,7 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, u
     drop(ctx, m, DropReason::SnatPortsExhausted);
     return;
   }
-  const int64_t index = ctx.flows->insert(keyOf(f), reverse);
+  const int64_t index = ctx.flows->insert(forward, reverse);
   if (index < 0) {
     drop(ctx, m, DropReason::FlowTableFull);
     return;
@@ -389,6 +397,18 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, u
   // The connection exists from now on, so a retransmitted SYN that waited for ARP
   // reaches the same backend.
   forwardOnFlow(ctx, m, f, static_cast<uint32_t>(index), FlowDirection::Forward, now);
+}
+
+/// A client that reuses its source port after closing starts a new connection: a bare
+/// SYN on a closing flow drops the old entry so that the SYN is balanced afresh.
+bool isNewSynOnClosedFlow(WorkerContext& ctx, const ParsedFrame& f, uint64_t value) {
+  if (f.protocol != IPPROTO_TCP || FlowTable::direction(value) != FlowDirection::Forward) return false;
+  const uint8_t flags = tcpHeader(f)->tcp_flags;
+  if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) != RTE_TCP_SYN_FLAG) return false;
+  const uint32_t index = FlowTable::entryIndex(value);
+  if (ctx.flows->entry(index).tcpState != TcpState::Closing) return false;
+  ctx.flows->remove(index);
+  return true;
 }
 
 }  // namespace
@@ -452,7 +472,7 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
   for (uint16_t i = 0; i < count; ++i) {
     if (lookupSlot[i] == kNone) continue;
     const uint16_t slot = lookupSlot[i];
-    if (hits & (uint64_t{1} << slot)) {
+    if ((hits & (uint64_t{1} << slot)) && !isNewSynOnClosedFlow(ctx, frames[i], values[slot])) {
       forwardOnFlow(ctx, packets[i], frames[i], FlowTable::entryIndex(values[slot]),
                     FlowTable::direction(values[slot]), now);
     } else {

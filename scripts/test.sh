@@ -127,7 +127,12 @@ if [[ $run_e2e -eq 1 ]]; then
 fi
 
 # ---- summary --------------------------------------------------------------------------
-banner "summary (logs in $LOGDIR)"
+if [[ $total_failed -eq 0 ]]; then
+    rm -rf "$LOGDIR"
+    banner "summary"
+else
+    banner "summary (logs in $LOGDIR)"
+fi
 for line in "${summary[@]}"; do
     echo "$line"
 done

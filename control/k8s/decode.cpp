@@ -180,7 +180,9 @@ void readClusterIps(ObjectReader& spec, Errors& errors, Service& service) {
   std::vector<std::pair<std::string, const boost::json::value*>> entries;  // path, value
   const auto* list = spec.array("clusterIPs");
   if (list != nullptr && !list->empty()) {  // clusterIPs is authoritative when set (dual-stack)
-    for (size_t i = 0; i < list->size(); ++i) entries.emplace_back(json::indexPath(spec.pathOf("clusterIPs"), i), &(*list)[i]);
+    for (size_t i = 0; i < list->size(); ++i) {
+      entries.emplace_back(json::indexPath(spec.pathOf("clusterIPs"), i), &(*list)[i]);
+    }
   } else if (const auto* single = spec.get("clusterIP")) {
     entries.emplace_back(spec.pathOf("clusterIP"), single);
   }
@@ -325,7 +327,9 @@ Decoded<Service> decodeService(const boost::json::value& value) {
   Errors errors;
   Service service;
   const auto* object = value.if_object();
-  if (object == nullptr) return finish(std::move(service), "Service", {"expected an object, got " + json::describe(value)});
+  if (object == nullptr) {
+    return finish(std::move(service), "Service", {"expected an object, got " + json::describe(value)});
+  }
   ObjectReader top(*object, "", errors, kLenient);
   service.meta = readMeta(top, errors);
   if (const auto* specObject = top.object("spec")) {
@@ -376,7 +380,8 @@ Decoded<EndpointSlice> decodeEndpointSlice(const boost::json::value& value) {
   }
   if (const auto* endpoints = top.array("endpoints")) {
     for (size_t i = 0; i < endpoints->size(); ++i) {
-      auto endpoint = readSliceEndpoint((*endpoints)[i], json::indexPath("endpoints", i), slice.addressType == "IPv4", errors);
+      const bool ipv4 = slice.addressType == "IPv4";
+      auto endpoint = readSliceEndpoint((*endpoints)[i], json::indexPath("endpoints", i), ipv4, errors);
       if (endpoint) slice.endpoints.push_back(std::move(*endpoint));
     }
   }

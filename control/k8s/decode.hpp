@@ -13,7 +13,7 @@
 namespace nicproxy::k8s {
 
 struct DecodeError {
-  std::string object;   // "Service default/web" or "item 3" when the name is unknown
+  std::string object;   // "Service default/web", or "Service (unnamed)" when the name is unknown
   std::string message;  // "spec.ports[1].port: 70000 is not a valid port"
   std::string toString() const { return object + ": " + message; }
 };

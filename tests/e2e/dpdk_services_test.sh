@@ -85,6 +85,7 @@ CHECKS=(
     "f: LoadBalancer NodePort 10.50.0.1:30081"
     "FullNAT: backends see 10.50.0.1 as the client"
     "ICMP echo to 10.50.0.1"
+    "reload: SIGHUP picks up a new endpoint for demo/empty"
     "h: SIGTERM stops nicproxy with exit code 0"
     "h: counters printed at exit"
 )
@@ -198,12 +199,39 @@ else
     fail "${CHECKS[12]}" "no echo reply"
 fi
 
+# reload: give demo/empty the endpoint 10.50.0.12 in the services file, then SIGHUP.
+python3 - "$WORK/services.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+with open(path) as f:
+    doc = json.load(f)
+for item in doc["items"]:
+    if item["kind"] == "EndpointSlice" and item["metadata"]["labels"].get("kubernetes.io/service-name") == "empty":
+        item["endpoints"] = [{"addresses": ["10.50.0.12"], "conditions": {"ready": True}, "nodeName": "node-c"}]
+        item["metadata"]["resourceVersion"] = "3004"
+with open(path + ".new", "w") as f:
+    json.dump(doc, f, indent=4)
+PY
+mv "$WORK/services.json.new" "$WORK/services.json"
+kill -HUP "$H_NICPROXY_PID"
+deadline=$((SECONDS + 5))
+reload_out=""
+while ((SECONDS < deadline)); do
+    reload_out=$(in_client curl -sS --max-time 1 http://10.96.0.40/ 2>&1) && break
+    sleep 0.2
+done
+if [[ $reload_out == "backend-2:8080" ]]; then
+    pass "${CHECKS[13]}"
+else
+    fail "${CHECKS[13]}" "after SIGHUP http://10.96.0.40/ answered '$reload_out', want backend-2:8080"
+fi
+
 # h: clean stop.
 h_stop_nicproxy TERM 15
 if [[ $H_NICPROXY_RC == 0 ]]; then
-    pass "${CHECKS[13]}"
+    pass "${CHECKS[14]}"
 else
-    fail "${CHECKS[13]}" "exit status $H_NICPROXY_RC; log tail: $(tail -n 5 "$LOG" | tr '\n' '|')"
+    fail "${CHECKS[14]}" "exit status $H_NICPROXY_RC; log tail: $(tail -n 5 "$LOG" | tr '\n' '|')"
 fi
 # counter NAME: the last "NAME <number>" in the log (formatCounters prints "  name  value").
 counter() {
@@ -212,9 +240,9 @@ counter() {
 nat_fwd=$(counter nat_forward)
 rejected=$(counter rejected)
 if [[ -n $(counter rx_packets) && ${nat_fwd:-0} -gt 0 && ${rejected:-0} -gt 0 ]]; then
-    pass "${CHECKS[14]} (nat_forward $nat_fwd, rejected $rejected)"
+    pass "${CHECKS[15]} (nat_forward $nat_fwd, rejected $rejected)"
 else
-    fail "${CHECKS[14]}" "want rx_packets, nat_forward > 0 and rejected > 0 in the log; got nat_forward=$nat_fwd rejected=$rejected"
+    fail "${CHECKS[15]}" "want rx_packets, nat_forward > 0 and rejected > 0 in the log; got nat_forward=$nat_fwd rejected=$rejected"
 fi
 
 [[ $FAILED -eq 0 ]]

@@ -1,0 +1,123 @@
+#pragma once
+// A one-worker data path for the dpdk tests: a DataPlane with two ports, a flow table,
+// a test mempool and the standard service table below, driven through processBurst()
+// with frames as bytes. Nothing here touches ethdev: what the worker would transmit is
+// copied out of ctx.tx and freed.
+//
+// Test topology (host order in the comments, the constants below):
+//   port 0  02:00:00:00:00:01  10.50.0.1/24   clients 10.50.0.100, backends 10.50.0.11-13, .44
+//   port 1  02:00:00:00:00:02  10.60.0.1/24   backend 10.60.0.21
+//   services (namespace "default"):
+//     web      TCP 10.96.0.10:80, NodePort 30080, external IPs 10.50.0.200 (in port 0's
+//              subnet) and 192.0.2.10 (outside every subnet) -> 10.50.0.11:8080
+//     dns      UDP 10.96.0.10:53                                -> 10.50.0.11:5353
+//     empty    TCP 10.96.0.20:80 and UDP 10.96.0.20:53          -> no endpoints (REJECT)
+//     multi    TCP 10.96.0.30:80 -> 10.50.0.11:8080, 10.50.0.12:8080, 10.50.0.13:8080
+//              plus 10.50.0.14:8080, not ready (must never be chosen)
+//     dark     TCP 10.96.0.40:80 -> 10.50.0.44:8080 (MAC never learnt by the harness)
+//     far      TCP 10.96.0.50:80 -> 10.60.0.21:9090 (behind port 1)
+//   10.96.0.99 is no service's address.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rte_mempool.h>
+
+#include "control/model.hpp"
+#include "dpdk_app/data_plane.hpp"
+#include "dpdk_app/flow_table.hpp"
+#include "dpdk_app/service_table.hpp"
+#include "dpdk_app/worker.hpp"
+#include "tests/dpdk/frames.hpp"
+
+namespace nicproxy::testing {
+
+inline constexpr Mac kPort0Mac{0x02, 0, 0, 0, 0, 0x01};
+inline constexpr Mac kPort1Mac{0x02, 0, 0, 0, 0, 0x02};
+inline constexpr uint32_t kPort0Ip = ipv4(10, 50, 0, 1);
+inline constexpr uint32_t kPort1Ip = ipv4(10, 60, 0, 1);
+inline constexpr uint32_t kMask24 = 0xffffff00;
+
+inline constexpr Mac kClientMac{0x02, 0, 0, 0, 0, 0x64};
+inline constexpr uint32_t kClientIp = ipv4(10, 50, 0, 100);
+inline constexpr uint32_t kBackendIp = ipv4(10, 50, 0, 11);
+inline constexpr Mac kBackendMac{0x02, 0, 0, 0, 0, 0x0b};
+inline constexpr uint32_t kBackend2Ip = ipv4(10, 50, 0, 12);
+inline constexpr Mac kBackend2Mac{0x02, 0, 0, 0, 0, 0x0c};
+inline constexpr uint32_t kBackend3Ip = ipv4(10, 50, 0, 13);
+inline constexpr Mac kBackend3Mac{0x02, 0, 0, 0, 0, 0x0d};
+inline constexpr uint32_t kNotReadyBackendIp = ipv4(10, 50, 0, 14);
+inline constexpr uint32_t kDarkBackendIp = ipv4(10, 50, 0, 44);
+inline constexpr Mac kDarkBackendMac{0x02, 0, 0, 0, 0, 0x2c};
+inline constexpr uint32_t kFarBackendIp = ipv4(10, 60, 0, 21);
+inline constexpr Mac kFarBackendMac{0x02, 0, 0, 0, 0, 0x15};
+
+inline constexpr uint32_t kWebVip = ipv4(10, 96, 0, 10);
+inline constexpr uint32_t kEmptyVip = ipv4(10, 96, 0, 20);
+inline constexpr uint32_t kMultiVip = ipv4(10, 96, 0, 30);
+inline constexpr uint32_t kDarkVip = ipv4(10, 96, 0, 40);
+inline constexpr uint32_t kFarVip = ipv4(10, 96, 0, 50);
+inline constexpr uint32_t kUnknownVip = ipv4(10, 96, 0, 99);
+inline constexpr uint32_t kExternalInSubnet = ipv4(10, 50, 0, 200);
+inline constexpr uint32_t kExternalOutside = ipv4(192, 0, 2, 10);
+inline constexpr uint16_t kWebNodePort = 30080;
+
+/// The standard service table described at the top of this file.
+ServiceTable standardServices();
+
+/// One packet the worker queued for transmission.
+struct Sent {
+  uint16_t port;
+  Bytes frame;
+};
+
+class Harness {
+ public:
+  struct Options {
+    uint32_t flowCapacity = 1024;
+    uint16_t workerCount = 1;
+    uint16_t workerIndex = 0;
+    bool learnBackends = true;  // pre-resolve every backend MAC except the dark one
+    bool withServices = true;   // false: processBurst sees a null service table
+  };
+
+  Harness() : Harness(Options{}) {}
+  explicit Harness(const Options& options);
+  ~Harness();
+  Harness(const Harness&) = delete;
+  Harness& operator=(const Harness&) = delete;
+
+  /// One processBurst() of `frames` received on `rxPort` at now(); returns what was
+  /// queued for transmission (port 0's batch first), freeing those mbufs.
+  std::vector<Sent> run(const std::vector<Bytes>& frames, uint16_t rxPort = 0);
+  std::vector<Sent> run(const Bytes& frame, uint16_t rxPort = 0) { return run(std::vector<Bytes>{frame}, rxPort); }
+
+  uint64_t now() const { return now_; }
+  void setNow(uint64_t now) { now_ = now; }
+  uint64_t hz() const { return hz_; }
+
+  DataPlane& plane() { return plane_; }
+  FlowTable& flows() { return *flows_; }
+  const Timeouts& timeouts() const { return plane_.timeouts; }
+  const WorkerCounters& counters() const { return ctx_.counters; }
+  uint64_t dropCount(DropReason reason) const { return ctx_.counters.dropCount(reason); }
+  unsigned mbufsInUse() const { return rte_mempool_in_use_count(pool_); }
+
+ private:
+  uint64_t hz_;
+  uint64_t now_;
+  DataPlane plane_;
+  std::unique_ptr<FlowTable> flows_;
+  std::unique_ptr<FastServiceTable> services_;
+  rte_mempool* pool_ = nullptr;
+  WorkerContext ctx_;
+};
+
+/// A process-unique name for an rte_hash or rte_mempool.
+std::string uniqueName(const char* prefix);
+
+/// The MAC as DPDK stores it.
+rte_ether_addr etherAddr(const Mac& mac);
+
+}  // namespace nicproxy::testing

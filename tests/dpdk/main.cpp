@@ -1,0 +1,24 @@
+// The dpdk test binary's entry point: EAL is initialised once per process (it cannot
+// be re-initialised), without hugepages or PCI devices, before any test runs.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <rte_eal.h>
+
+int main(int argc, char** argv) {
+  testing::InitGoogleTest(&argc, argv);
+  std::vector<std::string> args = {"dpdk_tests", "--no-huge",      "-m",          "256",
+                                   "--no-pci",   "--in-memory",    "--no-telemetry",
+                                   "--log-level", "*:error",        "-l",          "0"};
+  std::vector<char*> eal;
+  for (std::string& a : args) eal.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(eal.size()), eal.data()) < 0) {
+    std::fprintf(stderr, "rte_eal_init failed\n");
+    return 1;
+  }
+  const int result = RUN_ALL_TESTS();
+  rte_eal_cleanup();
+  return result;
+}

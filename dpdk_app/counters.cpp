@@ -38,6 +38,7 @@ WorkerCounters sumCounters(const std::vector<const WorkerCounters*>& workers) {
     sum.rejected += w->rejected;
     sum.arpReplies += w->arpReplies;
     sum.arpRequests += w->arpRequests;
+    sum.arpLearned += w->arpLearned;
     sum.icmpEchoReplies += w->icmpEchoReplies;
     for (size_t i = 0; i < kDropReasonCount; ++i) sum.drops[i] += w->drops[i];
   }
@@ -58,6 +59,7 @@ std::string formatCounters(const WorkerCounters& c) {
   line("rejected", c.rejected);
   line("arp_replies", c.arpReplies);
   line("arp_requests", c.arpRequests);
+  line("arp_learned", c.arpLearned);
   line("icmp_echo_replies", c.icmpEchoReplies);
   for (size_t i = 0; i < kDropReasonCount; ++i) {
     if (c.drops[i] != 0) line(fmt::format("drop_{}", kNames[i]).c_str(), c.drops[i]);

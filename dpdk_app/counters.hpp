@@ -51,6 +51,7 @@ struct alignas(64) WorkerCounters {
   uint64_t rejected = 0;      // RST or ICMP port unreachable sent for a service without endpoints
   uint64_t arpReplies = 0;    // ARP replies we sent
   uint64_t arpRequests = 0;   // ARP requests we sent to resolve next hops
+  uint64_t arpLearned = 0;    // ARP replies to us, consumed after learning the sender
   uint64_t icmpEchoReplies = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
 

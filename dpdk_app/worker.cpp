@@ -123,7 +123,8 @@ void handleArp(WorkerContext& ctx, const FastServiceTable* services, uint16_t po
   }
   if (!forUs || arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST)) {
     if (forUs) {
-      rte_pktmbuf_free(m);  // a reply to our request: learnt above
+      ++ctx.counters.arpLearned;  // a reply to our request: learnt above
+      rte_pktmbuf_free(m);
     } else {
       drop(ctx, m, DropReason::ArpIgnored);
     }
@@ -394,6 +395,9 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, u
   e.backendPort = r.port;
   e.tcpState = f.protocol == IPPROTO_TCP ? TcpState::SynSent : TcpState::None;
   ++ctx.counters.flowsCreated;
+  // Arm the timer now: if the first packet waits for ARP, the entry must outlive the
+  // expiry scan until the client retransmits.
+  touchFlow(ctx.plane->timeouts, e, f, FlowDirection::Forward, now);
   // The connection exists from now on, so a retransmitted SYN that waited for ARP
   // reaches the same backend.
   forwardOnFlow(ctx, m, f, static_cast<uint32_t>(index), FlowDirection::Forward, now);

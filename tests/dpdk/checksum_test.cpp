@@ -1,6 +1,7 @@
 // Incremental checksum updates (dpdk_app/checksum.hpp) against a from-scratch RFC 1071
 // sum over random buffers, with a fixed seed so that a failure reproduces.
 // Test addresses: none (random 16- and 32-bit words).
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -25,6 +26,9 @@ uint32_t load32(const Bytes& b, size_t offset) {
   return v;
 }
 uint16_t storedChecksum(const Bytes& b) { return rte_cpu_to_be_16(internetChecksum(b.data(), b.size())); }
+// All-zero data has two valid checksums, 0x0000 and 0xffff (RFC 1624 section 3); no
+// real header is all zeros, so such rounds are skipped rather than compared.
+bool allZero(const Bytes& b) { return std::all_of(b.begin(), b.end(), [](uint8_t x) { return x == 0; }); }
 
 TEST(Checksum, FromScratchMatchesRfc1071Example) {
   // RFC 1071 section 3: words 0001 f203 f4f5 f6f7 sum to ddf2 (folded).
@@ -45,6 +49,7 @@ TEST(Checksum, Replace16MatchesRecomputation) {
     const uint16_t to = round % 10 == 0 ? static_cast<uint16_t>(round % 20 == 0 ? 0x0000 : 0xffff)
                                         : static_cast<uint16_t>(rng());
     std::memcpy(buffer.data() + offset, &to, sizeof to);
+    if (allZero(buffer)) continue;
     ASSERT_EQ(checksumReplace16(before, from, to), storedChecksum(buffer)) << "round " << round;
   }
 }
@@ -59,6 +64,7 @@ TEST(Checksum, Replace32MatchesRecomputation) {
     const uint32_t from = load32(buffer, offset);
     const uint32_t to = round % 10 == 0 ? (round % 20 == 0 ? 0u : 0xffffffffu) : static_cast<uint32_t>(rng());
     std::memcpy(buffer.data() + offset, &to, sizeof to);
+    if (allZero(buffer)) continue;
     ASSERT_EQ(checksumReplace32(before, from, to), storedChecksum(buffer)) << "round " << round;
   }
 }

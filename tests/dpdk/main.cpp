@@ -1,17 +1,22 @@
 // The dpdk test binary's entry point: EAL is initialised once per process (it cannot
 // be re-initialised), without hugepages or PCI devices, before any test runs.
+// DPDK 22.11 refuses --in-memory with --no-huge (--no-huge implies --legacy-mem), so
+// the process keeps no shared config (--no-shconf) and uses its own file prefix, which
+// lets several test binaries run at once.
 #include <cstdio>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <rte_eal.h>
 
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
-  std::vector<std::string> args = {"dpdk_tests", "--no-huge",      "-m",          "256",
-                                   "--no-pci",   "--in-memory",    "--no-telemetry",
-                                   "--log-level", "*:error",        "-l",          "0"};
+  std::vector<std::string> args = {"dpdk_tests",    "--no-huge",     "-m",          "256",
+                                   "--no-pci",      "--no-shconf",   "--file-prefix", "np-test-" + std::to_string(getpid()),
+                                   "--no-telemetry", "--log-level",  "*:error",     "-l", "0"};
   std::vector<char*> eal;
   for (std::string& a : args) eal.push_back(a.data());
   if (rte_eal_init(static_cast<int>(eal.size()), eal.data()) < 0) {

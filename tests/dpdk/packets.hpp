@@ -4,6 +4,7 @@
 // the translated fields, rebuilt from scratch (checksums included) by frames.cpp.
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <variant>
 
 #include "tests/dpdk/frames.hpp"

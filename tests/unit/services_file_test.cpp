@@ -105,7 +105,7 @@ TEST(ServicesFile, UnreadableInput) {
   const auto path = std::filesystem::temp_directory_path() / "nicproxy-services-file-test-absent.json";
   const auto missing = loadServicesFile(path);
   EXPECT_TRUE(missing.unreadable);
-  EXPECT_EQ(missing.errors, Strings{path.string() + ": No such file or directory"});
+  EXPECT_EQ(missing.errors, Strings{"cannot read: No such file or directory"});
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include "control/change_tracker.hpp"
 #include "control/services_file.hpp"
+#include "control/sync_runner.hpp"
 #include "dpdk_app/counters.hpp"
 #include "dpdk_app/dpdk_provider.hpp"
 #include "dpdk_app/flow_table.hpp"
@@ -62,8 +63,9 @@ struct App::State {
   std::vector<std::unique_ptr<WorkerContext>> workers;
   std::vector<unsigned> workerLcores;
   bool workersLaunched = false;
-  std::unique_ptr<DpdkProvider> provider;
   ChangeTracker tracker;
+  std::unique_ptr<DpdkProvider> provider;
+  std::unique_ptr<SyncRunner> runner;
 
   explicit State(const std::string& nodeName) : tracker(nodeName) {}
 };
@@ -76,6 +78,7 @@ App::~App() {
   if (s.workersLaunched) rte_eal_mp_wait_lcore();
   // Reverse order of start-up: provider (unpublishes its table), flow tables, ports,
   // RCU state, mempool, EAL.
+  s.runner.reset();
   s.provider.reset();
   s.workers.clear();
   s.flowTables.clear();
@@ -185,9 +188,9 @@ int App::run() {
   }
 
   s.provider = std::make_unique<DpdkProvider>(plane, config_.nodePortAddresses, socket);
+  s.runner = std::make_unique<SyncRunner>(s.tracker, std::vector<Provider*>{s.provider.get()});
   loadServices(config_, s.tracker, false);
-  Snapshot first = s.tracker.apply();
-  s.provider->sync(*first.table, first.changed, true);
+  if (!s.runner->syncIfNeeded()) throw std::runtime_error("the first sync of the data path failed");
 
   installSignalHandlers();
   for (uint16_t i = 0; i < workerCount; ++i) {
@@ -195,10 +198,9 @@ int App::run() {
     if (rc != 0) throw std::runtime_error("cannot launch worker on lcore " + std::to_string(s.workerLcores[i]));
     s.workersLaunched = true;
   }
-  spdlog::info("data path ready: {} service ports, {} frontends, {} workers on lcores {}", first.table->size(),
+  spdlog::info("data path ready: {} service ports, {} frontends, {} workers on lcores {}", s.tracker.current()->size(),
                s.provider->current()->frontendCount(), workerCount, fmt::join(s.workerLcores, ","));
 
-  bool failedSync = false;
   while (true) {
     const int signal = pendingSignal.exchange(0, std::memory_order_relaxed);
     if (signal == SIGINT || signal == SIGTERM) {
@@ -209,17 +211,7 @@ int App::run() {
       spdlog::info("SIGHUP: reloading {}", config_.servicesFile.string());
       loadServices(config_, s.tracker, true);
     }
-    if (s.tracker.hasPendingChanges() || failedSync) {
-      Snapshot next = s.tracker.apply();
-      try {
-        s.provider->sync(*next.table, next.changed, failedSync);
-        failedSync = false;
-      } catch (const std::exception& e) {
-        // The last good table stays published; try again with a full sync.
-        spdlog::error("dpdk sync failed: {}; keeping the previous state", e.what());
-        failedSync = true;
-      }
-    }
+    s.runner->syncIfNeeded();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 

@@ -39,6 +39,22 @@ struct WorkerContext {
   std::array<TxBatch, kMaxPorts> tx{};
 };
 
+/// Frees a packet and counts why.
+inline void dropPacket(WorkerContext& ctx, rte_mbuf* m, DropReason reason) {
+  ctx.counters.drop(reason);
+  rte_pktmbuf_free(m);
+}
+
+/// Queues a packet for transmission on port index `port` at the next flushTx().
+inline void enqueueTx(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
+  TxBatch& batch = ctx.tx[port];
+  if (batch.count == TxBatch::kCapacity) {
+    dropPacket(ctx, m, DropReason::TxFull);
+    return;
+  }
+  batch.packets[batch.count++] = m;
+}
+
 /// Handles `count` packets received on port index `rxPort` at TSC `now` with the
 /// published service table `services` (may be null before the first sync). Packets
 /// to send end up in ctx.tx; dropped ones are freed and counted. Never blocks, throws,

@@ -1,0 +1,31 @@
+#pragma once
+// Frames the node answers or originates itself, rather than translating: ARP
+// (answers, learning, requests), ICMP echo, and the REJECT replies for service ports
+// without endpoints. Called from the worker's burst loop; same rules as worker.hpp
+// (per-lcore, never blocks, allocates only mbufs from the worker's pool).
+#include <cstdint>
+
+#include "dpdk_app/packet.hpp"
+#include "dpdk_app/service_table.hpp"
+#include "dpdk_app/worker.hpp"
+
+namespace nicproxy {
+
+/// Broadcasts "who has `target`" on port index `port`.
+void sendArpRequest(WorkerContext& ctx, uint16_t port, rte_be32_t target);
+
+/// Learns the sender when the ARP is for us (or refreshes a known neighbour) and answers
+/// requests for the port address and for external / LB IPs in the port's subnet.
+void handleArp(WorkerContext& ctx, const FastServiceTable* services, uint16_t port, rte_mbuf* m,
+               const ParsedFrame& f, uint64_t now);
+
+/// Answers an ICMP echo request to one of our addresses in place; drops other ICMP.
+void handleIcmp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFrame& f, bool toLocalAddress);
+
+/// kube-proxy's REJECT for TCP: a RST in place (never for a RST).
+void rejectTcp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFrame& f);
+
+/// kube-proxy's REJECT for UDP: ICMP port unreachable quoting the datagram.
+void rejectUdp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFrame& f);
+
+}  // namespace nicproxy

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <exception>
+#include <string>
 
 #include "control/json_reader.hpp"
 
@@ -88,13 +90,40 @@ void readNodePortAddresses(ObjectReader& reader, Errors& errors, Config& config)
 void readServicesFile(ObjectReader& reader, Errors& errors, const std::filesystem::path& baseDir, Config& config) {
   const auto* value = reader.get("servicesFile");
   const auto text = value == nullptr ? std::nullopt : json::asString(*value, reader.pathOf("servicesFile"), errors);
-  if (value == nullptr || (text && text->empty())) {
-    reader.error("servicesFile", "required (no API server support yet)");
-    return;
-  }
+  if (value == nullptr || (text && text->empty())) return;  // the API server is the source
   if (!text) return;
   const std::filesystem::path path(*text);
   config.servicesFile = path.is_absolute() ? path : (baseDir / path).lexically_normal();
+}
+
+void readClientConnection(ObjectReader& top, Errors& errors, const std::filesystem::path& baseDir, Config& config) {
+  const auto* object = top.object("clientConnection");
+  if (object == nullptr) return;
+  // Lenient on kube-proxy's other clientConnection fields (qps, burst, contentType...):
+  // a KubeProxyConfiguration copied from a cluster should load.
+  ObjectReader reader(*object, "clientConnection", errors, ObjectReader::Nulls::Absent);
+  if (const auto path = reader.string("kubeconfig"); path && !path->empty()) {
+    const std::filesystem::path p(*path);
+    config.clientConnection.kubeconfig = p.is_absolute() ? p : (baseDir / p).lexically_normal();
+  }
+}
+
+void readDuration(ObjectReader& reader, std::string_view key, std::chrono::milliseconds& out) {
+  const auto text = reader.string(key);
+  if (!text) return;
+  const auto duration = parseGoDuration(*text);
+  if (!duration) {
+    reader.error(key, json::quote(*text) + R"( is not a duration such as "1s", "500ms" or "1m30s")");
+  } else {
+    out = *duration;
+  }
+}
+
+void checkSource(ObjectReader& reader, const Config& config) {
+  if (!config.servicesFile.empty() && !config.clientConnection.kubeconfig.empty()) {
+    reader.error("servicesFile", "cannot be used together with an API server (clientConnection.kubeconfig " +
+                                     config.clientConnection.kubeconfig.string() + "); choose one source");
+  }
 }
 
 std::optional<DpdkPortConfig> readPort(const boost::json::value& value, const std::string& path, Errors& errors) {
@@ -240,6 +269,11 @@ ConfigResult parseConfig(std::string_view jsonText, const std::filesystem::path&
   readClusterCidr(reader, config);
   readNodePortAddresses(reader, result.errors, config);
   readServicesFile(reader, result.errors, baseDir, config);
+  readClientConnection(reader, result.errors, baseDir, config);
+  readDuration(reader, "syncPeriod", config.syncPeriod);
+  readDuration(reader, "minSyncPeriod", config.minSyncPeriod);
+  if (auto name = reader.string("serviceProxyName")) config.serviceProxyName = std::move(*name);
+  checkSource(reader, config);
   readDpdk(reader, result.errors, config.dpdk);
   reader.rejectUnknownKeys();
 
@@ -256,6 +290,53 @@ ConfigResult loadConfigFile(const std::filesystem::path& path) {
     return result;
   }
   return parseConfig(*text, path.parent_path());
+}
+
+void applyKubeconfigFlag(ConfigResult& result, const std::filesystem::path& kubeconfig) {
+  if (!result.config || kubeconfig.empty()) return;
+  Config& config = *result.config;
+  config.clientConnection.kubeconfig = std::filesystem::absolute(kubeconfig).lexically_normal();
+  if (!config.servicesFile.empty()) {
+    result.errors.push_back("servicesFile: cannot be used together with an API server (--kubeconfig " +
+                            kubeconfig.string() + "); choose one source");
+    result.config.reset();
+  }
+}
+
+std::optional<std::chrono::milliseconds> parseGoDuration(std::string_view text) {
+  if (text == "0") return std::chrono::milliseconds(0);
+  if (text.empty()) return std::nullopt;
+  double totalMs = 0;
+  while (!text.empty()) {
+    size_t digits = 0;
+    while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) != 0 || text[digits] == '.')) {
+      ++digits;
+    }
+    if (digits == 0) return std::nullopt;
+    double number = 0;
+    try {
+      size_t used = 0;
+      number = std::stod(std::string(text.substr(0, digits)), &used);
+      if (used != digits) return std::nullopt;
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    text.remove_prefix(digits);
+    size_t unitLength = 0;
+    while (unitLength < text.size() && std::isalpha(static_cast<unsigned char>(text[unitLength])) != 0) ++unitLength;
+    const std::string_view unit = text.substr(0, unitLength);
+    text.remove_prefix(unitLength);
+    double scale = 0;
+    if (unit == "ms") scale = 1;
+    else if (unit == "s") scale = 1000;
+    else if (unit == "m") scale = 60000;
+    else if (unit == "h") scale = 3600000;
+    else if (unit == "us") scale = 0.001;
+    else return std::nullopt;
+    totalMs += number * scale;
+  }
+  if (totalMs > 1e12) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<int64_t>(totalMs));
 }
 
 }  // namespace nicproxy

@@ -3,6 +3,7 @@
 // KubeProxyConfiguration where kube-proxy has the same setting. Parsing collects
 // every error with its key path ("dpdk.ports[0].address: ...") instead of stopping
 // at the first, so an operator fixes a file in one pass.
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -33,6 +34,11 @@ struct DpdkConfig {
   Scheduler scheduler = Scheduler::Random;
 };
 
+/// KubeProxyConfiguration's clientConnection; only the kubeconfig is used.
+struct ClientConnectionConfig {
+  std::filesystem::path kubeconfig;  // absolute; empty: in-cluster settings (unless servicesFile)
+};
+
 struct Config {
   ProxyMode mode = ProxyMode::Dpdk;
   std::string nodeName;
@@ -40,6 +46,17 @@ struct Config {
   std::vector<Ipv4Cidr> nodePortAddresses;
   std::filesystem::path servicesFile;  // absolute (resolved against the config's folder); empty: none
   DpdkConfig dpdk;
+  // API server source (issue 3). kube-proxy's defaults: syncPeriod 30s, minSyncPeriod 1s.
+  ClientConnectionConfig clientConnection;
+  std::chrono::milliseconds syncPeriod{30000};
+  std::chrono::milliseconds minSyncPeriod{1000};
+  /// Services labelled service.kubernetes.io/service-proxy-name with this value are
+  /// served; with any other value they are skipped. Empty: only unlabelled ones.
+  std::string serviceProxyName;
+
+  /// True when the services come from an API server (kubeconfig or in-cluster)
+  /// rather than from servicesFile.
+  bool usesApiServer() const { return servicesFile.empty(); }
 };
 
 /// Either a Config or every error found, each "key.path: message".
@@ -54,5 +71,13 @@ ConfigResult parseConfig(std::string_view jsonText, const std::filesystem::path&
 /// Reads and parses a file; an unreadable file is one error saying why. Errors do not
 /// repeat the file name: the caller puts it in front.
 ConfigResult loadConfigFile(const std::filesystem::path& path);
+
+/// `--kubeconfig PATH` from the command line: replaces clientConnection.kubeconfig and
+/// re-checks that servicesFile is not set as well (an error in `result` if it is).
+void applyKubeconfigFlag(ConfigResult& result, const std::filesystem::path& kubeconfig);
+
+/// Go duration strings as KubeProxyConfiguration writes them: "1s", "500ms", "1m30s",
+/// "2h". Returns nullopt for anything else (negative values included).
+std::optional<std::chrono::milliseconds> parseGoDuration(std::string_view text);
 
 }  // namespace nicproxy

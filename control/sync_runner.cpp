@@ -1,13 +1,40 @@
 #include "control/sync_runner.hpp"
 
+#include <algorithm>
 #include <exception>
 
 #include <spdlog/spdlog.h>
 
 namespace nicproxy {
 
-SyncRunner::SyncRunner(ChangeTracker& tracker, std::vector<Provider*> providers)
-    : tracker_(tracker), providers_(std::move(providers)), needsFullSync_(providers_.size(), true) {}
+SyncRunner::SyncRunner(ChangeTracker& tracker, std::vector<Provider*> providers, SyncTiming timing)
+    : tracker_(tracker), providers_(std::move(providers)), needsFullSync_(providers_.size(), true), timing_(timing) {}
+
+SyncRunner::Clock::time_point SyncRunner::nextDue(Clock::time_point now) const {
+  if (!hasRun_) return now;
+  Clock::time_point due = Clock::time_point::max();
+  if (timing_.syncPeriod.count() > 0) due = lastRun_ + timing_.syncPeriod;
+  if (tracker_.hasPendingChanges() || retryPending()) {
+    const auto wait = lastFailed_ && !tracker_.hasPendingChanges() ? std::max(timing_.minSyncPeriod, kRetryDelay)
+                                                                    : timing_.minSyncPeriod;
+    due = std::min(due, lastRun_ + wait);
+  }
+  return std::max(due, now);
+}
+
+bool SyncRunner::runIfDue(Clock::time_point now) {
+  const bool periodic = hasRun_ && timing_.syncPeriod.count() > 0 && now - lastRun_ >= timing_.syncPeriod;
+  if (!periodic && (!(tracker_.hasPendingChanges() || retryPending()) || nextDue(now) > now)) return true;
+  if (periodic) {
+    // The periodic round rewrites everything: it repairs state changed behind our back.
+    counters_.periodicSyncs.fetch_add(1, std::memory_order_relaxed);
+    needsFullSync_.assign(providers_.size(), true);
+  }
+  hasRun_ = true;
+  lastRun_ = now;
+  lastFailed_ = !syncIfNeeded();
+  return !lastFailed_;
+}
 
 bool SyncRunner::retryPending() const {
   for (bool pending : needsFullSync_) {
@@ -26,12 +53,13 @@ bool SyncRunner::syncIfNeeded() {
     try {
       providers_[i]->sync(*snapshot.table, snapshot.changed, full);
       needsFullSync_[i] = false;
-      ++syncs_;
+      counters_.syncs.fetch_add(1, std::memory_order_relaxed);
+      if (full) counters_.fullSyncs.fetch_add(1, std::memory_order_relaxed);
     } catch (const std::exception& e) {
       spdlog::error("{} sync of generation {} failed: {}; keeping its previous state, will retry with a full sync",
                     providers_[i]->name(), snapshot.table->generation(), e.what());
       needsFullSync_[i] = true;
-      ++failures_;
+      counters_.failures.fetch_add(1, std::memory_order_relaxed);
       ok = false;
     }
   }

@@ -2,9 +2,14 @@
 // Hands snapshots from the change tracker to every provider. A provider whose sync
 // failed gets a full sync on the next round (its dataplane may hold anything between
 // the old and the new state), while the others go on with incremental changes.
-// Bounded-frequency timing (minSyncPeriod, syncPeriod) comes with the API server
-// source; today the caller decides when to call.
-// Not thread-safe: one owner (the control thread).
+// Bounded-frequency timing, as kube-proxy's BoundedFrequencyRunner: runIfDue() syncs
+// pending changes at most once per minSyncPeriod (a burst of events becomes one sync),
+// and at least once per syncPeriod a full sync of every provider; a failed provider is
+// retried (full) after max(minSyncPeriod, kRetryDelay). The clock is the caller's
+// `now`, so tests drive time by hand.
+// Not thread-safe: one owner (the control thread); counters() may be read anywhere.
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -13,24 +18,51 @@
 
 namespace nicproxy {
 
+struct SyncTiming {
+  std::chrono::milliseconds minSyncPeriod{0};
+  std::chrono::milliseconds syncPeriod{0};  // 0: no periodic full sync
+};
+
+/// Sync outcomes for a metrics endpoint. relaxed atomics: independent counts.
+struct SyncCounters {
+  std::atomic<uint64_t> syncs{0};          // provider syncs that succeeded
+  std::atomic<uint64_t> failures{0};       // provider syncs that threw
+  std::atomic<uint64_t> fullSyncs{0};      // of the successful ones, full
+  std::atomic<uint64_t> periodicSyncs{0};  // rounds started by syncPeriod
+};
+
 class SyncRunner {
  public:
-  SyncRunner(ChangeTracker& tracker, std::vector<Provider*> providers);
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds kRetryDelay{1000};
+
+  SyncRunner(ChangeTracker& tracker, std::vector<Provider*> providers, SyncTiming timing = {});
+
+  /// Bounded-frequency entry point: syncs when something is pending and minSyncPeriod
+  /// has passed since the last round, or when syncPeriod has passed (full sync).
+  /// Returns false when some provider failed.
+  bool runIfDue(Clock::time_point now);
+  /// When runIfDue() next has something to do (Clock::time_point::max(): nothing).
+  Clock::time_point nextDue(Clock::time_point now) const;
 
   /// Syncs if the tracker has changes or a provider is waiting for a retry. Returns
   /// false when some provider failed (it was logged; the last good state stays).
   bool syncIfNeeded();
 
   bool retryPending() const;
-  uint64_t syncCount() const { return syncs_; }
-  uint64_t failureCount() const { return failures_; }
+  uint64_t syncCount() const { return counters_.syncs.load(std::memory_order_relaxed); }
+  uint64_t failureCount() const { return counters_.failures.load(std::memory_order_relaxed); }
+  const SyncCounters& counters() const { return counters_; }
 
  private:
   ChangeTracker& tracker_;
   std::vector<Provider*> providers_;
   std::vector<bool> needsFullSync_;  // per provider; true before its first success
-  uint64_t syncs_ = 0;
-  uint64_t failures_ = 0;
+  SyncTiming timing_;
+  bool hasRun_ = false;
+  bool lastFailed_ = false;
+  Clock::time_point lastRun_{};
+  SyncCounters counters_;
 };
 
 }  // namespace nicproxy

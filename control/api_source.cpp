@@ -1,0 +1,317 @@
+#include "control/api_source.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "control/k8s/decode.hpp"
+
+namespace nicproxy {
+namespace {
+
+using k8s::WatchEventType;
+constexpr auto kRelaxed = std::memory_order_relaxed;
+
+std::string stringAt(const boost::json::object* object, const char* key) {
+  const auto* value = object != nullptr ? object->if_contains(key) : nullptr;
+  return value != nullptr && value->is_string() ? std::string(value->as_string().c_str()) : std::string();
+}
+
+const boost::json::object* metadataOf(const boost::json::value& object) {
+  const auto* o = object.if_object();
+  const auto* meta = o != nullptr ? o->if_contains("metadata") : nullptr;
+  return meta != nullptr ? meta->if_object() : nullptr;
+}
+
+// The label kube-proxy's selector tests, as the object carries it (nullopt: absent).
+std::optional<std::string> labelOf(const std::map<std::string, std::string>& labels, const char* key) {
+  const auto it = labels.find(key);
+  if (it == labels.end()) return std::nullopt;
+  return it->second;
+}
+
+// Whether kube-proxy's selector (with nicproxy's name) lets an object through: the
+// server applies it too, this check covers servers that ignore it and a configured name.
+bool selected(const std::map<std::string, std::string>& labels, const std::string& proxyName, std::string& why) {
+  if (labelOf(labels, kHeadlessLabel)) {
+    why = std::string("labelled ") + kHeadlessLabel;
+    return false;
+  }
+  const auto name = labelOf(labels, kServiceProxyNameLabel);
+  if (name && *name != proxyName) {
+    why = std::string("labelled ") + kServiceProxyNameLabel + "=" + *name;
+    return false;
+  }
+  return true;
+}
+
+std::string describeObject(const char* kind, const boost::json::value& object) {
+  const auto* meta = metadataOf(object);
+  std::string ns = stringAt(meta, "namespace");
+  std::string name = stringAt(meta, "name");
+  return std::string(kind) + " " + (ns.empty() ? "?" : ns) + "/" + (name.empty() ? "?" : name) + " (resourceVersion " +
+         (stringAt(meta, "resourceVersion").empty() ? "?" : stringAt(meta, "resourceVersion")) + ")";
+}
+
+template <typename T>
+void logDecodeErrors(const std::vector<k8s::DecodeError>& errors, const char* kind, const boost::json::value& object,
+                     k8s::ReflectorCounters& counters) {
+  counters.decodeErrors.fetch_add(1, kRelaxed);
+  std::string text;
+  for (const auto& e : errors) text += (text.empty() ? "" : "; ") + e.message;
+  spdlog::warn("skipping {}: {}", describeObject(kind, object), text);
+}
+
+}  // namespace
+
+std::string proxyLabelSelector(const std::string& serviceProxyName) {
+  if (serviceProxyName.empty()) return std::string("!") + kServiceProxyNameLabel + ",!" + kHeadlessLabel;
+  return std::string("!") + kHeadlessLabel;
+}
+
+// Decodes Services on the reflector thread; a Service that is not served (headless,
+// another proxy's, undecodable) is never queued, and an update that makes a served one
+// unserved queues its deletion.
+class ApiSource::ServiceHandler : public k8s::ReflectorHandler {
+ public:
+  explicit ServiceHandler(ApiSource& source) : source_(source) {}
+
+  std::optional<k8s::Service> decode(const boost::json::value& object) {
+    auto decoded = k8s::decodeService(object);
+    if (auto* errors = std::get_if<std::vector<k8s::DecodeError>>(&decoded)) {
+      logDecodeErrors<k8s::Service>(*errors, "Service", object, source_.counters_.services);
+      return std::nullopt;
+    }
+    auto& service = std::get<k8s::Service>(decoded);
+    std::string why;
+    if (service.headless) why = "headless or ExternalName";
+    if (why.empty() && selected(service.meta.labels, source_.options_.serviceProxyName, why)) return std::move(service);
+    spdlog::debug("not serving Service {}: {}", service.meta.key(), why);
+    return std::nullopt;
+  }
+
+  void onList(std::vector<boost::json::value>&& items) override {
+    ServicesListed listed;
+    for (const auto& item : items) {
+      if (auto service = decode(item)) listed.items.push_back(std::move(*service));
+    }
+    source_.push(std::move(listed));
+  }
+
+  void onEvent(WatchEventType type, boost::json::value&& object) override {
+    const auto* meta = metadataOf(object);
+    ServiceDelete removal{stringAt(meta, "namespace"), stringAt(meta, "name")};
+    if (type == WatchEventType::Deleted) {
+      source_.push(std::move(removal));
+    } else if (auto service = decode(object)) {
+      source_.push(ServiceUpsert{std::move(*service)});
+    } else if (!removal.name.empty()) {
+      source_.push(std::move(removal));  // no longer served (or now undecodable): drop what was there
+    }
+  }
+
+ private:
+  ApiSource& source_;
+};
+
+class ApiSource::SliceHandler : public k8s::ReflectorHandler {
+ public:
+  explicit SliceHandler(ApiSource& source) : source_(source) {}
+
+  std::optional<k8s::EndpointSlice> decode(const boost::json::value& object) {
+    auto decoded = k8s::decodeEndpointSlice(object);
+    if (auto* errors = std::get_if<std::vector<k8s::DecodeError>>(&decoded)) {
+      logDecodeErrors<k8s::EndpointSlice>(*errors, "EndpointSlice", object, source_.counters_.endpointSlices);
+      return std::nullopt;
+    }
+    auto& slice = std::get<k8s::EndpointSlice>(decoded);
+    std::string why;
+    if (slice.addressType != "IPv4") why = "addressType " + slice.addressType + " (nicproxy is IPv4-only)";
+    if (why.empty() && selected(slice.meta.labels, source_.options_.serviceProxyName, why)) return std::move(slice);
+    spdlog::debug("not using EndpointSlice {}: {}", slice.meta.key(), why);
+    return std::nullopt;
+  }
+
+  void onList(std::vector<boost::json::value>&& items) override {
+    SlicesListed listed;
+    for (const auto& item : items) {
+      if (auto slice = decode(item)) listed.items.push_back(std::move(*slice));
+    }
+    source_.push(std::move(listed));
+  }
+
+  void onEvent(WatchEventType type, boost::json::value&& object) override {
+    const auto* meta = metadataOf(object);
+    SliceDelete removal{stringAt(meta, "namespace"), stringAt(meta, "name")};
+    if (type == WatchEventType::Deleted) {
+      source_.push(std::move(removal));
+    } else if (auto slice = decode(object)) {
+      source_.push(SliceUpsert{std::move(*slice)});
+    } else if (!removal.name.empty()) {
+      source_.push(std::move(removal));
+    }
+  }
+
+ private:
+  ApiSource& source_;
+};
+
+// This node: its addresses and zone, kept for topology-aware routing and logs.
+class ApiSource::NodeHandler : public k8s::ReflectorHandler {
+ public:
+  explicit NodeHandler(ApiSource& source) : source_(source) {}
+
+  void onList(std::vector<boost::json::value>&& items) override {
+    if (items.empty()) {
+      spdlog::warn("node {} is not known to the API server", source_.options_.nodeName);
+      set(NodeInfo{});
+      return;
+    }
+    onEvent(WatchEventType::Added, std::move(items.front()));
+  }
+
+  void onEvent(WatchEventType type, boost::json::value&& object) override {
+    if (type == WatchEventType::Deleted) {
+      set(NodeInfo{});
+      return;
+    }
+    NodeInfo info;
+    info.known = true;
+    const auto* meta = metadataOf(object);
+    const auto* labels = meta != nullptr ? meta->if_contains("labels") : nullptr;
+    if (labels != nullptr && labels->is_object()) info.zone = stringAt(&labels->as_object(), "topology.kubernetes.io/zone");
+    const auto* o = object.if_object();
+    const auto* status = o != nullptr ? o->if_contains("status") : nullptr;
+    const auto* addresses = status != nullptr && status->is_object() ? status->as_object().if_contains("addresses")
+                                                                     : nullptr;
+    if (addresses != nullptr && addresses->is_array()) {
+      for (const auto& a : addresses->as_array()) {
+        info.addresses.push_back(stringAt(a.if_object(), "type") + " " + stringAt(a.if_object(), "address"));
+      }
+    }
+    spdlog::info("node {}: zone \"{}\", addresses [{}]", source_.options_.nodeName, info.zone,
+                 fmt::join(info.addresses, ", "));
+    set(std::move(info));
+  }
+
+ private:
+  void set(NodeInfo info) {
+    std::lock_guard lock(source_.mutex_);
+    source_.nodeInfo_ = std::move(info);
+  }
+  ApiSource& source_;
+};
+
+ApiSource::ApiSource(k8s::Connection connection, ApiSourceOptions options)
+    : options_(std::move(options)),
+      serviceHandler_(std::make_unique<ServiceHandler>(*this)),
+      sliceHandler_(std::make_unique<SliceHandler>(*this)),
+      nodeHandler_(std::make_unique<NodeHandler>(*this)) {
+  k8s::ReflectorOptions services = options_.tuning;
+  services.resource = "services";
+  services.path = "/api/v1/services";
+  services.labelSelector = proxyLabelSelector(options_.serviceProxyName);
+  services_ = std::make_unique<k8s::Reflector>(connection, services, *serviceHandler_, counters_.services);
+
+  k8s::ReflectorOptions slices = services;
+  slices.resource = "endpointslices";
+  slices.path = "/apis/discovery.k8s.io/v1/endpointslices";
+  slices_ = std::make_unique<k8s::Reflector>(connection, slices, *sliceHandler_, counters_.endpointSlices);
+
+  if (!options_.nodeName.empty()) {
+    k8s::ReflectorOptions node = options_.tuning;
+    node.resource = "node " + options_.nodeName;
+    node.path = "/api/v1/nodes";
+    node.fieldSelector = "metadata.name=" + options_.nodeName;
+    node_ = std::make_unique<k8s::Reflector>(connection, node, *nodeHandler_, counters_.node);
+  }
+}
+
+ApiSource::~ApiSource() { stop(); }
+
+void ApiSource::start() {
+  services_->start();
+  slices_->start();
+  if (node_) node_->start();
+}
+
+void ApiSource::stop() {
+  services_->stop();
+  slices_->stop();
+  if (node_) node_->stop();
+}
+
+void ApiSource::push(Update update) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(update));
+  }
+  wake_.notify_one();
+}
+
+void ApiSource::waitForUpdates(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  wake_.wait_until(lock, deadline, [this] { return !queue_.empty(); });
+}
+
+NodeInfo ApiSource::node() const {
+  std::lock_guard lock(mutex_);
+  return nodeInfo_;
+}
+
+std::string ApiSource::servicesResourceVersion() const { return services_->lastResourceVersion(); }
+std::string ApiSource::endpointSlicesResourceVersion() const { return slices_->lastResourceVersion(); }
+
+size_t ApiSource::drainInto(ChangeTracker& tracker) {
+  std::vector<Update> updates;
+  {
+    std::lock_guard lock(mutex_);
+    updates.swap(queue_);
+  }
+  for (Update& update : updates) {
+    std::visit(
+        [&](auto& u) {
+          using T = std::decay_t<decltype(u)>;
+          if constexpr (std::is_same_v<T, ServicesListed>) {
+            // A (re)list replaces: whatever the tracker holds that the list lacks is gone.
+            std::set<std::string> keys;
+            for (const auto& s : u.items) keys.insert(s.meta.key());
+            for (const auto& key : knownServices_) {
+              if (keys.count(key) == 0) {
+                const auto slash = key.find('/');
+                tracker.deleteService(key.substr(0, slash), key.substr(slash + 1));
+              }
+            }
+            for (auto& s : u.items) tracker.upsertService(std::move(s));
+            knownServices_ = std::move(keys);
+            servicesSynced_ = true;
+          } else if constexpr (std::is_same_v<T, SlicesListed>) {
+            std::set<std::string> keys;
+            for (const auto& s : u.items) keys.insert(s.meta.key());
+            for (const auto& key : knownSlices_) {
+              if (keys.count(key) == 0) {
+                const auto slash = key.find('/');
+                tracker.deleteEndpointSlice(key.substr(0, slash), key.substr(slash + 1));
+              }
+            }
+            for (auto& s : u.items) tracker.upsertEndpointSlice(std::move(s));
+            knownSlices_ = std::move(keys);
+            slicesSynced_ = true;
+          } else if constexpr (std::is_same_v<T, ServiceUpsert>) {
+            knownServices_.insert(u.item.meta.key());
+            tracker.upsertService(std::move(u.item));
+          } else if constexpr (std::is_same_v<T, SliceUpsert>) {
+            knownSlices_.insert(u.item.meta.key());
+            tracker.upsertEndpointSlice(std::move(u.item));
+          } else if constexpr (std::is_same_v<T, ServiceDelete>) {
+            knownServices_.erase(u.namespaceName + "/" + u.name);
+            tracker.deleteService(u.namespaceName, u.name);
+          } else {
+            knownSlices_.erase(u.namespaceName + "/" + u.name);
+            tracker.deleteEndpointSlice(u.namespaceName, u.name);
+          }
+        },
+        update);
+  }
+  return updates.size();
+}
+
+}  // namespace nicproxy

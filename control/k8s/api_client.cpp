@@ -121,7 +121,6 @@ HttpResult ApiClient::perform(const std::string& pathAndQuery, const std::functi
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &transfer);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, static_cast<long>(timeouts_.connect.count()));
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "nicproxy/0.1");
-  curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");  // gzip if the server offers it
 
   KeepaliveSettings keepalive{static_cast<int>(timeouts_.keepaliveIdle.count()),
                               static_cast<int>(timeouts_.keepaliveInterval.count())};
@@ -132,6 +131,9 @@ HttpResult ApiClient::perform(const std::string& pathAndQuery, const std::functi
     curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
     if (maxDuration.count() > 0) curl_easy_setopt(curl, CURLOPT_TIMEOUT, static_cast<long>(maxDuration.count()));
   } else {
+    // Lists may be large: gzip if the server offers it. Not on watches, where a
+    // compressor could hold an event back until it has a block's worth of data.
+    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(timeouts_.lowSpeedTime.count()));
   }

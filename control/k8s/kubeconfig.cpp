@@ -35,7 +35,9 @@ std::string decodeBase64(const std::string& text, const std::string& field) {
   namespace b64 = boost::beast::detail::base64;
   std::string out(b64::decoded_size(clean.size()), '\0');
   const auto [written, read] = b64::decode(out.data(), clean.data(), clean.size());
-  if (read != clean.size()) throw std::runtime_error(field + ": not valid base64");
+  // decode() stops at the first '=' or bad character: everything before padding must be read.
+  const size_t unpadded = clean.find_last_not_of('=') + 1;
+  if (read < unpadded || clean.size() - unpadded > 2) throw std::runtime_error(field + ": not valid base64");
   out.resize(written);
   return out;
 }

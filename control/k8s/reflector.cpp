@@ -159,9 +159,10 @@ bool Reflector::listAll() {
   }
   if (stop_.load(kRelaxed)) return false;
   spdlog::info("listed {}: {} objects at resourceVersion {}", options_.resource, items.size(), listVersion);
-  handler_.onList(std::move(items));
+  // Counted before the handler queues the list: whoever sees the list sees the count.
   setResourceVersion(listVersion);
   counters_.lists.fetch_add(1, kRelaxed);
+  handler_.onList(std::move(items));
   return true;
 }
 
@@ -190,9 +191,9 @@ Reflector::WatchOutcome Reflector::watchOnce() {
         return false;
       }
       case WatchEventType::Bookmark: {
+        counters_.bookmarks.fetch_add(1, kRelaxed);
         const std::string rv = resourceVersionOf(event.object);
         if (!rv.empty()) setResourceVersion(rv);
-        counters_.bookmarks.fetch_add(1, kRelaxed);
         return true;
       }
       default: {

@@ -5,6 +5,7 @@
 #include "control/change_tracker.hpp"
 #include "control/config.hpp"
 #include "control/endpoints.hpp"
+#include "control/k8s/kubeconfig.hpp"
 #include "control/services_file.hpp"
 
 namespace nicproxy {
@@ -23,8 +24,10 @@ std::string describeFrontends(const ServicePort& port) {
 
 }  // namespace
 
-int validateConfiguration(const std::filesystem::path& configPath, std::ostream& out, std::ostream& err) {
-  const ConfigResult result = loadConfigFile(configPath);
+int validateConfiguration(const std::filesystem::path& configPath, std::ostream& out, std::ostream& err,
+                          const std::filesystem::path& kubeconfigFlag) {
+  ConfigResult result = loadConfigFile(configPath);
+  applyKubeconfigFlag(result, kubeconfigFlag);
   for (const std::string& e : result.errors) err << configPath.string() << ": " << e << "\n";
   if (!result.ok()) return 1;
   const Config& config = *result.config;
@@ -35,6 +38,20 @@ int validateConfiguration(const std::filesystem::path& configPath, std::ostream&
     const DpdkPortConfig& p = config.dpdk.ports[i];
     out << fmt::format("  port {}: {} {} address {}{}\n", i, p.isPci ? "pci" : "vdev", p.device,
                        formatIpv4Cidr(p.address), p.gateway ? " gateway " + formatIpv4(*p.gateway) : "");
+  }
+
+  if (config.usesApiServer()) {
+    const k8s::ConnectionResult connection = k8s::resolveConnection(config.clientConnection.kubeconfig);
+    if (!connection.connection) {
+      err << connection.error << "\n";
+      out << "configuration has errors\n";
+      return 1;
+    }
+    out << fmt::format("API server {} ({}, {}); syncPeriod {} ms, minSyncPeriod {} ms\n", connection.connection->server,
+                       connection.connection->origin, connection.connection->describeCredentials(),
+                       config.syncPeriod.count(), config.minSyncPeriod.count());
+    out << "configuration OK\n";
+    return 0;
   }
 
   ServicesFileContents contents = loadServicesFile(config.servicesFile);

@@ -9,6 +9,9 @@ namespace nicproxy {
 /// Prints the services, service ports and endpoints found to `out` and every error
 /// (with its key path, or object and field) to `err`. Returns 0 when there was no
 /// error, 1 otherwise.
-int validateConfiguration(const std::filesystem::path& configPath, std::ostream& out, std::ostream& err);
+/// `kubeconfigFlag` is --kubeconfig (empty: none). With an API server as the source,
+/// the kubeconfig (or in-cluster settings) is read and the server named; it is not contacted.
+int validateConfiguration(const std::filesystem::path& configPath, std::ostream& out, std::ostream& err,
+                          const std::filesystem::path& kubeconfigFlag = {});
 
 }  // namespace nicproxy

@@ -15,6 +15,7 @@
 #include <rte_mbuf.h>
 #include <spdlog/spdlog.h>
 
+#include "control/api_source.hpp"
 #include "control/change_tracker.hpp"
 #include "control/services_file.hpp"
 #include "control/sync_runner.hpp"
@@ -66,6 +67,7 @@ struct App::State {
   ChangeTracker tracker;
   std::unique_ptr<DpdkProvider> provider;
   std::unique_ptr<SyncRunner> runner;
+  std::unique_ptr<ApiSource> apiSource;  // when the services come from an API server
 
   explicit State(const std::string& nodeName) : tracker(nodeName) {}
 };
@@ -78,6 +80,7 @@ App::~App() {
   if (s.workersLaunched) rte_eal_mp_wait_lcore();
   // Reverse order of start-up: provider (unpublishes its table), flow tables, ports,
   // RCU state, mempool, EAL.
+  s.apiSource.reset();
   s.runner.reset();
   s.provider.reset();
   s.workers.clear();
@@ -120,7 +123,38 @@ void loadServices(const Config& config, ChangeTracker& tracker, bool keepOnFailu
   tracker.replaceAll(std::move(contents.services), std::move(contents.slices));
 }
 
+std::unique_ptr<ApiSource> startApiSource(const Config& config) {
+  k8s::ConnectionResult connection = k8s::resolveConnection(config.clientConnection.kubeconfig);
+  if (!connection.connection) throw std::runtime_error(connection.error);
+  spdlog::info("following the API server {} ({}, {})", connection.connection->server, connection.connection->origin,
+               connection.connection->describeCredentials());
+  ApiSourceOptions options;
+  options.nodeName = config.nodeName;
+  options.serviceProxyName = config.serviceProxyName;
+  auto source = std::make_unique<ApiSource>(std::move(*connection.connection), std::move(options));
+  source->start();
+  return source;
+}
+
 }  // namespace
+
+bool App::waitForFirstLists() {
+  State& s = *state_;
+  bool waiting = false;
+  while (!s.apiSource->synced()) {
+    if (const int signal = pendingSignal.exchange(0, std::memory_order_relaxed); signal == SIGINT || signal == SIGTERM) {
+      spdlog::info("signal {} before the first lists arrived: stopping", signal);
+      return false;
+    }
+    s.apiSource->waitForUpdates(std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
+    s.apiSource->drainInto(s.tracker);
+    if (!waiting && !s.apiSource->synced()) {
+      spdlog::info("waiting for the first lists of Services and EndpointSlices before programming anything");
+      waiting = true;
+    }
+  }
+  return true;
+}
 
 int App::run() {
   State& s = *state_;
@@ -188,11 +222,19 @@ int App::run() {
   }
 
   s.provider = std::make_unique<DpdkProvider>(plane, config_.nodePortAddresses, socket);
-  s.runner = std::make_unique<SyncRunner>(s.tracker, std::vector<Provider*>{s.provider.get()});
-  loadServices(config_, s.tracker, false);
-  if (!s.runner->syncIfNeeded()) throw std::runtime_error("the first sync of the data path failed");
-
+  s.runner = std::make_unique<SyncRunner>(s.tracker, std::vector<Provider*>{s.provider.get()},
+                                          SyncTiming{config_.minSyncPeriod, config_.syncPeriod});
   installSignalHandlers();
+  if (config_.usesApiServer()) {
+    s.apiSource = startApiSource(config_);
+    // Nothing is programmed before both first lists: a restart never replaces working
+    // state with an empty one.
+    if (!waitForFirstLists()) return 0;
+  } else {
+    loadServices(config_, s.tracker, false);
+  }
+  if (!s.runner->runIfDue(SyncRunner::Clock::now())) throw std::runtime_error("the first sync of the data path failed");
+
   for (uint16_t i = 0; i < workerCount; ++i) {
     const int rc = rte_eal_remote_launch(runWorker, s.workers[i].get(), s.workerLcores[i]);
     if (rc != 0) throw std::runtime_error("cannot launch worker on lcore " + std::to_string(s.workerLcores[i]));
@@ -207,13 +249,23 @@ int App::run() {
       spdlog::info("signal {}: stopping", signal);
       break;
     }
-    if (signal == SIGHUP) {
+    if (signal == SIGHUP && !s.apiSource) {
       spdlog::info("SIGHUP: reloading {}", config_.servicesFile.string());
       loadServices(config_, s.tracker, true);
     }
-    s.runner->syncIfNeeded();
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (s.apiSource) s.apiSource->drainInto(s.tracker);
+    auto now = SyncRunner::Clock::now();
+    s.runner->runIfDue(now);
+    // Wake for the next event, the next due sync, or every 100 ms to look at signals.
+    now = SyncRunner::Clock::now();
+    const auto wake = std::min(s.runner->nextDue(now), now + std::chrono::milliseconds(100));
+    if (s.apiSource) {
+      s.apiSource->waitForUpdates(wake);
+    } else {
+      std::this_thread::sleep_until(wake);
+    }
   }
+  if (s.apiSource) s.apiSource->stop();
 
   plane.running.store(false, std::memory_order_relaxed);
   rte_eal_mp_wait_lcore();

@@ -20,6 +20,9 @@ class App {
   int run();
 
  private:
+  /// API source: drains updates until the first lists are in; false on SIGINT/SIGTERM.
+  bool waitForFirstLists();
+
   struct State;
   Config config_;
   std::unique_ptr<State> state_;

@@ -16,7 +16,10 @@ int main(int argc, char** argv) {
   std::string configPath;
   bool validateOnly = false;
   std::string logLevel = "info";
+  std::string kubeconfig;
   cli.add_option("--config", configPath, "configuration file (JSON)")->required()->check(CLI::ExistingFile);
+  cli.add_option("--kubeconfig", kubeconfig, "kubeconfig of the API server to follow (overrides clientConnection.kubeconfig)")
+      ->check(CLI::ExistingFile);
   cli.add_flag("--validate", validateOnly, "check the configuration and the services file, print what they hold, exit");
   cli.add_option("--log-level", logLevel, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
@@ -27,9 +30,10 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(logLevel));
 
-  if (validateOnly) return nicproxy::validateConfiguration(configPath, std::cout, std::cerr);
+  if (validateOnly) return nicproxy::validateConfiguration(configPath, std::cout, std::cerr, kubeconfig);
 
   nicproxy::ConfigResult result = nicproxy::loadConfigFile(configPath);
+  nicproxy::applyKubeconfigFlag(result, kubeconfig);
   if (!result.ok()) {
     for (const std::string& error : result.errors) spdlog::error("{}: {}", configPath, error);
     return 1;

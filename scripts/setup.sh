@@ -9,9 +9,11 @@ BUILD_PKGS=(
     libdpdk-dev dpdk
     libboost-json1.81-dev libcurl4-openssl-dev libspdlog-dev libcli11-dev
     libgtest-dev libgmock-dev
+    libyaml-cpp-dev libcpp-httplib-dev libssl-dev
 )
 TEST_PKGS=(
     iproute2 ethtool curl python3 iptables socat procps iputils-ping
+    openssl
 )
 
 check_only=0

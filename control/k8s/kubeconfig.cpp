@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -174,6 +175,14 @@ ConnectionResult inClusterConnection(const std::function<std::optional<std::stri
     return ConnectionResult{std::nullopt, "in-cluster: " + c.tokenFile.string() + " does not exist"};
   }
   return ConnectionResult{std::move(c), {}};
+}
+
+ConnectionResult resolveConnection(const std::filesystem::path& kubeconfig) {
+  if (!kubeconfig.empty()) return loadKubeconfig(kubeconfig);
+  return inClusterConnection([](const char* name) -> std::optional<std::string> {
+    const char* value = std::getenv(name);
+    return value == nullptr ? std::nullopt : std::optional<std::string>(value);
+  });
 }
 
 std::string currentToken(const Connection& connection) {

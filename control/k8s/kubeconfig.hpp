@@ -45,6 +45,10 @@ inline constexpr const char* kServiceAccountDir = "/var/run/secrets/kubernetes.i
 ConnectionResult inClusterConnection(const std::function<std::optional<std::string>(const char*)>& getenv,
                                      const std::filesystem::path& accountDir = kServiceAccountDir);
 
+/// kube-proxy's choice: the kubeconfig when one is given, else the in-cluster settings
+/// from the process environment.
+ConnectionResult resolveConnection(const std::filesystem::path& kubeconfig);
+
 /// The bearer token to send now: `token`, or tokenFile's current content (trimmed).
 /// Empty when there is none; throws std::runtime_error when tokenFile cannot be read.
 std::string currentToken(const Connection& connection);

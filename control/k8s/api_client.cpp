@@ -133,7 +133,7 @@ HttpResult ApiClient::perform(const std::string& pathAndQuery, const std::functi
   } else {
     // Lists may be large: gzip if the server offers it. Not on watches, where a
     // compressor could hold an event back until it has a block's worth of data.
-    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "gzip");  // what the API server offers
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(timeouts_.lowSpeedTime.count()));
   }

@@ -51,13 +51,27 @@ std::string describeObject(const char* kind, const boost::json::value& object) {
          (stringAt(meta, "resourceVersion").empty() ? "?" : stringAt(meta, "resourceVersion")) + ")";
 }
 
-template <typename T>
 void logDecodeErrors(const std::vector<k8s::DecodeError>& errors, const char* kind, const boost::json::value& object,
                      k8s::ReflectorCounters& counters) {
   counters.decodeErrors.fetch_add(1, kRelaxed);
   std::string text;
   for (const auto& e : errors) text += (text.empty() ? "" : "; ") + e.message;
   spdlog::warn("skipping {}: {}", describeObject(kind, object), text);
+}
+
+// A (re)list replaces: whatever the tracker holds that the list lacks is gone.
+template <typename Item, typename Delete, typename Upsert>
+void replaceListed(std::vector<Item>& items, std::set<std::string>& known, const Delete& remove, const Upsert& upsert) {
+  std::set<std::string> keys;
+  for (const auto& item : items) keys.insert(item.meta.key());
+  for (const auto& key : known) {
+    if (keys.count(key) == 0) {
+      const auto slash = key.find('/');
+      remove(key.substr(0, slash), key.substr(slash + 1));
+    }
+  }
+  for (auto& item : items) upsert(std::move(item));
+  known = std::move(keys);
 }
 
 }  // namespace
@@ -77,7 +91,7 @@ class ApiSource::ServiceHandler : public k8s::ReflectorHandler {
   std::optional<k8s::Service> decode(const boost::json::value& object) {
     auto decoded = k8s::decodeService(object);
     if (auto* errors = std::get_if<std::vector<k8s::DecodeError>>(&decoded)) {
-      logDecodeErrors<k8s::Service>(*errors, "Service", object, source_.counters_.services);
+      logDecodeErrors(*errors, "Service", object, source_.counters_.services);
       return std::nullopt;
     }
     auto& service = std::get<k8s::Service>(decoded);
@@ -119,7 +133,7 @@ class ApiSource::SliceHandler : public k8s::ReflectorHandler {
   std::optional<k8s::EndpointSlice> decode(const boost::json::value& object) {
     auto decoded = k8s::decodeEndpointSlice(object);
     if (auto* errors = std::get_if<std::vector<k8s::DecodeError>>(&decoded)) {
-      logDecodeErrors<k8s::EndpointSlice>(*errors, "EndpointSlice", object, source_.counters_.endpointSlices);
+      logDecodeErrors(*errors, "EndpointSlice", object, source_.counters_.endpointSlices);
       return std::nullopt;
     }
     auto& slice = std::get<k8s::EndpointSlice>(decoded);
@@ -271,29 +285,14 @@ size_t ApiSource::drainInto(ChangeTracker& tracker) {
         [&](auto& u) {
           using T = std::decay_t<decltype(u)>;
           if constexpr (std::is_same_v<T, ServicesListed>) {
-            // A (re)list replaces: whatever the tracker holds that the list lacks is gone.
-            std::set<std::string> keys;
-            for (const auto& s : u.items) keys.insert(s.meta.key());
-            for (const auto& key : knownServices_) {
-              if (keys.count(key) == 0) {
-                const auto slash = key.find('/');
-                tracker.deleteService(key.substr(0, slash), key.substr(slash + 1));
-              }
-            }
-            for (auto& s : u.items) tracker.upsertService(std::move(s));
-            knownServices_ = std::move(keys);
+            replaceListed(u.items, knownServices_, [&](const std::string& ns, const std::string& name) {
+              tracker.deleteService(ns, name);
+            }, [&](k8s::Service&& item) { tracker.upsertService(std::move(item)); });
             servicesSynced_ = true;
           } else if constexpr (std::is_same_v<T, SlicesListed>) {
-            std::set<std::string> keys;
-            for (const auto& s : u.items) keys.insert(s.meta.key());
-            for (const auto& key : knownSlices_) {
-              if (keys.count(key) == 0) {
-                const auto slash = key.find('/');
-                tracker.deleteEndpointSlice(key.substr(0, slash), key.substr(slash + 1));
-              }
-            }
-            for (auto& s : u.items) tracker.upsertEndpointSlice(std::move(s));
-            knownSlices_ = std::move(keys);
+            replaceListed(u.items, knownSlices_, [&](const std::string& ns, const std::string& name) {
+              tracker.deleteEndpointSlice(ns, name);
+            }, [&](k8s::EndpointSlice&& item) { tracker.upsertEndpointSlice(std::move(item)); });
             slicesSynced_ = true;
           } else if constexpr (std::is_same_v<T, ServiceUpsert>) {
             knownServices_.insert(u.item.meta.key());

@@ -377,43 +377,7 @@ void FakeApiServer::install(httplib::Server& server) {
     });
   });
 
-  if (!options_.controlEndpoints) return;
-  // Control endpoints for scripts: POST /fake/apply?resource=R (body: the object),
-  // /fake/delete?resource=R&namespace=N&name=X, /fake/compact, /fake/close-watches,
-  // /fake/bookmark?resource=R, /fake/raw?resource=R (body: bytes for one chunk).
-  server.Post("/fake/apply", [this](const httplib::Request& req, httplib::Response& res) {
-    boost::system::error_code ec;
-    auto object = boost::json::parse(req.body, ec);
-    if (ec || !object.is_object()) {
-      res.status = 400;
-      res.set_content("body is not a JSON object\n", "text/plain");
-      return;
-    }
-    res.set_content(std::to_string(apply(req.get_param_value("resource"), std::move(object))) + "\n", "text/plain");
-  });
-  server.Post("/fake/delete", [this](const httplib::Request& req, httplib::Response& res) {
-    res.set_content(std::to_string(remove(req.get_param_value("resource"), req.get_param_value("namespace"),
-                                          req.get_param_value("name"))) + "\n", "text/plain");
-  });
-  server.Post("/fake/compact", [this](const httplib::Request&, httplib::Response& res) {
-    compact();
-    res.set_content("ok\n", "text/plain");
-  });
-  server.Post("/fake/close-watches", [this](const httplib::Request&, httplib::Response& res) {
-    closeWatches();
-    res.set_content("ok\n", "text/plain");
-  });
-  server.Post("/fake/bookmark", [this](const httplib::Request& req, httplib::Response& res) {
-    sendBookmark(req.get_param_value("resource"));
-    res.set_content("ok\n", "text/plain");
-  });
-  server.Post("/fake/raw", [this](const httplib::Request& req, httplib::Response& res) {
-    sendRaw(req.get_param_value("resource"), {req.body});
-    res.set_content("ok\n", "text/plain");
-  });
-  server.Get("/fake/watches", [this](const httplib::Request& req, httplib::Response& res) {
-    res.set_content(std::to_string(openWatches(req.get_param_value("resource"))) + "\n", "text/plain");
-  });
+  if (options_.controlEndpoints) installControl(server);
 }
 
 void makeTestCertificates(const std::string& dir) {

@@ -95,6 +95,7 @@ class FakeApiServer {
     boost::json::value object;
   };
   void install(httplib::Server& server);
+  void installControl(httplib::Server& server);  // fake_apiserver_control.cpp
   void pushToWatches(const std::string& resource, const std::string& chunk);
 
   FakeApiServerOptions options_;

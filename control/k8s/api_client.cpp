@@ -170,8 +170,6 @@ HttpResult ApiClient::perform(const std::string& pathAndQuery, const std::functi
   const CURLcode code = curl_easy_perform(curl);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
   curl_slist_free_all(headers);
-  // The header copy in `authorization` holds the token: wipe it before it is freed.
-  std::fill(authorization.begin(), authorization.end(), '\0');
 
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);
   result.body = std::move(transfer.body);

@@ -249,7 +249,9 @@ int App::run() {
       spdlog::info("signal {}: stopping", signal);
       break;
     }
-    if (signal == SIGHUP && !s.apiSource) {
+    if (signal == SIGHUP && s.apiSource) {
+      spdlog::info("SIGHUP: nothing to reload, the services come from the API server");
+    } else if (signal == SIGHUP) {
       spdlog::info("SIGHUP: reloading {}", config_.servicesFile.string());
       loadServices(config_, s.tracker, true);
     }

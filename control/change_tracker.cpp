@@ -127,15 +127,26 @@ void ChangeTracker::deleteService(const std::string& namespaceName, const std::s
 void ChangeTracker::upsertEndpointSlice(k8s::EndpointSlice slice) {
   std::string key = slice.meta.key();
   // A slice may move to another service (its label changed): both services change.
-  if (const auto old = slices_.find(key); old != slices_.end()) dirtyServices_.insert(sliceServiceKey(old->second));
-  dirtyServices_.insert(sliceServiceKey(slice));
+  if (const auto old = slices_.find(key); old != slices_.end()) unindexSlice(key, old->second);
+  const std::string service = sliceServiceKey(slice);
+  dirtyServices_.insert(service);
+  slicesByService_[service].insert(key);
   slices_.insert_or_assign(std::move(key), std::move(slice));
+}
+
+void ChangeTracker::unindexSlice(const std::string& key, const k8s::EndpointSlice& slice) {
+  const std::string service = sliceServiceKey(slice);
+  dirtyServices_.insert(service);
+  if (const auto it = slicesByService_.find(service); it != slicesByService_.end()) {
+    it->second.erase(key);
+    if (it->second.empty()) slicesByService_.erase(it);
+  }
 }
 
 void ChangeTracker::deleteEndpointSlice(const std::string& namespaceName, const std::string& name) {
   const auto it = slices_.find(serviceKey(namespaceName, name));
   if (it == slices_.end()) return;
-  dirtyServices_.insert(sliceServiceKey(it->second));
+  unindexSlice(it->first, it->second);
   slices_.erase(it);
 }
 
@@ -144,8 +155,17 @@ void ChangeTracker::replaceAll(std::vector<k8s::Service> services, std::vector<k
   for (const auto& [key, slice] : slices_) dirtyServices_.insert(sliceServiceKey(slice));
   services_.clear();
   slices_.clear();
+  slicesByService_.clear();
   for (auto& service : services) upsertService(std::move(service));
   for (auto& slice : slices) upsertEndpointSlice(std::move(slice));
+}
+
+std::vector<const k8s::EndpointSlice*> ChangeTracker::slicesOf(const std::string& service) const {
+  std::vector<const k8s::EndpointSlice*> result;
+  if (const auto it = slicesByService_.find(service); it != slicesByService_.end()) {
+    for (const std::string& key : it->second) result.push_back(&slices_.at(key));
+  }
+  return result;
 }
 
 Snapshot ChangeTracker::apply() {
@@ -154,20 +174,13 @@ Snapshot ChangeTracker::apply() {
     snapshot.table = current_;
     return snapshot;
   }
-  // Only the dirty services' slices are needed; one pass over all slices finds them.
-  std::map<std::string, std::vector<const k8s::EndpointSlice*>> dirtySlices;
-  for (const auto& [key, slice] : slices_) {
-    const std::string service = sliceServiceKey(slice);
-    if (dirtyServices_.count(service) > 0) dirtySlices[service].push_back(&slice);
-  }
-
   ServiceTable::Map ports = current_->ports();
   for (const auto& key : dirtyServices_) {
     const size_t slash = key.find('/');
     ServiceTable::Map previous = extractService(ports, key.substr(0, slash), key.substr(slash + 1));
     std::vector<ServicePort> built;
     if (const auto service = services_.find(key); service != services_.end()) {
-      built = buildServicePorts(service->second, dirtySlices[key], nodeName_);
+      built = buildServicePorts(service->second, slicesOf(key), nodeName_);
     }
     for (auto& port : built) {
       const auto old = previous.find(port.name);

@@ -39,9 +39,15 @@ class ChangeTracker {
   std::shared_ptr<const ServiceTable> current() const { return current_; }
 
  private:
+  /// Marks the service a slice belonged to as dirty and forgets the slice there.
+  void unindexSlice(const std::string& key, const k8s::EndpointSlice& slice);
+  /// The slices labelled for `service` (namespace/name), in slice-key order.
+  std::vector<const k8s::EndpointSlice*> slicesOf(const std::string& service) const;
+
   std::string nodeName_;
   std::map<std::string, k8s::Service> services_;              // key namespace/name
   std::map<std::string, k8s::EndpointSlice> slices_;          // key namespace/sliceName
+  std::map<std::string, std::set<std::string>> slicesByService_;  // namespace/serviceName -> slice keys
   std::set<std::string> dirtyServices_;                        // namespace/serviceName
   std::shared_ptr<const ServiceTable> current_ = std::make_shared<ServiceTable>();
   uint64_t generation_ = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "control/config_kernel.hpp"
 #include "control/json_reader.hpp"
 
 namespace nicproxy {
@@ -37,7 +38,9 @@ std::optional<ProxyMode> readMode(ObjectReader& reader) {
   const auto text = reader.string("mode");
   if (!text) return std::nullopt;
   if (*text == "dpdk") return ProxyMode::Dpdk;
-  if (*text == "iptables" || *text == "ipvs" || *text == "nftables") {
+  if (*text == "iptables") return ProxyMode::Iptables;
+  if (*text == "nftables") return ProxyMode::Nftables;
+  if (*text == "ipvs") {
     reader.error("mode", json::quote(*text) + " is not implemented yet");
   } else {
     reader.error("mode", json::quote(*text) + " is not one of dpdk, iptables, ipvs, nftables");
@@ -168,10 +171,10 @@ void readScheduler(ObjectReader& reader, DpdkConfig& dpdk) {
   }
 }
 
-void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk) {
+void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk, bool required) {
   const auto* object = top.object("dpdk");
   if (object == nullptr) {
-    if (top.get("dpdk") == nullptr) top.error("dpdk", "required when mode is \"dpdk\"");
+    if (top.get("dpdk") == nullptr && required) top.error("dpdk", "required when mode is \"dpdk\"");
     return;
   }
   ObjectReader reader(*object, "dpdk", errors, kStrict);
@@ -192,6 +195,7 @@ void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk) {
     }
   }
   readScheduler(reader, dpdk);
+  readKernelFallback(reader, dpdk);
   reader.rejectUnknownKeys();
 }
 
@@ -240,7 +244,8 @@ ConfigResult parseConfig(std::string_view jsonText, const std::filesystem::path&
   readClusterCidr(reader, config);
   readNodePortAddresses(reader, result.errors, config);
   readServicesFile(reader, result.errors, baseDir, config);
-  readDpdk(reader, result.errors, config.dpdk);
+  readDpdk(reader, result.errors, config.dpdk, config.mode == ProxyMode::Dpdk);
+  readKernelSections(reader, result.errors, config);
   reader.rejectUnknownKeys();
 
   if (result.errors.empty()) result.config = std::move(config);

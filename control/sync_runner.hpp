@@ -22,6 +22,9 @@ class SyncRunner {
   bool syncIfNeeded();
 
   bool retryPending() const;
+  /// Makes the next syncIfNeeded() a full sync for every provider, changes or not
+  /// (the kernel dataplanes' periodic syncPeriod resync, which repairs outside edits).
+  void requestFullSync();
   uint64_t syncCount() const { return syncs_; }
   uint64_t failureCount() const { return failures_; }
 

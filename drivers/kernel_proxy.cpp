@@ -84,11 +84,12 @@ int runKernelProxy(const Config& config) {
   SyncRunner runner(tracker, {provider.get()});
   const Periods periods = periodsOf(config);
 
+  // Before the first sync, so that a SIGHUP sent as soon as "ready" shows is not fatal.
+  installSignalHandlers();
   loadServices(config, tracker, false);
   if (!runner.syncIfNeeded()) throw std::runtime_error("the first " + provider->name() + " sync failed");
   spdlog::info("kernel proxy ready: {} service ports, {} endpoints", tracker.current()->size(),
                tracker.current()->endpointCount());
-  installSignalHandlers();
 
   using Clock = std::chrono::steady_clock;
   Clock::time_point lastSync = Clock::now();

@@ -23,6 +23,7 @@
 #include "dpdk_app/flow_table.hpp"
 #include "dpdk_app/port.hpp"
 #include "dpdk_app/worker.hpp"
+#include "drivers/kernel_proxy.hpp"
 
 namespace nicproxy {
 
@@ -65,6 +66,8 @@ struct App::State {
   bool workersLaunched = false;
   ChangeTracker tracker;
   std::unique_ptr<DpdkProvider> provider;
+  ProcessExecutor kernelExecutor;
+  std::unique_ptr<Provider> kernelProvider;  // dpdk.kernelFallback: the kernel from the same snapshot
   std::unique_ptr<SyncRunner> runner;
 
   explicit State(const std::string& nodeName) : tracker(nodeName) {}
@@ -79,6 +82,7 @@ App::~App() {
   // Reverse order of start-up: provider (unpublishes its table), flow tables, ports,
   // RCU state, mempool, EAL.
   s.runner.reset();
+  s.kernelProvider.reset();
   s.provider.reset();
   s.workers.clear();
   s.flowTables.clear();
@@ -188,7 +192,15 @@ int App::run() {
   }
 
   s.provider = std::make_unique<DpdkProvider>(plane, config_.nodePortAddresses, socket);
-  s.runner = std::make_unique<SyncRunner>(s.tracker, std::vector<Provider*>{s.provider.get()});
+  std::vector<Provider*> providers{s.provider.get()};
+  if (config_.dpdk.kernelFallback != KernelFallback::None) {
+    const ProxyMode kernelMode =
+        config_.dpdk.kernelFallback == KernelFallback::Iptables ? ProxyMode::Iptables : ProxyMode::Nftables;
+    s.kernelProvider = makeKernelProvider(kernelMode, config_, s.kernelExecutor);
+    providers.push_back(s.kernelProvider.get());
+    spdlog::info("Using {} Proxier for the interfaces DPDK does not own (dpdk.kernelFallback)", proxyModeName(kernelMode));
+  }
+  s.runner = std::make_unique<SyncRunner>(s.tracker, std::move(providers));
   loadServices(config_, s.tracker, false);
   if (!s.runner->syncIfNeeded()) throw std::runtime_error("the first sync of the data path failed");
 

@@ -9,9 +9,11 @@ BUILD_PKGS=(
     libdpdk-dev dpdk
     libboost-json1.81-dev libcurl4-openssl-dev libspdlog-dev libcli11-dev
     libgtest-dev libgmock-dev
+    libssl-dev
 )
 TEST_PKGS=(
     iproute2 ethtool curl python3 iptables socat procps iputils-ping
+    nftables conntrack ipset
 )
 
 check_only=0

@@ -5,7 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "control/topology.hpp"
+#include "drivers/conntrack.hpp"
 #include "drivers/names.hpp"
 
 namespace nicproxy {
@@ -139,7 +139,7 @@ void IptablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
     if (before->port->name.protocol != Protocol::Udp) continue;
     const auto after = next.find(name);
     if (after == next.end() || after->second != before) {
-      clearUdpConntrack(*before->port, after == next.end() ? nullptr : after->second->port.get());
+      clearRemovedUdpEndpoints(executor_, *before->port, after == next.end() ? nullptr : after->second->port.get());
     }
   }
   rendered_ = std::move(next);
@@ -153,36 +153,6 @@ void IptablesProvider::ensureJumpRules() {
     if (!inserted.ok()) {
       throw std::runtime_error(std::string("cannot insert the jump from ") + rule.table + " " + rule.from + " to " +
                                rule.to + ": " + (inserted.error.empty() ? firstLines(inserted.err, 3) : inserted.error));
-    }
-  }
-}
-
-// kube-proxy deletes the conntrack entries of UDP endpoints that went away, or replies
-// keep flowing to (and requests keep being sent to) a backend that is gone.
-void IptablesProvider::clearUdpConntrack(const ServicePort& before, const ServicePort* after) {
-  const std::vector<Endpoint> now = after == nullptr ? std::vector<Endpoint>{} : categorizeEndpoints(*after).allReachable;
-  for (const Endpoint& old : categorizeEndpoints(before).allReachable) {
-    bool kept = false;
-    for (const Endpoint& e : now) kept = kept || e.address == old.address;
-    if (kept) continue;
-    const std::string endpoint = formatIpv4(old.address);
-    std::vector<std::vector<std::string>> commands;
-    for (const auto* ips : {&before.clusterIPs, &before.externalIPs, &before.loadBalancerIPs}) {
-      for (Ipv4 vip : *ips) {
-        commands.push_back({"conntrack", "-D", "--orig-dst", formatIpv4(vip), "--dst-nat", endpoint, "-p", "udp"});
-      }
-    }
-    if (before.nodePort != 0) {
-      commands.push_back(
-          {"conntrack", "-D", "-p", "udp", "--dport", std::to_string(before.nodePort), "--dst-nat", endpoint});
-    }
-    for (const auto& argv : commands) {
-      const ExecResult result = executor_.run(argv);
-      // conntrack exits 1 when there was nothing to delete.
-      if (!result.ok() && result.err.find("0 flow entries") == std::string::npos) {
-        spdlog::warn("iptables: {} failed: {}", fmt::join(argv, " "),
-                     result.error.empty() ? firstLines(result.err, 2) : result.error);
-      }
     }
   }
 }

@@ -44,7 +44,6 @@ class IptablesProvider : public Provider {
  private:
   void ensureJumpRules();
   std::vector<std::string> chainsInKernel(const char* table);
-  void clearUdpConntrack(const ServicePort& before, const ServicePort* after);
 
   Executor& executor_;
   IptablesProviderOptions options_;

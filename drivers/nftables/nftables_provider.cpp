@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "drivers/conntrack.hpp"
 #include "drivers/names.hpp"
 
 namespace nicproxy {
@@ -75,6 +76,13 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
     const ExecResult result = executor_.run({"nft", "-f", "-"}, lastInput_);
     if (!result.ok()) {
       throw std::runtime_error("nft -f - failed: " + (result.error.empty() ? firstLines(result.err, 4) : result.error));
+    }
+  }
+  for (const auto& [name, before] : rendered_) {
+    if (name.protocol != Protocol::Udp) continue;
+    const auto after = next.find(name);
+    if (after == next.end() || after->second != before) {
+      clearRemovedUdpEndpoints(executor_, *before->port, after == next.end() ? nullptr : after->second->port.get());
     }
   }
   rendered_ = std::move(next);

@@ -7,7 +7,7 @@
 # 10.20.0.0/14) be1 10.21.0.2 (on this node), be2 10.22.0.2 (on node-b), be3 10.23.0.2
 # (a pod used as a client). Services (tests/e2e/kernel-services.json): web 10.96.1.10:80
 # NodePort 30080 external IP 192.0.2.10 -> be1,be2 :8080 (named targetPort);
-# local 10.96.1.11 NodePort 30081 eTP Local -> be1,be2; local-none NodePort 30082 eTP
+# dns 10.96.1.15:53/UDP -> be2:5353; local 10.96.1.11 NodePort 30081 eTP Local -> be1,be2; local-none NodePort 30082 eTP
 # Local -> be2 only; empty 10.96.1.13 NodePort 30083, no endpoints; lb 10.96.1.14 LB IP
 # 192.0.2.20 sourceRanges 10.10.0.0/24 -> be1.
 #
@@ -17,6 +17,7 @@
 # Local without a local endpoint is dropped (timeout); no endpoints is refused; LB
 # source ranges; restart leaves the same rules (no duplicates); a service removed while
 # nicproxy was down is gone after the restart's full sync; SIGHUP brings it back;
+# moving the UDP service's endpoint deletes the conntrack entries of the old one;
 # --cleanup removes everything, twice in a row.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -59,7 +60,7 @@ fi
 rtopo_up "$P" || { fail "topology" "rtopo_up failed"; exit 1; }
 for i in 1 2; do
     ip netns exec "$(rtopo_ns "$P" "be$i")" python3 "$ROOT/scripts/backend_server.py" --name "backend-$i" \
-        --http 8080 --echo-client --quiet >"$WORK/backend-$i.log" 2>&1 &
+        --http 8080 --udp 5353 --echo-client --quiet >"$WORK/backend-$i.log" 2>&1 &
     BACKEND_PIDS+=("$!")
 done
 for i in 1 2; do
@@ -85,6 +86,18 @@ start_nicproxy() { # start_nicproxy MODE LOGNAME
     return 1
 }
 
+# reload LOGFILE: SIGHUP, then wait until the log shows one more sync.
+reload() {
+    local before
+    before=$(grep -c "synced generation" "$1")
+    kill -HUP "$NP_PID"
+    for _ in $(seq 50); do
+        (($(grep -c "synced generation" "$1") > before)) && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 stop_nicproxy() {
     kill -TERM "$NP_PID" 2>/dev/null
     wait "$NP_PID" 2>/dev/null
@@ -103,11 +116,14 @@ answers() {
 curl_exit() { curl_from "$1" "$2" "${3:-3}" >/dev/null; echo $?; }
 
 # ruleset MODE: what nicproxy installed, without counters, for before/after comparisons.
+# nft lists chains in creation order and map elements in hash order, so for nftables
+# the comparison is of sorted lines, one element per line (a duplicate still shows).
 ruleset() {
     if [[ $1 == iptables ]]; then
         in_ns router iptables-save | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
     else
-        in_ns router nft list table ip kube-proxy 2>/dev/null
+        in_ns router nft list table ip kube-proxy 2>/dev/null |
+            sed -E 's/elements = \{ //; s/ \}$//; s/,$//; s/^[[:space:]]+//' | sort
     fi
 }
 
@@ -175,6 +191,32 @@ JSON
         check "$mode: ... by the KUBE-PROXY-FIREWALL rule" test "${a:-0}" -gt 0
     fi
 
+    # UDP: an entry towards be2 exists; moving the endpoint to be1 (SIGHUP) deletes it.
+    a=$(in_ns client python3 "$ROOT/scripts/udp_client.py" 10.96.1.15 53 --payload q --timeout 2)
+    REASON="reply: $a"
+    check "$mode: UDP through the ClusterIP" test "$a" = "backend-2:udp:q"
+    a=$(in_ns router conntrack -L -p udp --orig-dst 10.96.1.15 2>/dev/null | grep -c 'src=10.22.0.2')
+    REASON="$a entries"
+    check "$mode: conntrack holds the UDP flow to be2" test "$a" -ge 1
+    python3 - "$WORK/services.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+data = json.load(open(path))
+for item in data["items"]:
+    if item["metadata"]["name"] == "dns-1":
+        item["endpoints"][0]["addresses"] = ["10.21.0.2"]
+json.dump(data, open(path, "w"))
+PY
+    reload "$WORK/$mode-1.log" || fail "$mode: SIGHUP sync" "no new 'synced generation' line"
+    a=$(in_ns router conntrack -L -p udp --orig-dst 10.96.1.15 2>/dev/null | grep -c 'src=10.22.0.2')
+    REASON="$a entries left"
+    check "$mode: removing the UDP endpoint deleted its conntrack entries" test "$a" = 0
+    a=$(in_ns client python3 "$ROOT/scripts/udp_client.py" 10.96.1.15 53 --payload r --timeout 2)
+    REASON="reply: $a"
+    check "$mode: UDP now reaches the new endpoint" test "$a" = "backend-1:udp:r"
+    cp "$ROOT/tests/e2e/kernel-services.json" "$WORK/services.json"
+    reload "$WORK/$mode-1.log" || fail "$mode: SIGHUP sync" "no new 'synced generation' line"
+
     # Restart: the rules stay while nicproxy is down and come back identical.
     ruleset "$mode" >"$WORK/$mode-rules-1"
     stop_nicproxy
@@ -215,8 +257,7 @@ PY
 
     # SIGHUP re-reads the file: the service is back (an incremental sync).
     cp "$ROOT/tests/e2e/kernel-services.json" "$WORK/services.json"
-    kill -HUP "$NP_PID"
-    for _ in $(seq 50); do grep -q "synced generation" "$WORK/$mode-3.log" && break; sleep 0.1; done
+    reload "$WORK/$mode-3.log" || fail "$mode: SIGHUP sync" "no new 'synced generation' line"
     a=$(answers client http://10.96.1.10/ 4 | sed 's/:8080 from.*//' | sort -u | head -n 1)
     REASON="answer: $a"
     check "$mode: SIGHUP brings the service back" grep -q '^backend-' <<<"$a"

@@ -18,6 +18,14 @@ std::string describe(const testing::TraceResult& r) {
   return r.verdict + " [" + r.endpoints + "]" + (r.masquerade ? " masquerade" : "") + (r.affinity ? " affinity" : "");
 }
 
+// The last `nft -f -` input (conntrack calls may follow it).
+std::string lastNft(const FakeExecutor& exec) {
+  for (auto it = exec.calls().rbegin(); it != exec.calls().rend(); ++it) {
+    if (it->argv[0] == "nft") return it->stdinData;
+  }
+  return {};
+}
+
 NftablesProviderOptions podOptions() {
   NftablesProviderOptions o;
   o.rules.clusterCIDR = cidr("10.0.0.0/8");
@@ -78,7 +86,7 @@ TEST(NftTrace, IncrementalSyncsReachTheSameState) {
   testing::NftModel model("kube-proxy");
   const std::vector<ServicePort> all = traceServices();
   provider.sync(tableOf({}), {}, true);
-  model.apply(exec.calls().back().stdinData);
+  model.apply(lastNft(exec));
   std::vector<ServicePort> current;
   uint64_t generation = 1;
   // Each service first appears with its endpoints swapped for one wrong endpoint, then is fixed.
@@ -87,20 +95,20 @@ TEST(NftTrace, IncrementalSyncsReachTheSameState) {
     wrong.endpoints = {endpoint("10.180.0.9", 80, true)};
     current.push_back(wrong);
     provider.sync(tableOf(current, ++generation), {port.name}, false);
-    ASSERT_NO_THROW(model.apply(exec.calls().back().stdinData)) << port.name.toString();
+    ASSERT_NO_THROW(model.apply(lastNft(exec))) << port.name.toString();
     current.back() = port;
     provider.sync(tableOf(current, ++generation), {port.name}, false);
-    ASSERT_NO_THROW(model.apply(exec.calls().back().stdinData)) << port.name.toString();
+    ASSERT_NO_THROW(model.apply(lastNft(exec))) << port.name.toString();
   }
   // An extra service that comes and goes leaves nothing behind.
   ServicePort extra = clusterIpPort("ns99", "gone", "p", "172.30.0.99", 80, {endpoint("10.180.0.9", 80)});
   extra.sessionAffinity = SessionAffinity::ClientIP;
   current.push_back(extra);
   provider.sync(tableOf(current, ++generation), {extra.name}, false);
-  model.apply(exec.calls().back().stdinData);
+  model.apply(lastNft(exec));
   current.pop_back();
   provider.sync(tableOf(current, ++generation), {extra.name}, false);
-  model.apply(exec.calls().back().stdinData);
+  model.apply(lastNft(exec));
 
   for (const TraceCase& c : traceCases()) {
     EXPECT_EQ(describe(model.trace(c.packet, {ip("192.168.0.2")})), describe(c.expected)) << c.name;
@@ -109,7 +117,7 @@ TEST(NftTrace, IncrementalSyncsReachTheSameState) {
   FakeExecutor fullExec;
   NftablesProvider fresh(fullExec, podOptions());
   fresh.sync(tableOf(current), {}, true);
-  full.apply(fullExec.calls().back().stdinData);
+  full.apply(lastNft(fullExec));
   EXPECT_EQ(model.chains(), full.chains());
   EXPECT_EQ(model.maps(), full.maps());
   EXPECT_EQ(model.sets(), full.sets());
@@ -123,7 +131,7 @@ TEST(NftProvider, IncrementalSyncTouchesOnlyTheChangedService) {
   provider.sync(tableOf({a, b}), {}, true);
   b.endpoints = {endpoint("10.180.0.3", 80)};
   provider.sync(tableOf({a, b}, 2), {b.name}, false);
-  const std::string text = exec.calls().back().stdinData;
+  const std::string text = lastNft(exec);
   EXPECT_EQ(text.find("svc1"), std::string::npos) << text;
   EXPECT_EQ(text.find("delete table"), std::string::npos) << text;
   const std::string b2 = nftEndpointBase(b.name, "10.180.0.2:80");
@@ -159,7 +167,7 @@ TEST(NftProvider, FailureThrowsAndTheRetryIsAFullSyncOfTheOldState) {
     EXPECT_EQ(std::string(e.what()), "nft -f - failed: Error: Could not process rule: No such file or directory");
   }
   provider.sync(tableOf({a}), {}, true);
-  EXPECT_EQ(exec.calls().back().stdinData.rfind("add table ip kube-proxy\ndelete table ip kube-proxy\n", 0), 0u);
+  EXPECT_EQ(lastNft(exec).rfind("add table ip kube-proxy\ndelete table ip kube-proxy\n", 0), 0u);
 }
 
 TEST(NftProvider, NodePortAddressesRestrictNodePorts) {
@@ -170,7 +178,7 @@ TEST(NftProvider, NodePortAddressesRestrictNodePorts) {
   NftablesProvider provider(exec, o);
   provider.sync(tableOf(traceServices()), {}, true);
   testing::NftModel model("kube-proxy");
-  model.apply(exec.calls().back().stdinData);
+  model.apply(lastNft(exec));
   const std::set<Ipv4> local{ip("192.168.0.2"), ip("10.9.9.9")};
   EXPECT_EQ(describe(model.trace(packet("198.51.100.7", "192.168.0.2", 3001), local)), describe(reach(kBoth, true)));
   EXPECT_EQ(describe(model.trace(packet("198.51.100.7", "10.9.9.9", 3001), local)), describe(reach("", false)));

@@ -6,12 +6,16 @@
 #include <stdexcept>
 #include <thread>
 
+#include <sys/utsname.h>
+
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "control/change_tracker.hpp"
 #include "control/services_file.hpp"
 #include "control/sync_runner.hpp"
 #include "drivers/iptables/iptables_provider.hpp"
+#include "drivers/ipvs/ipvs_modules.hpp"
 #include "drivers/nftables/nftables_provider.hpp"
 
 namespace nicproxy {
@@ -78,6 +82,17 @@ std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& confi
 
 int runKernelProxy(const Config& config) {
   spdlog::info("Using {} Proxier", proxyModeName(config.mode));
+  if (config.mode == ProxyMode::Ipvs) {
+    utsname name{};
+    ::uname(&name);
+    const auto missing = missingIpvsModules(probeIpvs("/", name.release), config.ipvs.scheduler);
+    if (!missing.empty()) {
+      throw std::runtime_error(fmt::format("IPVS is not available in this kernel: missing modules {} (load them with "
+                                           "modprobe, or use mode \"iptables\" or \"nftables\")",
+                                           fmt::join(missing, ", ")));
+    }
+    throw std::runtime_error("the IPVS dataplane is not implemented yet: use mode \"iptables\" or \"nftables\"");
+  }
   ProcessExecutor executor;
   const std::unique_ptr<Provider> provider = makeKernelProvider(config.mode, config, executor);
   ChangeTracker tracker(config.nodeName);

@@ -99,9 +99,16 @@ for mode in iptables nftables; do
         label=$mode
         [[ $mode == iptables ]] && label="iptables ($CONN_IPTABLES)"
         echo "$label services=$size service: $service direct: $direct"
+        # nicproxy --cleanup removes what `iptables` (and nft) installed; a run with no
+        # services and no --keep removes what another iptables backend installed.
         ip netns exec "$(rtopo_ns "$P" router)" "$NICPROXY" --cleanup >/dev/null 2>&1
-        ip netns exec "$(rtopo_ns "$P" router)" iptables-legacy-save 2>/dev/null | grep -q KUBE- &&
-            ip netns exec "$(rtopo_ns "$P" router)" "$BENCH" --mode iptables --iptables-command iptables-legacy \
+        if [[ $mode == iptables ]]; then
+            ip netns exec "$(rtopo_ns "$P" router)" "$BENCH" --mode iptables --iptables-command "$CONN_IPTABLES" \
                 --services 0 --changes 0 >/dev/null
+        fi
+        left=$( (ip netns exec "$(rtopo_ns "$P" router)" iptables-legacy-save
+                 ip netns exec "$(rtopo_ns "$P" router)" iptables-save
+                 ip netns exec "$(rtopo_ns "$P" router)" nft list ruleset) 2>/dev/null | grep -cE 'KUBE-|kube-proxy')
+        [[ $left -eq 0 ]] || echo "warning: $left lines of rules left after $mode services=$size"
     done
 done

@@ -10,8 +10,8 @@
 #     beside a direct connect() to the backend (no service) in the same run.
 #
 # Options (environment):
-#   SYNC_SIZES="1000 10000"     services for part 1
-#   CONN_SIZES="10 1000 10000"  services for part 2
+#   SYNC_SIZES="1000 10000"     services for part 1 (empty: skip part 1)
+#   CONN_SIZES="10 1000 10000"  services for part 2 (empty: skip part 2)
 #   IPTABLES_COMMANDS=iptables-legacy   which iptables backends for part 1; "iptables" (Debian: the
 #                               nf_tables backend) is much slower here: a 10,000-service full
 #                               sync did not finish in 15 minutes
@@ -27,8 +27,8 @@ BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
 BENCH=$BUILD_DIR/tests/kernel_sync_bench
 NICPROXY=$BUILD_DIR/dpdk_app/nicproxy
-SYNC_SIZES=${SYNC_SIZES:-"1000 10000"}
-CONN_SIZES=${CONN_SIZES:-"10 1000 10000"}
+SYNC_SIZES=${SYNC_SIZES-"1000 10000"}
+CONN_SIZES=${CONN_SIZES-"10 1000 10000"}
 IPTABLES_COMMANDS=${IPTABLES_COMMANDS:-iptables-legacy}
 CONN_IPTABLES=${CONN_IPTABLES:-iptables-legacy}
 CONNECTS=${CONNECTS:-300}

@@ -13,7 +13,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
     iproute2 ethtool curl python3 iptables socat procps iputils-ping
-    nftables conntrack ipset
+    nftables conntrack
 )
 
 check_only=0

@@ -1,5 +1,6 @@
 #include "drivers/kernel_proxy.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -50,6 +51,11 @@ void loadServices(const Config& config, ChangeTracker& tracker, bool keepOnFailu
 struct Periods {
   std::chrono::milliseconds minSync, sync;
 };
+
+// kube-proxy (pkg/proxy/util FullSyncPeriod) rewrites everything at most hourly: a full
+// sync of 10,000 services takes 15 s (iptables-legacy) to 2 min (nftables) here, so
+// doing it every syncPeriod (30 s by default) would keep the node busy all the time.
+constexpr std::chrono::milliseconds kMinFullSyncPeriod = std::chrono::hours(1);
 
 Periods periodsOf(const Config& config) {
   if (config.mode == ProxyMode::Nftables) return {config.nftables.minSyncPeriod, config.nftables.syncPeriod};
@@ -121,7 +127,7 @@ int runKernelProxy(const Config& config) {
       loadServices(config, tracker, true);
     }
     const Clock::time_point now = Clock::now();
-    if (now - lastFull >= periods.sync) {
+    if (now - lastFull >= std::max(periods.sync, kMinFullSyncPeriod)) {
       runner.requestFullSync();
       lastFull = now;
     }

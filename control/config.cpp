@@ -5,6 +5,7 @@
 #include <exception>
 #include <string>
 
+#include "control/config_kernel.hpp"
 #include "control/json_reader.hpp"
 
 namespace nicproxy {
@@ -39,11 +40,12 @@ std::optional<ProxyMode> readMode(ObjectReader& reader) {
   const auto text = reader.string("mode");
   if (!text) return std::nullopt;
   if (*text == "dpdk") return ProxyMode::Dpdk;
-  if (*text == "iptables" || *text == "ipvs" || *text == "nftables") {
-    reader.error("mode", json::quote(*text) + " is not implemented yet");
-  } else {
-    reader.error("mode", json::quote(*text) + " is not one of dpdk, iptables, ipvs, nftables");
-  }
+  if (*text == "iptables") return ProxyMode::Iptables;
+  if (*text == "nftables") return ProxyMode::Nftables;
+  // Accepted so that start-up can say which kernel modules are missing (as kube-proxy
+  // does); the IPVS dataplane itself is not implemented and start-up fails.
+  if (*text == "ipvs") return ProxyMode::Ipvs;
+  reader.error("mode", json::quote(*text) + " is not one of dpdk, iptables, ipvs, nftables");
   return std::nullopt;
 }
 
@@ -197,10 +199,10 @@ void readScheduler(ObjectReader& reader, DpdkConfig& dpdk) {
   }
 }
 
-void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk) {
+void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk, bool required) {
   const auto* object = top.object("dpdk");
   if (object == nullptr) {
-    if (top.get("dpdk") == nullptr) top.error("dpdk", "required when mode is \"dpdk\"");
+    if (top.get("dpdk") == nullptr && required) top.error("dpdk", "required when mode is \"dpdk\"");
     return;
   }
   ObjectReader reader(*object, "dpdk", errors, kStrict);
@@ -221,6 +223,7 @@ void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk) {
     }
   }
   readScheduler(reader, dpdk);
+  readKernelFallback(reader, dpdk);
   reader.rejectUnknownKeys();
 }
 
@@ -274,7 +277,8 @@ ConfigResult parseConfig(std::string_view jsonText, const std::filesystem::path&
   readDuration(reader, "minSyncPeriod", config.minSyncPeriod);
   if (auto name = reader.string("serviceProxyName")) config.serviceProxyName = std::move(*name);
   checkSource(reader, config);
-  readDpdk(reader, result.errors, config.dpdk);
+  readDpdk(reader, result.errors, config.dpdk, config.mode == ProxyMode::Dpdk);
+  readKernelSections(reader, result.errors, config);
   reader.rejectUnknownKeys();
 
   if (result.errors.empty()) result.config = std::move(config);

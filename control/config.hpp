@@ -20,6 +20,9 @@ const char* proxyModeName(ProxyMode mode);  // "dpdk", "iptables", ...
 enum class Scheduler : uint8_t { Random, RoundRobin, Maglev };
 const char* schedulerName(Scheduler scheduler);
 
+/// Which kernel dataplane runs beside DPDK in dpdk mode (`dpdk.kernelFallback`).
+enum class KernelFallback : uint8_t { None, Iptables, Ipvs, Nftables };
+
 struct DpdkPortConfig {
   std::string device;               // vdev string ("net_af_packet0,iface=veth0") or PCI address
   bool isPci = false;               // device is a PCI address (passed as -a), else --vdev
@@ -32,6 +35,32 @@ struct DpdkConfig {
   std::vector<DpdkPortConfig> ports;
   uint32_t flowTableSize = 1048576;
   Scheduler scheduler = Scheduler::Random;
+  KernelFallback kernelFallback = KernelFallback::None;  // kernel dataplane programmed as well
+};
+
+/// KubeProxyIPTablesConfiguration's fields, plus nicproxy's chain prefix.
+struct IptablesConfig {
+  bool masqueradeAll = false;
+  uint8_t masqueradeBit = 14;                            // the mark is 1 << masqueradeBit
+  std::chrono::milliseconds minSyncPeriod{1000};
+  std::chrono::milliseconds syncPeriod{30000};
+  std::string chainPrefix = "KUBE";                      // "KUBE-SERVICES", "KUBE-SVC-..."; 1..7 of [A-Z0-9]
+};
+
+/// KubeProxyNFTablesConfiguration's fields, plus nicproxy's table name.
+struct NftablesConfig {
+  bool masqueradeAll = false;
+  uint8_t masqueradeBit = 14;
+  std::chrono::milliseconds minSyncPeriod{1000};
+  std::chrono::milliseconds syncPeriod{30000};
+  std::string tableName = "kube-proxy";                  // table `ip <tableName>`
+};
+
+/// KubeProxyIPVSConfiguration's fields nicproxy reads.
+struct IpvsConfig {
+  std::string scheduler = "rr";                          // rr, wrr, lc, wlc, sh, dh, sed, nq, mh
+  std::chrono::milliseconds minSyncPeriod{1000};
+  std::chrono::milliseconds syncPeriod{30000};
 };
 
 /// KubeProxyConfiguration's clientConnection; only the kubeconfig is used.
@@ -45,7 +74,10 @@ struct Config {
   std::optional<Ipv4Cidr> clusterCIDR;
   std::vector<Ipv4Cidr> nodePortAddresses;
   std::filesystem::path servicesFile;  // absolute (resolved against the config's folder); empty: none
-  DpdkConfig dpdk;
+  DpdkConfig dpdk;                     // required in dpdk mode only
+  IptablesConfig iptables;
+  NftablesConfig nftables;
+  IpvsConfig ipvs;
   // API server source (issue 3). kube-proxy's defaults: syncPeriod 30s, minSyncPeriod 1s.
   ClientConnectionConfig clientConnection;
   std::chrono::milliseconds syncPeriod{30000};
@@ -58,6 +90,10 @@ struct Config {
   /// rather than from servicesFile.
   bool usesApiServer() const { return servicesFile.empty(); }
 };
+
+/// Parses a Go duration as KubeProxyConfiguration writes it ("1s", "500ms", "1m30s");
+/// nullopt when it is not one or is negative.
+std::optional<std::chrono::milliseconds> parseDuration(std::string_view text);
 
 /// Either a Config or every error found, each "key.path: message".
 struct ConfigResult {

@@ -43,6 +43,8 @@ bool SyncRunner::retryPending() const {
   return false;
 }
 
+void SyncRunner::requestFullSync() { needsFullSync_.assign(providers_.size(), true); }
+
 bool SyncRunner::syncIfNeeded() {
   if (!tracker_.hasPendingChanges() && !retryPending()) return true;
   const Snapshot snapshot = tracker_.apply();

@@ -50,6 +50,9 @@ class SyncRunner {
   bool syncIfNeeded();
 
   bool retryPending() const;
+  /// Makes the next syncIfNeeded() a full sync for every provider, changes or not
+  /// (the kernel dataplanes' periodic syncPeriod resync, which repairs outside edits).
+  void requestFullSync();
   uint64_t syncCount() const { return counters_.syncs.load(std::memory_order_relaxed); }
   uint64_t failureCount() const { return counters_.failures.load(std::memory_order_relaxed); }
   const SyncCounters& counters() const { return counters_; }

@@ -24,6 +24,7 @@
 #include "dpdk_app/flow_table.hpp"
 #include "dpdk_app/port.hpp"
 #include "dpdk_app/worker.hpp"
+#include "drivers/kernel_proxy.hpp"
 
 namespace nicproxy {
 
@@ -66,6 +67,8 @@ struct App::State {
   bool workersLaunched = false;
   ChangeTracker tracker;
   std::unique_ptr<DpdkProvider> provider;
+  ProcessExecutor kernelExecutor;
+  std::unique_ptr<Provider> kernelProvider;  // dpdk.kernelFallback: the kernel from the same snapshot
   std::unique_ptr<SyncRunner> runner;
   std::unique_ptr<ApiSource> apiSource;  // when the services come from an API server
 
@@ -82,6 +85,7 @@ App::~App() {
   // RCU state, mempool, EAL.
   s.apiSource.reset();
   s.runner.reset();
+  s.kernelProvider.reset();
   s.provider.reset();
   s.workers.clear();
   s.flowTables.clear();
@@ -222,7 +226,15 @@ int App::run() {
   }
 
   s.provider = std::make_unique<DpdkProvider>(plane, config_.nodePortAddresses, socket);
-  s.runner = std::make_unique<SyncRunner>(s.tracker, std::vector<Provider*>{s.provider.get()},
+  std::vector<Provider*> providers{s.provider.get()};
+  if (config_.dpdk.kernelFallback != KernelFallback::None) {
+    const ProxyMode kernelMode =
+        config_.dpdk.kernelFallback == KernelFallback::Iptables ? ProxyMode::Iptables : ProxyMode::Nftables;
+    s.kernelProvider = makeKernelProvider(kernelMode, config_, s.kernelExecutor);
+    providers.push_back(s.kernelProvider.get());
+    spdlog::info("Using {} Proxier for the interfaces DPDK does not own (dpdk.kernelFallback)", proxyModeName(kernelMode));
+  }
+  s.runner = std::make_unique<SyncRunner>(s.tracker, std::move(providers),
                                           SyncTiming{config_.minSyncPeriod, config_.syncPeriod});
   installSignalHandlers();
   if (config_.usesApiServer()) {

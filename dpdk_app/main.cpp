@@ -10,16 +10,21 @@
 #include "control/config.hpp"
 #include "control/validate.hpp"
 #include "dpdk_app/app.hpp"
+#include "drivers/kernel_proxy.hpp"
 
 int main(int argc, char** argv) {
   CLI::App cli{"nicproxy: Kubernetes Service proxy with a DPDK data path"};
   std::string configPath;
   bool validateOnly = false;
+  bool cleanup = false;
   std::string logLevel = "info";
   std::string kubeconfig;
-  cli.add_option("--config", configPath, "configuration file (JSON)")->required()->check(CLI::ExistingFile);
+  cli.add_option("--config", configPath, "configuration file (JSON)")->check(CLI::ExistingFile);
   cli.add_option("--kubeconfig", kubeconfig, "kubeconfig of the API server to follow (overrides clientConnection.kubeconfig)")
       ->check(CLI::ExistingFile);
+  cli.add_flag("--cleanup", cleanup,
+               "remove everything nicproxy installed in the kernel (iptables chains, nftables table) and exit; "
+               "--config gives a non-default chain prefix or table name");
   cli.add_flag("--validate", validateOnly, "check the configuration and the services file, print what they hold, exit");
   cli.add_option("--log-level", logLevel, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
@@ -30,6 +35,21 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(logLevel));
 
+  if (cleanup) {
+    nicproxy::Config config;
+    if (!configPath.empty()) {
+      nicproxy::ConfigResult loaded = nicproxy::loadConfigFile(configPath);
+      for (const std::string& error : loaded.errors) spdlog::error("{}: {}", configPath, error);
+      if (!loaded.ok()) return 1;
+      config = std::move(*loaded.config);
+    }
+    nicproxy::ProcessExecutor executor;
+    return nicproxy::cleanupKernel(config, executor);
+  }
+  if (configPath.empty()) {
+    std::cerr << "--config is required\n" << cli.help();
+    return 2;
+  }
   if (validateOnly) return nicproxy::validateConfiguration(configPath, std::cout, std::cerr, kubeconfig);
 
   nicproxy::ConfigResult result = nicproxy::loadConfigFile(configPath);
@@ -39,6 +59,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   try {
+    // The kernel-only modes need no EAL, no hugepages and no NIC.
+    if (result.config->mode != nicproxy::ProxyMode::Dpdk) return nicproxy::runKernelProxy(*result.config);
     nicproxy::App app(std::move(*result.config));
     return app.run();
   } catch (const std::exception& e) {

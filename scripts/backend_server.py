@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A small backend for the nicproxy demo and e2e tests (Python 3 standard library only).
 
-HTTP: every GET (any path) on every --http port answers 200 with the body "NAME:PORT\n".
+HTTP: every GET (any path) on every --http port answers 200 with the body "NAME:PORT\n";
+      with --echo-client the body is "NAME:PORT from CLIENT_IP\n" (the source address the
+      backend sees, for checks of masquerade and of externalTrafficPolicy: Local).
 UDP:  every datagram on every --udp port is answered with "NAME:udp:PAYLOAD".
 
 Runs until SIGINT or SIGTERM. Example, inside a backend namespace:
@@ -16,14 +18,15 @@ import sys
 import threading
 
 
-def make_handler(name, port, quiet):
-    body = f"{name}:{port}\n".encode()
+def make_handler(name, port, quiet, echo_client=False):
+    plain = f"{name}:{port}\n".encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         server_version = "nicproxy-backend/1"
         sys_version = ""
 
         def do_GET(self):
+            body = f"{name}:{port} from {self.client_address[0]}\n".encode() if echo_client else plain
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))
@@ -32,6 +35,7 @@ def make_handler(name, port, quiet):
             self.wfile.write(body)
 
         def do_HEAD(self):
+            body = plain
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))
@@ -81,6 +85,8 @@ def main():
                     help="UDP echo port (repeatable)")
     ap.add_argument("--bind", default="0.0.0.0", metavar="ADDR", help="address to bind")
     ap.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    ap.add_argument("--echo-client", action="store_true",
+                    help="add ' from CLIENT_IP' to every HTTP answer")
     args = ap.parse_args()
     if not args.http and not args.udp:
         ap.error("give at least one --http or --udp port")
@@ -91,7 +97,7 @@ def main():
     udp_socks = []
 
     for port in args.http:
-        srv = Server((args.bind, port), make_handler(args.name, port, args.quiet))
+        srv = Server((args.bind, port), make_handler(args.name, port, args.quiet, args.echo_client))
         http_servers.append(srv)
         threads.append(threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
                                         daemon=True))

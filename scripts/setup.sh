@@ -13,7 +13,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
     iproute2 ethtool curl python3 iptables socat procps iputils-ping
-    openssl
+    openssl nftables conntrack
 )
 
 check_only=0

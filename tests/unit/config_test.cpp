@@ -182,8 +182,6 @@ TEST(ConfigErrors, EachKindOfMistake) {
        {"dpdk.flowTableSize: -1 is out of range 1024..67108864"}},
       {"flowTableSize too large", [](auto& top) { dpdkOf(top)["flowTableSize"] = int64_t{1} << 27; },
        {"dpdk.flowTableSize: 134217728 is out of range 1024..67108864"}},
-      {"mode not implemented", [](auto& top) { top["mode"] = "iptables"; },
-       {R"(mode: "iptables" is not implemented yet)"}},
       {"mode unknown", [](auto& top) { top["mode"] = "userspace"; },
        {R"(mode: "userspace" is not one of dpdk, iptables, ipvs, nftables)"}},
       {"scheduler not implemented", [](auto& top) { dpdkOf(top)["scheduler"] = "maglev"; },

@@ -1,0 +1,162 @@
+#include "control/config_kernel.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+namespace nicproxy {
+namespace {
+
+using json::ObjectReader;
+constexpr auto kStrict = ObjectReader::Nulls::Error;
+
+void readDurationField(ObjectReader& reader, std::string_view key, std::chrono::milliseconds& out) {
+  const auto text = reader.string(key);
+  if (!text) return;
+  const auto duration = parseDuration(*text);
+  if (!duration) {
+    reader.error(key, json::quote(*text) + " is not a duration such as \"1s\", \"500ms\" or \"1m30s\"");
+  } else {
+    out = *duration;
+  }
+}
+
+void readMasqueradeBit(ObjectReader& reader, uint8_t& out) {
+  if (const auto bit = reader.integer("masqueradeBit", "an integer 0..31")) {
+    if (*bit < 0 || *bit > 31) {
+      reader.error("masqueradeBit", std::to_string(*bit) + " is out of range 0..31");
+    } else {
+      out = static_cast<uint8_t>(*bit);
+    }
+  }
+}
+
+// The prefix becomes part of every chain name; iptables allows 28 characters and the
+// longest name is "<prefix>-PROXY-FIREWALL" / "<prefix>-SVC-" + 16, so 1..7 of [A-Z0-9].
+bool isChainPrefix(std::string_view text) {
+  return !text.empty() && text.size() <= 7 && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  });
+}
+
+// nft identifiers: a letter, then letters, digits, '-' and '_'.
+bool isNftName(std::string_view text) {
+  if (text.empty() || text.size() > 63 || std::isalpha(static_cast<unsigned char>(text[0])) == 0) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+  });
+}
+
+void readIptables(ObjectReader& top, json::Errors& errors, IptablesConfig& config) {
+  const auto* object = top.object("iptables");
+  if (object == nullptr) return;
+  ObjectReader reader(*object, "iptables", errors, kStrict);
+  if (const auto all = reader.boolean("masqueradeAll")) config.masqueradeAll = *all;
+  readMasqueradeBit(reader, config.masqueradeBit);
+  readDurationField(reader, "minSyncPeriod", config.minSyncPeriod);
+  readDurationField(reader, "syncPeriod", config.syncPeriod);
+  if (auto prefix = reader.string("chainPrefix")) {
+    if (!isChainPrefix(*prefix)) {
+      reader.error("chainPrefix", json::quote(*prefix) + " must be 1 to 7 characters of A-Z and 0-9");
+    } else {
+      config.chainPrefix = std::move(*prefix);
+    }
+  }
+  reader.rejectUnknownKeys();
+}
+
+void readNftables(ObjectReader& top, json::Errors& errors, NftablesConfig& config) {
+  const auto* object = top.object("nftables");
+  if (object == nullptr) return;
+  ObjectReader reader(*object, "nftables", errors, kStrict);
+  if (const auto all = reader.boolean("masqueradeAll")) config.masqueradeAll = *all;
+  readMasqueradeBit(reader, config.masqueradeBit);
+  readDurationField(reader, "minSyncPeriod", config.minSyncPeriod);
+  readDurationField(reader, "syncPeriod", config.syncPeriod);
+  if (auto name = reader.string("tableName")) {
+    if (!isNftName(*name)) {
+      reader.error("tableName", json::quote(*name) + " is not an nft name (a letter, then letters, digits, - and _)");
+    } else {
+      config.tableName = std::move(*name);
+    }
+  }
+  reader.rejectUnknownKeys();
+}
+
+void readIpvs(ObjectReader& top, json::Errors& errors, IpvsConfig& config) {
+  const auto* object = top.object("ipvs");
+  if (object == nullptr) return;
+  ObjectReader reader(*object, "ipvs", errors, kStrict);
+  if (auto scheduler = reader.string("scheduler")) {
+    static constexpr std::string_view kSchedulers[] = {"rr", "wrr", "lc", "wlc", "sh", "dh", "sed", "nq", "mh"};
+    if (std::find(std::begin(kSchedulers), std::end(kSchedulers), *scheduler) == std::end(kSchedulers)) {
+      reader.error("scheduler", json::quote(*scheduler) + " is not one of rr, wrr, lc, wlc, sh, dh, sed, nq, mh");
+    } else {
+      config.scheduler = std::move(*scheduler);
+    }
+  }
+  readDurationField(reader, "minSyncPeriod", config.minSyncPeriod);
+  readDurationField(reader, "syncPeriod", config.syncPeriod);
+  reader.rejectUnknownKeys();
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> parseDuration(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  if (text == "0") return std::chrono::milliseconds{0};
+  double total = 0;  // nanoseconds
+  while (!text.empty()) {
+    size_t digits = 0;
+    while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) != 0 || text[digits] == '.')) {
+      ++digits;
+    }
+    if (digits == 0) return std::nullopt;
+    double value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, value);
+    if (ec != std::errc() || end != text.data() + digits) return std::nullopt;
+    text.remove_prefix(digits);
+    size_t unitLength = 0;
+    while (unitLength < text.size() && std::isalpha(static_cast<unsigned char>(text[unitLength])) != 0) ++unitLength;
+    const std::string_view unit = text.substr(0, unitLength);
+    text.remove_prefix(unitLength);
+    double scale = 0;
+    if (unit == "h") scale = 3600e9;
+    else if (unit == "m") scale = 60e9;
+    else if (unit == "s") scale = 1e9;
+    else if (unit == "ms") scale = 1e6;
+    else if (unit == "us" || unit == "µs") scale = 1e3;
+    else if (unit == "ns") scale = 1;
+    else return std::nullopt;
+    total += value * scale;
+  }
+  return std::chrono::milliseconds{static_cast<int64_t>(total / 1e6)};
+}
+
+const char* kernelFallbackName(KernelFallback fallback) {
+  switch (fallback) {
+    case KernelFallback::None: return "none";
+    case KernelFallback::Iptables: return "iptables";
+    case KernelFallback::Ipvs: return "ipvs";
+    case KernelFallback::Nftables: return "nftables";
+  }
+  return "?";
+}
+
+void readKernelSections(ObjectReader& top, json::Errors& errors, Config& config) {
+  readIptables(top, errors, config.iptables);
+  readNftables(top, errors, config.nftables);
+  readIpvs(top, errors, config.ipvs);
+}
+
+void readKernelFallback(ObjectReader& dpdk, DpdkConfig& config) {
+  const auto text = dpdk.string("kernelFallback");
+  if (!text) return;
+  if (*text == "none") config.kernelFallback = KernelFallback::None;
+  else if (*text == "iptables") config.kernelFallback = KernelFallback::Iptables;
+  else if (*text == "nftables") config.kernelFallback = KernelFallback::Nftables;
+  else if (*text == "ipvs") dpdk.error("kernelFallback", "\"ipvs\" is not implemented yet");
+  else dpdk.error("kernelFallback", json::quote(*text) + " is not one of iptables, ipvs, nftables, none");
+}
+
+}  // namespace nicproxy

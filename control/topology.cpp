@@ -1,0 +1,59 @@
+#include "control/topology.hpp"
+
+#include <algorithm>
+
+namespace nicproxy {
+namespace {
+
+// Ready ones when there are any, else the serving-and-terminating ones (KEP-1669),
+// among the endpoints `keep` accepts.
+template <typename Keep>
+std::vector<Endpoint> usable(const ServicePort& port, Keep keep) {
+  std::vector<Endpoint> ready;
+  std::vector<Endpoint> terminating;
+  for (const Endpoint& endpoint : port.endpoints) {
+    if (!keep(endpoint)) continue;
+    if (endpoint.ready) {
+      ready.push_back(endpoint);
+    } else if (endpoint.serving && endpoint.terminating) {
+      terminating.push_back(endpoint);
+    }
+  }
+  return ready.empty() ? terminating : ready;
+}
+
+}  // namespace
+
+bool externallyAccessible(const ServicePort& port) {
+  return port.nodePort != 0 || !port.externalIPs.empty() || !port.loadBalancerIPs.empty();
+}
+
+bool usesClusterEndpoints(const ServicePort& port) {
+  return port.internalTrafficPolicy == TrafficPolicy::Cluster ||
+         (externallyAccessible(port) && port.externalTrafficPolicy == TrafficPolicy::Cluster);
+}
+
+bool usesLocalEndpoints(const ServicePort& port) {
+  return port.internalTrafficPolicy == TrafficPolicy::Local ||
+         (externallyAccessible(port) && port.externalTrafficPolicy == TrafficPolicy::Local);
+}
+
+CategorizedEndpoints categorizeEndpoints(const ServicePort& port) {
+  CategorizedEndpoints result;
+  const auto any = [](const Endpoint&) { return true; };
+  if (usesClusterEndpoints(port)) result.cluster = usable(port, any);
+  if (usesLocalEndpoints(port)) result.local = usable(port, [](const Endpoint& e) { return e.isLocal; });
+  // A service whose only policy is Local still "has endpoints" when they are all on
+  // other nodes: its traffic is dropped here, not rejected.
+  result.hasAny = !usable(port, any).empty();
+  for (const Endpoint& endpoint : port.endpoints) {
+    const auto same = [&endpoint](const Endpoint& e) { return e.address == endpoint.address && e.port == endpoint.port; };
+    if (std::any_of(result.cluster.begin(), result.cluster.end(), same) ||
+        std::any_of(result.local.begin(), result.local.end(), same)) {
+      result.allReachable.push_back(endpoint);
+    }
+  }
+  return result;
+}
+
+}  // namespace nicproxy

@@ -1,0 +1,56 @@
+#pragma once
+// The iptables dataplane: kube-proxy's iptables mode from a ServiceTable snapshot.
+// One `iptables-restore --noflush` per sync; the shared chains (KUBE-SERVICES,
+// KUBE-NODEPORTS, the filter chains) are rewritten every time, a service's own chains
+// (KUBE-SVC/SVL/EXT/FW/SEP) only when it changed or on a full sync. A full sync also
+// looks for stale chains with iptables-save and (re)inserts the jump rules from the
+// built-in chains. Commands run through an Executor (argv and stdin, never a shell).
+// Not thread-safe: one owner (the control thread).
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "control/provider.hpp"
+#include "drivers/exec.hpp"
+#include "drivers/iptables/rules.hpp"
+#include "drivers/local_addresses.hpp"
+
+namespace nicproxy {
+
+struct IptablesProviderOptions {
+  IptablesRulesOptions rules;                // nodePortIPs is filled in from nodePortAddresses
+  std::vector<Ipv4Cidr> nodePortAddresses;   // empty: every local address
+  LocalAddressLister localAddresses = listLocalAddresses;
+  std::string iptablesCommand = "iptables";  // the family of commands: iptables, iptables-save, iptables-restore
+};
+
+class IptablesProvider : public Provider {
+ public:
+  IptablesProvider(Executor& executor, IptablesProviderOptions options);
+
+  std::string name() const override { return "iptables"; }
+  void sync(const ServiceTable& table, const ChangedPorts& changed, bool fullSync) override;
+
+  /// The last iptables-restore input written (tests, benchmarks, debugging).
+  const std::string& lastRestoreInput() const { return lastInput_; }
+
+  /// Removes the jump rules and every chain of this layout with `prefix`, in nat and
+  /// filter (kube-proxy --cleanup). Returns the problems found; empty when clean.
+  static std::vector<std::string> cleanup(Executor& executor, const std::string& prefix,
+                                          const std::string& iptablesCommand = "iptables");
+
+ private:
+  void ensureJumpRules();
+  std::vector<std::string> chainsInKernel(const char* table);
+
+  Executor& executor_;
+  IptablesProviderOptions options_;
+  std::map<ServicePortName, std::shared_ptr<const IptablesServiceRules>> rendered_;  // as in the kernel
+  std::set<std::string> ownChains_;                                                  // as in the kernel
+  std::set<ServicePortName> warnedUnsafe_;
+  std::string lastInput_;
+};
+
+}  // namespace nicproxy

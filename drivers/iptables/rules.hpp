@@ -1,0 +1,61 @@
+#pragma once
+// Renders iptables-restore input in kube-proxy's layout (pkg/proxy/iptables/proxier.go,
+// syncProxyRules): the same chains, chain-name hashes, rule order, comments and
+// probabilities, so `iptables -t nat -L KUBE-SERVICES` reads as it does under kube-proxy.
+// Pure functions: no kernel, no process; the provider decides what to write.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "control/model.hpp"
+
+namespace nicproxy {
+
+struct IptablesRulesOptions {
+  std::string prefix = "KUBE";               // "KUBE-SERVICES", "KUBE-SVC-..."
+  bool masqueradeAll = false;
+  uint32_t masqueradeMark = 0x4000;          // 1 << masqueradeBit
+  std::optional<Ipv4Cidr> clusterCIDR;       // traffic from outside it to a cluster IP is masqueraded
+  /// nullopt: NodePorts on every local address; else on these node addresses (those
+  /// of nodePortAddresses found on the node's interfaces, as kube-proxy resolves them).
+  std::optional<std::vector<Ipv4>> nodePortIPs;
+};
+
+/// The chains of the fixed layout, with the prefix applied.
+struct IptablesChains {
+  explicit IptablesChains(const std::string& prefix);
+  std::string services, externalServices, nodePorts, postrouting, markMasq, forward, firewall;
+  std::string svc, svl, ext, fw, sep;  // per-service prefixes: "KUBE-SVC-", ...
+};
+
+/// What one service port contributes. The lines in the shared chains (SERVICES,
+/// NODEPORTS, filter) are rewritten on every sync; the port's own chains only when
+/// the port changed, which is what keeps a one-service sync small.
+struct IptablesServiceRules {
+  ServicePortPtr port;                        // what these were rendered from
+  std::string natServices;                    // "-A KUBE-SERVICES ..." lines
+  std::string natNodePorts;                   // "-A KUBE-NODEPORTS ..." lines
+  std::string filterServices;                 // filter KUBE-SERVICES (REJECT/DROP)
+  std::string filterExternal;                 // filter KUBE-EXTERNAL-SERVICES
+  std::string filterFirewall;                 // filter KUBE-PROXY-FIREWALL
+  std::vector<std::string> ownChains;         // nat chains owned by the port (SVC, SVL, EXT, FW, SEP)
+  std::string ownRules;                       // "-A <own chain> ..." lines
+};
+
+/// Renders one service port. The port's names must pass isSafeServicePortName.
+IptablesServiceRules renderIptablesService(const ServicePortPtr& port, const IptablesRulesOptions& options);
+
+/// kube-proxy's probability text: 1/n with ten decimals ("0.3333333333").
+std::string iptablesProbability(size_t n);
+/// kube-proxy's mark text: "%#08x" ("0x004000").
+std::string iptablesMark(uint32_t mark);
+
+/// The whole iptables-restore input (filter then nat). `writeOwn[i]` says whether the
+/// own chains of `services[i]` are written (flushed and refilled) or left as they are
+/// in the kernel; `staleChains` are flushed and deleted.
+std::string assembleIptablesRestore(const std::vector<const IptablesServiceRules*>& services,
+                                    const std::vector<bool>& writeOwn, const std::vector<std::string>& staleChains,
+                                    const IptablesRulesOptions& options);
+
+}  // namespace nicproxy

@@ -1,0 +1,166 @@
+#include "drivers/kernel_proxy.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <stdexcept>
+#include <thread>
+
+#include <sys/utsname.h>
+
+#include <spdlog/fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include "control/change_tracker.hpp"
+#include "control/services_file.hpp"
+#include "control/sync_runner.hpp"
+#include "drivers/iptables/iptables_provider.hpp"
+#include "drivers/ipvs/ipvs_modules.hpp"
+#include "drivers/nftables/nftables_provider.hpp"
+
+namespace nicproxy {
+namespace {
+
+std::atomic<int> pendingSignal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "a signal handler may only touch lock-free atomics");
+
+void onSignal(int signal) { pendingSignal.store(signal, std::memory_order_relaxed); }
+
+void installSignalHandlers() {
+  struct sigaction action {};
+  action.sa_handler = onSignal;
+  sigemptyset(&action.sa_mask);
+  for (int signal : {SIGINT, SIGTERM, SIGHUP}) sigaction(signal, &action, nullptr);
+}
+
+void loadServices(const Config& config, ChangeTracker& tracker, bool keepOnFailure) {
+  ServicesFileContents contents = loadServicesFile(config.servicesFile);
+  for (const std::string& warning : contents.warnings) spdlog::warn("servicesFile: {}", warning);
+  for (const std::string& error : contents.errors) spdlog::error("servicesFile: {}", error);
+  if (contents.unreadable) {
+    if (keepOnFailure) {
+      spdlog::error("servicesFile {}: unreadable; keeping the services in force", config.servicesFile.string());
+      return;
+    }
+    throw std::runtime_error("servicesFile " + config.servicesFile.string() + " cannot be read");
+  }
+  tracker.replaceAll(std::move(contents.services), std::move(contents.slices));
+}
+
+struct Periods {
+  std::chrono::milliseconds minSync, sync;
+};
+
+// kube-proxy (pkg/proxy/util FullSyncPeriod) rewrites everything at most hourly: a full
+// sync of 10,000 services takes 15 s (iptables-legacy) to 2 min (nftables) here, so
+// doing it every syncPeriod (30 s by default) would keep the node busy all the time.
+constexpr std::chrono::milliseconds kMinFullSyncPeriod = std::chrono::hours(1);
+
+Periods periodsOf(const Config& config) {
+  if (config.mode == ProxyMode::Nftables) return {config.nftables.minSyncPeriod, config.nftables.syncPeriod};
+  return {config.iptables.minSyncPeriod, config.iptables.syncPeriod};
+}
+
+}  // namespace
+
+std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& config, Executor& executor) {
+  if (mode == ProxyMode::Iptables) {
+    IptablesProviderOptions options;
+    options.rules.prefix = config.iptables.chainPrefix;
+    options.rules.masqueradeAll = config.iptables.masqueradeAll;
+    options.rules.masqueradeMark = uint32_t{1} << config.iptables.masqueradeBit;
+    options.rules.clusterCIDR = config.clusterCIDR;
+    options.nodePortAddresses = config.nodePortAddresses;
+    return std::make_unique<IptablesProvider>(executor, std::move(options));
+  }
+  if (mode == ProxyMode::Nftables) {
+    NftablesProviderOptions options;
+    options.rules.table = config.nftables.tableName;
+    options.rules.masqueradeAll = config.nftables.masqueradeAll;
+    options.rules.masqueradeMark = uint32_t{1} << config.nftables.masqueradeBit;
+    options.rules.clusterCIDR = config.clusterCIDR;
+    options.nodePortAddresses = config.nodePortAddresses;
+    return std::make_unique<NftablesProvider>(executor, std::move(options));
+  }
+  throw std::runtime_error(std::string("mode ") + proxyModeName(mode) + " has no kernel provider");
+}
+
+int runKernelProxy(const Config& config) {
+  spdlog::info("Using {} Proxier", proxyModeName(config.mode));
+  if (config.mode == ProxyMode::Ipvs) {
+    utsname name{};
+    ::uname(&name);
+    const auto missing = missingIpvsModules(probeIpvs("/", name.release), config.ipvs.scheduler);
+    if (!missing.empty()) {
+      throw std::runtime_error(fmt::format("IPVS is not available in this kernel: missing modules {} (load them with "
+                                           "modprobe, or use mode \"iptables\" or \"nftables\")",
+                                           fmt::join(missing, ", ")));
+    }
+    throw std::runtime_error("the IPVS dataplane is not implemented yet: use mode \"iptables\" or \"nftables\"");
+  }
+  ProcessExecutor executor;
+  const std::unique_ptr<Provider> provider = makeKernelProvider(config.mode, config, executor);
+  ChangeTracker tracker(config.nodeName);
+  SyncRunner runner(tracker, {provider.get()});
+  const Periods periods = periodsOf(config);
+
+  // Before the first sync, so that a SIGHUP sent as soon as "ready" shows is not fatal.
+  installSignalHandlers();
+  loadServices(config, tracker, false);
+  if (!runner.syncIfNeeded()) throw std::runtime_error("the first " + provider->name() + " sync failed");
+  spdlog::info("kernel proxy ready: {} service ports, {} endpoints", tracker.current()->size(),
+               tracker.current()->endpointCount());
+
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point lastSync = Clock::now();
+  Clock::time_point lastFull = lastSync;
+  while (true) {
+    const int signal = pendingSignal.exchange(0, std::memory_order_relaxed);
+    if (signal == SIGINT || signal == SIGTERM) {
+      spdlog::info("signal {}: stopping; the {} rules stay in place (nicproxy --cleanup removes them)", signal,
+                   provider->name());
+      break;
+    }
+    if (signal == SIGHUP) {
+      spdlog::info("SIGHUP: reloading {}", config.servicesFile.string());
+      loadServices(config, tracker, true);
+    }
+    const Clock::time_point now = Clock::now();
+    if (now - lastFull >= std::max(periods.sync, kMinFullSyncPeriod)) {
+      runner.requestFullSync();
+      lastFull = now;
+    }
+    // minSyncPeriod bounds how often the kernel is reprogrammed however fast changes come.
+    if ((tracker.hasPendingChanges() || runner.retryPending()) && now - lastSync >= periods.minSync) {
+      const uint64_t before = runner.syncCount();
+      runner.syncIfNeeded();
+      lastSync = now;
+      if (runner.syncCount() != before) {
+        spdlog::info("synced generation {}: {} service ports", tracker.current()->generation(),
+                     tracker.current()->size());
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return 0;
+}
+
+int cleanupKernel(const Config& config, Executor& executor) {
+  int rc = 0;
+  for (const std::string& problem : IptablesProvider::cleanup(executor, config.iptables.chainPrefix)) {
+    spdlog::error("cleanup: {}", problem);
+    rc = 1;
+  }
+  for (const std::string& problem : NftablesProvider::cleanup(executor, config.nftables.tableName)) {
+    spdlog::error("cleanup: {}", problem);
+    rc = 1;
+  }
+  if (rc == 0) {
+    spdlog::info("cleanup: removed the {}-* iptables chains and the nftables table ip {}", config.iptables.chainPrefix,
+                 config.nftables.tableName);
+  }
+  return rc;
+}
+
+}  // namespace nicproxy

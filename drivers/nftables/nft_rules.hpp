@@ -1,0 +1,60 @@
+#pragma once
+// Renders nft transactions in the layout of kube-proxy's nftables mode: one table
+// (`ip kube-proxy`), verdict maps from (address . protocol . port) to per-service
+// chains so that the lookup is one hash probe at any number of services, `numgen
+// random` endpoint choice, timed dynamic sets for ClientIP affinity, reject and drop
+// through the no-endpoint maps, masquerade by mark. Pure functions, no kernel.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "control/model.hpp"
+
+namespace nicproxy {
+
+struct NftRulesOptions {
+  std::string table = "kube-proxy";
+  bool masqueradeAll = false;
+  uint32_t masqueradeMark = 0x4000;
+  std::optional<Ipv4Cidr> clusterCIDR;
+  std::optional<std::vector<Ipv4>> nodePortIPs;  // nullopt: every local address
+};
+
+struct NftElement {
+  std::string map;      // "service-ips"
+  std::string key;      // "10.96.0.10 . tcp . 80"
+  std::string verdict;  // "goto service-..."
+};
+
+/// What one service port contributes: map elements, its own chains and sets, their rules.
+struct NftServiceRules {
+  ServicePortPtr port;
+  std::vector<NftElement> elements;
+  std::vector<std::string> chains;      // own chain names
+  std::vector<std::string> sets;        // own affinity set names
+  std::string setDefinitions;           // "add set ..." lines
+  std::string rules;                    // "add rule ..." lines for the own chains
+};
+
+/// kube-proxy's nftables chain-name base: first 8 of base32(sha256(name + protocol)),
+/// then "-namespace/service/protocol/port".
+std::string nftServiceBase(const ServicePortName& name);
+std::string nftEndpointBase(const ServicePortName& name, const std::string& endpoint);
+
+NftServiceRules renderNftService(const ServicePortPtr& port, const NftRulesOptions& options);
+
+/// The base layout (hooks, masquerading, maps, check chains) after deleting whatever
+/// table was there: the start of a full sync.
+std::string nftBaseLayout(const NftRulesOptions& options);
+
+/// Lines that add a service's chains, sets, rules and elements.
+void appendNftServiceAdd(std::string& out, const NftServiceRules& rules, const NftRulesOptions& options);
+/// Lines that remove a service's elements and empty its chains (first half of a
+/// replacement or removal), and the lines that delete its chains and sets that `next`
+/// does not have (second half; `next` may be null).
+void appendNftServiceUnlink(std::string& out, const NftServiceRules& rules, const NftRulesOptions& options);
+void appendNftServiceDelete(std::string& out, const NftServiceRules& rules, const NftServiceRules* next,
+                            const NftRulesOptions& options);
+
+}  // namespace nicproxy

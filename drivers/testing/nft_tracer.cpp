@@ -1,0 +1,309 @@
+#include "drivers/testing/nft_tracer.hpp"
+
+#include <sstream>
+#include <stdexcept>
+
+namespace nicproxy::testing {
+
+struct NftModel::Outcome {
+  bool masquerade = false;
+  bool affinity = false;
+  std::string dnat;
+  std::string verdict;
+  bool final = false;
+};
+
+namespace {
+
+std::vector<std::string> words(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string w;
+  while (in >> w) {
+    while (!w.empty() && w.back() == ',' && w != ",") w.pop_back();
+    out.push_back(w);
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& w, size_t from, size_t to) {
+  std::string out;
+  for (size_t i = from; i < to && i < w.size(); ++i) out += (out.empty() ? "" : " ") + w[i];
+  return out;
+}
+
+// "{ a b c }" starting at w[i] == "{": the items, and i moved past "}".
+std::vector<std::string> braced(const std::vector<std::string>& w, size_t& i) {
+  if (w.at(i) != "{") throw std::runtime_error("nft model: expected {");
+  std::vector<std::string> items;
+  for (++i; i < w.size() && w[i] != "}"; ++i) items.push_back(w[i]);
+  if (i >= w.size()) throw std::runtime_error("nft model: missing }");
+  ++i;
+  return items;
+}
+
+bool inCidr(const std::string& text, Ipv4 ip) {
+  const auto cidr = text.find('/') == std::string::npos ? parseIpv4Cidr(text + "/32") : parseIpv4Cidr(text);
+  if (!cidr) throw std::runtime_error("nft model: bad address " + text);
+  return cidr->contains(ip);
+}
+
+}  // namespace
+
+void NftModel::apply(const std::string& transaction) {
+  NftModel copy = *this;
+  std::istringstream in(transaction);
+  std::string line;
+  size_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty()) continue;
+    try {
+      copy.applyLine(line);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error("line " + std::to_string(number) + ": " + e.what() + ": " + line);
+    }
+  }
+  *this = std::move(copy);
+}
+
+void NftModel::applyLine(const std::string& line) {
+  const auto w = words(line);
+  if (w.size() < 4 || w[2] != "ip" || w[3] != table_) throw std::runtime_error("not for table ip " + table_);
+  const std::string& verb = w[0];
+  const std::string& kind = w[1];
+  if (kind == "table") {
+    if (verb == "add") {
+      exists_ = true;
+    } else if (verb == "delete") {
+      if (!exists_) throw std::runtime_error("No such file or directory");
+      *this = NftModel(table_);
+    } else {
+      throw std::runtime_error("unknown table command");
+    }
+    return;
+  }
+  if (!exists_) throw std::runtime_error("No such file or directory (table)");
+  const std::string& name = w.at(4);
+  if (kind == "chain") {
+    if (verb == "add") {
+      chains_[name];
+    } else if (verb == "flush") {
+      if (!chains_.contains(name)) throw std::runtime_error("flush of missing chain " + name);
+      chains_[name].clear();
+    } else if (verb == "delete") {
+      if (!chains_.contains(name)) throw std::runtime_error("delete of missing chain " + name);
+      if (!chains_[name].empty()) throw std::runtime_error("Device or resource busy: chain " + name + " not empty");
+      chains_.erase(name);
+    }
+  } else if (kind == "map") {
+    if (verb == "add") maps_[name];
+  } else if (kind == "set") {
+    if (verb == "add") {
+      sets_.insert(name);
+    } else if (verb == "delete") {
+      if (sets_.erase(name) == 0) throw std::runtime_error("delete of missing set " + name);
+    }
+  } else if (kind == "rule") {
+    if (!chains_.contains(name)) throw std::runtime_error("rule for missing chain " + name);
+    chains_[name].push_back(join(w, 5, w.size()));
+  } else if (kind == "element") {
+    auto map = maps_.find(name);
+    if (map == maps_.end()) throw std::runtime_error("missing map " + name);
+    size_t i = 5;
+    const auto items = braced(w, i);
+    std::string key, value;
+    bool inValue = false;
+    for (const std::string& item : items) {
+      if (item == ":") {
+        inValue = true;
+      } else {
+        std::string& target = inValue ? value : key;
+        target += (target.empty() ? "" : " ") + item;
+      }
+    }
+    if (verb == "add") {
+      if (value.rfind("goto ", 0) == 0 && !chains_.contains(value.substr(5))) {
+        throw std::runtime_error("element refers to missing chain " + value.substr(5));
+      }
+      const auto old = map->second.find(key);
+      if (old != map->second.end() && old->second != value) throw std::runtime_error("File exists: " + key);
+      map->second[key] = value;
+    } else if (verb == "delete") {
+      if (map->second.erase(key) == 0) throw std::runtime_error("delete of missing element " + key);
+    }
+  } else {
+    throw std::runtime_error("unknown object " + kind);
+  }
+}
+
+std::vector<NftModel::Outcome> NftModel::walk(const std::string& chain, const TracePacket& packet,
+                                              const std::set<Ipv4>& local, const Outcome& start, int depth) const {
+  if (depth > 16) throw std::runtime_error("nft model: jump loop at " + chain);
+  const auto chainIt = chains_.find(chain);
+  if (chainIt == chains_.end()) throw std::runtime_error("nft model: jump to missing chain " + chain);
+  std::vector<Outcome> results;
+  std::vector<Outcome> live{start};
+  for (const std::string& rule : chainIt->second) {
+    const auto w = words(rule);
+    std::vector<Outcome> nextLive;
+    for (const Outcome& state : live) {
+      const Ipv4 dst = state.dnat.empty() ? packet.destination : parseIpv4(state.dnat.substr(0, state.dnat.find(':'))).value();
+      bool matches = true, branch = false;
+      std::vector<std::string> verdicts;  // what the rule does when it matches; several: numgen
+      std::string dnat;
+      bool setsMark = false, setsAffinity = false;
+      size_t i = 0;
+      while (i < w.size() && matches) {
+        const std::string& t = w[i];
+        if (t == "ip" && (w.at(i + 1) == "daddr" || w.at(i + 1) == "saddr") && w.at(i + 2) == ".") {
+          // ip daddr . meta l4proto . th dport vmap @map
+          const std::string key = formatIpv4(dst) + " . " + packet.protocol + " . " + std::to_string(packet.port);
+          const auto& map = maps_.at(w.at(i + 9).substr(1));
+          const auto hit = map.find(key);
+          if (hit == map.end()) matches = false; else verdicts = {hit->second};
+          i += 10;
+        } else if (t == "ip" && (w.at(i + 1) == "daddr" || w.at(i + 1) == "saddr")) {
+          const Ipv4 value = w[i + 1] == "daddr" ? dst : packet.source;
+          i += 2;
+          bool negate = false;
+          if (w.at(i) == "!=") {
+            negate = true;
+            ++i;
+          }
+          bool result = false;
+          if (w.at(i) == "{") {
+            for (const std::string& item : braced(w, i)) result = result || inCidr(item, value);
+          } else if (w[i][0] == '@') {
+            if (!sets_.contains(w[i].substr(1))) throw std::runtime_error("nft model: missing set " + w[i]);
+            branch = true;  // the client may or may not be in the affinity set
+            result = true;
+            ++i;
+          } else {
+            result = inCidr(w[i], value);
+            ++i;
+          }
+          matches = negate ? !result : result;
+        } else if (t == "meta" && w.at(i + 1) == "l4proto" && w.at(i + 2) == ".") {
+          const auto& map = maps_.at(w.at(i + 6).substr(1));
+          const auto hit = map.find(packet.protocol + " . " + std::to_string(packet.port));
+          if (hit == map.end()) matches = false; else verdicts = {hit->second};
+          i += 7;
+        } else if (t == "meta" && w.at(i + 1) == "l4proto") {
+          matches = w.at(i + 2) == packet.protocol;
+          i += 3;
+        } else if (t == "meta" && w.at(i + 1) == "mark" && w.at(i + 2) == "&") {
+          // meta mark & M == 0 return
+          matches = !state.masquerade;
+          verdicts = {w.at(i + 6)};
+          i += 7;
+        } else if (t == "meta" && w.at(i + 1) == "mark" && w.at(i + 2) == "set") {
+          setsMark = w.at(i + 5) == "or";
+          i += 7;
+        } else if (t == "fib") {
+          const bool isLocal = w.at(i + 1) == "daddr" ? local.contains(dst) : packet.fromNode || local.contains(packet.source);
+          matches = isLocal;
+          i += 4;
+        } else if (t == "tcp" || t == "udp" || t == "sctp") {
+          matches = packet.protocol == t && std::stoi(w.at(i + 2)) == packet.port;
+          i += 3;
+        } else if (t == "ct") {
+          i += 3;  // ct state new: the tracer follows new connections
+        } else if (t == "numgen") {
+          // numgen random mod N vmap { 0 : goto A , 1 : goto B }
+          i += 5;
+          const auto items = braced(w, i);
+          for (size_t k = 0; k + 3 < items.size() + 1; k += 5) verdicts.push_back(items.at(k + 2) + " " + items.at(k + 3));
+        } else if (t == "update") {
+          setsAffinity = true;
+          i += 2;
+          braced(w, i);
+        } else if (t == "masquerade") {
+          i = w.size();
+        } else if (t == "dnat") {
+          dnat = w.at(i + 2);
+          i += 3;
+        } else if (t == "jump" || t == "goto") {
+          verdicts = {t + " " + w.at(i + 1)};
+          i += 2;
+        } else if (t == "drop" || t == "reject" || t == "return" || t == "accept") {
+          verdicts = {t};
+          ++i;
+        } else {
+          throw std::runtime_error("nft model: unknown word " + t + " in rule: " + rule);
+        }
+      }
+      if (!matches) {
+        nextLive.push_back(state);
+        continue;
+      }
+      if (branch) nextLive.push_back(state);
+      Outcome taken = state;
+      taken.masquerade = taken.masquerade || setsMark;
+      taken.affinity = taken.affinity || setsAffinity;
+      if (!dnat.empty()) {
+        taken.dnat = dnat;
+        taken.final = true;
+        results.push_back(taken);
+        continue;
+      }
+      if (verdicts.empty()) {
+        nextLive.push_back(taken);
+        continue;
+      }
+      for (const std::string& v : verdicts) {
+        if (v == "drop" || v == "reject" || v == "accept") {
+          Outcome o = taken;
+          o.verdict = v == "drop" ? "DROP" : v == "reject" ? "REJECT" : "ACCEPT";
+          o.final = true;
+          results.push_back(o);
+        } else if (v == "return") {
+          results.push_back(taken);
+        } else {
+          const bool isGoto = v.rfind("goto ", 0) == 0;
+          for (Outcome& o : walk(v.substr(5), packet, local, taken, depth + 1)) {
+            // After a goto, what falls off the end returns to this chain's caller.
+            (o.final || isGoto ? results : nextLive).push_back(o);
+          }
+        }
+      }
+    }
+    live = std::move(nextLive);
+  }
+  results.insert(results.end(), live.begin(), live.end());
+  return results;
+}
+
+TraceResult NftModel::trace(const TracePacket& packet, const std::set<Ipv4>& localAddresses) const {
+  TraceResult result;
+  std::set<std::string> endpoints;
+  std::set<bool> masq;
+  for (const Outcome& o : walk("services", packet, localAddresses, Outcome{}, 0)) {
+    std::string verdict = o.verdict;
+    if (verdict.empty()) {
+      for (const Outcome& f : walk("service-endpoints-check", packet, localAddresses, o, 0)) {
+        if (f.verdict == "DROP" || f.verdict == "REJECT") verdict = f.verdict;
+      }
+    }
+    if (verdict == "DROP" || verdict == "REJECT") {
+      if (!result.verdict.empty() && result.verdict != verdict) throw std::runtime_error("nft model: mixed verdicts");
+      result.verdict = verdict;
+      continue;
+    }
+    if (!o.dnat.empty()) endpoints.insert(o.dnat);
+    masq.insert(o.masquerade);
+    result.affinity = result.affinity || o.affinity;
+  }
+  if (!result.verdict.empty()) {
+    if (!endpoints.empty()) throw std::runtime_error("nft model: some branches dropped, some reached endpoints");
+    result.affinity = false;
+    return result;
+  }
+  if (masq.size() > 1) throw std::runtime_error("nft model: masquerade differs between branches");
+  result.verdict = "ACCEPT";
+  result.masquerade = masq.contains(true);
+  for (const std::string& e : endpoints) result.endpoints += (result.endpoints.empty() ? "" : ", ") + e;
+  return result;
+}
+
+}  // namespace nicproxy::testing

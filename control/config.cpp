@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "control/duration.hpp"
 #include "control/json_reader.hpp"
 
 namespace nicproxy {
@@ -14,6 +15,33 @@ constexpr auto kStrict = ObjectReader::Nulls::Error;
 
 constexpr uint32_t kMinFlowTableSize = 1024;
 constexpr uint32_t kMaxFlowTableSize = 1U << 26;
+constexpr int64_t kMaxWorkers = 128;
+
+// conntrack.*: duration strings as KubeProxyConfiguration writes them ("24h0m0s").
+void readConntrack(ObjectReader& top, Errors& errors, ConntrackConfig& conntrack) {
+  const auto* object = top.object("conntrack");
+  if (object == nullptr) return;
+  ObjectReader reader(*object, "conntrack", errors, kStrict);
+  auto duration = [&reader](std::string_view key, std::chrono::seconds& out) {
+    const auto text = reader.string(key);
+    if (!text) return;
+    const auto value = parseGoDuration(*text);
+    if (!value || *value < std::chrono::seconds{1}) {
+      reader.error(key, json::quote(*text) + " is not a duration of at least 1s (for example \"15m0s\")");
+      return;
+    }
+    out = std::chrono::duration_cast<std::chrono::seconds>(*value);
+  };
+  duration("tcpEstablishedTimeout", conntrack.tcpEstablishedTimeout);
+  duration("tcpCloseWaitTimeout", conntrack.tcpCloseWaitTimeout);
+  duration("udpTimeout", conntrack.udpTimeout);
+  duration("udpStreamTimeout", conntrack.udpStreamTimeout);
+  // kube-proxy's sysctl-only settings: accepted so a KubeProxyConfiguration's section
+  // reads, but nicproxy has nothing to set for them.
+  reader.get("maxPerCore");
+  reader.get("min");
+  reader.rejectUnknownKeys();
+}
 
 bool isHex(std::string_view text) {
   for (const char c : text) {
@@ -159,10 +187,8 @@ void readPorts(ObjectReader& reader, Errors& errors, DpdkConfig& dpdk) {
 void readScheduler(ObjectReader& reader, DpdkConfig& dpdk) {
   const auto text = reader.string("scheduler");
   if (!text) return;
-  if (*text == "random") {
-    dpdk.scheduler = Scheduler::Random;
-  } else if (*text == "roundrobin" || *text == "maglev") {
-    reader.error("scheduler", json::quote(*text) + " is not implemented yet");
+  if (const auto scheduler = schedulerFromName(*text)) {
+    dpdk.scheduler = *scheduler;
   } else {
     reader.error("scheduler", json::quote(*text) + " is not one of random, roundrobin, maglev");
   }
@@ -192,6 +218,13 @@ void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk) {
     }
   }
   readScheduler(reader, dpdk);
+  if (const auto workers = reader.integer("workers", "a non-negative integer")) {
+    if (*workers < 0 || *workers > kMaxWorkers) {
+      reader.error("workers", std::to_string(*workers) + " is out of range 0.." + std::to_string(kMaxWorkers));
+    } else {
+      dpdk.workers = static_cast<uint16_t>(*workers);
+    }
+  }
   reader.rejectUnknownKeys();
 }
 
@@ -205,6 +238,13 @@ const char* proxyModeName(ProxyMode mode) {
     case ProxyMode::Nftables: return "nftables";
   }
   return "?";
+}
+
+std::optional<Scheduler> schedulerFromName(std::string_view name) {
+  if (name == "random") return Scheduler::Random;
+  if (name == "roundrobin") return Scheduler::RoundRobin;
+  if (name == "maglev") return Scheduler::Maglev;
+  return std::nullopt;
 }
 
 const char* schedulerName(Scheduler scheduler) {
@@ -241,6 +281,7 @@ ConfigResult parseConfig(std::string_view jsonText, const std::filesystem::path&
   readNodePortAddresses(reader, result.errors, config);
   readServicesFile(reader, result.errors, baseDir, config);
   readDpdk(reader, result.errors, config.dpdk);
+  readConntrack(reader, result.errors, config.conntrack);
   reader.rejectUnknownKeys();
 
   if (result.errors.empty()) result.config = std::move(config);

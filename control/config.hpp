@@ -3,10 +3,12 @@
 // KubeProxyConfiguration where kube-proxy has the same setting. Parsing collects
 // every error with its key path ("dpdk.ports[0].address: ...") instead of stopping
 // at the first, so an operator fixes a file in one pass.
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "control/net.hpp"
@@ -18,6 +20,8 @@ const char* proxyModeName(ProxyMode mode);  // "dpdk", "iptables", ...
 
 enum class Scheduler : uint8_t { Random, RoundRobin, Maglev };
 const char* schedulerName(Scheduler scheduler);
+/// "random", "roundrobin", "maglev"; nullopt for anything else.
+std::optional<Scheduler> schedulerFromName(std::string_view name);
 
 struct DpdkPortConfig {
   std::string device;               // vdev string ("net_af_packet0,iface=veth0") or PCI address
@@ -30,7 +34,16 @@ struct DpdkConfig {
   std::vector<std::string> eal;     // passed to rte_eal_init as given
   std::vector<DpdkPortConfig> ports;
   uint32_t flowTableSize = 1048576;
-  Scheduler scheduler = Scheduler::Random;
+  Scheduler scheduler = Scheduler::Maglev;  // default; Service annotation nicproxy.io/scheduler overrides
+  uint16_t workers = 0;                     // forwarding lcores to use; 0: every worker lcore of the EAL
+};
+
+/// conntrack.* as KubeProxyConfiguration names them; the DPDK flow table's timeouts.
+struct ConntrackConfig {
+  std::chrono::seconds tcpEstablishedTimeout{86400};  // kube-proxy's default 24h
+  std::chrono::seconds tcpCloseWaitTimeout{3600};     // FIN/RST seen (kube-proxy's default 1h)
+  std::chrono::seconds udpTimeout{30};                // one-way or not yet answered UDP
+  std::chrono::seconds udpStreamTimeout{120};         // UDP that has seen replies
 };
 
 struct Config {
@@ -40,6 +53,7 @@ struct Config {
   std::vector<Ipv4Cidr> nodePortAddresses;
   std::filesystem::path servicesFile;  // absolute (resolved against the config's folder); empty: none
   DpdkConfig dpdk;
+  ConntrackConfig conntrack;
 };
 
 /// Either a Config or every error found, each "key.path: message".

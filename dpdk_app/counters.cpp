@@ -40,6 +40,10 @@ WorkerCounters sumCounters(const std::vector<const WorkerCounters*>& workers) {
     sum.arpRequests += w->arpRequests;
     sum.arpLearned += w->arpLearned;
     sum.icmpEchoReplies += w->icmpEchoReplies;
+    sum.redirected += w->redirected;
+    sum.affinityHits += w->affinityHits;
+    sum.flowsReset += w->flowsReset;
+    sum.flowsPurged += w->flowsPurged;
     for (size_t i = 0; i < kDropReasonCount; ++i) sum.drops[i] += w->drops[i];
   }
   return sum;
@@ -61,6 +65,10 @@ std::string formatCounters(const WorkerCounters& c) {
   line("arp_requests", c.arpRequests);
   line("arp_learned", c.arpLearned);
   line("icmp_echo_replies", c.icmpEchoReplies);
+  line("redirected", c.redirected);
+  line("affinity_hits", c.affinityHits);
+  line("flows_reset", c.flowsReset);
+  line("flows_purged", c.flowsPurged);
   for (size_t i = 0; i < kDropReasonCount; ++i) {
     if (c.drops[i] != 0) line(fmt::format("drop_{}", kNames[i]).c_str(), c.drops[i]);
   }

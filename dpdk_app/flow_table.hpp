@@ -5,7 +5,14 @@
 // reader and writer; no other thread touches it, so it takes no locks and its
 // rte_hash is created without concurrency flags. Replies reach the owner because the
 // SNAT port the owner picks encodes the owner (port % workerCount == worker index);
-// steering those replies to the owner's queue is the port setup's job.
+// a reply that arrives on another worker's queue (RSS knows nothing of SNAT ports) is
+// recognised by its destination (a port address, and a port >= kSnatPortMin whose
+// owner is not the receiving worker) and handed to the owner through the owner's
+// redirect ring (DataPlane::redirect); the owner processes it in its own loop. Traffic
+// to NodePorts (also a port address) follows the same rule, so every packet of a
+// NodePort connection reaches one worker. Client-side packets to VIPs reach the
+// creating worker because RSS (or af_packet's fanout hash) maps a 5-tuple to one queue.
+// So: only the owner ever looks a flow up or changes it.
 //
 // Each connection is one FlowEntry with two keys in the hash: the forward key (the
 // packet as the client sent it) and the reverse key (the reply as the backend sends
@@ -35,7 +42,8 @@ static_assert(sizeof(FlowKey) == 16);
 
 enum class FlowDirection : uint8_t { Forward = 0, Reverse = 1 };
 
-enum class TcpState : uint8_t { None, SynSent, Established, Closing };
+/// TCP as far as the timeouts need it: SYN seen, answered, FIN seen, RST seen.
+enum class TcpState : uint8_t { None, SynSent, Established, Closing, Closed };
 
 struct FlowEntry {
   FlowKey forward;              // client -> frontend, as received
@@ -45,7 +53,10 @@ struct FlowEntry {
   uint16_t clientPort = 0;      // index of the port facing the client
   uint16_t backendPort = 0;     // index of the port facing the backend
   TcpState tcpState = TcpState::None;
+  bool sawReply = false;        // UDP: a reply came back (stream timeout applies)
   bool live = false;
+  uint32_t replySeqNext = 0;    // TCP: the sequence number the client expects next
+                                // from the frontend (host order), for a RST it accepts
 };
 
 class FlowTable {

@@ -5,7 +5,9 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_prefetch.h>
+#include <rte_hash_crc.h>
 #include <rte_random.h>
+#include <rte_ring.h>
 
 #include "dpdk_app/local_replies.hpp"
 #include "dpdk_app/nat.hpp"
@@ -18,6 +20,9 @@ namespace {
 constexpr uint32_t kSnatAttempts = 32;
 constexpr uint32_t kExpiryBudget = 64;
 constexpr uint32_t kProbesPerRound = 64;
+constexpr uint32_t kPurgeSlice = 1024;     // flow entries checked per loop while a purge runs
+constexpr uint32_t kMaglevSeed = 0x6d61676c;
+constexpr uint32_t kAffinitySeed = 0x61666669;
 
 /// Where a packet to `destination` leaves, and the next hop's address.
 struct Route {
@@ -62,6 +67,7 @@ uint64_t tcpTimeout(const Timeouts& t, TcpState state) {
   switch (state) {
     case TcpState::Established: return t.tcpEstablished;
     case TcpState::Closing: return t.tcpClosing;
+    case TcpState::Closed: return t.tcpClosed;
     default: return t.tcpSynSent;
   }
 }
@@ -69,11 +75,24 @@ uint64_t tcpTimeout(const Timeouts& t, TcpState state) {
 /// Advances the TCP state from one packet's flags and sets the entry's expiry.
 void touchFlow(const Timeouts& t, FlowEntry& e, const ParsedFrame& f, FlowDirection direction, uint64_t now) {
   if (f.protocol != IPPROTO_TCP) {
-    e.expiresAt = now + t.udp;
+    if (direction == FlowDirection::Reverse) e.sawReply = true;
+    e.expiresAt = now + (e.sawReply ? t.udpStream : t.udp);
     return;
   }
-  const uint8_t flags = tcpHeader(f)->tcp_flags;
-  if (flags & (RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) {
+  const rte_tcp_hdr* tcp = tcpHeader(f);
+  const uint8_t flags = tcp->tcp_flags;
+  if (direction == FlowDirection::Reverse) {
+    // What the client will expect next from the frontend: a RST it accepts needs it.
+    const uint32_t headerLength = static_cast<uint32_t>(tcp->data_off >> 4) * 4;
+    uint32_t length = f.l4Length > headerLength ? f.l4Length - headerLength : 0;
+    if (flags & RTE_TCP_SYN_FLAG) ++length;
+    if (flags & RTE_TCP_FIN_FLAG) ++length;
+    e.replySeqNext = rte_be_to_cpu_32(tcp->sent_seq) + length;
+    e.sawReply = true;
+  }
+  if (flags & RTE_TCP_RST_FLAG) {
+    e.tcpState = TcpState::Closed;
+  } else if ((flags & RTE_TCP_FIN_FLAG) && e.tcpState != TcpState::Closed) {
     e.tcpState = TcpState::Closing;
   } else if (e.tcpState == TcpState::SynSent && direction == FlowDirection::Reverse &&
              (flags & RTE_TCP_ACK_FLAG)) {
@@ -137,6 +156,51 @@ bool pickSnatPort(const WorkerContext& ctx, FlowKey& reverse) {
   return false;
 }
 
+/// The endpoint for a new connection: the ClientIP affinity record's, else the
+/// scheduler's choice. `s` has at least one backend.
+const Backend& chooseBackend(WorkerContext& ctx, const ServiceEntry& s, const FlowKey& forward, uint64_t now) {
+  if (s.affinitySeconds != 0 && ctx.affinity != nullptr) {
+    const rte_be32_t client = forward.sourceAddress;
+    const Backend* chosen = nullptr;
+    if (const AffinityRecord* r = ctx.affinity->find(client, s.affinityId, now)) {
+      // Only while the endpoint still serves this frontend; the set is small.
+      for (uint32_t i = 0; i < s.backendCount; ++i) {
+        if (s.backends[i].address == r->backendAddress && s.backends[i].port == r->backendPort) {
+          chosen = &s.backends[i];
+          ++ctx.counters.affinityHits;
+          break;
+        }
+      }
+    }
+    if (chosen == nullptr) {
+      // Every worker computes the same choice for a client: see affinity.hpp.
+      chosen = &s.backends[s.maglev[rte_hash_crc_4byte(client, kAffinitySeed) % s.maglevSize]];
+    }
+    ctx.affinity->remember(client, s.affinityId, chosen->address, chosen->port,
+                           now + uint64_t{s.affinitySeconds} * ctx.plane->timeouts.hz);
+    return *chosen;
+  }
+  switch (s.scheduler) {
+    case Scheduler::Maglev:
+      return s.backends[s.maglev[rte_hash_crc(&forward, sizeof forward, kMaglevSeed) % s.maglevSize]];
+    case Scheduler::RoundRobin:
+      // Shared by the workers: a relaxed add is enough for an even spread.
+      return s.backends[s.roundRobin->fetch_add(1, std::memory_order_relaxed) % s.backendCount];
+    case Scheduler::Random:
+      break;
+  }
+  return s.backends[rte_rand_max(s.backendCount)];
+}
+
+/// loadBalancerSourceRanges: true when `source` may use the frontend.
+bool sourceAllowed(const ServiceEntry& s, rte_be32_t source) {
+  if (s.sourceRangeCount == 0) return true;
+  for (uint16_t i = 0; i < s.sourceRangeCount; ++i) {
+    if ((source & s.sourceRanges[i].mask) == s.sourceRanges[i].network) return true;
+  }
+  return false;
+}
+
 /// A packet that matched no connection: a new connection to a service, a reject, or a drop.
 void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort,
                          rte_mbuf* m, const ParsedFrame& f, uint64_t now) {
@@ -155,6 +219,14 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, u
     } else {
       dropPacket(ctx, m, DropReason::NoService);
     }
+    return;
+  }
+  if (!sourceAllowed(*service, f.ip->src_addr)) {
+    dropPacket(ctx, m, DropReason::SourceRange);
+    return;
+  }
+  if (service->backendCount == 0 && service->dropWhenEmpty) {
+    dropPacket(ctx, m, DropReason::NoLocalEndpoints);
     return;
   }
   if (service->backendCount == 0) {
@@ -184,7 +256,7 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, u
     forwardOnFlow(ctx, m, f, FlowTable::entryIndex(existing), FlowTable::direction(existing), now);
     return;
   }
-  const Backend& backend = services->backend(*service, static_cast<uint32_t>(rte_rand_max(service->backendCount)));
+  const Backend& backend = chooseBackend(ctx, *service, forward, now);
   Route r;
   if (!route(*ctx.plane, backend.address, r)) {
     dropPacket(ctx, m, DropReason::NoRoute);
@@ -221,7 +293,8 @@ bool isNewSynOnClosedFlow(WorkerContext& ctx, const ParsedFrame& f, uint64_t val
   const uint8_t flags = tcpHeader(f)->tcp_flags;
   if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) != RTE_TCP_SYN_FLAG) return false;
   const uint32_t index = FlowTable::entryIndex(value);
-  if (ctx.flows->entry(index).tcpState != TcpState::Closing) return false;
+  const TcpState state = ctx.flows->entry(index).tcpState;
+  if (state != TcpState::Closing && state != TcpState::Closed) return false;
   ctx.flows->remove(index);
   return true;
 }
@@ -276,6 +349,21 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
       packets[i] = nullptr;
       continue;
     }
+    if (!ctx.plane->redirect.empty() && f.ip->dst_addr == port.address) {
+      // A reply to a SNAT port (or a packet to a NodePort) owned by another worker.
+      const uint16_t destinationPort = rte_be_to_cpu_16(l4DestinationPort(f));
+      const uint16_t owner = static_cast<uint16_t>(destinationPort % ctx.plane->workerCount);
+      if (destinationPort >= kSnatPortMin && owner != ctx.index) {
+        m->port = rxPort;  // the owner needs the receiving port's index
+        if (rte_ring_mp_enqueue(ctx.plane->redirect[owner], m) != 0) {
+          dropPacket(ctx, m, DropReason::RedirectFull);
+        } else {
+          ++ctx.counters.redirected;
+        }
+        packets[i] = nullptr;
+        continue;
+      }
+    }
     keys[keyCount] = keyOf(f);
     keyPointers[keyCount] = &keys[keyCount];
     lookupSlot[i] = keyCount++;
@@ -318,6 +406,60 @@ void probeNeighbors(WorkerContext& ctx, const FastServiceTable* services, uint64
   }
 }
 
+uint16_t processRedirected(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
+  if (ctx.plane->redirect.empty()) return 0;
+  rte_mbuf* packets[kBurstSize];
+  const auto n = static_cast<uint16_t>(rte_ring_sc_dequeue_burst(ctx.plane->redirect[ctx.index],
+                                                                  reinterpret_cast<void**>(packets), kBurstSize,
+                                                                  nullptr));
+  // Runs of packets received on the same port go through processBurst together.
+  uint16_t start = 0;
+  for (uint16_t i = 1; i <= n; ++i) {
+    if (i == n || packets[i]->port != packets[start]->port) {
+      processBurst(ctx, services, packets[start]->port, packets + start, static_cast<uint16_t>(i - start), now);
+      start = i;
+    }
+  }
+  return n;
+}
+
+void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
+  (void)now;
+  if (services == nullptr) return;
+  if (services->generation() != ctx.seenGeneration) {
+    ctx.seenGeneration = services->generation();
+    // A new table with removals: (re)start counting a full pass from where the cursor
+    // is, so that an update storm cannot starve the scan of its end.
+    if (services->hasRemovedBackends()) ctx.purgeRemaining = ctx.flows->capacity();
+  }
+  if (ctx.purgeRemaining == 0) return;
+  if (!services->hasRemovedBackends()) {
+    ctx.purgeRemaining = 0;
+    return;
+  }
+  const uint32_t capacity = ctx.flows->capacity();
+  const uint32_t slice = ctx.purgeRemaining < kPurgeSlice ? ctx.purgeRemaining : kPurgeSlice;
+  for (uint32_t n = 0; n < slice; ++n) {
+    const uint32_t index = ctx.purgeCursor;
+    if (++ctx.purgeCursor == capacity) ctx.purgeCursor = 0;
+    const FlowEntry& e = ctx.flows->entry(index);
+    if (!e.live) continue;
+    const uint64_t key = backendKey(rte_be_to_cpu_32(e.reverse.sourceAddress), rte_be_to_cpu_16(e.reverse.sourcePort),
+                                    e.forward.protocol);
+    if (!services->isRemovedBackend(key)) continue;
+    if (e.forward.protocol == IPPROTO_TCP) {
+      // A client that never heard from the backend gets no RST (it could not match
+      // one); its retransmitted SYN makes a new connection to a live endpoint.
+      if (e.sawReply && e.tcpState != TcpState::Closed) sendResetToClient(ctx, e);
+      ++ctx.counters.flowsReset;
+    } else {
+      ++ctx.counters.flowsPurged;
+    }
+    ctx.flows->remove(index);
+  }
+  ctx.purgeRemaining -= slice;
+}
+
 void flushTx(WorkerContext& ctx) {
   for (uint16_t i = 0; i < ctx.plane->ports.size(); ++i) {
     TxBatch& batch = ctx.tx[i];
@@ -344,12 +486,14 @@ int runWorker(void* arg) {
       const uint16_t n = rte_eth_rx_burst(plane.ports[p].portId, ctx.queue, packets, kBurstSize);
       if (n > 0) processBurst(ctx, services, p, packets, n, now);
     }
+    processRedirected(ctx, services, now);
     if (ctx.index == 0 && now >= ctx.nextProbeAt) {
       probeNeighbors(ctx, services, now);
       ctx.nextProbeAt = now + plane.timeouts.probeInterval;
     }
     flushTx(ctx);
     ctx.counters.flowsExpired += ctx.flows->expire(now, kExpiryBudget);
+    purgeRemovedFlows(ctx, services, now);
     rte_rcu_qsbr_quiescent(plane.qsbr, ctx.index);
   }
   rte_rcu_qsbr_thread_offline(plane.qsbr, ctx.index);

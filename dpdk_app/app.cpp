@@ -63,7 +63,7 @@ struct App::State {
   std::unique_ptr<rte_rcu_qsbr, RteDeleter> qsbr;
   std::unique_ptr<DataPlane> plane;
   std::vector<std::unique_ptr<FlowTable>> flowTables;
-  std::vector<std::unique_ptr<AffinityTable>> affinityTables;
+  std::unique_ptr<AffinityTable> affinity;  // shared by the workers (affinity.hpp)
   std::vector<std::unique_ptr<rte_ring, RteDeleter>> redirectRings;
   std::vector<std::unique_ptr<WorkerContext>> workers;
   std::vector<unsigned> workerLcores;
@@ -87,7 +87,7 @@ App::~App() {
   s.provider.reset();
   s.workers.clear();
   s.flowTables.clear();
-  s.affinityTables.clear();
+  s.affinity.reset();
   // Packets still in a redirect ring go back to the pool before it is freed.
   for (auto& ring : s.redirectRings) {
     void* m = nullptr;
@@ -199,12 +199,12 @@ int App::run() {
   }
   plane.qsbr = s.qsbr.get();
 
+  s.affinity = std::make_unique<AffinityTable>(socket);
+  if (!s.affinity->ok()) throw std::runtime_error("no memory for the ClientIP affinity table");
   for (uint16_t i = 0; i < workerCount; ++i) {
     const int lcoreSocket = static_cast<int>(rte_lcore_to_socket_id(s.workerLcores[i]));
     s.flowTables.push_back(std::make_unique<FlowTable>("flows" + std::to_string(i), config_.dpdk.flowTableSize,
                                                        lcoreSocket));
-    s.affinityTables.push_back(std::make_unique<AffinityTable>(lcoreSocket));
-    if (!s.affinityTables.back()->ok()) throw std::runtime_error("no memory for the ClientIP affinity table");
     if (workerCount > 1) {
       // Many producers (every worker), one consumer (worker i): see data_plane.hpp.
       const std::string name = "redirect" + std::to_string(i);
@@ -220,7 +220,7 @@ int App::run() {
     ctx->queue = i;
     ctx->plane = &plane;
     ctx->flows = s.flowTables.back().get();
-    ctx->affinity = s.affinityTables.back().get();
+    ctx->affinity = s.affinity.get();
     ctx->pool = s.pool.get();
     s.workers.push_back(std::move(ctx));
   }

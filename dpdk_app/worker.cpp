@@ -162,10 +162,11 @@ const Backend& chooseBackend(WorkerContext& ctx, const ServiceEntry& s, const Fl
   if (s.affinitySeconds != 0 && ctx.affinity != nullptr) {
     const rte_be32_t client = forward.sourceAddress;
     const Backend* chosen = nullptr;
-    if (const AffinityRecord* r = ctx.affinity->find(client, s.affinityId, now)) {
+    AffinityRecord r;
+    if (ctx.affinity->find(client, s.affinityId, now, r)) {
       // Only while the endpoint still serves this frontend; the set is small.
       for (uint32_t i = 0; i < s.backendCount; ++i) {
-        if (s.backends[i].address == r->backendAddress && s.backends[i].port == r->backendPort) {
+        if (s.backends[i].address == r.backendAddress && s.backends[i].port == r.backendPort) {
           chosen = &s.backends[i];
           ++ctx.counters.affinityHits;
           break;
@@ -173,7 +174,7 @@ const Backend& chooseBackend(WorkerContext& ctx, const ServiceEntry& s, const Fl
       }
     }
     if (chosen == nullptr) {
-      // Every worker computes the same choice for a client: see affinity.hpp.
+      // Every worker computes the same first choice for a client: see affinity.hpp.
       chosen = &s.backends[s.maglev[rte_hash_crc_4byte(client, kAffinitySeed) % s.maglevSize]];
     }
     ctx.affinity->remember(client, s.affinityId, chosen->address, chosen->port,

@@ -33,7 +33,7 @@ struct WorkerContext {
   uint16_t queue = 0;          // rx/tx queue of every port this worker polls
   DataPlane* plane = nullptr;
   FlowTable* flows = nullptr;
-  AffinityTable* affinity = nullptr;  // ClientIP affinity records (null: none kept)
+  AffinityTable* affinity = nullptr;  // ClientIP affinity records, shared by all workers (null: none kept)
   rte_mempool* pool = nullptr; // for ARP requests and ICMP errors
   uint64_t nextProbeAt = 0;
   uint32_t probeCursor = 0;

@@ -87,9 +87,9 @@ Harness::Harness(const Options& options) : hz_(rte_get_tsc_hz()), withServices_(
                                   SOCKET_ID_ANY);
   if (pool_ == nullptr) throw std::runtime_error("rte_pktmbuf_pool_create failed");
   const uint16_t contexts = options.allWorkers ? options.workerCount : 1;
+  affinity_ = std::make_unique<AffinityTable>(SOCKET_ID_ANY);
   for (uint16_t i = 0; i < contexts; ++i) {
     flows_.push_back(std::make_unique<FlowTable>(uniqueName("test_flows"), options.flowCapacity, SOCKET_ID_ANY));
-    affinity_.push_back(std::make_unique<AffinityTable>(SOCKET_ID_ANY));
     if (options.allWorkers && options.workerCount > 1) {
       rings_.push_back(rte_ring_create(uniqueName("test_ring").c_str(), 1024, SOCKET_ID_ANY, RING_F_SC_DEQ));
       if (rings_.back() == nullptr) throw std::runtime_error("rte_ring_create failed");
@@ -100,7 +100,7 @@ Harness::Harness(const Options& options) : hz_(rte_get_tsc_hz()), withServices_(
     ctx->queue = 0;
     ctx->plane = &plane_;
     ctx->flows = flows_.back().get();
-    ctx->affinity = affinity_.back().get();
+    ctx->affinity = affinity_.get();
     ctx->pool = pool_;
     contexts_.push_back(std::move(ctx));
   }

@@ -132,7 +132,7 @@ class Harness {
   rte_rcu_qsbr* qsbr_ = nullptr;
   std::vector<rte_ring*> rings_;
   std::vector<std::unique_ptr<FlowTable>> flows_;
-  std::vector<std::unique_ptr<AffinityTable>> affinity_;
+  std::unique_ptr<AffinityTable> affinity_;  // shared by the contexts, as in the daemon
   std::unique_ptr<DpdkProvider> provider_;
   ServiceTable snapshot_;
   rte_mempool* pool_ = nullptr;

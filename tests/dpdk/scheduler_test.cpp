@@ -2,7 +2,7 @@
 // processBurst() with two worker contexts sharing one published table.
 // Test addresses (see harness.hpp): clients 10.50.0.100 (and 10.50.0.100-163 for the
 // affinity test), "multi" 10.96.0.30:80 -> 10.50.0.11-13:8080; "sticky" 10.96.0.60:80
-// -> 10.50.0.11-13:8080 (ClientIP, 10 s), later 10.50.0.11-30:8080; "svc-N" 10.97.0.N:80.
+// -> 10.50.0.11-13:8080 (ClientIP, 10 s), later 10.50.0.11-30:8080 (records shared by the workers); "svc-N" 10.97.0.N:80.
 //   Schedulers.MaglevSpreadsEvenlyAndAgreesAcrossWorkers
 //   Schedulers.RoundRobinAnnotationCyclesInOrder
 //   Schedulers.RandomDefaultUsesEveryBackend
@@ -144,6 +144,8 @@ TEST(Affinity, SameEndpointOnEveryWorkerUntilTheTimeout) {
   for (uint32_t c = 0; c < kClients; ++c) {
     const uint32_t client = kClientIp + c;
     EXPECT_EQ(synsFromPorts(h, kStickyVip, 32000, 1, 0, client), std::vector<uint32_t>{first[client]});
+    EXPECT_EQ(synsFromPorts(h, kStickyVip, 32000, 1, 1, client), std::vector<uint32_t>{first[client]})
+        << "the shared record holds on the other worker too";
   }
   // 5 s later the records (refreshed at t0 + 5 s) still hold; 10 s after the last
   // connection they have expired: each client goes where the new table's hash says,

@@ -260,6 +260,10 @@ int App::run() {
   for (const auto& w : s.workers) counters.push_back(&w->counters);
   uint64_t flows = 0;
   for (const auto& table : s.flowTables) flows += table->size();
+  for (const auto& w : s.workers) {
+    spdlog::info("worker {} (lcore {}): flows_created {} rx_packets {} redirected {}", w->index,
+                 s.workerLcores[w->index], w->counters.flowsCreated, w->counters.rxPackets, w->counters.redirected);
+  }
   spdlog::info("counters at shutdown ({} workers, {} flows in tables):\n{}", workerCount, flows,
                formatCounters(sumCounters(counters)));
   return 0;

@@ -8,6 +8,7 @@ Timeouts Timeouts::fromTscHz(uint64_t hz) {
   t.tcpSynSent = 30 * hz;
   t.tcpEstablished = 900 * hz;
   t.tcpClosing = 10 * hz;
+  t.tcpTimeWait = 120 * hz;
   t.tcpClosed = 10 * hz;
   t.udp = 30 * hz;
   t.udpStream = 30 * hz;

@@ -44,7 +44,8 @@ struct Timeouts {
   uint64_t hz = 0;           // TSC cycles per second
   uint64_t tcpSynSent = 0;
   uint64_t tcpEstablished = 0;
-  uint64_t tcpClosing = 0;   // FIN seen
+  uint64_t tcpClosing = 0;   // FIN seen from one side (conntrack.tcpCloseWaitTimeout)
+  uint64_t tcpTimeWait = 0;  // FIN seen from both sides (conntrack's 120 s TIME_WAIT)
   uint64_t tcpClosed = 0;    // RST seen
   uint64_t udp = 0;          // UDP without a reply yet
   uint64_t udpStream = 0;    // UDP that has seen a reply

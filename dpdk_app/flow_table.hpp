@@ -53,7 +53,8 @@ struct FlowEntry {
   uint16_t clientPort = 0;      // index of the port facing the client
   uint16_t backendPort = 0;     // index of the port facing the backend
   TcpState tcpState = TcpState::None;
-  bool sawReply = false;        // UDP: a reply came back (stream timeout applies)
+  bool sawReply = false;        // a reply came back (UDP: the stream timeout applies)
+  uint8_t finSeen = 0;          // TCP: 1 client sent FIN, 2 backend sent FIN
   bool live = false;
   uint32_t replySeqNext = 0;    // TCP: the sequence number the client expects next
                                 // from the frontend (host order), for a RST it accepts

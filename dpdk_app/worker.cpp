@@ -63,10 +63,10 @@ bool addressFrame(WorkerContext& ctx, const ParsedFrame& f, uint16_t port, rte_b
   return true;
 }
 
-uint64_t tcpTimeout(const Timeouts& t, TcpState state) {
-  switch (state) {
+uint64_t tcpTimeout(const Timeouts& t, const FlowEntry& e) {
+  switch (e.tcpState) {
     case TcpState::Established: return t.tcpEstablished;
-    case TcpState::Closing: return t.tcpClosing;
+    case TcpState::Closing: return e.finSeen == 3 && t.tcpTimeWait < t.tcpClosing ? t.tcpTimeWait : t.tcpClosing;
     case TcpState::Closed: return t.tcpClosed;
     default: return t.tcpSynSent;
   }
@@ -94,11 +94,12 @@ void touchFlow(const Timeouts& t, FlowEntry& e, const ParsedFrame& f, FlowDirect
     e.tcpState = TcpState::Closed;
   } else if ((flags & RTE_TCP_FIN_FLAG) && e.tcpState != TcpState::Closed) {
     e.tcpState = TcpState::Closing;
+    e.finSeen |= direction == FlowDirection::Forward ? 1 : 2;
   } else if (e.tcpState == TcpState::SynSent && direction == FlowDirection::Reverse &&
              (flags & RTE_TCP_ACK_FLAG)) {
     e.tcpState = TcpState::Established;
   }
-  e.expiresAt = now + tcpTimeout(t, e.tcpState);
+  e.expiresAt = now + tcpTimeout(t, e);
 }
 
 FlowKey keyOf(const ParsedFrame& f) {

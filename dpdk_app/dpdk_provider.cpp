@@ -1,7 +1,6 @@
 #include "dpdk_app/dpdk_provider.hpp"
 
 #include <algorithm>
-#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
@@ -16,10 +15,9 @@ DpdkProvider::DpdkProvider(DataPlane& plane, std::vector<Ipv4Cidr> nodePortAddre
 
 DpdkProvider::~DpdkProvider() { plane_.services.store(nullptr, std::memory_order_release); }
 
-std::vector<uint64_t> DpdkProvider::removedBackends(const ServiceTable& table, const ChangedPorts& changed,
-                                                    bool fullSync) {
+std::vector<RemovedBackend> DpdkProvider::removedBackends(const ServiceTable& table, const ChangedPorts& changed,
+                                                          bool fullSync) {
   const auto now = std::chrono::steady_clock::now();
-  bool added = false;
   if (current_ != nullptr) {
     auto compare = [&](const ServicePortName& name, const PortState& before) {
       const ServicePort* after = table.find(name);
@@ -30,11 +28,10 @@ std::vector<uint64_t> DpdkProvider::removedBackends(const ServiceTable& table, c
         std::sort(keys.begin(), keys.end());
       }
       for (uint64_t key : before.backendKeys) {
-        if (!std::binary_search(keys.begin(), keys.end(), key)) {
-          recentlyRemoved_[key] = now;
-          added = true;
-        }
+        if (!std::binary_search(keys.begin(), keys.end(), key)) recentlyRemoved_[{before.serviceId, key}] = now;
       }
+      // Back again (any condition): its new flows must not be torn down.
+      for (uint64_t key : keys) recentlyRemoved_.erase({before.serviceId, key});
     };
     if (fullSync) {
       for (const auto& [name, state] : current_->portStates()) compare(name, *state);
@@ -46,19 +43,8 @@ std::vector<uint64_t> DpdkProvider::removedBackends(const ServiceTable& table, c
     }
   }
   std::erase_if(recentlyRemoved_, [&](const auto& item) { return now - item.second > kRemovedMemory; });
-  if (recentlyRemoved_.empty()) return {};
-  // An endpoint that another service port (or the same one again) still uses is not
-  // removed: its flows there must live on. Checked only when something was removed.
-  if (added || fullSync || !changed.empty()) {
-    std::unordered_set<uint64_t> inUse;
-    for (const auto& [name, port] : table.ports()) {
-      const uint8_t protocol = ipProtocolOf(port->name.protocol);
-      for (const Endpoint& e : port->endpoints) inUse.insert(backendKey(e.address, e.port, protocol));
-    }
-    std::erase_if(recentlyRemoved_, [&](const auto& item) { return inUse.count(item.first) != 0; });
-  }
-  std::vector<uint64_t> result;
-  for (const auto& [key, when] : recentlyRemoved_) result.push_back(key);
+  std::vector<RemovedBackend> result;
+  for (const auto& [removed, when] : recentlyRemoved_) result.push_back(removed);
   return result;
 }
 

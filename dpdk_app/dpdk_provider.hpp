@@ -43,7 +43,7 @@ class DpdkProvider : public Provider {
   std::chrono::nanoseconds lastPublishTime() const { return lastPublish_; }
 
  private:
-  std::vector<uint64_t> removedBackends(const ServiceTable& table, const ChangedPorts& changed, bool fullSync);
+  std::vector<RemovedBackend> removedBackends(const ServiceTable& table, const ChangedPorts& changed, bool fullSync);
 
   DataPlane& plane_;
   std::vector<PortSubnet> subnets_;
@@ -51,7 +51,7 @@ class DpdkProvider : public Provider {
   int socket_;
   Scheduler defaultScheduler_;
   std::unique_ptr<FastServiceTable> current_;
-  std::map<uint64_t, std::chrono::steady_clock::time_point> recentlyRemoved_;
+  std::map<RemovedBackend, std::chrono::steady_clock::time_point> recentlyRemoved_;
   std::chrono::nanoseconds lastBuild_{0};
   std::chrono::nanoseconds lastPublish_{0};
 };

@@ -55,6 +55,7 @@ struct FlowEntry {
   TcpState tcpState = TcpState::None;
   bool sawReply = false;        // a reply came back (UDP: the stream timeout applies)
   uint8_t finSeen = 0;          // TCP: 1 client sent FIN, 2 backend sent FIN
+  uint32_t serviceId = 0;       // the service port that chose the backend (ServiceEntry::serviceId)
   bool live = false;
   uint32_t replySeqNext = 0;    // TCP: the sequence number the client expects next
                                 // from the frontend (host order), for a RST it accepts

@@ -59,8 +59,9 @@ std::shared_ptr<const PortState> PortState::build(const ServicePortPtr& port, Sc
   if (externallyAccessible(*port)) {
     fill(state->external, categorized.forExternal(*port), previous != nullptr ? &previous->external : nullptr);
   }
+  state->serviceId = stableId(port->name);
   if (port->sessionAffinity == SessionAffinity::ClientIP) {
-    state->affinityId = stableId(port->name);
+    state->affinityId = state->serviceId;
     state->affinitySeconds = std::max<uint32_t>(1, port->stickyMaxAgeSeconds);
   }
   for (const Ipv4Cidr& range : port->loadBalancerSourceRanges) {

@@ -47,7 +47,8 @@ struct PortState {
   BackendSet internal;              // cluster IPs (internalTrafficPolicy)
   BackendSet external;              // NodePorts, external and LB IPs (externalTrafficPolicy)
   bool hasAnyEndpoints = false;     // false: reject; true with an empty set: drop
-  uint32_t affinityId = 0;          // stable per service port; 0 when affinity is off
+  uint32_t serviceId = 0;           // stable per service port (hash of its name), never 0
+  uint32_t affinityId = 0;          // serviceId when affinity is on, else 0
   uint32_t affinitySeconds = 0;     // ClientIP timeout; 0: no affinity
   std::vector<SourceRange> sourceRanges;  // loadBalancerSourceRanges (LB IPs only)
   std::vector<uint64_t> backendKeys;      // every endpoint (any condition): backendKey()

@@ -52,6 +52,7 @@ ServiceEntry entryFor(const PortState& state, const BackendSet& set, bool withSo
   entry.maglevSize = static_cast<uint32_t>(set.maglev.size());
   entry.roundRobin = &set.roundRobin;
   entry.scheduler = state.scheduler;
+  entry.serviceId = state.serviceId;
   entry.affinityId = state.affinityId;
   entry.affinitySeconds = state.affinitySeconds;
   entry.dropWhenEmpty = state.hasAnyEndpoints;
@@ -85,8 +86,8 @@ FastServiceTable::~FastServiceTable() {
   rte_hash_free(localAddresses_);
 }
 
-bool FastServiceTable::isRemovedBackend(uint64_t key) const {
-  return std::binary_search(removedBackends_.begin(), removedBackends_.end(), key);
+bool FastServiceTable::isRemovedBackend(uint32_t serviceId, uint64_t backend) const {
+  return std::binary_search(removedBackends_.begin(), removedBackends_.end(), RemovedBackend{serviceId, backend});
 }
 
 std::unique_ptr<FastServiceTable> FastServiceTable::build(const ServiceTable& table,
@@ -94,7 +95,7 @@ std::unique_ptr<FastServiceTable> FastServiceTable::build(const ServiceTable& ta
                                                           const std::vector<Ipv4Cidr>& nodePortAddresses,
                                                           int socket, Scheduler defaultScheduler,
                                                           const FastServiceTable* previous,
-                                                          std::vector<uint64_t> removedBackends) {
+                                                          std::vector<RemovedBackend> removedBackends) {
   static std::atomic<uint64_t> generations{0};
   // Gather every frontend first so that the hashes are sized once.
   struct Frontend {

@@ -46,11 +46,20 @@ struct ServiceEntry {
   const SourceRange* sourceRanges = nullptr;
   uint32_t backendCount = 0;  // 0: reject (no endpoints anywhere) or drop (dropWhenEmpty)
   uint32_t maglevSize = 0;
-  uint32_t affinityId = 0;       // ClientIP affinity: stable id of the service port
+  uint32_t serviceId = 0;        // stable id of the service port (flows remember it)
+  uint32_t affinityId = 0;       // ClientIP affinity: serviceId, else 0
   uint32_t affinitySeconds = 0;  // 0: no affinity
   uint16_t sourceRangeCount = 0; // LB IPs with loadBalancerSourceRanges: others are dropped
   Scheduler scheduler = Scheduler::Maglev;
   bool dropWhenEmpty = false;    // endpoints exist, but none for this frontend's traffic policy
+};
+
+/// An endpoint removed from one service port: flows of that port to it are torn down
+/// (the same address and port may live on in another service).
+struct RemovedBackend {
+  uint32_t serviceId;
+  uint64_t backend;  // backendKey()
+  auto operator<=>(const RemovedBackend&) const = default;
 };
 
 /// Flags of an address this node owns.
@@ -70,14 +79,14 @@ class FastServiceTable {
   /// Builds the fast-path tables. `ports` gives each DPDK port's address (NodePorts are
   /// served there, limited to `nodePortAddresses` when that is not empty). `previous`
   /// (may be null) lends its PortStates for the ports that did not change.
-  /// `removedBackends` (sorted backendKey()s) are endpoints deleted recently, whose
-  /// connections the workers reset (TCP) or drop (UDP).
+  /// `removedBackends` are endpoints deleted recently from a port, whose connections
+  /// through that port the workers reset (TCP) or drop (UDP).
   /// Throws std::runtime_error when DPDK cannot allocate the hashes.
   static std::unique_ptr<FastServiceTable> build(const ServiceTable& table, const std::vector<PortSubnet>& ports,
                                                  const std::vector<Ipv4Cidr>& nodePortAddresses, int socket,
                                                  Scheduler defaultScheduler = Scheduler::Maglev,
                                                  const FastServiceTable* previous = nullptr,
-                                                 std::vector<uint64_t> removedBackends = {});
+                                                 std::vector<RemovedBackend> removedBackends = {});
   ~FastServiceTable();
   FastServiceTable(const FastServiceTable&) = delete;
   FastServiceTable& operator=(const FastServiceTable&) = delete;
@@ -97,10 +106,10 @@ class FastServiceTable {
   /// Distinct backend addresses, for resolving their MACs ahead of traffic.
   const std::vector<rte_be32_t>& backendAddresses() const { return backendAddresses_; }
 
-  /// Endpoints removed recently (sorted backendKey()s); flows to them are torn down.
+  /// Endpoints removed recently from a service port; its flows to them are torn down.
   bool hasRemovedBackends() const { return !removedBackends_.empty(); }
-  bool isRemovedBackend(uint64_t key) const;
-  const std::vector<uint64_t>& removedBackends() const { return removedBackends_; }
+  bool isRemovedBackend(uint32_t serviceId, uint64_t backend) const;
+  const std::vector<RemovedBackend>& removedBackends() const { return removedBackends_; }
   /// Process-unique, increasing per build: workers notice a new table by it.
   uint64_t generation() const { return generation_; }
 
@@ -118,7 +127,7 @@ class FastServiceTable {
   std::vector<ServiceEntry> entries_;
   std::map<ServicePortName, std::shared_ptr<const PortState>> portStates_;
   std::vector<rte_be32_t> backendAddresses_;
-  std::vector<uint64_t> removedBackends_;
+  std::vector<RemovedBackend> removedBackends_;  // sorted
   uint64_t generation_ = 0;
   size_t backendTotal_ = 0;
   size_t reusedPorts_ = 0;

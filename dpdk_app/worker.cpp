@@ -278,6 +278,7 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, u
   rte_ether_addr_copy(&f.eth->src_addr, &e.clientHop);
   e.clientPort = rxPort;
   e.backendPort = r.port;
+  e.serviceId = service->serviceId;
   e.tcpState = f.protocol == IPPROTO_TCP ? TcpState::SynSent : TcpState::None;
   ++ctx.counters.flowsCreated;
   // Arm the timer now: if the first packet waits for ARP, the entry must outlive the
@@ -448,7 +449,7 @@ void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uin
     if (!e.live) continue;
     const uint64_t key = backendKey(rte_be_to_cpu_32(e.reverse.sourceAddress), rte_be_to_cpu_16(e.reverse.sourcePort),
                                     e.forward.protocol);
-    if (!services->isRemovedBackend(key)) continue;
+    if (!services->isRemovedBackend(e.serviceId, key)) continue;
     if (e.forward.protocol == IPPROTO_TCP) {
       // A client that never heard from the backend gets no RST (it could not match
       // one); its retransmitted SYN makes a new connection to a live endpoint.

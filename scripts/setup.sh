@@ -12,6 +12,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
     iproute2 ethtool curl python3 iptables socat procps iputils-ping
+    python3-matplotlib
 )
 
 check_only=0

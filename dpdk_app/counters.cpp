@@ -1,5 +1,7 @@
 #include "dpdk_app/counters.hpp"
 
+#include <algorithm>
+
 #include <spdlog/fmt/fmt.h>
 
 namespace nicproxy {
@@ -44,6 +46,7 @@ WorkerCounters sumCounters(const std::vector<const WorkerCounters*>& workers) {
     sum.affinityHits += w->affinityHits;
     sum.flowsReset += w->flowsReset;
     sum.flowsPurged += w->flowsPurged;
+    sum.loopMaxCycles = std::max(sum.loopMaxCycles, w->loopMaxCycles);
     for (size_t i = 0; i < kDropReasonCount; ++i) sum.drops[i] += w->drops[i];
   }
   return sum;

@@ -56,7 +56,8 @@ struct alignas(64) WorkerCounters {
   uint64_t arpRequests = 0;   // ARP requests we sent to resolve next hops
   uint64_t arpLearned = 0;    // ARP replies to us, consumed after learning the sender
   uint64_t icmpEchoReplies = 0;
-  uint64_t redirected = 0;    // replies handed to the worker that owns their flow
+  uint64_t redirected = 0;    // replies handed to the worker that owns their flow (the owner
+                              // counts them in its rx_packets again)
   uint64_t affinityHits = 0;  // new connections sent to a ClientIP affinity record's endpoint
   uint64_t flowsReset = 0;    // TCP flows to a removed endpoint: RST sent to the client
   uint64_t flowsPurged = 0;   // UDP flows to a removed endpoint: deleted at once

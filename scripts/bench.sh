@@ -47,5 +47,6 @@ fi
     echo
     "$BENCH" "${mode[@]}" --update-pauses --services 10000 --flows 100000
 } | tee "$OUT/bench.txt"
-python3 scripts/bench_plot.py "$OUT/bench.csv" "$OUT/bench.png"
+# Debian's python3 (python3-matplotlib), not whatever python3 comes first in PATH.
+"${PYTHON:-/usr/bin/python3}" scripts/bench_plot.py "$OUT/bench.csv" "$OUT/bench.png"
 echo "# wrote $OUT/bench.csv, $OUT/bench.png, $OUT/bench.txt"

@@ -48,5 +48,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+# "python3-pythran-": python3-matplotlib (for scripts/bench.sh's plot) would otherwise
+# pull pythran, whose libboost-dev (1.74) conflicts with libboost1.81-dev.
+apt-get install -y -q --no-install-recommends "${missing[@]}" python3-pythran-
 echo "setup: installed ${#missing[@]} package(s)"

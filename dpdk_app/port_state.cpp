@@ -70,6 +70,11 @@ std::shared_ptr<const PortState> PortState::build(const ServicePortPtr& port, Sc
   const uint8_t protocol = ipProtocolOf(port->name.protocol);
   for (const Endpoint& e : port->endpoints) state->backendKeys.push_back(backendKey(e.address, e.port, protocol));
   std::sort(state->backendKeys.begin(), state->backendKeys.end());
+  for (const BackendSet* set : {&state->internal, &state->external}) {
+    for (const Backend& b : set->backends) state->addresses.push_back(b.address);
+  }
+  std::sort(state->addresses.begin(), state->addresses.end());
+  state->addresses.erase(std::unique(state->addresses.begin(), state->addresses.end()), state->addresses.end());
   return state;
 }
 

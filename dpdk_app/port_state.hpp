@@ -52,6 +52,7 @@ struct PortState {
   uint32_t affinitySeconds = 0;     // ClientIP timeout; 0: no affinity
   std::vector<SourceRange> sourceRanges;  // loadBalancerSourceRanges (LB IPs only)
   std::vector<uint64_t> backendKeys;      // every endpoint (any condition): backendKey()
+  std::vector<rte_be32_t> addresses;      // distinct addresses of internal and external backends
 
   /// Builds the state for `port`. `previous` (may be null) is the same port's former
   /// state; its Maglev table sizes are kept when they still fit, so that one endpoint

@@ -63,20 +63,12 @@ ServiceEntry entryFor(const PortState& state, const BackendSet& set, bool withSo
   return entry;
 }
 
-/// The previous state of `name` when it can be reused as is.
-const PortState* reusable(const FastServiceTable* previous, const ServicePortName& name, const ServicePortPtr& port,
-                          Scheduler defaultScheduler, const PortState** former) {
-  *former = nullptr;
-  if (previous == nullptr) return nullptr;
-  const auto it = previous->portStates().find(name);
-  if (it == previous->portStates().end()) return nullptr;
-  *former = it->second.get();
-  const PortState& state = *it->second;
-  if (state.defaultScheduler != defaultScheduler) return nullptr;
+/// True when `state` (the same port's state in the previous table) can be reused as is.
+bool reusable(const PortState& state, const ServicePortPtr& port, Scheduler defaultScheduler) {
+  if (state.defaultScheduler != defaultScheduler) return false;
   // The change tracker shares unchanged ServicePorts between snapshots: pointer
   // equality is the common case; equal values (a reloaded file) count too.
-  if (state.source == port || *state.source == *port) return &state;
-  return nullptr;
+  return state.source == port || *state.source == *port;
 }
 
 }  // namespace
@@ -117,22 +109,27 @@ std::unique_ptr<FastServiceTable> FastServiceTable::build(const ServiceTable& ta
     });
   };
 
+  // Both maps are sorted by name: walk the previous table's states alongside.
+  using StateMap = std::map<ServicePortName, std::shared_ptr<const PortState>>;
+  const StateMap empty;
+  const StateMap& previousStates = previous != nullptr ? previous->portStates_ : empty;
+  auto before = previousStates.begin();
   for (const auto& [name, servicePort] : table.ports()) {
     if (servicePort->name.protocol == Protocol::Sctp) continue;  // not in the data path yet
-    const PortState* former = nullptr;
+    while (before != previousStates.end() && before->first < name) ++before;
+    const PortState* former =
+        before != previousStates.end() && before->first == name ? before->second.get() : nullptr;
     std::shared_ptr<const PortState> state;
-    if (reusable(previous, name, servicePort, defaultScheduler, &former) != nullptr) {
-      state = previous->portStates().at(name);
+    if (former != nullptr && reusable(*former, servicePort, defaultScheduler)) {
+      state = before->second;
       ++fast->reusedPorts_;
     } else {
       state = PortState::build(servicePort, defaultScheduler, former);
       ++fast->builtPorts_;
     }
-    fast->portStates_.emplace(name, state);
-    for (const BackendSet* set : {&state->internal, &state->external}) {
-      for (const Backend& b : set->backends) backendAddresses.push_back(b.address);
-      fast->backendTotal_ += set->backends.size();
-    }
+    fast->portStates_.emplace_hint(fast->portStates_.end(), name, state);
+    backendAddresses.insert(backendAddresses.end(), state->addresses.begin(), state->addresses.end());
+    fast->backendTotal_ += state->internal.backends.size() + state->external.backends.size();
 
     const uint8_t protocol = ipProtocolOf(servicePort->name.protocol);
     const rte_be16_t servicePortNumber = rte_cpu_to_be_16(servicePort->port);
@@ -174,8 +171,6 @@ std::unique_ptr<FastServiceTable> FastServiceTable::build(const ServiceTable& ta
     }
   }
 
-  std::sort(backendAddresses.begin(), backendAddresses.end());
-  backendAddresses.erase(std::unique(backendAddresses.begin(), backendAddresses.end()), backendAddresses.end());
   fast->backendAddresses_ = std::move(backendAddresses);
 
   fast->frontends_ = createHash("svc", static_cast<uint32_t>(frontends.size()), sizeof(ServiceKey), socket);

@@ -103,7 +103,10 @@ class FastServiceTable {
     if (rte_hash_lookup_data(localAddresses_, &address, &data) < 0) return 0;
     return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
   }
-  /// Distinct backend addresses, for resolving their MACs ahead of traffic.
+  /// Backend addresses, for resolving their MACs ahead of traffic: distinct within a
+  /// service port; an address shared by several ports appears once per port (the
+  /// neighbour table's request timers make the repeats cheap, and not merging keeps a
+  /// sync O(ports) instead of a sort over every endpoint).
   const std::vector<rte_be32_t>& backendAddresses() const { return backendAddresses_; }
 
   /// Endpoints removed recently from a service port; its flows to them are torn down.

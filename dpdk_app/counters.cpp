@@ -47,6 +47,8 @@ WorkerCounters sumCounters(const std::vector<const WorkerCounters*>& workers) {
     sum.flowsReset += w->flowsReset;
     sum.flowsPurged += w->flowsPurged;
     sum.loopMaxCycles = std::max(sum.loopMaxCycles, w->loopMaxCycles);
+    sum.loops += w->loops;
+    sum.loopsOver100us += w->loopsOver100us;
     for (size_t i = 0; i < kDropReasonCount; ++i) sum.drops[i] += w->drops[i];
   }
   return sum;
@@ -72,6 +74,8 @@ std::string formatCounters(const WorkerCounters& c) {
   line("affinity_hits", c.affinityHits);
   line("flows_reset", c.flowsReset);
   line("flows_purged", c.flowsPurged);
+  line("loops", c.loops);
+  line("loops_over_100us", c.loopsOver100us);
   for (size_t i = 0; i < kDropReasonCount; ++i) {
     if (c.drops[i] != 0) line(fmt::format("drop_{}", kNames[i]).c_str(), c.drops[i]);
   }

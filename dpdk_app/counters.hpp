@@ -62,6 +62,8 @@ struct alignas(64) WorkerCounters {
   uint64_t flowsReset = 0;    // TCP flows to a removed endpoint: RST sent to the client
   uint64_t flowsPurged = 0;   // UDP flows to a removed endpoint: deleted at once
   uint64_t loopMaxCycles = 0; // longest runWorker loop iteration (TSC cycles), start to start
+  uint64_t loops = 0;         // runWorker loop iterations
+  uint64_t loopsOver100us = 0;  // iterations that took longer than 100 microseconds
   std::array<uint64_t, kDropReasonCount> drops{};
 
   void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }

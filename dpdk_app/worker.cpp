@@ -5,27 +5,21 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_prefetch.h>
-#include <rte_hash_crc.h>
 #include <rte_random.h>
 #include <rte_ring.h>
 
 #include "dpdk_app/local_replies.hpp"
 #include "dpdk_app/nat.hpp"
 #include "dpdk_app/packet.hpp"
+#include "dpdk_app/scheduler.hpp"
 
 namespace nicproxy {
 
 namespace {
 
 constexpr uint32_t kSnatAttempts = 32;
-// Up to 16 removals and 64 entries scanned per loop: at a few hundred thousand loops
-// a second that is tens of millions of entries a second, while a large table's cold
-// entries cost the busy loop little.
-constexpr uint32_t kExpiryBudget = 16;
 constexpr uint32_t kProbesPerRound = 64;
-constexpr uint32_t kPurgeSlice = 1024;     // flow entries checked per loop while a purge runs
-constexpr uint32_t kMaglevSeed = 0x6d61676c;
-constexpr uint32_t kAffinitySeed = 0x61666669;
+
 
 /// Where a packet to `destination` leaves, and the next hop's address.
 struct Route {
@@ -156,52 +150,6 @@ bool pickSnatPort(const WorkerContext& ctx, FlowKey& reverse) {
     if (candidate > 65535) continue;
     reverse.destinationPort = rte_cpu_to_be_16(static_cast<uint16_t>(candidate));
     if (!ctx.flows->contains(reverse)) return true;
-  }
-  return false;
-}
-
-/// The endpoint for a new connection: the ClientIP affinity record's, else the
-/// scheduler's choice. `s` has at least one backend.
-const Backend& chooseBackend(WorkerContext& ctx, const ServiceEntry& s, const FlowKey& forward, uint64_t now) {
-  if (s.affinitySeconds != 0 && ctx.affinity != nullptr) {
-    const rte_be32_t client = forward.sourceAddress;
-    const Backend* chosen = nullptr;
-    AffinityRecord r;
-    if (ctx.affinity->find(client, s.affinityId, now, r)) {
-      // Only while the endpoint still serves this frontend; the set is small.
-      for (uint32_t i = 0; i < s.backendCount; ++i) {
-        if (s.backends[i].address == r.backendAddress && s.backends[i].port == r.backendPort) {
-          chosen = &s.backends[i];
-          ++ctx.counters.affinityHits;
-          break;
-        }
-      }
-    }
-    if (chosen == nullptr) {
-      // Every worker computes the same first choice for a client: see affinity.hpp.
-      chosen = &s.backends[s.maglev[rte_hash_crc_4byte(client, kAffinitySeed) % s.maglevSize]];
-    }
-    ctx.affinity->remember(client, s.affinityId, chosen->address, chosen->port,
-                           now + uint64_t{s.affinitySeconds} * ctx.plane->timeouts.hz);
-    return *chosen;
-  }
-  switch (s.scheduler) {
-    case Scheduler::Maglev:
-      return s.backends[s.maglev[rte_hash_crc(&forward, sizeof forward, kMaglevSeed) % s.maglevSize]];
-    case Scheduler::RoundRobin:
-      // Shared by the workers: a relaxed add is enough for an even spread.
-      return s.backends[s.roundRobin->fetch_add(1, std::memory_order_relaxed) % s.backendCount];
-    case Scheduler::Random:
-      break;
-  }
-  return s.backends[rte_rand_max(s.backendCount)];
-}
-
-/// loadBalancerSourceRanges: true when `source` may use the frontend.
-bool sourceAllowed(const ServiceEntry& s, rte_be32_t source) {
-  if (s.sourceRangeCount == 0) return true;
-  for (uint16_t i = 0; i < s.sourceRangeCount; ++i) {
-    if ((source & s.sourceRanges[i].mask) == s.sourceRanges[i].network) return true;
   }
   return false;
 }
@@ -410,65 +358,6 @@ void probeNeighbors(WorkerContext& ctx, const FastServiceTable* services, uint64
       sendArpRequest(ctx, r.port, address);
     }
   }
-}
-
-uint16_t processRedirected(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
-  if (ctx.plane->redirect.empty()) return 0;
-  rte_mbuf* packets[kBurstSize];
-  const auto n = static_cast<uint16_t>(rte_ring_sc_dequeue_burst(ctx.plane->redirect[ctx.index],
-                                                                  reinterpret_cast<void**>(packets), kBurstSize,
-                                                                  nullptr));
-  // Runs of packets received on the same port go through processBurst together.
-  uint16_t start = 0;
-  for (uint16_t i = 1; i <= n; ++i) {
-    if (i == n || packets[i]->port != packets[start]->port) {
-      processBurst(ctx, services, packets[start]->port, packets + start, static_cast<uint16_t>(i - start), now);
-      start = i;
-    }
-  }
-  return n;
-}
-
-void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
-  (void)now;
-  if (services == nullptr) return;
-  if (services->generation() != ctx.seenGeneration) {
-    ctx.seenGeneration = services->generation();
-    // A new table with removals: (re)start counting a full pass from where the cursor
-    // is, so that an update storm cannot starve the scan of its end.
-    if (services->hasRemovedBackends()) ctx.purgeRemaining = ctx.flows->capacity();
-  }
-  if (ctx.purgeRemaining == 0) return;
-  if (!services->hasRemovedBackends()) {
-    ctx.purgeRemaining = 0;
-    return;
-  }
-  const uint32_t capacity = ctx.flows->capacity();
-  const uint32_t slice = ctx.purgeRemaining < kPurgeSlice ? ctx.purgeRemaining : kPurgeSlice;
-  for (uint32_t n = 0; n < slice; ++n) {
-    const uint32_t index = ctx.purgeCursor;
-    if (++ctx.purgeCursor == capacity) ctx.purgeCursor = 0;
-    const FlowEntry& e = ctx.flows->entry(index);
-    if (!e.live) continue;
-    const uint64_t key = backendKey(rte_be_to_cpu_32(e.reverse.sourceAddress), rte_be_to_cpu_16(e.reverse.sourcePort),
-                                    e.forward.protocol);
-    if (!services->isRemovedBackend(e.serviceId, key)) continue;
-    if (e.forward.protocol == IPPROTO_TCP) {
-      // A client that never heard from the backend gets no RST (it could not match
-      // one); its retransmitted SYN makes a new connection to a live endpoint.
-      if (e.sawReply && e.tcpState != TcpState::Closed) sendResetToClient(ctx, e);
-      ++ctx.counters.flowsReset;
-    } else {
-      ++ctx.counters.flowsPurged;
-    }
-    ctx.flows->remove(index);
-  }
-  ctx.purgeRemaining -= slice;
-}
-
-void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
-  ctx.counters.flowsExpired += ctx.flows->expire(now, kExpiryBudget);
-  purgeRemovedFlows(ctx, services, now);
 }
 
 void flushTx(WorkerContext& ctx) {

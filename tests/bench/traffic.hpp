@@ -25,6 +25,14 @@ inline constexpr uint32_t kBackendAddresses = 1000;
 inline constexpr uint8_t kPortMac[6] = {0x02, 0, 0, 0, 0, 0x01};
 inline constexpr uint8_t kClientMac[6] = {0x02, 0, 0, 0, 0, 0x64};
 
+/// A fast pseudo-random step (xorshift64); `state` must not be 0.
+inline uint64_t xorshift(uint64_t& state) {
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return state;
+}
+
 /// S services of E endpoints each.
 ServiceTable makeServices(uint32_t services, uint32_t endpointsPerService);
 

@@ -30,6 +30,13 @@ inline constexpr uint16_t kMaxPorts = 8;
 inline constexpr uint16_t kBurstSize = 32;
 /// SNAT ports come from [kSnatPortMin, 65535]; lower ports are never used as sources.
 inline constexpr uint16_t kSnatPortMin = 1024;
+/// Kubernetes' default service-node-port-range. SNAT ports avoid it, so a packet to a
+/// port address in this range is NodePort traffic: the worker RSS hands it to owns it
+/// (RSS keeps a client's 5-tuple on one queue), and only replies to SNAT ports are
+/// redirected to their owner.
+inline constexpr uint16_t kNodePortMin = 30000;
+inline constexpr uint16_t kNodePortMax = 32767;
+inline bool isSnatPort(uint16_t port) { return port >= kSnatPortMin && (port < kNodePortMin || port > kNodePortMax); }
 
 struct PortInfo {
   uint16_t portId = 0;       // DPDK port id

@@ -6,13 +6,14 @@
 // rte_hash is created without concurrency flags. Replies reach the owner because the
 // SNAT port the owner picks encodes the owner (port % workerCount == worker index);
 // a reply that arrives on another worker's queue (RSS knows nothing of SNAT ports) is
-// recognised by its destination (a port address, and a port >= kSnatPortMin whose
+// recognised by its destination (a port address, and a SNAT port, isSnatPort(), whose
 // owner is not the receiving worker) and handed to the owner through the owner's
-// redirect ring (DataPlane::redirect); the owner processes it in its own loop. Traffic
-// to NodePorts (also a port address) follows the same rule, so every packet of a
-// NodePort connection reaches one worker. Client-side packets to VIPs reach the
+// redirect ring (DataPlane::redirect); the owner processes it in its own loop.
+// Client-side packets (to VIPs, and to NodePorts, which SNAT ports never use) reach the
 // creating worker because RSS (or af_packet's fanout hash) maps a 5-tuple to one queue.
-// So: only the owner ever looks a flow up or changes it.
+// So: only the owner ever looks a flow up or changes it. (A NodePort outside
+// 30000-32767 is taken for a SNAT port and redirected to port % workers: still one
+// owner per connection, only not spread over the workers.)
 //
 // Each connection is one FlowEntry with two keys in the hash: the forward key (the
 // packet as the client sent it) and the reverse key (the reply as the backend sends

@@ -147,7 +147,7 @@ bool pickSnatPort(const WorkerContext& ctx, FlowKey& reverse) {
     // Port p belongs to worker p % workers, so a reply's port names its owner.
     uint32_t candidate = kSnatPortMin + slot * workers;
     candidate += (ctx.index + workers - candidate % workers) % workers;
-    if (candidate > 65535) continue;
+    if (candidate > 65535 || !isSnatPort(static_cast<uint16_t>(candidate))) continue;
     reverse.destinationPort = rte_cpu_to_be_16(static_cast<uint16_t>(candidate));
     if (!ctx.flows->contains(reverse)) return true;
   }
@@ -304,10 +304,10 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
       continue;
     }
     if (!ctx.plane->redirect.empty() && f.ip->dst_addr == port.address) {
-      // A reply to a SNAT port (or a packet to a NodePort) owned by another worker.
+      // A reply to a SNAT port owned by another worker.
       const uint16_t destinationPort = rte_be_to_cpu_16(l4DestinationPort(f));
       const uint16_t owner = static_cast<uint16_t>(destinationPort % ctx.plane->workerCount);
-      if (destinationPort >= kSnatPortMin && owner != ctx.index) {
+      if (isSnatPort(destinationPort) && owner != ctx.index) {
         m->port = rxPort;  // the owner needs the receiving port's index
         if (rte_ring_mp_enqueue(ctx.plane->redirect[owner], m) != 0) {
           dropPacket(ctx, m, DropReason::RedirectFull);

@@ -262,6 +262,22 @@ TEST(Redirect, ReplyOnAnotherWorkerReachesTheOwner) {
   EXPECT_EQ(h.counters(1).redirected, 1u);
   EXPECT_EQ(h.dropCount(DropReason::NoFlow, 1), 1u);
   EXPECT_TRUE(h.drainRedirect(0).empty());
+
+  // NodePort traffic stays on the worker RSS gave it: worker 1 owns this connection and
+  // its SNAT port; the reply to that port, arriving on worker 0, goes to worker 1.
+  sent = h.run(build(clientTcp(kPort0Ip, kWebNodePort, 41000)), 0, 1);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(h.counters(1).flowsCreated, 1u);
+  const uint16_t nodePortSnat = sourcePortOf(sent[0].frame);
+  EXPECT_EQ(nodePortSnat % 2, 1);
+  EXPECT_FALSE(nodePortSnat >= 30000 && nodePortSnat <= 32767) << "SNAT ports avoid the NodePort range";
+  synAck.tcp.destinationPort = nodePortSnat;
+  EXPECT_TRUE(h.run(synAck.build(), 0, 0).empty());
+  EXPECT_EQ(h.counters(0).redirected, 1u);
+  sent = h.drainRedirect(1);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sourcePortOf(sent[0].frame), kWebNodePort);
+  EXPECT_EQ(destinationIpOf(sent[0].frame), kClientIp);
 }
 
 }  // namespace

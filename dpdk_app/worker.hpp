@@ -3,8 +3,11 @@
 //
 // Who reads and writes: a WorkerContext belongs to one worker lcore. Its flow table,
 // counters and transmit batches are written by that lcore only. It reads the shared
-// DataPlane (see data_plane.hpp for the rules there). The control thread reads the
-// counters for reports; nothing else touches a context while its worker runs.
+// DataPlane (see data_plane.hpp for the rules there), enqueues replies owned by another
+// worker on that worker's redirect ring and dequeues its own, and reads and tries to
+// write the shared ClientIP affinity table (affinity.hpp: never waits). The control
+// thread reads the counters for reports; nothing else touches a context while its
+// worker runs.
 //
 // processBurst() is the whole per-packet path and is what the dpdk tests drive with
 // fixture frames; runWorker() wraps it in the rx/tx polling loop.

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "control/config_kernel.hpp"
+#include "control/duration.hpp"
 #include "control/json_reader.hpp"
 
 namespace nicproxy {
@@ -17,6 +18,33 @@ constexpr auto kStrict = ObjectReader::Nulls::Error;
 
 constexpr uint32_t kMinFlowTableSize = 1024;
 constexpr uint32_t kMaxFlowTableSize = 1U << 26;
+constexpr int64_t kMaxWorkers = 128;
+
+// conntrack.*: duration strings as KubeProxyConfiguration writes them ("24h0m0s").
+void readConntrack(ObjectReader& top, Errors& errors, ConntrackConfig& conntrack) {
+  const auto* object = top.object("conntrack");
+  if (object == nullptr) return;
+  ObjectReader reader(*object, "conntrack", errors, kStrict);
+  auto duration = [&reader](std::string_view key, std::chrono::seconds& out) {
+    const auto text = reader.string(key);
+    if (!text) return;
+    const auto value = parseGoDuration(*text);
+    if (!value || *value < std::chrono::seconds{1}) {
+      reader.error(key, json::quote(*text) + " is not a duration of at least 1s (for example \"15m0s\")");
+      return;
+    }
+    out = std::chrono::duration_cast<std::chrono::seconds>(*value);
+  };
+  duration("tcpEstablishedTimeout", conntrack.tcpEstablishedTimeout);
+  duration("tcpCloseWaitTimeout", conntrack.tcpCloseWaitTimeout);
+  duration("udpTimeout", conntrack.udpTimeout);
+  duration("udpStreamTimeout", conntrack.udpStreamTimeout);
+  // kube-proxy's sysctl-only settings: accepted so a KubeProxyConfiguration's section
+  // reads, but nicproxy has nothing to set for them.
+  reader.get("maxPerCore");
+  reader.get("min");
+  reader.rejectUnknownKeys();
+}
 
 bool isHex(std::string_view text) {
   for (const char c : text) {
@@ -110,16 +138,6 @@ void readClientConnection(ObjectReader& top, Errors& errors, const std::filesyst
   }
 }
 
-void readDuration(ObjectReader& reader, std::string_view key, std::chrono::milliseconds& out) {
-  const auto text = reader.string(key);
-  if (!text) return;
-  const auto duration = parseGoDuration(*text);
-  if (!duration) {
-    reader.error(key, json::quote(*text) + R"( is not a duration such as "1s", "500ms" or "1m30s")");
-  } else {
-    out = *duration;
-  }
-}
 
 void checkSource(ObjectReader& reader, const Config& config) {
   if (!config.servicesFile.empty() && !config.clientConnection.kubeconfig.empty()) {
@@ -190,10 +208,8 @@ void readPorts(ObjectReader& reader, Errors& errors, DpdkConfig& dpdk) {
 void readScheduler(ObjectReader& reader, DpdkConfig& dpdk) {
   const auto text = reader.string("scheduler");
   if (!text) return;
-  if (*text == "random") {
-    dpdk.scheduler = Scheduler::Random;
-  } else if (*text == "roundrobin" || *text == "maglev") {
-    reader.error("scheduler", json::quote(*text) + " is not implemented yet");
+  if (const auto scheduler = schedulerFromName(*text)) {
+    dpdk.scheduler = *scheduler;
   } else {
     reader.error("scheduler", json::quote(*text) + " is not one of random, roundrobin, maglev");
   }
@@ -224,10 +240,28 @@ void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk, bool required
   }
   readScheduler(reader, dpdk);
   readKernelFallback(reader, dpdk);
+  if (const auto workers = reader.integer("workers", "a non-negative integer")) {
+    if (*workers < 0 || *workers > kMaxWorkers) {
+      reader.error("workers", std::to_string(*workers) + " is out of range 0.." + std::to_string(kMaxWorkers));
+    } else {
+      dpdk.workers = static_cast<uint16_t>(*workers);
+    }
+  }
   reader.rejectUnknownKeys();
 }
 
 }  // namespace
+
+void readDurationField(ObjectReader& reader, std::string_view key, std::chrono::milliseconds& out) {
+  const auto text = reader.string(key);
+  if (!text) return;
+  const auto duration = parseGoDuration(*text);
+  if (!duration) {
+    reader.error(key, json::quote(*text) + R"( is not a duration such as "1s", "500ms" or "1m30s")");
+  } else {
+    out = std::chrono::duration_cast<std::chrono::milliseconds>(*duration);
+  }
+}
 
 const char* proxyModeName(ProxyMode mode) {
   switch (mode) {
@@ -237,6 +271,13 @@ const char* proxyModeName(ProxyMode mode) {
     case ProxyMode::Nftables: return "nftables";
   }
   return "?";
+}
+
+std::optional<Scheduler> schedulerFromName(std::string_view name) {
+  if (name == "random") return Scheduler::Random;
+  if (name == "roundrobin") return Scheduler::RoundRobin;
+  if (name == "maglev") return Scheduler::Maglev;
+  return std::nullopt;
 }
 
 const char* schedulerName(Scheduler scheduler) {
@@ -273,12 +314,13 @@ ConfigResult parseConfig(std::string_view jsonText, const std::filesystem::path&
   readNodePortAddresses(reader, result.errors, config);
   readServicesFile(reader, result.errors, baseDir, config);
   readClientConnection(reader, result.errors, baseDir, config);
-  readDuration(reader, "syncPeriod", config.syncPeriod);
-  readDuration(reader, "minSyncPeriod", config.minSyncPeriod);
+  readDurationField(reader, "syncPeriod", config.syncPeriod);
+  readDurationField(reader, "minSyncPeriod", config.minSyncPeriod);
   if (auto name = reader.string("serviceProxyName")) config.serviceProxyName = std::move(*name);
   checkSource(reader, config);
   readDpdk(reader, result.errors, config.dpdk, config.mode == ProxyMode::Dpdk);
   readKernelSections(reader, result.errors, config);
+  readConntrack(reader, result.errors, config.conntrack);
   reader.rejectUnknownKeys();
 
   if (result.errors.empty()) result.config = std::move(config);
@@ -307,40 +349,5 @@ void applyKubeconfigFlag(ConfigResult& result, const std::filesystem::path& kube
   }
 }
 
-std::optional<std::chrono::milliseconds> parseGoDuration(std::string_view text) {
-  if (text == "0") return std::chrono::milliseconds(0);
-  if (text.empty()) return std::nullopt;
-  double totalMs = 0;
-  while (!text.empty()) {
-    size_t digits = 0;
-    while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) != 0 || text[digits] == '.')) {
-      ++digits;
-    }
-    if (digits == 0) return std::nullopt;
-    double number = 0;
-    try {
-      size_t used = 0;
-      number = std::stod(std::string(text.substr(0, digits)), &used);
-      if (used != digits) return std::nullopt;
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
-    text.remove_prefix(digits);
-    size_t unitLength = 0;
-    while (unitLength < text.size() && std::isalpha(static_cast<unsigned char>(text[unitLength])) != 0) ++unitLength;
-    const std::string_view unit = text.substr(0, unitLength);
-    text.remove_prefix(unitLength);
-    double scale = 0;
-    if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1000;
-    else if (unit == "m") scale = 60000;
-    else if (unit == "h") scale = 3600000;
-    else if (unit == "us") scale = 0.001;
-    else return std::nullopt;
-    totalMs += number * scale;
-  }
-  if (totalMs > 1e12) return std::nullopt;
-  return std::chrono::milliseconds(static_cast<int64_t>(totalMs));
-}
 
 }  // namespace nicproxy

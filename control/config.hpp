@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "control/net.hpp"
@@ -19,6 +20,8 @@ const char* proxyModeName(ProxyMode mode);  // "dpdk", "iptables", ...
 
 enum class Scheduler : uint8_t { Random, RoundRobin, Maglev };
 const char* schedulerName(Scheduler scheduler);
+/// "random", "roundrobin", "maglev"; nullopt for anything else.
+std::optional<Scheduler> schedulerFromName(std::string_view name);
 
 /// Which kernel dataplane runs beside DPDK in dpdk mode (`dpdk.kernelFallback`).
 enum class KernelFallback : uint8_t { None, Iptables, Ipvs, Nftables };
@@ -34,7 +37,8 @@ struct DpdkConfig {
   std::vector<std::string> eal;     // passed to rte_eal_init as given
   std::vector<DpdkPortConfig> ports;
   uint32_t flowTableSize = 1048576;
-  Scheduler scheduler = Scheduler::Random;
+  Scheduler scheduler = Scheduler::Maglev;  // default; Service annotation nicproxy.io/scheduler overrides
+  uint16_t workers = 0;                     // forwarding lcores to use; 0: every worker lcore of the EAL
   KernelFallback kernelFallback = KernelFallback::None;  // kernel dataplane programmed as well
 };
 
@@ -63,6 +67,14 @@ struct IpvsConfig {
   std::chrono::milliseconds syncPeriod{30000};
 };
 
+/// conntrack.* as KubeProxyConfiguration names them; the DPDK flow table's timeouts.
+struct ConntrackConfig {
+  std::chrono::seconds tcpEstablishedTimeout{86400};  // kube-proxy's default 24h
+  std::chrono::seconds tcpCloseWaitTimeout{3600};     // FIN/RST seen (kube-proxy's default 1h)
+  std::chrono::seconds udpTimeout{30};                // one-way or not yet answered UDP
+  std::chrono::seconds udpStreamTimeout{120};         // UDP that has seen replies
+};
+
 /// KubeProxyConfiguration's clientConnection; only the kubeconfig is used.
 struct ClientConnectionConfig {
   std::filesystem::path kubeconfig;  // absolute; empty: in-cluster settings (unless servicesFile)
@@ -89,11 +101,8 @@ struct Config {
   /// True when the services come from an API server (kubeconfig or in-cluster)
   /// rather than from servicesFile.
   bool usesApiServer() const { return servicesFile.empty(); }
+  ConntrackConfig conntrack;
 };
-
-/// Parses a Go duration as KubeProxyConfiguration writes it ("1s", "500ms", "1m30s");
-/// nullopt when it is not one or is negative.
-std::optional<std::chrono::milliseconds> parseDuration(std::string_view text);
 
 /// Either a Config or every error found, each "key.path: message".
 struct ConfigResult {
@@ -111,9 +120,5 @@ ConfigResult loadConfigFile(const std::filesystem::path& path);
 /// `--kubeconfig PATH` from the command line: replaces clientConnection.kubeconfig and
 /// re-checks that servicesFile is not set as well (an error in `result` if it is).
 void applyKubeconfigFlag(ConfigResult& result, const std::filesystem::path& kubeconfig);
-
-/// Go duration strings as KubeProxyConfiguration writes them: "1s", "500ms", "1m30s",
-/// "2h". Returns nullopt for anything else (negative values included).
-std::optional<std::chrono::milliseconds> parseGoDuration(std::string_view text);
 
 }  // namespace nicproxy

@@ -10,16 +10,6 @@ namespace {
 using json::ObjectReader;
 constexpr auto kStrict = ObjectReader::Nulls::Error;
 
-void readDurationField(ObjectReader& reader, std::string_view key, std::chrono::milliseconds& out) {
-  const auto text = reader.string(key);
-  if (!text) return;
-  const auto duration = parseDuration(*text);
-  if (!duration) {
-    reader.error(key, json::quote(*text) + " is not a duration such as \"1s\", \"500ms\" or \"1m30s\"");
-  } else {
-    out = *duration;
-  }
-}
 
 void readMasqueradeBit(ObjectReader& reader, uint8_t& out) {
   if (const auto bit = reader.integer("masqueradeBit", "an integer 0..31")) {
@@ -102,36 +92,6 @@ void readIpvs(ObjectReader& top, json::Errors& errors, IpvsConfig& config) {
 
 }  // namespace
 
-std::optional<std::chrono::milliseconds> parseDuration(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  if (text == "0") return std::chrono::milliseconds{0};
-  double total = 0;  // nanoseconds
-  while (!text.empty()) {
-    size_t digits = 0;
-    while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) != 0 || text[digits] == '.')) {
-      ++digits;
-    }
-    if (digits == 0) return std::nullopt;
-    double value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, value);
-    if (ec != std::errc() || end != text.data() + digits) return std::nullopt;
-    text.remove_prefix(digits);
-    size_t unitLength = 0;
-    while (unitLength < text.size() && std::isalpha(static_cast<unsigned char>(text[unitLength])) != 0) ++unitLength;
-    const std::string_view unit = text.substr(0, unitLength);
-    text.remove_prefix(unitLength);
-    double scale = 0;
-    if (unit == "h") scale = 3600e9;
-    else if (unit == "m") scale = 60e9;
-    else if (unit == "s") scale = 1e9;
-    else if (unit == "ms") scale = 1e6;
-    else if (unit == "us" || unit == "µs") scale = 1e3;
-    else if (unit == "ns") scale = 1;
-    else return std::nullopt;
-    total += value * scale;
-  }
-  return std::chrono::milliseconds{static_cast<int64_t>(total / 1e6)};
-}
 
 const char* kernelFallbackName(KernelFallback fallback) {
   switch (fallback) {

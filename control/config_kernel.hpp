@@ -2,6 +2,9 @@
 // The configuration sections of the kernel dataplanes (iptables, nftables, ipvs) and
 // dpdk.kernelFallback, read by parseConfig; kept apart from config.cpp so the DPDK
 // sections and these grow independently.
+#include <chrono>
+#include <string_view>
+
 #include "control/config.hpp"
 #include "control/json_reader.hpp"
 
@@ -12,5 +15,8 @@ void readKernelSections(json::ObjectReader& top, json::Errors& errors, Config& c
 /// Reads `dpdk.kernelFallback`.
 void readKernelFallback(json::ObjectReader& dpdk, DpdkConfig& config);
 const char* kernelFallbackName(KernelFallback fallback);
+/// Reads a Go duration string field (see duration.hpp) into `out`, or records an error
+/// naming the key. Shared by every section with a duration.
+void readDurationField(json::ObjectReader& reader, std::string_view key, std::chrono::milliseconds& out);
 
 }  // namespace nicproxy

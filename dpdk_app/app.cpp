@@ -30,6 +30,8 @@ namespace nicproxy {
 
 namespace {
 
+constexpr unsigned kRedirectRingSize = 4096;  // per worker; a power of two
+
 std::atomic<int> pendingSignal{0};
 static_assert(std::atomic<int>::is_always_lock_free, "a signal handler may only touch lock-free atomics");
 
@@ -51,6 +53,7 @@ std::string formatMac(const rte_ether_addr& mac) {
 struct RteDeleter {
   void operator()(rte_mempool* pool) const { rte_mempool_free(pool); }
   void operator()(rte_rcu_qsbr* qsbr) const { rte_free(qsbr); }
+  void operator()(rte_ring* ring) const { rte_ring_free(ring); }
 };
 
 }  // namespace
@@ -62,6 +65,8 @@ struct App::State {
   std::unique_ptr<rte_rcu_qsbr, RteDeleter> qsbr;
   std::unique_ptr<DataPlane> plane;
   std::vector<std::unique_ptr<FlowTable>> flowTables;
+  std::unique_ptr<AffinityTable> affinity;  // shared by the workers (affinity.hpp)
+  std::vector<std::unique_ptr<rte_ring, RteDeleter>> redirectRings;
   std::vector<std::unique_ptr<WorkerContext>> workers;
   std::vector<unsigned> workerLcores;
   bool workersLaunched = false;
@@ -89,6 +94,13 @@ App::~App() {
   s.provider.reset();
   s.workers.clear();
   s.flowTables.clear();
+  s.affinity.reset();
+  // Packets still in a redirect ring go back to the pool before it is freed.
+  for (auto& ring : s.redirectRings) {
+    void* m = nullptr;
+    while (rte_ring_dequeue(ring.get(), &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+  }
+  s.redirectRings.clear();
   for (uint16_t port : s.openedPorts) closePort(port);
   s.plane.reset();
   s.qsbr.reset();
@@ -174,11 +186,19 @@ int App::run() {
     throw std::runtime_error("dpdk.eal: no worker lcore; give at least two lcores (for example -l 0-1): "
                              "the main one runs the control thread, the others forward");
   }
+  if (config_.dpdk.workers > s.workerLcores.size()) {
+    throw std::runtime_error("dpdk.workers: " + std::to_string(config_.dpdk.workers) + " workers but the EAL has " +
+                             std::to_string(s.workerLcores.size()) +
+                             " worker lcores (add lcores with -l or --lcores in dpdk.eal, for example "
+                             "--lcores 0@0,1@1,2@1 maps two workers onto CPU 1)");
+  }
+  if (config_.dpdk.workers != 0) s.workerLcores.resize(config_.dpdk.workers);
   const auto workerCount = static_cast<uint16_t>(s.workerLcores.size());
   const int socket = static_cast<int>(rte_socket_id());
 
   const unsigned ports = static_cast<unsigned>(config_.dpdk.ports.size());
-  const unsigned mbufs = std::max(8191u, ports * workerCount * 2048u + workerCount * 512u + 2048u);
+  const unsigned mbufs =
+      std::max(8191u, ports * workerCount * 2048u + workerCount * 512u + 2048u + (workerCount > 1 ? workerCount * kRedirectRingSize : 0u));
   s.pool.reset(rte_pktmbuf_pool_create("nicproxy_mbufs", mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket));
   if (!s.pool) {
     throw std::runtime_error("cannot create a pool of " + std::to_string(mbufs) +
@@ -189,6 +209,11 @@ int App::run() {
   DataPlane& plane = *s.plane;
   plane.workerCount = workerCount;
   plane.timeouts = Timeouts::fromTscHz(rte_get_tsc_hz());
+  const ConntrackConfig& ct = config_.conntrack;
+  plane.timeouts.applyConntrack(static_cast<uint64_t>(ct.tcpEstablishedTimeout.count()),
+                                static_cast<uint64_t>(ct.tcpCloseWaitTimeout.count()),
+                                static_cast<uint64_t>(ct.udpTimeout.count()),
+                                static_cast<uint64_t>(ct.udpStreamTimeout.count()));
   if (ports > kMaxPorts) throw std::runtime_error("dpdk.ports: at most " + std::to_string(kMaxPorts) + " ports");
   for (const DpdkPortConfig& portConfig : config_.dpdk.ports) {
     OpenedPort opened = openPort(portConfig, workerCount, s.pool.get());
@@ -212,20 +237,33 @@ int App::run() {
   }
   plane.qsbr = s.qsbr.get();
 
+  s.affinity = std::make_unique<AffinityTable>(socket);
+  if (!s.affinity->ok()) throw std::runtime_error("no memory for the ClientIP affinity table");
   for (uint16_t i = 0; i < workerCount; ++i) {
     const int lcoreSocket = static_cast<int>(rte_lcore_to_socket_id(s.workerLcores[i]));
     s.flowTables.push_back(std::make_unique<FlowTable>("flows" + std::to_string(i), config_.dpdk.flowTableSize,
                                                        lcoreSocket));
+    if (workerCount > 1) {
+      // Many producers (every worker), one consumer (worker i): see data_plane.hpp.
+      const std::string name = "redirect" + std::to_string(i);
+      s.redirectRings.emplace_back(rte_ring_create(name.c_str(), kRedirectRingSize, lcoreSocket, RING_F_SC_DEQ));
+      if (!s.redirectRings.back()) {
+        throw std::runtime_error("cannot create the redirect ring of worker " + std::to_string(i) + ": " +
+                                 rte_strerror(rte_errno));
+      }
+      plane.redirect.push_back(s.redirectRings.back().get());
+    }
     auto ctx = std::make_unique<WorkerContext>();
     ctx->index = i;
     ctx->queue = i;
     ctx->plane = &plane;
     ctx->flows = s.flowTables.back().get();
+    ctx->affinity = s.affinity.get();
     ctx->pool = s.pool.get();
     s.workers.push_back(std::move(ctx));
   }
 
-  s.provider = std::make_unique<DpdkProvider>(plane, config_.nodePortAddresses, socket);
+  s.provider = std::make_unique<DpdkProvider>(plane, config_.nodePortAddresses, socket, config_.dpdk.scheduler);
   std::vector<Provider*> providers{s.provider.get()};
   if (config_.dpdk.kernelFallback != KernelFallback::None) {
     const ProxyMode kernelMode =
@@ -288,6 +326,10 @@ int App::run() {
   for (const auto& w : s.workers) counters.push_back(&w->counters);
   uint64_t flows = 0;
   for (const auto& table : s.flowTables) flows += table->size();
+  for (const auto& w : s.workers) {
+    spdlog::info("worker {} (lcore {}): flows_created {} rx_packets {} redirected {}", w->index,
+                 s.workerLcores[w->index], w->counters.flowsCreated, w->counters.rxPackets, w->counters.redirected);
+  }
   spdlog::info("counters at shutdown ({} workers, {} flows in tables):\n{}", workerCount, flows,
                formatCounters(sumCounters(counters)));
   return 0;

@@ -1,5 +1,7 @@
 #include "dpdk_app/counters.hpp"
 
+#include <algorithm>
+
 #include <spdlog/fmt/fmt.h>
 
 namespace nicproxy {
@@ -40,6 +42,13 @@ WorkerCounters sumCounters(const std::vector<const WorkerCounters*>& workers) {
     sum.arpRequests += w->arpRequests;
     sum.arpLearned += w->arpLearned;
     sum.icmpEchoReplies += w->icmpEchoReplies;
+    sum.redirected += w->redirected;
+    sum.affinityHits += w->affinityHits;
+    sum.flowsReset += w->flowsReset;
+    sum.flowsPurged += w->flowsPurged;
+    sum.loopMaxCycles = std::max(sum.loopMaxCycles, w->loopMaxCycles);
+    sum.loops += w->loops;
+    sum.loopsOver100us += w->loopsOver100us;
     for (size_t i = 0; i < kDropReasonCount; ++i) sum.drops[i] += w->drops[i];
   }
   return sum;
@@ -61,6 +70,12 @@ std::string formatCounters(const WorkerCounters& c) {
   line("arp_requests", c.arpRequests);
   line("arp_learned", c.arpLearned);
   line("icmp_echo_replies", c.icmpEchoReplies);
+  line("redirected", c.redirected);
+  line("affinity_hits", c.affinityHits);
+  line("flows_reset", c.flowsReset);
+  line("flows_purged", c.flowsPurged);
+  line("loops", c.loops);
+  line("loops_over_100us", c.loopsOver100us);
   for (size_t i = 0; i < kDropReasonCount; ++i) {
     if (c.drops[i] != 0) line(fmt::format("drop_{}", kNames[i]).c_str(), c.drops[i]);
   }

@@ -27,7 +27,10 @@ namespace nicproxy {
   X(FlowTableFull, "flow_table_full", "no free flow entry")                          \
   X(SnatPortsExhausted, "snat_ports_exhausted", "no free SNAT port for the tuple")   \
   X(ArpIgnored, "arp_ignored", "ARP not asking for one of our addresses")            \
-  X(TxFull, "tx_full", "the transmit queue did not take the packet")
+  X(TxFull, "tx_full", "the transmit queue did not take the packet")                \
+  X(SourceRange, "source_range", "source outside the LB IP's loadBalancerSourceRanges") \
+  X(NoLocalEndpoints, "no_local_endpoints", "traffic policy Local and no endpoint on this node") \
+  X(RedirectFull, "redirect_full", "the owning worker's redirect ring was full")
 
 enum class DropReason : uint8_t {
 #define NICPROXY_X(name, text, help) name,
@@ -53,6 +56,14 @@ struct alignas(64) WorkerCounters {
   uint64_t arpRequests = 0;   // ARP requests we sent to resolve next hops
   uint64_t arpLearned = 0;    // ARP replies to us, consumed after learning the sender
   uint64_t icmpEchoReplies = 0;
+  uint64_t redirected = 0;    // replies handed to the worker that owns their flow (the owner
+                              // counts them in its rx_packets again)
+  uint64_t affinityHits = 0;  // new connections sent to a ClientIP affinity record's endpoint
+  uint64_t flowsReset = 0;    // TCP flows to a removed endpoint: RST sent to the client
+  uint64_t flowsPurged = 0;   // UDP flows to a removed endpoint: deleted at once
+  uint64_t loopMaxCycles = 0; // longest runWorker loop iteration (TSC cycles), start to start
+  uint64_t loops = 0;         // runWorker loop iterations
+  uint64_t loopsOver100us = 0;  // iterations that took longer than 100 microseconds
   std::array<uint64_t, kDropReasonCount> drops{};
 
   void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }

@@ -5,7 +5,15 @@
 // reader and writer; no other thread touches it, so it takes no locks and its
 // rte_hash is created without concurrency flags. Replies reach the owner because the
 // SNAT port the owner picks encodes the owner (port % workerCount == worker index);
-// steering those replies to the owner's queue is the port setup's job.
+// a reply that arrives on another worker's queue (RSS knows nothing of SNAT ports) is
+// recognised by its destination (a port address, and a SNAT port, isSnatPort(), whose
+// owner is not the receiving worker) and handed to the owner through the owner's
+// redirect ring (DataPlane::redirect); the owner processes it in its own loop.
+// Client-side packets (to VIPs, and to NodePorts, which SNAT ports never use) reach the
+// creating worker because RSS (or af_packet's fanout hash) maps a 5-tuple to one queue.
+// So: only the owner ever looks a flow up or changes it. (A NodePort outside
+// 30000-32767 is taken for a SNAT port and redirected to port % workers: still one
+// owner per connection, only not spread over the workers.)
 //
 // Each connection is one FlowEntry with two keys in the hash: the forward key (the
 // packet as the client sent it) and the reverse key (the reply as the backend sends
@@ -35,7 +43,8 @@ static_assert(sizeof(FlowKey) == 16);
 
 enum class FlowDirection : uint8_t { Forward = 0, Reverse = 1 };
 
-enum class TcpState : uint8_t { None, SynSent, Established, Closing };
+/// TCP as far as the timeouts need it: SYN seen, answered, FIN seen, RST seen.
+enum class TcpState : uint8_t { None, SynSent, Established, Closing, Closed };
 
 struct FlowEntry {
   FlowKey forward;              // client -> frontend, as received
@@ -45,7 +54,12 @@ struct FlowEntry {
   uint16_t clientPort = 0;      // index of the port facing the client
   uint16_t backendPort = 0;     // index of the port facing the backend
   TcpState tcpState = TcpState::None;
+  bool sawReply = false;        // a reply came back (UDP: the stream timeout applies)
+  uint8_t finSeen = 0;          // TCP: 1 client sent FIN, 2 backend sent FIN
+  uint32_t serviceId = 0;       // the service port that chose the backend (ServiceEntry::serviceId)
   bool live = false;
+  uint32_t replySeqNext = 0;    // TCP: the sequence number the client expects next
+                                // from the frontend (host order), for a RST it accepts
 };
 
 class FlowTable {

@@ -106,6 +106,34 @@ void handleIcmp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFram
 }
 
 /// Answers a TCP segment with a RST, in place (kube-proxy's REJECT for TCP).
+void sendResetToClient(WorkerContext& ctx, const FlowEntry& e) {
+  rte_mbuf* m = rte_pktmbuf_alloc(ctx.pool);
+  if (m == nullptr) return;  // pool empty: the client finds out on its next packet (no flow, NoFlow drop)
+  constexpr uint16_t kLength = sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr);
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, kLength));
+  rte_ether_addr_copy(&e.clientHop, &eth->dst_addr);
+  rte_ether_addr_copy(&ctx.plane->ports[e.clientPort].mac, &eth->src_addr);
+  eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+  std::memset(ip, 0, sizeof *ip);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->total_length = rte_cpu_to_be_16(sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr));
+  ip->time_to_live = kReplyTtl;
+  ip->next_proto_id = IPPROTO_TCP;
+  ip->src_addr = e.forward.destinationAddress;
+  ip->dst_addr = e.forward.sourceAddress;
+  auto* tcp = reinterpret_cast<rte_tcp_hdr*>(ip + 1);
+  std::memset(tcp, 0, sizeof *tcp);
+  tcp->src_port = e.forward.destinationPort;
+  tcp->dst_port = e.forward.sourcePort;
+  tcp->sent_seq = rte_cpu_to_be_32(e.replySeqNext);
+  tcp->tcp_flags = RTE_TCP_RST_FLAG;
+  tcp->data_off = static_cast<uint8_t>((sizeof(rte_tcp_hdr) / 4) << 4);
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  tcp->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
+  enqueueTx(ctx, e.clientPort, m);
+}
+
 void rejectTcp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFrame& f) {
   const rte_tcp_hdr in = *tcpHeader(f);
   if ((in.tcp_flags & RTE_TCP_RST_FLAG) != 0) {

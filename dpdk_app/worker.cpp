@@ -6,18 +6,20 @@
 #include <rte_ethdev.h>
 #include <rte_prefetch.h>
 #include <rte_random.h>
+#include <rte_ring.h>
 
 #include "dpdk_app/local_replies.hpp"
 #include "dpdk_app/nat.hpp"
 #include "dpdk_app/packet.hpp"
+#include "dpdk_app/scheduler.hpp"
 
 namespace nicproxy {
 
 namespace {
 
 constexpr uint32_t kSnatAttempts = 32;
-constexpr uint32_t kExpiryBudget = 64;
 constexpr uint32_t kProbesPerRound = 64;
+
 
 /// Where a packet to `destination` leaves, and the next hop's address.
 struct Route {
@@ -58,10 +60,11 @@ bool addressFrame(WorkerContext& ctx, const ParsedFrame& f, uint16_t port, rte_b
   return true;
 }
 
-uint64_t tcpTimeout(const Timeouts& t, TcpState state) {
-  switch (state) {
+uint64_t tcpTimeout(const Timeouts& t, const FlowEntry& e) {
+  switch (e.tcpState) {
     case TcpState::Established: return t.tcpEstablished;
-    case TcpState::Closing: return t.tcpClosing;
+    case TcpState::Closing: return e.finSeen == 3 && t.tcpTimeWait < t.tcpClosing ? t.tcpTimeWait : t.tcpClosing;
+    case TcpState::Closed: return t.tcpClosed;
     default: return t.tcpSynSent;
   }
 }
@@ -69,17 +72,31 @@ uint64_t tcpTimeout(const Timeouts& t, TcpState state) {
 /// Advances the TCP state from one packet's flags and sets the entry's expiry.
 void touchFlow(const Timeouts& t, FlowEntry& e, const ParsedFrame& f, FlowDirection direction, uint64_t now) {
   if (f.protocol != IPPROTO_TCP) {
-    e.expiresAt = now + t.udp;
+    if (direction == FlowDirection::Reverse) e.sawReply = true;
+    e.expiresAt = now + (e.sawReply ? t.udpStream : t.udp);
     return;
   }
-  const uint8_t flags = tcpHeader(f)->tcp_flags;
-  if (flags & (RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) {
+  const rte_tcp_hdr* tcp = tcpHeader(f);
+  const uint8_t flags = tcp->tcp_flags;
+  if (direction == FlowDirection::Reverse) {
+    // What the client will expect next from the frontend: a RST it accepts needs it.
+    const uint32_t headerLength = static_cast<uint32_t>(tcp->data_off >> 4) * 4;
+    uint32_t length = f.l4Length > headerLength ? f.l4Length - headerLength : 0;
+    if (flags & RTE_TCP_SYN_FLAG) ++length;
+    if (flags & RTE_TCP_FIN_FLAG) ++length;
+    e.replySeqNext = rte_be_to_cpu_32(tcp->sent_seq) + length;
+    e.sawReply = true;
+  }
+  if (flags & RTE_TCP_RST_FLAG) {
+    e.tcpState = TcpState::Closed;
+  } else if ((flags & RTE_TCP_FIN_FLAG) && e.tcpState != TcpState::Closed) {
     e.tcpState = TcpState::Closing;
+    e.finSeen |= direction == FlowDirection::Forward ? 1 : 2;
   } else if (e.tcpState == TcpState::SynSent && direction == FlowDirection::Reverse &&
              (flags & RTE_TCP_ACK_FLAG)) {
     e.tcpState = TcpState::Established;
   }
-  e.expiresAt = now + tcpTimeout(t, e.tcpState);
+  e.expiresAt = now + tcpTimeout(t, e);
 }
 
 FlowKey keyOf(const ParsedFrame& f) {
@@ -130,7 +147,7 @@ bool pickSnatPort(const WorkerContext& ctx, FlowKey& reverse) {
     // Port p belongs to worker p % workers, so a reply's port names its owner.
     uint32_t candidate = kSnatPortMin + slot * workers;
     candidate += (ctx.index + workers - candidate % workers) % workers;
-    if (candidate > 65535) continue;
+    if (candidate > 65535 || !isSnatPort(static_cast<uint16_t>(candidate))) continue;
     reverse.destinationPort = rte_cpu_to_be_16(static_cast<uint16_t>(candidate));
     if (!ctx.flows->contains(reverse)) return true;
   }
@@ -155,6 +172,14 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, u
     } else {
       dropPacket(ctx, m, DropReason::NoService);
     }
+    return;
+  }
+  if (!sourceAllowed(*service, f.ip->src_addr)) {
+    dropPacket(ctx, m, DropReason::SourceRange);
+    return;
+  }
+  if (service->backendCount == 0 && service->dropWhenEmpty) {
+    dropPacket(ctx, m, DropReason::NoLocalEndpoints);
     return;
   }
   if (service->backendCount == 0) {
@@ -184,7 +209,7 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, u
     forwardOnFlow(ctx, m, f, FlowTable::entryIndex(existing), FlowTable::direction(existing), now);
     return;
   }
-  const Backend& backend = services->backend(*service, static_cast<uint32_t>(rte_rand_max(service->backendCount)));
+  const Backend& backend = chooseBackend(ctx, *service, forward, now);
   Route r;
   if (!route(*ctx.plane, backend.address, r)) {
     dropPacket(ctx, m, DropReason::NoRoute);
@@ -204,6 +229,7 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, u
   rte_ether_addr_copy(&f.eth->src_addr, &e.clientHop);
   e.clientPort = rxPort;
   e.backendPort = r.port;
+  e.serviceId = service->serviceId;
   e.tcpState = f.protocol == IPPROTO_TCP ? TcpState::SynSent : TcpState::None;
   ++ctx.counters.flowsCreated;
   // Arm the timer now: if the first packet waits for ARP, the entry must outlive the
@@ -221,7 +247,8 @@ bool isNewSynOnClosedFlow(WorkerContext& ctx, const ParsedFrame& f, uint64_t val
   const uint8_t flags = tcpHeader(f)->tcp_flags;
   if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) != RTE_TCP_SYN_FLAG) return false;
   const uint32_t index = FlowTable::entryIndex(value);
-  if (ctx.flows->entry(index).tcpState != TcpState::Closing) return false;
+  const TcpState state = ctx.flows->entry(index).tcpState;
+  if (state != TcpState::Closing && state != TcpState::Closed) return false;
   ctx.flows->remove(index);
   return true;
 }
@@ -275,6 +302,21 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
       handleIcmp(ctx, rxPort, m, f, local);
       packets[i] = nullptr;
       continue;
+    }
+    if (!ctx.plane->redirect.empty() && f.ip->dst_addr == port.address) {
+      // A reply to a SNAT port owned by another worker.
+      const uint16_t destinationPort = rte_be_to_cpu_16(l4DestinationPort(f));
+      const uint16_t owner = static_cast<uint16_t>(destinationPort % ctx.plane->workerCount);
+      if (isSnatPort(destinationPort) && owner != ctx.index) {
+        m->port = rxPort;  // the owner needs the receiving port's index
+        if (rte_ring_mp_enqueue(ctx.plane->redirect[owner], m) != 0) {
+          dropPacket(ctx, m, DropReason::RedirectFull);
+        } else {
+          ++ctx.counters.redirected;
+        }
+        packets[i] = nullptr;
+        continue;
+      }
     }
     keys[keyCount] = keyOf(f);
     keyPointers[keyCount] = &keys[keyCount];
@@ -335,8 +377,18 @@ int runWorker(void* arg) {
   rte_rcu_qsbr_thread_register(plane.qsbr, ctx.index);
   rte_rcu_qsbr_thread_online(plane.qsbr, ctx.index);
   rte_mbuf* packets[kBurstSize];
+  uint64_t previous = 0;
+  const uint64_t slowLoop = plane.timeouts.hz / 10000;  // 100 us
   while (plane.running.load(std::memory_order_relaxed)) {
     const uint64_t now = rte_rdtsc();
+    // Loop lengths: what "no worker loop pauses longer than 100 us" is measured by.
+    if (previous != 0) {
+      const uint64_t loop = now - previous;
+      if (loop > ctx.counters.loopMaxCycles) ctx.counters.loopMaxCycles = loop;
+      if (loop > slowLoop) ++ctx.counters.loopsOver100us;
+    }
+    ++ctx.counters.loops;
+    previous = now;
     // acquire: pairs with the provider's release store, so the table's contents are
     // visible before its pointer; the pointer is not used after the quiescent report.
     const FastServiceTable* services = plane.services.load(std::memory_order_acquire);
@@ -344,12 +396,13 @@ int runWorker(void* arg) {
       const uint16_t n = rte_eth_rx_burst(plane.ports[p].portId, ctx.queue, packets, kBurstSize);
       if (n > 0) processBurst(ctx, services, p, packets, n, now);
     }
+    processRedirected(ctx, services, now);
     if (ctx.index == 0 && now >= ctx.nextProbeAt) {
       probeNeighbors(ctx, services, now);
       ctx.nextProbeAt = now + plane.timeouts.probeInterval;
     }
     flushTx(ctx);
-    ctx.counters.flowsExpired += ctx.flows->expire(now, kExpiryBudget);
+    housekeeping(ctx, services, now);
     rte_rcu_qsbr_quiescent(plane.qsbr, ctx.index);
   }
   rte_rcu_qsbr_thread_offline(plane.qsbr, ctx.index);

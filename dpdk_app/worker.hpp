@@ -3,8 +3,11 @@
 //
 // Who reads and writes: a WorkerContext belongs to one worker lcore. Its flow table,
 // counters and transmit batches are written by that lcore only. It reads the shared
-// DataPlane (see data_plane.hpp for the rules there). The control thread reads the
-// counters for reports; nothing else touches a context while its worker runs.
+// DataPlane (see data_plane.hpp for the rules there), enqueues replies owned by another
+// worker on that worker's redirect ring and dequeues its own, and reads and tries to
+// write the shared ClientIP affinity table (affinity.hpp: never waits). The control
+// thread reads the counters for reports; nothing else touches a context while its
+// worker runs.
 //
 // processBurst() is the whole per-packet path and is what the dpdk tests drive with
 // fixture frames; runWorker() wraps it in the rx/tx polling loop.
@@ -14,6 +17,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include "dpdk_app/affinity.hpp"
 #include "dpdk_app/counters.hpp"
 #include "dpdk_app/data_plane.hpp"
 #include "dpdk_app/flow_table.hpp"
@@ -32,9 +36,13 @@ struct WorkerContext {
   uint16_t queue = 0;          // rx/tx queue of every port this worker polls
   DataPlane* plane = nullptr;
   FlowTable* flows = nullptr;
+  AffinityTable* affinity = nullptr;  // ClientIP affinity records, shared by all workers (null: none kept)
   rte_mempool* pool = nullptr; // for ARP requests and ICMP errors
   uint64_t nextProbeAt = 0;
   uint32_t probeCursor = 0;
+  uint64_t seenGeneration = 0;  // the last service table generation this worker saw
+  uint32_t purgeCursor = 0;     // removed-endpoint scan over the flow table
+  uint32_t purgeRemaining = 0;  // entries left to scan; 0: no scan in progress
   WorkerCounters counters;
   std::array<TxBatch, kMaxPorts> tx{};
 };
@@ -65,6 +73,19 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
 /// Sends ARP requests for backend addresses and gateways whose MAC is unknown or old.
 /// Bounded work per call.
 void probeNeighbors(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
+
+/// Processes what other workers redirected to this one (replies to flows it owns).
+/// Returns the number of packets taken from the ring.
+uint16_t processRedirected(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
+
+/// A bounded slice of the scan that tears down flows to endpoints the service table
+/// lists as removed: TCP flows get a RST towards the client, UDP flows are deleted.
+/// A scan starts (or restarts its count) when a new table with removals is seen.
+void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
+
+/// The bounded per-loop chores after the bursts: a slice of flow expiry and of the
+/// removed-endpoint purge.
+void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
 
 /// Transmits what ctx.tx holds; frees and counts what the queues refuse.
 void flushTx(WorkerContext& ctx);

@@ -5,7 +5,7 @@
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
-#include "control/topology.hpp"
+#include "control/endpoints.hpp"
 
 namespace nicproxy {
 namespace {

@@ -13,7 +13,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
     iproute2 ethtool curl python3 iptables socat procps iputils-ping
-    openssl nftables conntrack
+    openssl nftables conntrack python3-matplotlib
 )
 
 check_only=0
@@ -49,5 +49,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+# "python3-pythran-": python3-matplotlib (for scripts/bench.sh's plot) would otherwise
+# pull pythran, whose libboost-dev (1.74) conflicts with libboost1.81-dev.
+apt-get install -y -q --no-install-recommends "${missing[@]}" python3-pythran-
 echo "setup: installed ${#missing[@]} package(s)"

@@ -2,7 +2,7 @@
 
 #include <spdlog/fmt/fmt.h>
 
-#include "control/topology.hpp"
+#include "control/endpoints.hpp"
 #include "drivers/names.hpp"
 
 namespace nicproxy {
@@ -72,7 +72,7 @@ IptablesServiceRules renderIptablesService(const ServicePortPtr& portPtr, const 
   const CategorizedEndpoints eps = categorizeEndpoints(port);
   const bool usesClusterPolicyChain = !eps.cluster.empty() && usesClusterEndpoints(port);
   const bool usesLocalPolicyChain = !eps.local.empty() && usesLocalEndpoints(port);
-  const bool hasEndpoints = eps.hasAny;
+  const bool hasEndpoints = eps.hasAnyEndpoints;
 
   std::string internalChain = clusterPolicyChain;
   bool hasInternalEndpoints = hasEndpoints;

@@ -4,7 +4,7 @@
 
 #include <spdlog/fmt/fmt.h>
 
-#include "control/topology.hpp"
+#include "control/endpoints.hpp"
 #include "drivers/names.hpp"
 
 namespace nicproxy {
@@ -50,7 +50,7 @@ NftServiceRules renderNftService(const ServicePortPtr& portPtr, const NftRulesOp
   const std::string firewallChain = "firewall-" + base;
 
   const CategorizedEndpoints eps = categorizeEndpoints(port);
-  const bool hasEndpoints = eps.hasAny;
+  const bool hasEndpoints = eps.hasAnyEndpoints;
   const bool usesCluster = !eps.cluster.empty() && usesClusterEndpoints(port);
   const bool usesLocal = !eps.local.empty() && usesLocalEndpoints(port);
   const bool internalLocal = port.internalTrafficPolicy == TrafficPolicy::Local;

@@ -4,6 +4,8 @@
 // Test addresses (see harness.hpp): client 10.50.0.100:40000 and up; ClusterIP
 // 10.96.0.10:80/TCP and :53/UDP -> 10.50.0.11; 10.96.0.40:80 -> 10.50.0.44:8080 whose
 // MAC (02:00:00:00:00:2c) is not known until the test learns it; SNAT address 10.50.0.1.
+// The conntrack.* tests set timeouts of 5 s (UDP), 50 s (UDP stream), 3600 s (close
+// wait) through Timeouts::applyConntrack, as the daemon does from the configuration.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <rte_byteorder.h>
@@ -163,6 +165,46 @@ TEST(FlowLifecycle, FullTableRefusesNewConnectionsAndKeepsOldOnes) {
   EXPECT_EQ(sourcePortOf(sent[0].frame), firstSnat);
   EXPECT_EQ(h.dropCount(DropReason::FlowTableFull), 8u);
   EXPECT_EQ(h.mbufsInUse(), 0u);
+}
+
+TEST(FlowLifecycle, ConntrackUdpStreamTimeoutAfterAReply) {
+  Harness h;
+  h.plane().timeouts.applyConntrack(86400, 3600, 5, 50);
+  const uint64_t t = h.now();
+  std::vector<Sent> sent = h.run(build(clientUdp(kWebVip, 53)));
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(h.flows().expire(t + 5 * h.hz() + 1, 1000), 1u) << "unanswered UDP goes after udpTimeout";
+
+  sent = h.run(build(clientUdp(kWebVip, 53, 40001)));
+  ASSERT_EQ(sent.size(), 1u);
+  UdpFrame reply;
+  reply.eth = EthSpec{kPort0Mac, kBackendMac};
+  reply.ip.source = kBackendIp;
+  reply.ip.destination = kPort0Ip;
+  reply.udp.sourcePort = 5353;
+  reply.udp.destinationPort = sourcePortOf(sent[0].frame);
+  ASSERT_EQ(h.run(reply.build()).size(), 1u);
+  EXPECT_EQ(h.flows().expire(t + 5 * h.hz() + 1, 1000), 0u) << "answered UDP follows udpStreamTimeout";
+  EXPECT_EQ(h.flows().expire(t + 50 * h.hz() + 1, 1000), 1u);
+}
+
+TEST(FlowLifecycle, ConntrackFinFromBothSidesUsesTimeWait) {
+  Harness h;
+  h.plane().timeouts.applyConntrack(86400, 3600, 5, 50);
+  const Timeouts& to = h.timeouts();
+  const uint64_t t = h.now();
+  std::vector<Sent> sent = h.run(build(clientTcp(kWebVip, 80)));
+  ASSERT_EQ(sent.size(), 1u);
+  const uint16_t snatPort = sourcePortOf(sent[0].frame);
+  ASSERT_EQ(h.run(backendSynAck(snatPort).build()).size(), 1u);
+  EXPECT_EQ(h.flows().expire(t + 3600 * h.hz(), 1000), 0u) << "established: tcpEstablishedTimeout (24 h)";
+  ASSERT_EQ(h.run(build(clientTcp(kWebVip, 80, 40000, kTcpFin | kTcpAck))).size(), 1u);
+  EXPECT_EQ(h.flows().expire(t + 3599 * h.hz(), 1000), 0u) << "one FIN: tcpCloseWaitTimeout";
+  TcpFrame fin = backendSynAck(snatPort);
+  fin.tcp.flags = kTcpFin | kTcpAck;
+  ASSERT_EQ(h.run(fin.build()).size(), 1u);
+  EXPECT_EQ(h.flows().expire(t + to.tcpTimeWait - 1, 1000), 0u);
+  EXPECT_EQ(h.flows().expire(t + to.tcpTimeWait + 1, 1000), 1u) << "both FINs: TIME_WAIT's 120 s";
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 namespace nicproxy::testing {
 
@@ -72,20 +74,42 @@ ServiceTable standardServices() {
   return ServiceTable(std::move(map), 1);
 }
 
-Harness::Harness(const Options& options) : hz_(rte_get_tsc_hz()) {
+Harness::Harness(const Options& options) : hz_(rte_get_tsc_hz()), withServices_(options.withServices) {
   now_ = 1000 * hz_;  // well away from 0, which the neighbour table reads as "never"
   plane_.ports = {portInfo(0, kPort0Mac, kPort0Ip), portInfo(1, kPort1Mac, kPort1Ip)};
   plane_.workerCount = options.workerCount;
   plane_.timeouts = Timeouts::fromTscHz(hz_);
-  flows_ = std::make_unique<FlowTable>(uniqueName("test_flows"), options.flowCapacity, SOCKET_ID_ANY);
-  if (options.withServices) {
-    std::vector<PortSubnet> subnets;
-    for (const PortInfo& p : plane_.ports) subnets.push_back(PortSubnet{p.address, p.mask});
-    services_ = FastServiceTable::build(standardServices(), subnets, {}, SOCKET_ID_ANY);
-  }
-  pool_ = rte_pktmbuf_pool_create(uniqueName("test_pool").c_str(), 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+  const size_t qsbrSize = rte_rcu_qsbr_get_memsize(options.workerCount);
+  qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("test_qsbr", qsbrSize, RTE_CACHE_LINE_SIZE));
+  if (qsbr_ == nullptr || rte_rcu_qsbr_init(qsbr_, options.workerCount) != 0) throw std::runtime_error("qsbr");
+  plane_.qsbr = qsbr_;
+  pool_ = rte_pktmbuf_pool_create(uniqueName("test_pool").c_str(), 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                   SOCKET_ID_ANY);
   if (pool_ == nullptr) throw std::runtime_error("rte_pktmbuf_pool_create failed");
+  const uint16_t contexts = options.allWorkers ? options.workerCount : 1;
+  affinity_ = std::make_unique<AffinityTable>(SOCKET_ID_ANY);
+  for (uint16_t i = 0; i < contexts; ++i) {
+    flows_.push_back(std::make_unique<FlowTable>(uniqueName("test_flows"), options.flowCapacity, SOCKET_ID_ANY));
+    if (options.allWorkers && options.workerCount > 1) {
+      rings_.push_back(rte_ring_create(uniqueName("test_ring").c_str(), 1024, SOCKET_ID_ANY, RING_F_SC_DEQ));
+      if (rings_.back() == nullptr) throw std::runtime_error("rte_ring_create failed");
+      plane_.redirect.push_back(rings_.back());
+    }
+    auto ctx = std::make_unique<WorkerContext>();
+    ctx->index = options.allWorkers ? i : options.workerIndex;
+    ctx->queue = 0;
+    ctx->plane = &plane_;
+    ctx->flows = flows_.back().get();
+    ctx->affinity = affinity_.get();
+    ctx->pool = pool_;
+    contexts_.push_back(std::move(ctx));
+  }
+  std::vector<Ipv4Cidr> nodePortAddresses;
+  provider_ = std::make_unique<DpdkProvider>(plane_, nodePortAddresses, SOCKET_ID_ANY, options.scheduler);
+  if (options.withServices) {
+    snapshot_ = standardServices();
+    provider_->sync(snapshot_, {}, true);
+  }
   if (options.learnBackends) {
     const std::pair<uint32_t, Mac> known[] = {{kBackendIp, kBackendMac},
                                               {kBackend2Ip, kBackend2Mac},
@@ -93,36 +117,42 @@ Harness::Harness(const Options& options) : hz_(rte_get_tsc_hz()) {
                                               {kFarBackendIp, kFarBackendMac}};
     for (const auto& [address, mac] : known) plane_.neighbors.learn(rte_cpu_to_be_32(address), etherAddr(mac), now_);
   }
-  ctx_.index = options.workerIndex;
-  ctx_.queue = 0;
-  ctx_.plane = &plane_;
-  ctx_.flows = flows_.get();
-  ctx_.pool = pool_;
 }
 
 Harness::~Harness() {
-  for (TxBatch& batch : ctx_.tx) {
-    for (uint16_t i = 0; i < batch.count; ++i) rte_pktmbuf_free(batch.packets[i]);
-    batch.count = 0;
+  for (auto& ctx : contexts_) {
+    for (TxBatch& batch : ctx->tx) {
+      for (uint16_t i = 0; i < batch.count; ++i) rte_pktmbuf_free(batch.packets[i]);
+      batch.count = 0;
+    }
   }
+  for (rte_ring* ring : rings_) {
+    void* m = nullptr;
+    while (rte_ring_dequeue(ring, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    rte_ring_free(ring);
+  }
+  provider_.reset();
+  rte_free(qsbr_);
   rte_mempool_free(pool_);
 }
 
-std::vector<Sent> Harness::run(const std::vector<Bytes>& frames, uint16_t rxPort) {
-  std::vector<rte_mbuf*> mbufs;
-  for (const Bytes& frame : frames) {
-    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-    if (m == nullptr) throw std::runtime_error("test pool empty");
-    void* data = rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size()));
-    if (data == nullptr && !frame.empty()) throw std::runtime_error("frame larger than an mbuf");
-    if (!frame.empty()) std::memcpy(data, frame.data(), frame.size());
-    mbufs.push_back(m);
+void Harness::sync(const ServiceTable& table) {
+  ChangedPorts changed;
+  for (const auto& [name, port] : table.ports()) {
+    const ServicePort* before = snapshot_.find(name);
+    if (before == nullptr || !(*before == *port)) changed.insert(name);
   }
-  processBurst(ctx_, services_.get(), rxPort, mbufs.data(), static_cast<uint16_t>(mbufs.size()), now_);
+  for (const auto& [name, port] : snapshot_.ports()) {
+    if (table.find(name) == nullptr) changed.insert(name);
+  }
+  provider_->sync(table, changed, false);
+  snapshot_ = table;
+}
 
+std::vector<Sent> Harness::collect(WorkerContext& ctx) {
   std::vector<Sent> sent;
   for (uint16_t port = 0; port < plane_.ports.size(); ++port) {
-    TxBatch& batch = ctx_.tx[port];
+    TxBatch& batch = ctx.tx[port];
     for (uint16_t i = 0; i < batch.count; ++i) {
       rte_mbuf* m = batch.packets[i];
       Bytes frame(rte_pktmbuf_pkt_len(m));
@@ -134,6 +164,37 @@ std::vector<Sent> Harness::run(const std::vector<Bytes>& frames, uint16_t rxPort
     batch.count = 0;
   }
   return sent;
+}
+
+std::vector<Sent> Harness::run(const std::vector<Bytes>& frames, uint16_t rxPort, uint16_t worker) {
+  std::vector<rte_mbuf*> mbufs;
+  for (const Bytes& frame : frames) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    if (m == nullptr) throw std::runtime_error("test pool empty");
+    void* data = rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size()));
+    if (data == nullptr && !frame.empty()) throw std::runtime_error("frame larger than an mbuf");
+    if (!frame.empty()) std::memcpy(data, frame.data(), frame.size());
+    mbufs.push_back(m);
+  }
+  WorkerContext& ctx = *contexts_.at(worker);
+  processBurst(ctx, withServices_ ? services() : nullptr, rxPort, mbufs.data(), static_cast<uint16_t>(mbufs.size()),
+               now_);
+  return collect(ctx);
+}
+
+std::vector<Sent> Harness::drainRedirect(uint16_t worker) {
+  WorkerContext& ctx = *contexts_.at(worker);
+  while (processRedirected(ctx, withServices_ ? services() : nullptr, now_) > 0) {
+  }
+  return collect(ctx);
+}
+
+std::vector<Sent> Harness::purge(uint16_t worker) {
+  WorkerContext& ctx = *contexts_.at(worker);
+  do {
+    purgeRemovedFlows(ctx, services(), now_);
+  } while (ctx.purgeRemaining > 0);
+  return collect(ctx);
 }
 
 }  // namespace nicproxy::testing

@@ -1,8 +1,10 @@
 #pragma once
-// A one-worker data path for the dpdk tests: a DataPlane with two ports, a flow table,
-// a test mempool and the standard service table below, driven through processBurst()
-// with frames as bytes. Nothing here touches ethdev: what the worker would transmit is
-// copied out of ctx.tx and freed.
+// A data path for the dpdk tests: a DataPlane with two ports, one worker context (or
+// one per worker with Options::allWorkers, with their redirect rings), a test mempool
+// and the standard service table below, published by the real DpdkProvider (its RCU
+// grace period is immediate: no worker thread is online), driven through processBurst()
+// with frames as bytes. Nothing here touches ethdev: what a worker would transmit is
+// copied out of its tx batches and freed.
 //
 // Test topology (host order in the comments, the constants below):
 //   port 0  02:00:00:00:00:01  10.50.0.1/24   clients 10.50.0.100, backends 10.50.0.11-13, .44
@@ -26,6 +28,7 @@
 
 #include "control/model.hpp"
 #include "dpdk_app/data_plane.hpp"
+#include "dpdk_app/dpdk_provider.hpp"
 #include "dpdk_app/flow_table.hpp"
 #include "dpdk_app/service_table.hpp"
 #include "dpdk_app/worker.hpp"
@@ -80,6 +83,8 @@ class Harness {
     uint16_t workerIndex = 0;
     bool learnBackends = true;  // pre-resolve every backend MAC except the dark one
     bool withServices = true;   // false: processBurst sees a null service table
+    bool allWorkers = false;    // one context per worker (index 0..workerCount-1) and redirect rings
+    Scheduler scheduler = Scheduler::Maglev;  // the provider's default
   };
 
   Harness() : Harness(Options{}) {}
@@ -90,28 +95,48 @@ class Harness {
 
   /// One processBurst() of `frames` received on `rxPort` at now(); returns what was
   /// queued for transmission (port 0's batch first), freeing those mbufs.
-  std::vector<Sent> run(const std::vector<Bytes>& frames, uint16_t rxPort = 0);
-  std::vector<Sent> run(const Bytes& frame, uint16_t rxPort = 0) { return run(std::vector<Bytes>{frame}, rxPort); }
+  std::vector<Sent> run(const std::vector<Bytes>& frames, uint16_t rxPort = 0, uint16_t worker = 0);
+  std::vector<Sent> run(const Bytes& frame, uint16_t rxPort = 0, uint16_t worker = 0) {
+    return run(std::vector<Bytes>{frame}, rxPort, worker);
+  }
+  /// The owner's side of the redirect ring: processRedirected() on `worker`, then its tx.
+  std::vector<Sent> drainRedirect(uint16_t worker);
+  /// purgeRemovedFlows() on `worker` until its scan is done, then its tx.
+  std::vector<Sent> purge(uint16_t worker = 0);
+  /// Publishes `table` through the provider as an incremental sync (the changed ports
+  /// are found by comparing with the previous snapshot).
+  void sync(const ServiceTable& table);
+  const FastServiceTable* services() const { return plane_.services.load(std::memory_order_acquire); }
+  DpdkProvider& provider() { return *provider_; }
 
   uint64_t now() const { return now_; }
   void setNow(uint64_t now) { now_ = now; }
   uint64_t hz() const { return hz_; }
 
   DataPlane& plane() { return plane_; }
-  FlowTable& flows() { return *flows_; }
+  FlowTable& flows(uint16_t worker = 0) { return *flows_.at(worker); }
   const Timeouts& timeouts() const { return plane_.timeouts; }
-  const WorkerCounters& counters() const { return ctx_.counters; }
-  uint64_t dropCount(DropReason reason) const { return ctx_.counters.dropCount(reason); }
+  const WorkerCounters& counters(uint16_t worker = 0) const { return contexts_.at(worker)->counters; }
+  uint64_t dropCount(DropReason reason, uint16_t worker = 0) const {
+    return contexts_.at(worker)->counters.dropCount(reason);
+  }
   unsigned mbufsInUse() const { return rte_mempool_in_use_count(pool_); }
 
  private:
+  std::vector<Sent> collect(WorkerContext& ctx);
+
   uint64_t hz_;
   uint64_t now_;
+  bool withServices_;
   DataPlane plane_;
-  std::unique_ptr<FlowTable> flows_;
-  std::unique_ptr<FastServiceTable> services_;
+  rte_rcu_qsbr* qsbr_ = nullptr;
+  std::vector<rte_ring*> rings_;
+  std::vector<std::unique_ptr<FlowTable>> flows_;
+  std::unique_ptr<AffinityTable> affinity_;  // shared by the contexts, as in the daemon
+  std::unique_ptr<DpdkProvider> provider_;
+  ServiceTable snapshot_;
   rte_mempool* pool_ = nullptr;
-  WorkerContext ctx_;
+  std::vector<std::unique_ptr<WorkerContext>> contexts_;
 };
 
 /// A process-unique name for an rte_hash or rte_mempool.

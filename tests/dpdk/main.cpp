@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 #include <rte_eal.h>
 
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
+  spdlog::set_level(spdlog::level::warn);  // the provider logs every sync at info
   std::vector<std::string> args = {"dpdk_tests",    "--no-huge",     "-m",          "256",
                                    "--no-pci",      "--no-shconf",   "--file-prefix", "np-test-" + std::to_string(getpid()),
                                    "--no-telemetry", "--log-level",  "*:error",     "-l", "0"};

@@ -1,6 +1,6 @@
 // Tests: control/config (parseConfig, loadConfigFile).
 //   ConfigParse.GoodFileWithEveryField        all fields read, servicesFile resolved, PCI vs vdev
-//   ConfigParse.DefaultsWhenOptionalAbsent    flowTableSize, scheduler, clusterCIDR "" unset
+//   ConfigParse.DefaultsWhenOptionalAbsent    flowTableSize, scheduler (maglev), workers, conntrack, clusterCIDR "" unset
 //   ConfigParse.DualStackClusterCidr          the IPv6 half of "v4,v6" is ignored
 //   ConfigParse.RelativeAndAbsoluteServicesFile
 //   ConfigParse.DeviceKinds                   which device strings are PCI addresses
@@ -39,8 +39,11 @@ constexpr const char* kGoodConfig = R"({
       {"device": "net_af_packet0,iface=veth0", "address": "10.60.0.1/32"}
     ],
     "flowTableSize": 65536,
-    "scheduler": "random"
-  }
+    "scheduler": "random",
+    "workers": 2
+  },
+  "conntrack": {"tcpEstablishedTimeout": "1h30m", "tcpCloseWaitTimeout": "60s", "udpTimeout": "15s",
+                "udpStreamTimeout": "2m0s", "maxPerCore": 32768, "min": 131072}
 })";
 
 // The good config with one change applied, so each bad case differs in one place.
@@ -78,6 +81,11 @@ TEST(ConfigParse, GoodFileWithEveryField) {
   EXPECT_EQ(config.dpdk.ports[1].address.prefixLength, 32);
   EXPECT_EQ(config.dpdk.flowTableSize, 65536u);
   EXPECT_EQ(config.dpdk.scheduler, Scheduler::Random);
+  EXPECT_EQ(config.dpdk.workers, 2);
+  EXPECT_EQ(config.conntrack.tcpEstablishedTimeout, std::chrono::minutes(90));
+  EXPECT_EQ(config.conntrack.tcpCloseWaitTimeout, std::chrono::seconds(60));
+  EXPECT_EQ(config.conntrack.udpTimeout, std::chrono::seconds(15));
+  EXPECT_EQ(config.conntrack.udpStreamTimeout, std::chrono::seconds(120));
 }
 
 TEST(ConfigParse, DefaultsWhenOptionalAbsent) {
@@ -89,7 +97,10 @@ TEST(ConfigParse, DefaultsWhenOptionalAbsent) {
   EXPECT_FALSE(result.config->clusterCIDR.has_value());
   EXPECT_TRUE(result.config->nodePortAddresses.empty());
   EXPECT_EQ(result.config->dpdk.flowTableSize, 1048576u);
-  EXPECT_EQ(result.config->dpdk.scheduler, Scheduler::Random);
+  EXPECT_EQ(result.config->dpdk.scheduler, Scheduler::Maglev);
+  EXPECT_EQ(result.config->dpdk.workers, 0);
+  EXPECT_EQ(result.config->conntrack.tcpEstablishedTimeout, std::chrono::hours(24));
+  EXPECT_EQ(result.config->conntrack.udpTimeout, std::chrono::seconds(30));
   EXPECT_TRUE(result.config->dpdk.eal.empty());
 }
 
@@ -184,8 +195,12 @@ TEST(ConfigErrors, EachKindOfMistake) {
        {"dpdk.flowTableSize: 134217728 is out of range 1024..67108864"}},
       {"mode unknown", [](auto& top) { top["mode"] = "userspace"; },
        {R"(mode: "userspace" is not one of dpdk, iptables, ipvs, nftables)"}},
-      {"scheduler not implemented", [](auto& top) { dpdkOf(top)["scheduler"] = "maglev"; },
-       {R"(dpdk.scheduler: "maglev" is not implemented yet)"}},
+      {"workers negative", [](auto& top) { dpdkOf(top)["workers"] = -1; },
+       {"dpdk.workers: -1 is out of range 0..128"}},
+      {"conntrack timeout not a duration", [](auto& top) { top["conntrack"] = boost::json::object{{"udpTimeout", "30"}}; },
+       {R"(conntrack.udpTimeout: "30" is not a duration of at least 1s (for example "15m0s"))"}},
+      {"conntrack unknown key", [](auto& top) { top["conntrack"] = boost::json::object{{"tcpTimeout", "1s"}}; },
+       {"conntrack.tcpTimeout: unknown key"}},
       {"scheduler unknown", [](auto& top) { dpdkOf(top)["scheduler"] = "wrr"; },
        {R"(dpdk.scheduler: "wrr" is not one of random, roundrobin, maglev)"}},
       {"ports missing", [](auto& top) { dpdkOf(top).erase("ports"); }, {"dpdk.ports: required (at least one port)"}},

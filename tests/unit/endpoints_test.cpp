@@ -1,5 +1,7 @@
-// Tests: control/endpoints (usableEndpoints), kube-proxy's CategorizeEndpoints without topology.
-//   UsableEndpoints.Table   ready only; fallback to serving+terminating; never mixed; empty cases
+// Tests: control/endpoints (usableEndpoints, categorizeEndpoints), kube-proxy's
+// CategorizeEndpoints without topology. Endpoints are 10.244.0.x:8080.
+//   UsableEndpoints.Table        ready only; fallback to serving+terminating; never mixed; empty cases
+//   CategorizeEndpoints.Table    traffic policies: cluster/local sets, hasAnyEndpoints (reject vs drop)
 #include <gtest/gtest.h>
 
 #include <ostream>
@@ -52,6 +54,69 @@ TEST(UsableEndpoints, Table) {
     ServicePort port;
     port.endpoints = c.endpoints;
     EXPECT_EQ(usableEndpoints(port), c.usable);
+  }
+}
+
+
+Endpoint local(Endpoint e) {
+  e.isLocal = true;
+  e.nodeName = "this-node";
+  return e;
+}
+
+TEST(CategorizeEndpoints, Table) {
+  const Endpoint remoteReady = endpoint(1, true, true, false);
+  const Endpoint localReady = local(endpoint(2, true, true, false));
+  const Endpoint localTerminating = local(endpoint(3, false, true, true));
+  const Endpoint remoteTerminating = endpoint(4, false, true, true);
+  const Endpoint localNotReady = local(endpoint(5, false, false, false));
+
+  const struct {
+    const char* description;
+    TrafficPolicy internal;
+    TrafficPolicy external;
+    uint16_t nodePort;
+    std::vector<Endpoint> endpoints;
+    std::vector<Endpoint> internalSet;
+    std::vector<Endpoint> externalSet;
+    bool hasAny;
+  } cases[] = {
+      {"both Cluster", TrafficPolicy::Cluster, TrafficPolicy::Cluster, 30080, {remoteReady, localReady},
+       {remoteReady, localReady}, {remoteReady, localReady}, true},
+      {"eTP Local uses only local ready endpoints for external traffic", TrafficPolicy::Cluster,
+       TrafficPolicy::Local, 30080, {remoteReady, localReady, localTerminating},
+       {remoteReady, localReady}, {localReady}, true},
+      {"eTP Local without local endpoints: empty set but endpoints exist (drop, not reject)",
+       TrafficPolicy::Cluster, TrafficPolicy::Local, 30080, {remoteReady, localNotReady},
+       {remoteReady}, {}, true},
+      {"eTP Local falls back to local serving+terminating ones", TrafficPolicy::Cluster, TrafficPolicy::Local,
+       30080, {remoteReady, localTerminating}, {remoteReady}, {localTerminating}, true},
+      {"eTP Local is ignored without external frontends", TrafficPolicy::Cluster, TrafficPolicy::Local, 0,
+       {remoteReady}, {remoteReady}, {}, true},
+      {"iTP Local for cluster IPs", TrafficPolicy::Local, TrafficPolicy::Cluster, 0, {remoteReady, localReady},
+       {localReady}, {remoteReady, localReady}, true},
+      {"iTP Local, only remote endpoints: drop", TrafficPolicy::Local, TrafficPolicy::Cluster, 0, {remoteReady},
+       {}, {remoteReady}, true},
+      {"iTP Local, remote terminating counts as any", TrafficPolicy::Local, TrafficPolicy::Local, 30080,
+       {remoteTerminating}, {}, {}, true},
+      {"no usable endpoint anywhere: reject", TrafficPolicy::Local, TrafficPolicy::Local, 30080,
+       {localNotReady}, {}, {}, false},
+      {"Cluster with nothing usable: reject", TrafficPolicy::Cluster, TrafficPolicy::Cluster, 30080, {},
+       {}, {}, false},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.description);
+    ServicePort port;
+    port.internalTrafficPolicy = c.internal;
+    port.externalTrafficPolicy = c.external;
+    port.nodePort = c.nodePort;
+    port.endpoints = c.endpoints;
+    const CategorizedEndpoints result = categorizeEndpoints(port);
+    EXPECT_EQ(result.forInternal(port), c.internalSet);
+    if (c.nodePort != 0) {
+      EXPECT_EQ(result.forExternal(port), c.externalSet);
+    }
+    EXPECT_EQ(result.hasAnyEndpoints, c.hasAny);
   }
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "control/config.hpp"
+#include "control/duration.hpp"
 
 namespace nicproxy {
 namespace {
@@ -65,16 +66,16 @@ TEST(KernelConfig, DpdkModeStillNeedsItsSectionAndReadsKernelFallback) {
 }
 
 TEST(KernelConfig, GoDurations) {
-  EXPECT_EQ(parseDuration("1s"), 1s);
-  EXPECT_EQ(parseDuration("500ms"), 500ms);
-  EXPECT_EQ(parseDuration("1m0s"), 60s);
-  EXPECT_EQ(parseDuration("1h"), 3600s);
-  EXPECT_EQ(parseDuration("1.5s"), 1500ms);
-  EXPECT_EQ(parseDuration("0"), 0ms);
-  EXPECT_FALSE(parseDuration(""));
-  EXPECT_FALSE(parseDuration("10"));
-  EXPECT_FALSE(parseDuration("-1s"));
-  EXPECT_FALSE(parseDuration("1d"));
+  EXPECT_EQ(parseGoDuration("1s"), 1s);
+  EXPECT_EQ(parseGoDuration("500ms"), 500ms);
+  EXPECT_EQ(parseGoDuration("1m0s"), 60s);
+  EXPECT_EQ(parseGoDuration("1h"), 3600s);
+  EXPECT_EQ(parseGoDuration("1.5s"), 1500ms);
+  EXPECT_EQ(parseGoDuration("0"), 0ms);
+  EXPECT_FALSE(parseGoDuration(""));
+  EXPECT_FALSE(parseGoDuration("10"));
+  EXPECT_FALSE(parseGoDuration("-1s"));
+  EXPECT_FALSE(parseGoDuration("1d"));
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <fstream>
 
 #include "control/config.hpp"
+#include "control/duration.hpp"
 #include "control/k8s/kubeconfig.hpp"
 
 namespace nicproxy::k8s {

@@ -1,8 +1,8 @@
-// Tests: control/topology (categorizeEndpoints) against kube-proxy's CategorizeEndpoints.
+// Tests: control/endpoints (categorizeEndpoints, as the kernel dataplanes use it) against kube-proxy's CategorizeEndpoints.
 // Addresses: endpoints 10.180.0.1 (local, node-a), 10.180.0.2 (remote), cluster IP 172.30.0.41.
 #include <gtest/gtest.h>
 
-#include "control/topology.hpp"
+#include "control/endpoints.hpp"
 #include "kernel_fixtures.hpp"
 
 namespace nicproxy {
@@ -53,7 +53,7 @@ TEST(Topology, Table) {
     EXPECT_EQ(addresses(got.cluster), c.cluster) << c.name;
     EXPECT_EQ(addresses(got.local), c.local) << c.name;
     EXPECT_EQ(addresses(got.allReachable), c.all) << c.name;
-    EXPECT_EQ(got.hasAny, c.hasAny) << c.name;
+    EXPECT_EQ(got.hasAnyEndpoints, c.hasAny) << c.name;
   }
 }
 

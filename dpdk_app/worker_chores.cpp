@@ -1,0 +1,80 @@
+// The worker's chores besides its own bursts: packets other workers redirected to it,
+// the flow table's expiry slice and the removed-endpoint purge. Same rules as
+// worker.hpp: per lcore, bounded work per call, never blocks, throws or logs.
+#include <netinet/in.h>
+#include <rte_byteorder.h>
+#include <rte_ring.h>
+
+#include "dpdk_app/local_replies.hpp"
+#include "dpdk_app/worker.hpp"
+
+namespace nicproxy {
+
+namespace {
+// Up to 16 removals and 64 entries scanned per loop: at a few hundred thousand loops
+// a second that is tens of millions of entries a second, while a large table's cold
+// entries cost the busy loop little.
+constexpr uint32_t kExpiryBudget = 16;
+constexpr uint32_t kPurgeSlice = 1024;  // flow entries checked per loop while a purge runs
+}  // namespace
+
+uint16_t processRedirected(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
+  if (ctx.plane->redirect.empty()) return 0;
+  rte_mbuf* packets[kBurstSize];
+  const auto n = static_cast<uint16_t>(rte_ring_sc_dequeue_burst(ctx.plane->redirect[ctx.index],
+                                                                  reinterpret_cast<void**>(packets), kBurstSize,
+                                                                  nullptr));
+  // Runs of packets received on the same port go through processBurst together.
+  uint16_t start = 0;
+  for (uint16_t i = 1; i <= n; ++i) {
+    if (i == n || packets[i]->port != packets[start]->port) {
+      processBurst(ctx, services, packets[start]->port, packets + start, static_cast<uint16_t>(i - start), now);
+      start = i;
+    }
+  }
+  return n;
+}
+
+void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
+  (void)now;
+  if (services == nullptr) return;
+  if (services->generation() != ctx.seenGeneration) {
+    ctx.seenGeneration = services->generation();
+    // A new table with removals: (re)start counting a full pass from where the cursor
+    // is, so that an update storm cannot starve the scan of its end.
+    if (services->hasRemovedBackends()) ctx.purgeRemaining = ctx.flows->capacity();
+  }
+  if (ctx.purgeRemaining == 0) return;
+  if (!services->hasRemovedBackends()) {
+    ctx.purgeRemaining = 0;
+    return;
+  }
+  const uint32_t capacity = ctx.flows->capacity();
+  const uint32_t slice = ctx.purgeRemaining < kPurgeSlice ? ctx.purgeRemaining : kPurgeSlice;
+  for (uint32_t n = 0; n < slice; ++n) {
+    const uint32_t index = ctx.purgeCursor;
+    if (++ctx.purgeCursor == capacity) ctx.purgeCursor = 0;
+    const FlowEntry& e = ctx.flows->entry(index);
+    if (!e.live) continue;
+    const uint64_t key = backendKey(rte_be_to_cpu_32(e.reverse.sourceAddress), rte_be_to_cpu_16(e.reverse.sourcePort),
+                                    e.forward.protocol);
+    if (!services->isRemovedBackend(e.serviceId, key)) continue;
+    if (e.forward.protocol == IPPROTO_TCP) {
+      // A client that never heard from the backend gets no RST (it could not match
+      // one); its retransmitted SYN makes a new connection to a live endpoint.
+      if (e.sawReply && e.tcpState != TcpState::Closed) sendResetToClient(ctx, e);
+      ++ctx.counters.flowsReset;
+    } else {
+      ++ctx.counters.flowsPurged;
+    }
+    ctx.flows->remove(index);
+  }
+  ctx.purgeRemaining -= slice;
+}
+
+void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
+  ctx.counters.flowsExpired += ctx.flows->expire(now, kExpiryBudget);
+  purgeRemovedFlows(ctx, services, now);
+}
+
+}  // namespace nicproxy

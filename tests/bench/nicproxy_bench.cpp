@@ -1,0 +1,408 @@
+// nicproxy-bench: drives the real worker code (processBurst, flushTx, housekeeping:
+// the body of runWorker's loop) with generated TCP traffic on in-memory
+// rings (an ethdev made from rte_rings by the net_ring PMD, no NIC), and, from the same
+// run on the same rings, an io-forward baseline (rx burst, swap MACs, tx burst).
+//
+// What is timed: from rte_eth_rx_burst to the end of flushTx (and the expiry slice),
+// per burst of 32. What is not: the generator (allocating mbufs, writing frames,
+// enqueueing them on the rx ring) and freeing what the worker transmitted. Both run on
+// the worker's own lcore, between the timed sections, so one core does both; the
+// numbers are the worker's cycles per packet.
+//
+// Also measured: new connections per second (the SYN of every flow, before the
+// established phase), building the service table, publishing one changed service, and
+// with --update-pauses, the loop lengths of the real runWorker() without updates and
+// while the control thread publishes a changed service every 50 ms.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <spdlog/spdlog.h>
+
+#include "dpdk_app/dpdk_provider.hpp"
+#include "dpdk_app/worker.hpp"
+#include "tests/bench/traffic.hpp"
+#include "tests/bench/update_pauses.hpp"
+
+namespace nicproxy::bench {
+namespace {
+
+struct Options {
+  uint32_t services = 10000;
+  uint32_t endpoints = 10;
+  uint32_t flows = 100000;
+  uint16_t packetSize = 64;
+  double newShare = 0;
+  uint16_t workers = 1;
+  uint64_t packets = 10'000'000;  // per worker, established phase
+};
+
+struct Result {
+  Options options;
+  double workerCycles = 0;    // per packet
+  double baselineCycles = 0;  // per packet
+  double synCycles = 0;       // per new connection (SYN phase)
+  uint64_t dropped = 0;
+  double buildMs = 0;
+  double publishOneMs = 0;
+};
+
+
+/// One worker's rings, tables and measurements.
+struct Lane {
+  uint16_t index = 0;
+  uint16_t portId = 0;
+  rte_ring* rx = nullptr;
+  rte_ring* tx = nullptr;
+  rte_mempool* pool = nullptr;
+  std::unique_ptr<FlowTable> flows;
+  WorkerContext ctx;
+  const Options* options = nullptr;
+  const FastServiceTable* services = nullptr;
+  uint64_t synCycles = 0, synPackets = 0;
+  uint64_t workerCycles = 0, workerPackets = 0;
+  uint64_t baselineCycles = 0, baselinePackets = 0;
+  uint64_t transmitted = 0;
+};
+
+void drainTx(Lane& lane) {
+  rte_mbuf* done[64];
+  unsigned n;
+  while ((n = rte_ring_sc_dequeue_burst(lane.tx, reinterpret_cast<void**>(done), 64, nullptr)) > 0) {
+    lane.transmitted += n;
+    rte_pktmbuf_free_bulk(done, n);
+  }
+}
+
+/// Sends `total` frames made by `make(i, mbuf)` through the worker (or the io-forward
+/// baseline), timing only the data path's part.
+template <typename Make>
+void drive(Lane& lane, uint64_t total, bool baseline, Make make, uint64_t& cycles, uint64_t& packets) {
+  rte_mbuf* burst[kBurstSize];
+  rte_mbuf* received[kBurstSize];
+  for (uint64_t sent = 0; sent < total;) {
+    const auto n = static_cast<uint16_t>(std::min<uint64_t>(kBurstSize, total - sent));
+    if (rte_pktmbuf_alloc_bulk(lane.pool, burst, n) != 0) throw std::runtime_error("bench pool empty");
+    for (uint16_t i = 0; i < n; ++i) make(sent + i, burst[i]);
+    rte_ring_sp_enqueue_burst(lane.rx, reinterpret_cast<void**>(burst), n, nullptr);
+    sent += n;
+
+    const uint64_t start = rte_rdtsc();
+    const uint16_t got = rte_eth_rx_burst(lane.portId, lane.ctx.queue, received, kBurstSize);
+    if (baseline) {
+      for (uint16_t i = 0; i < got; ++i) {
+        auto* eth = rte_pktmbuf_mtod(received[i], rte_ether_hdr*);
+        const rte_ether_addr source = eth->src_addr;
+        eth->src_addr = eth->dst_addr;
+        eth->dst_addr = source;
+      }
+      const uint16_t out = rte_eth_tx_burst(lane.portId, lane.ctx.queue, received, got);
+      for (uint16_t i = out; i < got; ++i) rte_pktmbuf_free(received[i]);
+    } else {
+      processBurst(lane.ctx, lane.services, 0, received, got, start);
+      flushTx(lane.ctx);
+      housekeeping(lane.ctx, lane.services, start);
+    }
+    cycles += rte_rdtsc() - start;
+    packets += got;
+    drainTx(lane);
+  }
+}
+
+int runLane(void* arg) {
+  Lane& lane = *static_cast<Lane*>(arg);
+  const Options& o = *lane.options;
+  const uint16_t w = o.workers;
+  // This lane's flows: f = index, index + W, ...
+  const uint64_t myFlows = (o.flows + w - 1 - lane.index) / w;
+  auto flowId = [&](uint64_t k) { return lane.index + k * w; };
+
+  drive(lane, myFlows, false,
+        [&](uint64_t k, rte_mbuf* m) { writeFrame(m, flowTuple(flowId(k), o.services), RTE_TCP_SYN_FLAG, o.packetSize); },
+        lane.synCycles, lane.synPackets);
+
+  uint64_t rng = 0x9e3779b97f4a7c15ull ^ (lane.index + 1);
+  uint64_t fresh = 0;  // new flows in the established phase: ids beyond o.flows
+  const auto newThreshold = static_cast<uint64_t>(o.newShare * 1'000'000);
+  auto established = [&](uint64_t, rte_mbuf* m) {
+    if (newThreshold != 0 && xorshift(rng) % 1'000'000 < newThreshold) {
+      writeFrame(m, flowTuple(o.flows + lane.index + (fresh++) * w, o.services), RTE_TCP_SYN_FLAG, o.packetSize);
+    } else {
+      writeFrame(m, flowTuple(flowId(xorshift(rng) % myFlows), o.services), RTE_TCP_ACK_FLAG, o.packetSize);
+    }
+  };
+  drive(lane, o.packets, false, established, lane.workerCycles, lane.workerPackets);
+  rng = 0x9e3779b97f4a7c15ull ^ (lane.index + 1);
+  fresh = 0;
+  drive(lane, o.packets, true, established, lane.baselineCycles, lane.baselinePackets);
+  return 0;
+}
+
+struct RteRingDeleter {
+  void operator()(rte_ring* r) const { rte_ring_free(r); }
+};
+
+Result runOnce(const Options& o, bool quiet) {
+  static int sequence = 0;
+  ++sequence;
+  const std::string tag = std::to_string(sequence);
+  const int socket = static_cast<int>(rte_socket_id());
+  std::vector<unsigned> lcores;
+  for (unsigned l = rte_get_next_lcore(-1, 1, 0); l < RTE_MAX_LCORE; l = rte_get_next_lcore(l, 1, 0)) {
+    lcores.push_back(l);
+  }
+  if (lcores.size() < o.workers) throw std::runtime_error("not enough worker lcores for --workers");
+
+  std::vector<std::unique_ptr<rte_ring, RteRingDeleter>> rings;
+  std::vector<rte_ring*> rx, tx;
+  for (uint16_t i = 0; i < o.workers; ++i) {
+    rings.emplace_back(rte_ring_create(("brx" + tag + "_" + std::to_string(i)).c_str(), 1024, socket,
+                                       RING_F_SP_ENQ | RING_F_SC_DEQ));
+    rx.push_back(rings.back().get());
+    rings.emplace_back(rte_ring_create(("btx" + tag + "_" + std::to_string(i)).c_str(), 1024, socket,
+                                       RING_F_SP_ENQ | RING_F_SC_DEQ));
+    tx.push_back(rings.back().get());
+  }
+  const int port = rte_eth_from_rings(("net_ring_bench" + tag).c_str(), rx.data(), o.workers, tx.data(), o.workers,
+                                      static_cast<unsigned>(socket));
+  if (port < 0) throw std::runtime_error("rte_eth_from_rings failed");
+  rte_mempool* pool = rte_pktmbuf_pool_create(("bpool" + tag).c_str(), 4096 * o.workers + 1023, 256, 0,
+                                              RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+  if (pool == nullptr) throw std::runtime_error("bench mempool");
+  rte_eth_conf conf{};
+  if (rte_eth_dev_configure(static_cast<uint16_t>(port), o.workers, o.workers, &conf) != 0) {
+    throw std::runtime_error("configure ring port");
+  }
+  for (uint16_t q = 0; q < o.workers; ++q) {
+    rte_eth_rx_queue_setup(static_cast<uint16_t>(port), q, 1024, static_cast<unsigned>(socket), nullptr, pool);
+    rte_eth_tx_queue_setup(static_cast<uint16_t>(port), q, 1024, static_cast<unsigned>(socket), nullptr);
+  }
+  if (rte_eth_dev_start(static_cast<uint16_t>(port)) != 0) throw std::runtime_error("start ring port");
+
+  DataPlane plane;
+  PortInfo info;
+  info.portId = static_cast<uint16_t>(port);
+  std::copy(kPortMac, kPortMac + 6, info.mac.addr_bytes);
+  info.address = rte_cpu_to_be_32(kPortAddress);
+  info.mask = rte_cpu_to_be_32(0xff000000);
+  plane.ports = {info};
+  plane.workerCount = o.workers;
+  plane.timeouts = Timeouts::fromTscHz(rte_get_tsc_hz());
+  const auto now = rte_rdtsc();
+  for (uint32_t i = 0; i < kBackendAddresses; ++i) {
+    rte_ether_addr mac{{0x02, 0, 0, 1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)}};
+    plane.neighbors.learn(rte_cpu_to_be_32(kBackendBase + i), mac, now);
+  }
+  const size_t qsbrSize = rte_rcu_qsbr_get_memsize(o.workers);
+  auto* qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("bench_qsbr", qsbrSize, RTE_CACHE_LINE_SIZE));
+  rte_rcu_qsbr_init(qsbr, o.workers);
+  plane.qsbr = qsbr;
+
+  Result result;
+  result.options = o;
+  const ServiceTable table = makeServices(o.services, o.endpoints);
+  auto provider = std::make_unique<DpdkProvider>(plane, std::vector<Ipv4Cidr>{}, socket);
+  const auto t0 = std::chrono::steady_clock::now();
+  provider->sync(table, {}, true);
+  result.buildMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  {
+    // One changed service: its last endpoint removed.
+    ServiceTable::Map map = table.ports();
+    auto changed = std::make_shared<ServicePort>(*map.begin()->second);
+    if (changed->endpoints.size() > 1) changed->endpoints.pop_back();
+    const ServicePortName name = changed->name;
+    map[name] = changed;
+    const ServiceTable next(std::move(map), 2);
+    const auto t1 = std::chrono::steady_clock::now();
+    provider->sync(next, {name}, false);
+    result.publishOneMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
+  }
+
+  const uint64_t newFlows = static_cast<uint64_t>(o.newShare * static_cast<double>(o.packets)) * 11 / 10 + 1024;
+  std::vector<std::unique_ptr<Lane>> lanes;
+  for (uint16_t i = 0; i < o.workers; ++i) {
+    auto lane = std::make_unique<Lane>();
+    lane->index = i;
+    lane->portId = static_cast<uint16_t>(port);
+    lane->rx = rx[i];
+    lane->tx = tx[i];
+    lane->pool = pool;
+    lane->flows = std::make_unique<FlowTable>("bflows" + tag + "_" + std::to_string(i),
+                                              static_cast<uint32_t>(o.flows / o.workers + newFlows + 1024), socket);
+    lane->ctx.index = i;
+    lane->ctx.queue = i;
+    lane->ctx.plane = &plane;
+    lane->ctx.flows = lane->flows.get();
+    lane->ctx.pool = pool;
+    lane->options = &o;
+    lane->services = provider->current();
+    lanes.push_back(std::move(lane));
+  }
+  for (uint16_t i = 0; i < o.workers; ++i) rte_eal_remote_launch(runLane, lanes[i].get(), lcores[i]);
+  rte_eal_mp_wait_lcore();
+
+  double worker = 0, baseline = 0, syn = 0;
+  for (const auto& lane : lanes) {
+    worker += static_cast<double>(lane->workerCycles) / static_cast<double>(std::max<uint64_t>(1, lane->workerPackets));
+    baseline +=
+        static_cast<double>(lane->baselineCycles) / static_cast<double>(std::max<uint64_t>(1, lane->baselinePackets));
+    syn += static_cast<double>(lane->synCycles) / static_cast<double>(std::max<uint64_t>(1, lane->synPackets));
+    result.dropped += lane->ctx.counters.totalDrops();
+    if (!quiet && lane->ctx.counters.totalDrops() != 0) {
+      spdlog::warn("worker {} dropped {} packets:\n{}", lane->index, lane->ctx.counters.totalDrops(),
+                   formatCounters(lane->ctx.counters));
+    }
+  }
+  result.workerCycles = worker / o.workers;
+  result.baselineCycles = baseline / o.workers;
+  result.synCycles = syn / o.workers;
+
+  lanes.clear();
+  provider.reset();
+  rte_free(qsbr);
+  rte_eth_dev_stop(static_cast<uint16_t>(port));
+  rte_eth_dev_close(static_cast<uint16_t>(port));
+  rte_mempool_free(pool);
+  return result;
+}
+
+void printHeader() {
+  std::printf("%9s %5s %9s %5s %5s %3s | %8s %8s %7s | %8s %6s | %9s | %8s %8s\n", "services", "eps", "flows", "size",
+              "new", "wk", "Mpps", "ns/pkt", "cyc/pkt", "io-fwd", "ratio", "conn/s", "build ms", "pub1 ms");
+}
+
+void printResult(const Result& r) {
+  const double hz = static_cast<double>(rte_get_tsc_hz());
+  const Options& o = r.options;
+  const double mpps = hz / r.workerCycles / 1e6 * o.workers;
+  const double baseMpps = hz / r.baselineCycles / 1e6 * o.workers;
+  std::printf("%9u %5u %9u %5u %5.2f %3u | %8.2f %8.1f %7.1f | %8.2f %6.3f | %9.0f | %8.1f %8.2f\n", o.services,
+              o.endpoints, o.flows, o.packetSize, o.newShare, o.workers, mpps, r.workerCycles / hz * 1e9,
+              r.workerCycles, baseMpps, mpps / baseMpps, hz / r.synCycles * o.workers, r.buildMs, r.publishOneMs);
+  std::fflush(stdout);
+}
+
+/// The run with the median worker cycles per packet out of `repeat`.
+Result median(const Options& o, unsigned repeat) {
+  std::vector<Result> runs;
+  for (unsigned i = 0; i < std::max(1u, repeat); ++i) runs.push_back(runOnce(o, i + 1 < repeat));
+  std::sort(runs.begin(), runs.end(), [](const Result& a, const Result& b) { return a.workerCycles < b.workerCycles; });
+  return runs[runs.size() / 2];
+}
+
+void writeCsvRow(std::ofstream& csv, const Result& r, const char* sweep) {
+  const double hz = static_cast<double>(rte_get_tsc_hz());
+  const Options& o = r.options;
+  const double mpps = hz / r.workerCycles / 1e6 * o.workers;
+  const double baseMpps = hz / r.baselineCycles / 1e6 * o.workers;
+  csv << sweep << ',' << o.services << ',' << o.endpoints << ',' << o.flows << ',' << o.packetSize << ','
+      << o.newShare << ',' << o.workers << ',' << mpps << ',' << r.workerCycles / hz * 1e9 << ',' << r.workerCycles
+      << ',' << baseMpps << ',' << mpps / baseMpps << ',' << hz / r.synCycles * o.workers << ',' << r.buildMs << ','
+      << r.publishOneMs << ',' << r.dropped << '\n';
+  csv.flush();
+}
+
+}  // namespace
+}  // namespace nicproxy::bench
+
+int main(int argc, char** argv) {
+  using namespace nicproxy::bench;
+  CLI::App cli{"nicproxy-bench: the worker's forwarding rate on in-memory rings, beside an io-forward baseline"};
+  Options o;
+  bool huge = false;
+  std::string sweepCsv;
+  std::string lcores = "0@0,1@1";
+  cli.add_option("--services", o.services, "service ports (cluster IPs)")->capture_default_str();
+  cli.add_option("--endpoints", o.endpoints, "endpoints per service")->capture_default_str();
+  cli.add_option("--flows", o.flows, "concurrent flows (established before timing)")->capture_default_str();
+  cli.add_option("--size", o.packetSize, "packet size in bytes, FCS included")->capture_default_str();
+  cli.add_option("--new-share", o.newShare, "share of packets that open a new flow (0..1)")->capture_default_str();
+  cli.add_option("--workers", o.workers, "worker lcores")->capture_default_str();
+  cli.add_option("--packets", o.packets, "packets per worker per phase")->capture_default_str();
+  cli.add_option("--lcores", lcores, "EAL --lcores (main lcore first); workers use the others")->capture_default_str();
+  cli.add_flag("--huge", huge, "use hugepages (default: --no-huge)");
+  cli.add_option("--sweep", sweepCsv, "run the sweep (services 10..100000, flows 1000..1000000) into this CSV");
+  bool pauses = false;
+  unsigned repeat = 3;
+  cli.add_flag("--update-pauses", pauses,
+               "runWorker's loop lengths without updates and with a changed service published every 50 ms");
+  cli.add_option("--repeat", repeat, "runs per configuration; the median is printed (this host is shared)")
+      ->capture_default_str();
+  CLI11_PARSE(cli, argc, argv);
+
+  std::vector<std::string> args{"nicproxy-bench", "--lcores", lcores, "--no-pci", "--no-telemetry",
+                                "--log-level", "*:error", "--file-prefix", "npbench" + std::to_string(getpid())};
+  if (!huge) {
+    args.insert(args.end(), {"--no-huge", "--no-shconf", "-m", "6144"});
+  } else {
+    args.insert(args.end(), {"--in-memory"});
+  }
+  std::vector<char*> eal;
+  for (std::string& a : args) eal.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(eal.size()), eal.data()) < 0) {
+    std::fprintf(stderr, "rte_eal_init failed\n");
+    return 1;
+  }
+  spdlog::set_level(spdlog::level::warn);
+  std::ifstream loadavg("/proc/loadavg");
+  std::string load;
+  std::getline(loadavg, load);
+  std::printf("# nicproxy-bench: %s, TSC %.2f GHz, EAL --lcores %s (worker lcores time only their own data path); "
+              "load average at start: %s\n",
+              huge ? "hugepages" : "--no-huge", static_cast<double>(rte_get_tsc_hz()) / 1e9, lcores.c_str(),
+              load.c_str());
+  int rc = 0;
+  try {
+    if (pauses) {
+      updatePauses(o.services, o.endpoints, o.flows, o.packetSize, 0, 3.0);
+      updatePauses(o.services, o.endpoints, o.flows, o.packetSize, 50, 3.0);
+      rte_eal_cleanup();
+      return 0;
+    }
+    printHeader();
+    if (sweepCsv.empty()) {
+      printResult(median(o, repeat));
+    } else {
+      std::ofstream csv(sweepCsv);
+      csv << "sweep,services,endpoints,flows,size,new_share,workers,mpps,ns_per_packet,cycles_per_packet,"
+             "baseline_mpps,ratio,new_conn_per_s,build_ms,publish_one_ms,dropped\n";
+      for (uint32_t services : {10u, 100u, 1000u, 10000u, 100000u}) {
+        Options s = o;
+        s.services = services;
+        s.flows = 100000;
+        const Result r = median(s, repeat);
+        printResult(r);
+        writeCsvRow(csv, r, "services");
+      }
+      for (uint32_t flows : {1000u, 10000u, 100000u, 1000000u}) {
+        Options s = o;
+        s.services = 10000;
+        s.flows = flows;
+        const Result r = median(s, repeat);
+        printResult(r);
+        writeCsvRow(csv, r, "flows");
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "nicproxy-bench: %s\n", e.what());
+    rc = 1;
+  }
+  rte_eal_cleanup();
+  return rc;
+}

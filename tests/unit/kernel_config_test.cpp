@@ -34,6 +34,13 @@ TEST(KernelConfig, NftablesDefaultsAndFallback) {
   EXPECT_EQ(r.config->dpdk.kernelFallback, KernelFallback::None);
 }
 
+TEST(KernelConfig, KernelModesNeedAServicesFile) {
+  const auto r = parseConfig(R"({"mode": "nftables"})", "/");
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 1u) << testing::PrintToString(r.errors);
+  EXPECT_EQ(r.errors[0].rfind("servicesFile: required in mode nftables", 0), 0u) << r.errors[0];
+}
+
 TEST(KernelConfig, Mistakes) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {R"("iptables": {"masqueradeBit": 32})", "iptables.masqueradeBit: 32 is out of range 0..31"},

@@ -1,5 +1,10 @@
 #include "control/services_file.hpp"
 
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+#include "control/change_tracker.hpp"
 #include "control/json_reader.hpp"
 #include "control/k8s/decode.hpp"
 
@@ -125,6 +130,21 @@ ServicesFileContents loadServicesFile(const std::filesystem::path& path) {
     return contents;
   }
   return parseServicesList(*text);
+}
+
+bool loadServicesFileInto(const std::filesystem::path& path, ChangeTracker& tracker, bool keepOnFailure) {
+  ServicesFileContents contents = loadServicesFile(path);
+  for (const std::string& warning : contents.warnings) spdlog::warn("servicesFile: {}", warning);
+  for (const std::string& error : contents.errors) spdlog::error("servicesFile: {}", error);
+  if (contents.unreadable) {
+    if (keepOnFailure) {
+      spdlog::error("servicesFile {}: unreadable; keeping the services in force", path.string());
+      return false;
+    }
+    throw std::runtime_error("servicesFile " + path.string() + " cannot be read");
+  }
+  tracker.replaceAll(std::move(contents.services), std::move(contents.slices));
+  return true;
 }
 
 }  // namespace nicproxy

@@ -21,4 +21,11 @@ struct ServicesFileContents {
 ServicesFileContents parseServicesList(std::string_view jsonText);
 ServicesFileContents loadServicesFile(const std::filesystem::path& path);
 
+class ChangeTracker;
+/// Loads the file and replaces everything the tracker holds with it, logging each
+/// warning and rejected item. An unreadable file changes nothing: with `keepOnFailure`
+/// (a reload) that is logged and false is returned, so the services in force stay;
+/// without it (start-up) it throws std::runtime_error naming the file.
+bool loadServicesFileInto(const std::filesystem::path& path, ChangeTracker& tracker, bool keepOnFailure);
+
 }  // namespace nicproxy

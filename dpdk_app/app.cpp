@@ -18,6 +18,7 @@
 #include "control/api_source.hpp"
 #include "control/change_tracker.hpp"
 #include "control/services_file.hpp"
+#include "control/signals.hpp"
 #include "control/sync_runner.hpp"
 #include "dpdk_app/counters.hpp"
 #include "dpdk_app/dpdk_provider.hpp"
@@ -31,18 +32,6 @@ namespace nicproxy {
 namespace {
 
 constexpr unsigned kRedirectRingSize = 4096;  // per worker; a power of two
-
-std::atomic<int> pendingSignal{0};
-static_assert(std::atomic<int>::is_always_lock_free, "a signal handler may only touch lock-free atomics");
-
-void onSignal(int signal) { pendingSignal.store(signal, std::memory_order_relaxed); }
-
-void installSignalHandlers() {
-  struct sigaction action {};
-  action.sa_handler = onSignal;
-  sigemptyset(&action.sa_mask);
-  for (int signal : {SIGINT, SIGTERM, SIGHUP}) sigaction(signal, &action, nullptr);
-}
 
 std::string formatMac(const rte_ether_addr& mac) {
   char text[RTE_ETHER_ADDR_FMT_SIZE];
@@ -125,20 +114,6 @@ void initEal(const Config& config) {
   }
 }
 
-void loadServices(const Config& config, ChangeTracker& tracker, bool keepOnFailure) {
-  ServicesFileContents contents = loadServicesFile(config.servicesFile);
-  for (const std::string& warning : contents.warnings) spdlog::warn("servicesFile: {}", warning);
-  for (const std::string& error : contents.errors) spdlog::error("servicesFile: {}", error);
-  if (contents.unreadable) {
-    if (keepOnFailure) {
-      spdlog::error("servicesFile {}: unreadable; keeping the services in force", config.servicesFile.string());
-      return;
-    }
-    throw std::runtime_error("servicesFile " + config.servicesFile.string() + " cannot be read");
-  }
-  tracker.replaceAll(std::move(contents.services), std::move(contents.slices));
-}
-
 std::unique_ptr<ApiSource> startApiSource(const Config& config) {
   k8s::ConnectionResult connection = k8s::resolveConnection(config.clientConnection.kubeconfig);
   if (!connection.connection) throw std::runtime_error(connection.error);
@@ -158,7 +133,7 @@ bool App::waitForFirstLists() {
   State& s = *state_;
   bool waiting = false;
   while (!s.apiSource->synced()) {
-    if (const int signal = pendingSignal.exchange(0, std::memory_order_relaxed); signal == SIGINT || signal == SIGTERM) {
+    if (const int signal = takePendingSignal(); signal == SIGINT || signal == SIGTERM) {
       spdlog::info("signal {} before the first lists arrived: stopping", signal);
       return false;
     }
@@ -281,7 +256,7 @@ int App::run() {
     // state with an empty one.
     if (!waitForFirstLists()) return 0;
   } else {
-    loadServices(config_, s.tracker, false);
+    loadServicesFileInto(config_.servicesFile, s.tracker, false);
   }
   if (!s.runner->runIfDue(SyncRunner::Clock::now())) throw std::runtime_error("the first sync of the data path failed");
 
@@ -294,7 +269,7 @@ int App::run() {
                s.provider->current()->frontendCount(), workerCount, fmt::join(s.workerLcores, ","));
 
   while (true) {
-    const int signal = pendingSignal.exchange(0, std::memory_order_relaxed);
+    const int signal = takePendingSignal();
     if (signal == SIGINT || signal == SIGTERM) {
       spdlog::info("signal {}: stopping", signal);
       break;
@@ -303,7 +278,7 @@ int App::run() {
       spdlog::info("SIGHUP: nothing to reload, the services come from the API server");
     } else if (signal == SIGHUP) {
       spdlog::info("SIGHUP: reloading {}", config_.servicesFile.string());
-      loadServices(config_, s.tracker, true);
+      loadServicesFileInto(config_.servicesFile, s.tracker, true);
     }
     if (s.apiSource) s.apiSource->drainInto(s.tracker);
     auto now = SyncRunner::Clock::now();

@@ -8,16 +8,6 @@
 #include "control/endpoints.hpp"
 
 namespace nicproxy {
-namespace {
-
-std::string firstLines(const std::string& text, size_t count) {
-  std::istringstream in(text);
-  std::string out, lineText;
-  while (count-- > 0 && std::getline(in, lineText)) out += (out.empty() ? "" : " / ") + lineText;
-  return out;
-}
-
-}  // namespace
 
 // kube-proxy deletes the conntrack entries of UDP endpoints that went away, or replies
 // keep flowing to (and requests keep being sent to) a backend that is gone.
@@ -43,7 +33,7 @@ void clearRemovedUdpEndpoints(Executor& executor, const ServicePort& before, con
       // conntrack exits 1 when there was nothing to delete.
       if (!result.ok() && result.err.find("0 flow entries") == std::string::npos) {
         spdlog::warn("{} failed: {}", fmt::join(argv, " "),
-                     result.error.empty() ? firstLines(result.err, 2) : result.error);
+                     result.failureText(2));
       }
     }
   }

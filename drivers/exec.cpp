@@ -1,5 +1,7 @@
 #include "drivers/exec.hpp"
 
+#include <sstream>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -184,6 +186,15 @@ ExecResult FakeExecutor::run(const std::vector<std::string>& argv, std::string_v
   ExecResult result = std::move(results_.front());
   results_.pop_front();
   return result;
+}
+
+std::string ExecResult::failureText(size_t lines) const {
+  if (!error.empty()) return error;
+  std::istringstream in(err);
+  std::string text;
+  std::string line;
+  while (lines-- > 0 && std::getline(in, line)) text += (text.empty() ? "" : " / ") + line;
+  return text;
 }
 
 }  // namespace nicproxy

@@ -16,6 +16,9 @@ struct ExecResult {
   std::string err;    // everything written to stderr
   std::string error;  // why it did not start or finish ("cannot run foo: No such file..."); empty otherwise
   bool ok() const { return error.empty() && exitCode == 0; }
+  /// Why the command failed, for a log line or an exception: the runner's own error when
+  /// it did not start, else the first `lines` lines of its stderr joined with " / ".
+  std::string failureText(size_t lines = 3) const;
 };
 
 class Executor {

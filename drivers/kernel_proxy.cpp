@@ -14,6 +14,7 @@
 
 #include "control/change_tracker.hpp"
 #include "control/services_file.hpp"
+#include "control/signals.hpp"
 #include "control/sync_runner.hpp"
 #include "drivers/iptables/iptables_provider.hpp"
 #include "drivers/ipvs/ipvs_modules.hpp"
@@ -21,32 +22,6 @@
 
 namespace nicproxy {
 namespace {
-
-std::atomic<int> pendingSignal{0};
-static_assert(std::atomic<int>::is_always_lock_free, "a signal handler may only touch lock-free atomics");
-
-void onSignal(int signal) { pendingSignal.store(signal, std::memory_order_relaxed); }
-
-void installSignalHandlers() {
-  struct sigaction action {};
-  action.sa_handler = onSignal;
-  sigemptyset(&action.sa_mask);
-  for (int signal : {SIGINT, SIGTERM, SIGHUP}) sigaction(signal, &action, nullptr);
-}
-
-void loadServices(const Config& config, ChangeTracker& tracker, bool keepOnFailure) {
-  ServicesFileContents contents = loadServicesFile(config.servicesFile);
-  for (const std::string& warning : contents.warnings) spdlog::warn("servicesFile: {}", warning);
-  for (const std::string& error : contents.errors) spdlog::error("servicesFile: {}", error);
-  if (contents.unreadable) {
-    if (keepOnFailure) {
-      spdlog::error("servicesFile {}: unreadable; keeping the services in force", config.servicesFile.string());
-      return;
-    }
-    throw std::runtime_error("servicesFile " + config.servicesFile.string() + " cannot be read");
-  }
-  tracker.replaceAll(std::move(contents.services), std::move(contents.slices));
-}
 
 struct Periods {
   std::chrono::milliseconds minSync, sync;
@@ -107,7 +82,7 @@ int runKernelProxy(const Config& config) {
 
   // Before the first sync, so that a SIGHUP sent as soon as "ready" shows is not fatal.
   installSignalHandlers();
-  loadServices(config, tracker, false);
+  loadServicesFileInto(config.servicesFile, tracker, false);
   if (!runner.syncIfNeeded()) throw std::runtime_error("the first " + provider->name() + " sync failed");
   spdlog::info("kernel proxy ready: {} service ports, {} endpoints", tracker.current()->size(),
                tracker.current()->endpointCount());
@@ -116,7 +91,7 @@ int runKernelProxy(const Config& config) {
   Clock::time_point lastSync = Clock::now();
   Clock::time_point lastFull = lastSync;
   while (true) {
-    const int signal = pendingSignal.exchange(0, std::memory_order_relaxed);
+    const int signal = takePendingSignal();
     if (signal == SIGINT || signal == SIGTERM) {
       spdlog::info("signal {}: stopping; the {} rules stay in place (nicproxy --cleanup removes them)", signal,
                    provider->name());
@@ -124,7 +99,7 @@ int runKernelProxy(const Config& config) {
     }
     if (signal == SIGHUP) {
       spdlog::info("SIGHUP: reloading {}", config.servicesFile.string());
-      loadServices(config, tracker, true);
+      loadServicesFileInto(config.servicesFile, tracker, true);
     }
     const Clock::time_point now = Clock::now();
     if (now - lastFull >= std::max(periods.sync, kMinFullSyncPeriod)) {

@@ -45,12 +45,6 @@ std::vector<std::string> jumpArgv(const std::string& command, const JumpRule& ru
   return argv;
 }
 
-std::string firstLines(const std::string& text, size_t count) {
-  std::istringstream in(text);
-  std::string out, lineText;
-  while (count-- > 0 && std::getline(in, lineText)) out += (out.empty() ? "" : " / ") + lineText;
-  return out;
-}
 
 bool isOwnChain(const std::string& chain, const IptablesChains& c) {
   for (const std::string* p : {&c.svc, &c.svl, &c.ext, &c.fw, &c.sep}) {
@@ -78,7 +72,7 @@ std::vector<std::string> IptablesProvider::chainsInKernel(const char* table) {
   const ExecResult result = executor_.run({options_.iptablesCommand + "-save", "-t", table});
   if (!result.ok()) {
     throw std::runtime_error(std::string("iptables-save -t ") + table + " failed: " +
-                             (result.error.empty() ? firstLines(result.err, 3) : result.error));
+                             result.failureText(3));
   }
   return chainsOf(result.out);
 }
@@ -131,7 +125,7 @@ void IptablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   const ExecResult result = executor_.run({options_.iptablesCommand + "-restore", "-w", "--noflush"}, lastInput_);
   if (!result.ok()) {
     throw std::runtime_error("iptables-restore failed: " +
-                             (result.error.empty() ? firstLines(result.err, 3) : result.error));
+                             result.failureText(3));
   }
   if (fullSync) ensureJumpRules();
 
@@ -152,7 +146,7 @@ void IptablesProvider::ensureJumpRules() {
     const ExecResult inserted = executor_.run(jumpArgv(options_.iptablesCommand, rule, "-I"));
     if (!inserted.ok()) {
       throw std::runtime_error(std::string("cannot insert the jump from ") + rule.table + " " + rule.from + " to " +
-                               rule.to + ": " + (inserted.error.empty() ? firstLines(inserted.err, 3) : inserted.error));
+                               rule.to + ": " + inserted.failureText(3));
     }
   }
 }
@@ -172,7 +166,7 @@ std::vector<std::string> IptablesProvider::cleanup(Executor& executor, const std
     const ExecResult saved = executor.run({iptablesCommand + "-save", "-t", table});
     if (!saved.ok()) {
       problems.push_back(std::string("iptables-save -t ") + table + ": " +
-                         (saved.error.empty() ? firstLines(saved.err, 3) : saved.error));
+                         saved.failureText(3));
       continue;
     }
     std::vector<std::string> ours;
@@ -187,7 +181,7 @@ std::vector<std::string> IptablesProvider::cleanup(Executor& executor, const std
     const ExecResult restored = executor.run({iptablesCommand + "-restore", "-w", "--noflush"}, input);
     if (!restored.ok()) {
       problems.push_back(std::string("iptables-restore (") + table + " cleanup): " +
-                         (restored.error.empty() ? firstLines(restored.err, 3) : restored.error));
+                         restored.failureText(3));
     }
   }
   return problems;

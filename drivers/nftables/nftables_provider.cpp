@@ -9,16 +9,6 @@
 #include "drivers/names.hpp"
 
 namespace nicproxy {
-namespace {
-
-std::string firstLines(const std::string& text, size_t count) {
-  std::istringstream in(text);
-  std::string out, lineText;
-  while (count-- > 0 && std::getline(in, lineText)) out += (out.empty() ? "" : " / ") + lineText;
-  return out;
-}
-
-}  // namespace
 
 NftablesProvider::NftablesProvider(Executor& executor, NftablesProviderOptions options)
     : executor_(executor), options_(std::move(options)) {}
@@ -75,7 +65,7 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   if (!lastInput_.empty()) {
     const ExecResult result = executor_.run({"nft", "-f", "-"}, lastInput_);
     if (!result.ok()) {
-      throw std::runtime_error("nft -f - failed: " + (result.error.empty() ? firstLines(result.err, 4) : result.error));
+      throw std::runtime_error("nft -f - failed: " + result.failureText(4));
     }
   }
   for (const auto& [name, before] : rendered_) {
@@ -93,7 +83,7 @@ std::vector<std::string> NftablesProvider::cleanup(Executor& executor, const std
   const ExecResult result =
       executor.run({"nft", "-f", "-"}, "add table ip " + table + "\ndelete table ip " + table + "\n");
   if (result.ok()) return {};
-  return {"nft delete table ip " + table + ": " + (result.error.empty() ? firstLines(result.err, 3) : result.error)};
+  return {"nft delete table ip " + table + ": " + result.failureText(3)};
 }
 
 }  // namespace nicproxy

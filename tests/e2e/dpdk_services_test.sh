@@ -21,27 +21,14 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/scripts/netns_topology.sh"
 # shellcheck source=SCRIPTDIR/../../scripts/harness.sh
 source "$ROOT/scripts/harness.sh"
+# shellcheck source=SCRIPTDIR/../../scripts/e2e_lib.sh
+source "$ROOT/scripts/e2e_lib.sh"
 
 PREFIX="npe$$"
 WORK=$(mktemp -d /tmp/nicproxy-e2e.XXXXXX)
 LOG="$WORK/nicproxy.log"
-FAILED=0
 
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1 ($2)"; FAILED=$((FAILED + 1)); }
-
-cleanup() {
-    trap - EXIT INT TERM
-    h_cleanup "$PREFIX"
-    if [[ ${KEEP_WORK:-0} == 1 || $FAILED -ne 0 ]]; then
-        echo "# logs kept in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+e2e_install_traps
 
 in_client() { h_in_ns "$PREFIX" client "$@"; }
 
@@ -90,10 +77,6 @@ CHECKS=(
     "h: counters printed at exit"
 )
 
-fail_all_from() {
-    local reason=$1 i
-    for ((i = $2; i < ${#CHECKS[@]}; i++)); do fail "${CHECKS[$i]}" "$reason"; done
-}
 
 # ---- prerequisites --------------------------------------------------------------------
 if [[ $(id -u) -ne 0 ]]; then

@@ -26,6 +26,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/scripts/netns_topology.sh"
 # shellcheck source=SCRIPTDIR/../../scripts/harness.sh
 source "$ROOT/scripts/harness.sh"
+# shellcheck source=SCRIPTDIR/../../scripts/e2e_lib.sh
+source "$ROOT/scripts/e2e_lib.sh"
 
 PREFIX="npw$$"
 WORK=$(mktemp -d /tmp/nicproxy-workers.XXXXXX)
@@ -33,26 +35,13 @@ LOG="$WORK/nicproxy.log"
 SERVICES="$WORK/services.json"
 GEN="$ROOT/tests/e2e/gen_scale_services.py"
 HOLD="$ROOT/tests/e2e/hold_client.py"
-FAILED=0
 BG_PIDS=()
 
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1 ($2)"; FAILED=$((FAILED + 1)); }
-
-cleanup() {
-    trap - EXIT INT TERM
+e2e_before_cleanup() {
     local pid
     for pid in "${BG_PIDS[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-    h_cleanup "$PREFIX"
-    if [[ ${KEEP_WORK:-0} == 1 || $FAILED -ne 0 ]]; then
-        echo "# logs kept in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+e2e_install_traps
 
 in_client() { h_in_ns "$PREFIX" client "$@"; }
 
@@ -71,10 +60,6 @@ CHECKS=(
     "full flow table: new flows dropped and counted, an open connection carries on"
     "shutdown: both workers created flows and replies were redirected"
 )
-fail_all_from() {
-    local reason=$1 i
-    for ((i = $2; i < ${#CHECKS[@]}; i++)); do fail "${CHECKS[$i]}" "$reason"; done
-}
 
 if [[ $(id -u) -ne 0 ]]; then fail_all_from "needs root" 0; exit 1; fi
 if [[ ! -x $NICPROXY ]]; then fail_all_from "no nicproxy binary at $NICPROXY" 0; exit 1; fi

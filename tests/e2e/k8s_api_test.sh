@@ -21,6 +21,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/scripts/netns_topology.sh"
 # shellcheck source=SCRIPTDIR/../../scripts/harness.sh
 source "$ROOT/scripts/harness.sh"
+# shellcheck source=SCRIPTDIR/../../scripts/e2e_lib.sh
+source "$ROOT/scripts/e2e_lib.sh"
 
 PREFIX="npk$$"
 WORK=$(mktemp -d /tmp/nicproxy-e2e-k8s.XXXXXX)
@@ -28,10 +30,6 @@ LOG="$WORK/nicproxy.log"
 FAKE="$H_BUILD_DIR/tests/fake_apiserver"
 TOKEN="e2e-token-$$-$RANDOM"
 FAKE_PID=""
-FAILED=0
-
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1 ($2)"; FAILED=$((FAILED + 1)); }
 
 stop_fake() {
     if [[ -n $FAKE_PID ]]; then
@@ -41,19 +39,10 @@ stop_fake() {
     fi
 }
 
-cleanup() {
-    trap - EXIT INT TERM
+e2e_before_cleanup() {
     stop_fake
-    h_cleanup "$PREFIX"
-    if [[ ${KEEP_WORK:-0} == 1 || $FAILED -ne 0 ]]; then
-        echo "# logs kept in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+e2e_install_traps
 
 in_client() { h_in_ns "$PREFIX" client "$@"; }
 in_node() { h_in_ns "$PREFIX" node "$@"; }
@@ -120,10 +109,6 @@ CHECKS=(
     "k8s: --validate rejects servicesFile together with --kubeconfig, naming servicesFile"
 )
 
-fail_all_from() {
-    local reason=$1 i
-    for ((i = $2; i < ${#CHECKS[@]}; i++)); do fail "${CHECKS[$i]}" "$reason"; done
-}
 
 # ---- prerequisites --------------------------------------------------------------------
 if [[ $(id -u) -ne 0 ]]; then

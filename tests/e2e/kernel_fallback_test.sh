@@ -15,18 +15,12 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/scripts/netns_topology.sh"
 # shellcheck source=SCRIPTDIR/../../scripts/harness.sh
 source "$ROOT/scripts/harness.sh"
+# shellcheck source=SCRIPTDIR/../../scripts/e2e_lib.sh
+source "$ROOT/scripts/e2e_lib.sh"
 
 PREFIX="npf$$"
 WORK=$(mktemp -d /tmp/nicproxy-fallback.XXXXXX)
-FAILED=0
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1 ($2)"; FAILED=$((FAILED + 1)); }
-cleanup() {
-    trap - EXIT INT TERM
-    h_cleanup "$PREFIX"
-    if [[ $FAILED -ne 0 ]]; then echo "# logs kept in $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT INT TERM
+e2e_install_traps
 in_node() { h_in_ns "$PREFIX" node "$@"; }
 
 if ! topo_up "$PREFIX" || ! h_start_backends "$PREFIX" "$WORK"; then

@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# e2e_lib.sh: what every end-to-end script built on netns_topology.sh and harness.sh
+# shares: PASS:/FAIL: lines (scripts/test.sh counts them), failing the checks that a
+# broken prerequisite makes impossible, and one cleanup on exit.
+#
+# The caller sets PREFIX (topology prefix), WORK (a temp folder) and, for
+# e2e_fail_all_from, the array CHECKS; it may define e2e_before_cleanup to stop what it
+# started itself (fake servers, background clients) before the topology goes.
+# WORK is kept when a check failed or KEEP_WORK=1, and removed otherwise.
+
+FAILED=0
+
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1 ($2)"; FAILED=$((FAILED + 1)); }
+
+# fail_all_from REASON INDEX: fails CHECKS[INDEX] and every check after it.
+fail_all_from() {
+    local reason=$1 i
+    for ((i = $2; i < ${#CHECKS[@]}; i++)); do fail "${CHECKS[$i]}" "$reason"; done
+}
+
+# shellcheck disable=SC2317  # called from the traps
+e2e_cleanup() {
+    trap - EXIT INT TERM
+    if declare -F e2e_before_cleanup >/dev/null; then e2e_before_cleanup; fi
+    h_cleanup "$PREFIX"
+    if [[ ${KEEP_WORK:-0} == 1 || $FAILED -ne 0 ]]; then
+        echo "# logs kept in $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+
+e2e_install_traps() {
+    trap e2e_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}

@@ -167,12 +167,35 @@ std::vector<IptablesTracer::Outcome> IptablesTracer::walk(const std::string& tab
   return results;
 }
 
-TraceResult IptablesTracer::trace(const TracePacket& packet) const {
-  const std::vector<Outcome> nat = walk("nat", prefix_ + "-SERVICES", packet, Outcome{}, 0);
+void BranchMerger::addStopped(const std::string& verdict) {
+  if (!stopVerdict_.empty() && stopVerdict_ != verdict) throw std::runtime_error(who_ + ": mixed verdicts");
+  stopVerdict_ = verdict;
+}
+
+void BranchMerger::addAccepted(const std::string& dnat, bool masquerade, bool affinity) {
+  if (!dnat.empty()) endpoints_.insert(dnat);
+  masquerade_.insert(masquerade);
+  affinity_ = affinity_ || affinity;
+}
+
+TraceResult BranchMerger::finish() const {
   TraceResult result;
-  std::set<std::string> endpoints;
-  std::set<bool> masq;
-  for (const Outcome& o : nat) {
+  if (!stopVerdict_.empty()) {
+    if (!endpoints_.empty()) throw std::runtime_error(who_ + ": some branches dropped, some reached endpoints");
+    result.verdict = stopVerdict_;
+    return result;
+  }
+  if (masquerade_.size() > 1) throw std::runtime_error(who_ + ": masquerade differs between branches");
+  result.verdict = "ACCEPT";
+  result.masquerade = masquerade_.contains(true);
+  result.affinity = affinity_;
+  for (const std::string& e : endpoints_) result.endpoints += (result.endpoints.empty() ? "" : ", ") + e;
+  return result;
+}
+
+TraceResult IptablesTracer::trace(const TracePacket& packet) const {
+  BranchMerger merged("tracer");
+  for (const Outcome& o : walk("nat", prefix_ + "-SERVICES", packet, Outcome{}, 0)) {
     // filter runs after DNAT: the destination it sees is the endpoint when there is one.
     std::vector<std::string> filterChains;
     if (packet.fromNode) {
@@ -188,23 +211,12 @@ TraceResult IptablesTracer::trace(const TracePacket& packet) const {
       }
     }
     if (!verdict.empty()) {
-      if (!result.verdict.empty() && result.verdict != verdict) throw std::runtime_error("tracer: mixed verdicts");
-      result.verdict = verdict;
-      continue;
+      merged.addStopped(verdict);
+    } else {
+      merged.addAccepted(o.dnat, o.masquerade, o.affinity);
     }
-    if (!o.dnat.empty()) endpoints.insert(o.dnat);
-    masq.insert(o.masquerade);
-    result.affinity = result.affinity || o.affinity;
   }
-  if (!result.verdict.empty()) {
-    if (!endpoints.empty()) throw std::runtime_error("tracer: some branches dropped, some reached endpoints");
-    return result;
-  }
-  if (masq.size() > 1) throw std::runtime_error("tracer: masquerade differs between branches");
-  result.verdict = "ACCEPT";
-  result.masquerade = masq.contains(true);
-  for (const std::string& e : endpoints) result.endpoints += (result.endpoints.empty() ? "" : ", ") + e;
-  return result;
+  return merged.finish();
 }
 
 }  // namespace nicproxy::testing

@@ -30,6 +30,28 @@ struct TraceResult {
   bool operator==(const TraceResult&) const = default;
 };
 
+/// Folds the branches a tracer followed (every `statistic`/`numgen` choice) into one
+/// TraceResult; both tracers use it, so they judge their branches alike. It throws when
+/// the branches disagree in a way a real ruleset never should (some dropped and some
+/// reached endpoints, different verdicts, different masquerading); `who` names the
+/// tracer in that message.
+class BranchMerger {
+ public:
+  explicit BranchMerger(std::string who) : who_(std::move(who)) {}
+  /// A branch that ended in DROP or REJECT.
+  void addStopped(const std::string& verdict);
+  /// A branch that went through, DNATed to `dnat` (empty: not DNATed).
+  void addAccepted(const std::string& dnat, bool masquerade, bool affinity);
+  TraceResult finish() const;
+
+ private:
+  std::string who_;
+  std::string stopVerdict_;
+  std::set<std::string> endpoints_;
+  std::set<bool> masquerade_;
+  bool affinity_ = false;
+};
+
 class IptablesTracer {
  public:
   /// `localAddresses`: what `-m addrtype --dst-type/--src-type LOCAL` treats as the node's.

@@ -275,9 +275,7 @@ std::vector<NftModel::Outcome> NftModel::walk(const std::string& chain, const Tr
 }
 
 TraceResult NftModel::trace(const TracePacket& packet, const std::set<Ipv4>& localAddresses) const {
-  TraceResult result;
-  std::set<std::string> endpoints;
-  std::set<bool> masq;
+  BranchMerger merged("nft model");
   for (const Outcome& o : walk("services", packet, localAddresses, Outcome{}, 0)) {
     std::string verdict = o.verdict;
     if (verdict.empty()) {
@@ -286,24 +284,12 @@ TraceResult NftModel::trace(const TracePacket& packet, const std::set<Ipv4>& loc
       }
     }
     if (verdict == "DROP" || verdict == "REJECT") {
-      if (!result.verdict.empty() && result.verdict != verdict) throw std::runtime_error("nft model: mixed verdicts");
-      result.verdict = verdict;
-      continue;
+      merged.addStopped(verdict);
+    } else {
+      merged.addAccepted(o.dnat, o.masquerade, o.affinity);
     }
-    if (!o.dnat.empty()) endpoints.insert(o.dnat);
-    masq.insert(o.masquerade);
-    result.affinity = result.affinity || o.affinity;
   }
-  if (!result.verdict.empty()) {
-    if (!endpoints.empty()) throw std::runtime_error("nft model: some branches dropped, some reached endpoints");
-    result.affinity = false;
-    return result;
-  }
-  if (masq.size() > 1) throw std::runtime_error("nft model: masquerade differs between branches");
-  result.verdict = "ACCEPT";
-  result.masquerade = masq.contains(true);
-  for (const std::string& e : endpoints) result.endpoints += (result.endpoints.empty() ? "" : ", ") + e;
-  return result;
+  return merged.finish();
 }
 
 }  // namespace nicproxy::testing

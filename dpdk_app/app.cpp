@@ -283,6 +283,7 @@ int App::run() {
     if (s.apiSource) s.apiSource->drainInto(s.tracker);
     auto now = SyncRunner::Clock::now();
     s.runner->runIfDue(now);
+    s.provider->reclaim();
     // Wake for the next event, the next due sync, or every 100 ms to look at signals.
     now = SyncRunner::Clock::now();
     const auto wake = std::min(s.runner->nextDue(now), now + std::chrono::milliseconds(100));

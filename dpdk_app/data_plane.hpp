@@ -7,7 +7,8 @@
 //  - services: written by the control thread only (DpdkProvider), with a release store
 //    after the new table is fully built; each worker loads it with acquire once per
 //    loop iteration and stops using it before it reports a quiescent state on qsbr.
-//    The provider frees a replaced table only after rte_rcu_qsbr_synchronize().
+//    The provider frees a replaced table only after an RCU grace period
+//    (rte_rcu_qsbr_start/check, see dpdk_provider.hpp).
 //  - redirect: one rte_ring per worker (empty with one worker), created before the
 //    workers start. Any worker enqueues (multi-producer) the replies whose SNAT port
 //    names another owner; only the owner dequeues (single consumer). The ring's

@@ -23,7 +23,22 @@ std::map<ServicePortName, std::shared_ptr<const PortState>> DpdkProvider::portSt
   return states;
 }
 
-DpdkProvider::~DpdkProvider() { plane_.services.store(nullptr, std::memory_order_release); }
+DpdkProvider::~DpdkProvider() {
+  plane_.services.store(nullptr, std::memory_order_release);
+  for (Replaced& replaced : pending_) release(replaced);  // the workers have stopped
+}
+
+void DpdkProvider::release(Replaced& replaced) {
+  if (replaced.owner != nullptr) replaced.owner->release(replaced.retired);
+  replaced = Replaced{};  // frees the records, the table and a replaced writer
+}
+
+void DpdkProvider::reclaim() {
+  while (!pending_.empty() && rte_rcu_qsbr_check(plane_.qsbr, pending_.front().token, false) == 1) {
+    release(pending_.front());
+    pending_.pop_front();
+  }
+}
 
 std::vector<RemovedBackend> DpdkProvider::removedBackends(const ServiceTable& table, const ChangedPorts& changed,
                                                           bool fullSync) {
@@ -65,11 +80,12 @@ void DpdkProvider::sync(const ServiceTable& table, const ChangedPorts& changed, 
   std::vector<RemovedBackend> removed = removedBackends(table, changed, fullSync);
   // An incremental update changes the index in place (and has changed nothing when it
   // returns false); otherwise a new writer and index are built off to the side.
-  std::unique_ptr<ServiceTableWriter> replaced;
+  reclaim();
+  std::unique_ptr<ServiceTableWriter> formerWriter;
   lastRebuilt_ = writer_ == nullptr || fullSync || !writer_->update(table, changed);
   if (lastRebuilt_) {
     std::unique_ptr<ServiceTableWriter> rebuilt = ServiceTableWriter::rebuild(settings_, table, writer_.get());
-    replaced = std::move(writer_);
+    formerWriter = std::move(writer_);
     writer_ = std::move(rebuilt);
   }
   auto next = std::make_unique<FastServiceTable>(writer_->index(),
@@ -81,23 +97,28 @@ void DpdkProvider::sync(const ServiceTable& table, const ChangedPorts& changed, 
   // workers load it with acquire (runWorker). (The index's own keys were published by
   // rte_hash with release stores as they were written.)
   plane_.services.store(next.get(), std::memory_order_release);
-  // Wait until every online worker has passed a quiescent state: none can still be
-  // using the previous table, an entry or PortState the update replaced, an erased
-  // key's slot or the replaced index after this returns, so freeing them is safe.
-  rte_rcu_qsbr_synchronize(plane_.qsbr, RTE_QSBR_THRID_INVALID);
+  Replaced replaced;
+  replaced.table = std::move(current_);
+  replaced.owner = writer_.get();
+  replaced.retired = writer_->takeRetired();
+  replaced.writer = std::move(formerWriter);
+  // The token is taken after every unlink and the store above: a worker that can
+  // still hold anything in `replaced` loaded it before, and has not reported
+  // quiescent since, so rte_rcu_qsbr_check() on this token waits for it.
+  replaced.token = rte_rcu_qsbr_start(plane_.qsbr);
+  pending_.push_back(std::move(replaced));
   current_ = std::move(next);
-  writer_->releaseRetired();
-  replaced.reset();
+  reclaim();
   const auto done = std::chrono::steady_clock::now();
   lastBuild_ = built - start;
   lastPublish_ = done - built;
   spdlog::info("dpdk: synced generation {}: {} frontends, {} backends; {} service ports changed{}, {} rebuilt, {} "
-               "reused, {} removed endpoints; {} us to update, {} us to publish",
+               "reused, {} removed endpoints; {} us to update, {} us to publish; {} syncs awaiting reclaim",
                table.generation(), current_->frontendCount(), current_->backendCount(), changed.size(),
                lastRebuilt_ ? " (new index)" : "", writer_->builtPorts(), writer_->reusedPorts(),
                current_->removedBackends().size(),
                std::chrono::duration_cast<std::chrono::microseconds>(lastBuild_).count(),
-               std::chrono::duration_cast<std::chrono::microseconds>(lastPublish_).count());
+               std::chrono::duration_cast<std::chrono::microseconds>(lastPublish_).count(), pending_.size());
 }
 
 }  // namespace nicproxy

@@ -7,17 +7,20 @@
 // for the workers, see frontend_index.hpp); a full sync, or an index out of room,
 // builds a new index off to the side instead (reusing the PortState of every unchanged
 // service port). Either way sync() then publishes a new FastServiceTable with one
-// release store into DataPlane::services, waits for an RCU grace period (every online
-// worker has reported quiescent, so none still holds the old table or anything the
-// update replaced) and only then frees the old table, the replaced entries and
-// PortStates, the erased keys' slots and, after a rebuild, the old index. Workers never
-// wait for the control thread.
+// release store into DataPlane::services and returns: the workers use the new state
+// from then on. What the sync replaced (the old table, the replaced entries and
+// PortStates, the erased keys' slots and, after a rebuild, the old index) waits in a
+// queue with an RCU token taken after the store (rte_rcu_qsbr_start) and is freed by a
+// later sync() or reclaim() once rte_rcu_qsbr_check() says every worker online at that
+// time has since reported quiescent, so none can still hold it. Neither side waits for
+// the other: a worker that is slow to report only delays the freeing.
 //
 // Removed endpoints: an endpoint that disappears from a service port (not one that is
 // merely terminating) is listed in the next tables for kRemovedMemory, so that every
 // worker's purge scan sees it at least once and resets (TCP) or deletes (UDP) the
 // flows still pointing at it.
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <vector>
@@ -36,11 +39,17 @@ class DpdkProvider : public Provider {
 
   DpdkProvider(DataPlane& plane, std::vector<Ipv4Cidr> nodePortAddresses, int socket,
                Scheduler defaultScheduler = Scheduler::Maglev);
-  /// Unpublishes and frees the current table; call after the workers stopped.
+  /// Unpublishes and frees everything; call after the workers stopped.
   ~DpdkProvider() override;
 
   std::string name() const override { return "dpdk"; }
   void sync(const ServiceTable& table, const ChangedPorts& changed, bool fullSync) override;
+
+  /// Frees what earlier syncs replaced, as far as their grace periods are over.
+  /// Cheap; the control loop calls it on every round.
+  void reclaim();
+  /// Syncs whose replaced state is still waiting for its grace period.
+  size_t awaitingReclaim() const { return pending_.size(); }
 
   const FastServiceTable* current() const { return current_.get(); }
   /// The PortState of every service port in the data path (for tests and diagnostics).
@@ -49,7 +58,7 @@ class DpdkProvider : public Provider {
   size_t builtPorts() const { return writer_ != nullptr ? writer_->builtPorts() : 0; }
   size_t reusedPorts() const { return writer_ != nullptr ? writer_->reusedPorts() : 0; }
   bool lastSyncRebuilt() const { return lastRebuilt_; }
-  /// Time the last sync took to build and to publish (wait for the grace period).
+  /// Time the last sync took to update or build the index, and to publish the table.
   std::chrono::nanoseconds lastBuildTime() const { return lastBuild_; }
   std::chrono::nanoseconds lastPublishTime() const { return lastPublish_; }
 
@@ -61,6 +70,17 @@ class DpdkProvider : public Provider {
   std::unique_ptr<ServiceTableWriter> writer_;  // owns the index current_ points at
   std::unique_ptr<FastServiceTable> current_;
   bool lastRebuilt_ = false;
+  // What one sync replaced, freed once its grace period (token) is over. In sync
+  // order: the slots of an older batch belong to a writer that a newer batch may free.
+  struct Replaced {
+    uint64_t token = 0;
+    std::unique_ptr<FastServiceTable> table;
+    ServiceTableWriter* owner = nullptr;  // whose index the slots are in
+    ServiceTableWriter::Retired retired;
+    std::unique_ptr<ServiceTableWriter> writer;  // replaced by a rebuild
+  };
+  void release(Replaced& replaced);
+  std::deque<Replaced> pending_;
   std::map<RemovedBackend, std::chrono::steady_clock::time_point> recentlyRemoved_;
   std::chrono::nanoseconds lastBuild_{0};
   std::chrono::nanoseconds lastPublish_{0};

@@ -88,11 +88,20 @@ void FrontendIndex::setLocalAddress(rte_be32_t address, uint32_t flags) {
   if (!existed) ++addressCount_;
 }
 
-void FrontendIndex::releaseErased() {
-  for (int32_t position : erasedFrontends_) rte_hash_free_key_with_position(frontends_, position);
-  for (int32_t position : erasedAddresses_) rte_hash_free_key_with_position(addresses_, position);
+FrontendIndex::ErasedSlots FrontendIndex::takeErased() {
+  ErasedSlots slots{std::move(erasedFrontends_), std::move(erasedAddresses_)};
   erasedFrontends_.clear();
   erasedAddresses_.clear();
+  frontendsAwaitingGrace_ += slots.frontends.size();
+  addressesAwaitingGrace_ += slots.addresses.size();
+  return slots;
+}
+
+void FrontendIndex::releaseErased(const ErasedSlots& slots) {
+  for (int32_t position : slots.frontends) rte_hash_free_key_with_position(frontends_, position);
+  for (int32_t position : slots.addresses) rte_hash_free_key_with_position(addresses_, position);
+  frontendsAwaitingGrace_ -= slots.frontends.size();
+  addressesAwaitingGrace_ -= slots.addresses.size();
 }
 
 }  // namespace nicproxy

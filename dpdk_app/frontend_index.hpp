@@ -17,10 +17,10 @@
 // Reclamation: a worker may still hold a ServiceEntry it looked up just before the key
 // was replaced or erased, and an erased key's slot may still be read by a lookup in
 // flight. So eraseFrontend()/setLocalAddress(a, 0) only unlink the key;
-// releaseErased() returns the slots to the hash and may be called only after an RCU
-// grace period that began after the unlinking (DpdkProvider calls it after
-// rte_rcu_qsbr_synchronize). Replaced ServiceEntries are kept alive by the writer for
-// the same grace period.
+// takeErased() hands the unlinked slots over, and releaseErased() returns them to the
+// hashes, which may happen only after an RCU grace period that began after the
+// unlinking (DpdkProvider checks its grace-period token first). Replaced ServiceEntries
+// are kept alive by the writer for the same grace period.
 #include <atomic>
 #include <cstdint>
 #include <vector>
@@ -96,15 +96,21 @@ class FrontendIndex {
   void eraseFrontend(const ServiceKey& key);
   /// Sets the flags of `address`; 0 erases it.
   void setLocalAddress(rte_be32_t address, uint32_t flags);
-  /// Returns the slots of erased keys to the hashes. Only after an RCU grace period.
-  void releaseErased();
+  /// Slots of keys erased since the last call, still counted as used.
+  struct ErasedSlots {
+    std::vector<int32_t> frontends;
+    std::vector<int32_t> addresses;
+  };
+  ErasedSlots takeErased();
+  /// Returns `slots` (from takeErased()) to the hashes. Only after an RCU grace period.
+  void releaseErased(const ErasedSlots& slots);
 
   size_t frontendCount() const { return frontendCount_; }
   size_t addressCount() const { return addressCount_; }
 
  private:
-  size_t frontendSlotsUsed() const { return frontendCount_ + erasedFrontends_.size(); }
-  size_t addressSlotsUsed() const { return addressCount_ + erasedAddresses_.size(); }
+  size_t frontendSlotsUsed() const { return frontendCount_ + erasedFrontends_.size() + frontendsAwaitingGrace_; }
+  size_t addressSlotsUsed() const { return addressCount_ + erasedAddresses_.size() + addressesAwaitingGrace_; }
 
   rte_hash* frontends_ = nullptr;  // ServiceKey -> const ServiceEntry*
   rte_hash* addresses_ = nullptr;  // rte_be32_t -> LocalAddressFlags
@@ -112,8 +118,10 @@ class FrontendIndex {
   uint32_t addressCapacity_ = 0;
   size_t frontendCount_ = 0;
   size_t addressCount_ = 0;
-  std::vector<int32_t> erasedFrontends_;  // positions waiting for the grace period
+  std::vector<int32_t> erasedFrontends_;  // unlinked since the last takeErased()
   std::vector<int32_t> erasedAddresses_;
+  size_t frontendsAwaitingGrace_ = 0;     // taken, not yet released
+  size_t addressesAwaitingGrace_ = 0;
 };
 
 }  // namespace nicproxy

@@ -283,9 +283,10 @@ std::shared_ptr<const std::vector<rte_be32_t>> ServiceTableWriter::backendAddres
   return publishedBackendList_;
 }
 
-void ServiceTableWriter::releaseRetired() {
-  index_->releaseErased();
+ServiceTableWriter::Retired ServiceTableWriter::takeRetired() {
+  Retired retired{std::move(retired_), index_->takeErased()};
   retired_.clear();
+  return retired;
 }
 
 }  // namespace nicproxy

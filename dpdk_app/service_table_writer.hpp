@@ -5,9 +5,8 @@
 //
 // Who reads and writes: the control thread only (DpdkProvider). Workers read the
 // FrontendIndex, never this. Everything a worker can reach (a PortFrontends record, its
-// ServiceEntries and PortState, an erased key's slot) that an update replaces is kept
-// in retired() until the caller has waited for an RCU grace period and calls
-// releaseRetired().
+// ServiceEntries and PortState, an erased key's slot) that an update replaces is handed
+// to the caller by takeRetired(), to be released once an RCU grace period has passed.
 //
 // Incremental or full: update() applies the changed ports in place. When the index has
 // no room for them, update() returns false and the caller makes a new writer with
@@ -68,9 +67,15 @@ class ServiceTableWriter {
   size_t builtPorts() const { return builtPorts_; }
   size_t reusedPorts() const { return reusedPorts_; }
 
-  /// Frees what the updates replaced. Only after an RCU grace period that began after
-  /// the update (every worker may still hold what it looked up before).
-  void releaseRetired();
+  /// What the updates since the last call replaced or unlinked. Keep it until an RCU
+  /// grace period that began after the update has passed (every worker may still hold
+  /// what it looked up before), then call release() on it.
+  struct Retired {
+    std::vector<std::shared_ptr<const PortFrontends>> records;
+    FrontendIndex::ErasedSlots slots;
+  };
+  Retired takeRetired();
+  void release(const Retired& retired) { index_->releaseErased(retired.slots); }
 
  private:
   explicit ServiceTableWriter(const Settings& settings, size_t frontends, size_t addresses);

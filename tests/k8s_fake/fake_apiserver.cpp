@@ -108,6 +108,10 @@ void FakeApiServer::start() {
   // Every open watch holds a worker thread for its whole life (and an idle keep-alive
   // connection one for a few seconds): more than the default 8.
   server->new_task_queue = [] { return new httplib::ThreadPool(32); };
+  // The real API server (Go) sets TCP_NODELAY on every connection; without it Nagle
+  // holds a watch event written just after another until the client's delayed ACK
+  // (about 40 ms here), which is not what nicproxy would see from a cluster.
+  server->set_tcp_nodelay(true);
   install(*server);
   if (port_ == 0) {
     port_ = server->bind_to_any_port(options_.host);

@@ -252,6 +252,29 @@ TEST_F(ChangeTrackerTest, EndpointChangeTouchesOnlyThatService) {
             (Addresses{{"10.244.0.1", 8080}, {"10.244.0.2", 8080}}));
 }
 
+// Nobody holds the previous snapshot: the tracker takes its map over instead of copying
+// it, and the result is the same as when it must copy.
+TEST_F(ChangeTrackerTest, ReleasedSnapshotGivesTheSameNextTable) {
+  const ServicePortPtr db = tracker_.apply().table->ports().at(portName("default", "db", ""));
+  tracker_.upsertEndpointSlice(webSlice({"10.244.0.1", "10.244.0.3"}));
+  Snapshot second = tracker_.apply();  // the first snapshot was dropped: taken over
+  EXPECT_EQ(second.changed, (ChangedPorts{portName("default", "web", "http"), portName("default", "web", "https")}));
+  EXPECT_EQ(second.table->generation(), 2u);
+  EXPECT_EQ(second.table->size(), 3u);
+  EXPECT_EQ(second.table->ports().at(portName("default", "db", "")), db) << "unchanged ports stay shared";
+  EXPECT_EQ(addresses(*second.table->find(portName("default", "web", "http"))),
+            (Addresses{{"10.244.0.1", 8080}, {"10.244.0.3", 8080}}));
+  // A no-op on a table nobody else holds leaves it whole.
+  tracker_.upsertEndpointSlice(webSlice({"10.244.0.3", "10.244.0.1"}));
+  const uint64_t generation = second.table->generation();
+  second = Snapshot{};  // dropped: the tracker is the sole owner again
+  const Snapshot third = tracker_.apply();
+  EXPECT_TRUE(third.changed.empty());
+  EXPECT_EQ(third.table->generation(), generation);
+  EXPECT_EQ(third.table->size(), 3u);
+  EXPECT_EQ(tracker_.current()->size(), 3u);
+}
+
 TEST_F(ChangeTrackerTest, DeletionReportsChanged) {
   tracker_.apply();
   tracker_.deleteService("default", "web");

@@ -141,15 +141,21 @@ else
 fi
 
 # ---- affinity -----------------------------------------------------------------------
-# per_client N: N requests to the sticky service from each of 10.50.0.101-108, one
-# line per client: "IP ENDPOINT[,ENDPOINT...]" (distinct answers).
+# per_client N: N requests to the sticky service from each of 10.50.0.101-108, the
+# clients side by side (so that a loaded machine cannot stretch one phase past the
+# 4 s affinity timeout), one line per client: "IP ENDPOINT[,ENDPOINT...]" (distinct
+# answers), in client order.
 per_client() {
-    local n=$1 ip
+    local n=$1 ip dir pids=()
+    dir=$(mktemp -d "$WORK/clients.XXXXXX")
     for ip in $(seq 101 108); do
         # shellcheck disable=SC2016
         in_client bash -c 'for ((i = 0; i < $2; i++)); do curl -sS --max-time 3 --interface "$1" http://10.96.0.11/ || echo ERR; done' \
-            _ "10.50.0.$ip" "$n" | sort -u | paste -sd, | sed "s/^/10.50.0.$ip /"
+            _ "10.50.0.$ip" "$n" >"$dir/$ip" &
+        pids+=($!)
     done
+    wait "${pids[@]}"
+    for ip in $(seq 101 108); do sort -u "$dir/$ip" | paste -sd, | sed "s/^/10.50.0.$ip /"; done
 }
 phase1=$(per_client 6)
 if ! grep -qv ' backend-1:8080$' <<<"$phase1"; then

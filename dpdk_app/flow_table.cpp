@@ -76,6 +76,7 @@ int64_t FlowTable::insert(const FlowKey& forward, const FlowKey& reverse) {
   }
   --freeCount_;
   ++used_;
+  ++changes_;
   FlowEntry& e = entries_[index];
   e = FlowEntry{};
   e.forward = forward;
@@ -92,6 +93,7 @@ void FlowTable::remove(uint32_t index) {
   e.live = false;
   freeList_[freeCount_++] = index;
   --used_;
+  ++changes_;
 }
 
 uint32_t FlowTable::expire(uint64_t now, uint32_t budget) {

@@ -44,22 +44,6 @@ bool route(const DataPlane& plane, rte_be32_t destination, Route& out) {
   return false;
 }
 
-/// Fills in the Ethernet header towards `nextHop` on `port`; false (and an ARP request
-/// when it is time to ask) when the MAC is not known yet.
-bool addressFrame(WorkerContext& ctx, const ParsedFrame& f, uint16_t port, rte_be32_t nextHop, uint64_t now) {
-  rte_ether_addr mac;
-  const Timeouts& t = ctx.plane->timeouts;
-  if (!ctx.plane->neighbors.lookup(nextHop, mac)) {
-    if (ctx.plane->neighbors.claimRequest(nextHop, now, t.arpRetry, t.arpRefresh)) {
-      sendArpRequest(ctx, port, nextHop);
-    }
-    return false;
-  }
-  rte_ether_addr_copy(&mac, &f.eth->dst_addr);
-  rte_ether_addr_copy(&ctx.plane->ports[port].mac, &f.eth->src_addr);
-  return true;
-}
-
 uint64_t tcpTimeout(const Timeouts& t, const FlowEntry& e) {
   switch (e.tcpState) {
     case TcpState::Established: return t.tcpEstablished;
@@ -103,6 +87,30 @@ FlowKey keyOf(const ParsedFrame& f) {
   return FlowKey{f.ip->src_addr, f.ip->dst_addr, l4SourcePort(f), l4DestinationPort(f), f.protocol, {0, 0, 0}};
 }
 
+/// The slow part of forwarding towards a backend, taken until the next hop's MAC is known:
+/// routes the backend's address, asks ARP when it is time, and on success remembers the
+/// next hop's neighbour slot in the entry so that later packets skip all of this.
+[[gnu::noinline, gnu::cold]] bool resolveBackendHop(WorkerContext& ctx, FlowEntry& e, uint64_t now,
+                                                    rte_ether_addr& mac, DropReason& reason) {
+  Route r;
+  if (!route(*ctx.plane, e.reverse.sourceAddress, r)) {
+    reason = DropReason::NoRoute;
+    return false;
+  }
+  NeighborTable& neighbors = ctx.plane->neighbors;
+  if (!neighbors.lookup(r.nextHop, mac)) {
+    const Timeouts& t = ctx.plane->timeouts;
+    if (neighbors.claimRequest(r.nextHop, now, t.arpRetry, t.arpRefresh)) sendArpRequest(ctx, r.port, r.nextHop);
+    reason = DropReason::NeighborUnresolved;
+    return false;
+  }
+  const uint32_t slot = neighbors.slotOf(r.nextHop);
+  e.neighborSlot = slot == NeighborTable::kNoSlot ? FlowEntry::kNoNeighborSlot : static_cast<uint16_t>(slot);
+  e.backendPort = r.port;
+  return true;
+}
+static_assert(NeighborTable::kSlots <= FlowEntry::kNoNeighborSlot, "a neighbour slot fits FlowEntry::neighborSlot");
+
 /// Sends a packet of an existing connection in its direction.
 void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32_t index,
                    FlowDirection direction, uint64_t now) {
@@ -112,20 +120,21 @@ void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32
     return;
   }
   if (direction == FlowDirection::Forward) {
-    Route r;
-    if (!route(*ctx.plane, e.reverse.sourceAddress, r)) {
-      dropPacket(ctx, m, DropReason::NoRoute);
-      return;
+    rte_ether_addr mac;
+    if (e.neighborSlot == FlowEntry::kNoNeighborSlot || !ctx.plane->neighbors.lookupSlot(e.neighborSlot, mac)) {
+      DropReason reason = DropReason::NeighborUnresolved;
+      if (!resolveBackendHop(ctx, e, now, mac, reason)) {
+        dropPacket(ctx, m, reason);
+        return;
+      }
     }
-    if (!addressFrame(ctx, f, r.port, r.nextHop, now)) {
-      dropPacket(ctx, m, DropReason::NeighborUnresolved);
-      return;
-    }
+    rte_ether_addr_copy(&mac, &f.eth->dst_addr);
+    rte_ether_addr_copy(&ctx.plane->ports[e.backendPort].mac, &f.eth->src_addr);
     touchFlow(ctx.plane->timeouts, e, f, direction, now);
     applyTranslation(f, Translation{e.reverse.destinationAddress, e.reverse.sourceAddress,
                                     e.reverse.destinationPort, e.reverse.sourcePort});
     ++ctx.counters.natForward;
-    enqueueTx(ctx, r.port, m);
+    enqueueTx(ctx, e.backendPort, m);
   } else {
     touchFlow(ctx.plane->timeouts, e, f, direction, now);
     rte_ether_addr_copy(&e.clientHop, &f.eth->dst_addr);
@@ -156,7 +165,7 @@ bool pickSnatPort(const WorkerContext& ctx, FlowKey& reverse) {
 
 /// A packet that matched no connection: a new connection to a service, a reject, or a drop.
 void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort,
-                         rte_mbuf* m, const ParsedFrame& f, uint64_t now) {
+                         rte_mbuf* m, const ParsedFrame& f, uint64_t now, bool flowsChanged) {
   const ServiceEntry* service = nullptr;
   if (services != nullptr) {
     service = services->lookup(ServiceKey{f.ip->dst_addr, l4DestinationPort(f), f.protocol, 0});
@@ -202,10 +211,11 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, u
     return;
   }
   // The bulk lookup ran before this burst's earlier packets were handled: a
-  // retransmitted SYN in the same burst finds the connection its twin just made.
+  // retransmitted SYN in the same burst finds the connection its twin just made. Only
+  // needed when the table changed since the bulk lookup.
   uint64_t existing = 0;
   const FlowKey forward = keyOf(f);
-  if (ctx.flows->lookup(forward, existing)) {
+  if (flowsChanged && ctx.flows->lookup(forward, existing)) {
     forwardOnFlow(ctx, m, f, FlowTable::entryIndex(existing), FlowTable::direction(existing), now);
     return;
   }
@@ -326,6 +336,12 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
   // Pass 2: one bulk lookup for the burst, then translate or start connections.
   uint64_t values[kBurstSize];
   const uint64_t hits = keyCount > 0 ? ctx.flows->lookupBulk(keyPointers, keyCount, values) : 0;
+  // Every hit's entry is a cache miss in a large table: start loading all of them now,
+  // so that the misses overlap instead of stalling each packet in turn.
+  for (uint64_t pending = hits; pending != 0; pending &= pending - 1) {
+    ctx.flows->prefetch(FlowTable::entryIndex(values[__builtin_ctzll(pending)]));
+  }
+  const uint64_t changesAtLookup = ctx.flows->changes();
   for (uint16_t i = 0; i < count; ++i) {
     if (lookupSlot[i] == kNone) continue;
     const uint16_t slot = lookupSlot[i];
@@ -333,7 +349,8 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
       forwardOnFlow(ctx, packets[i], frames[i], FlowTable::entryIndex(values[slot]),
                     FlowTable::direction(values[slot]), now);
     } else {
-      handleNewConnection(ctx, services, rxPort, packets[i], frames[i], now);
+      handleNewConnection(ctx, services, rxPort, packets[i], frames[i], now,
+                          ctx.flows->changes() != changesAtLookup);
     }
   }
 }

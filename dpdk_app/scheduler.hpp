@@ -17,6 +17,16 @@ namespace nicproxy {
 inline constexpr uint32_t kMaglevSeed = 0x6d61676c;
 inline constexpr uint32_t kAffinitySeed = 0x61666669;
 
+/// The Maglev slot of a connection (the hash of its 5-tuple as received) in `s`'s table.
+inline uint32_t maglevSlot(const ServiceEntry& s, const FlowKey& forward) {
+  return rte_hash_crc(&forward, sizeof forward, kMaglevSeed) % s.maglevSize;
+}
+
+/// True when chooseBackend() will pick `s`'s endpoint by maglevSlot() alone.
+inline bool choosesByMaglevSlot(const ServiceEntry& s, const WorkerContext& ctx) {
+  return s.scheduler == Scheduler::Maglev && s.maglevSize != 0 && (s.affinitySeconds == 0 || ctx.affinity == nullptr);
+}
+
 /// The endpoint for a new connection: the ClientIP affinity record's, else the
 /// scheduler's choice. `s` has at least one backend.
 inline const Backend& chooseBackend(WorkerContext& ctx, const ServiceEntry& s, const FlowKey& forward, uint64_t now) {
@@ -44,7 +54,7 @@ inline const Backend& chooseBackend(WorkerContext& ctx, const ServiceEntry& s, c
   }
   switch (s.scheduler) {
     case Scheduler::Maglev:
-      return s.backends[s.maglev[rte_hash_crc(&forward, sizeof forward, kMaglevSeed) % s.maglevSize]];
+      return s.backends[s.maglev[maglevSlot(s, forward)]];
     case Scheduler::RoundRobin:
       // Shared by the workers: a relaxed add is enough for an even spread.
       return s.backends[s.roundRobin->fetch_add(1, std::memory_order_relaxed) % s.backendCount];

@@ -98,14 +98,14 @@ FlowKey keyOf(const ParsedFrame& f) {
     return false;
   }
   NeighborTable& neighbors = ctx.plane->neighbors;
-  if (!neighbors.lookup(r.nextHop, mac)) {
+  const uint32_t slot = neighbors.slotOf(r.nextHop);
+  if (slot == NeighborTable::kNoSlot || !neighbors.lookupSlot(slot, mac)) {
     const Timeouts& t = ctx.plane->timeouts;
     if (neighbors.claimRequest(r.nextHop, now, t.arpRetry, t.arpRefresh)) sendArpRequest(ctx, r.port, r.nextHop);
     reason = DropReason::NeighborUnresolved;
     return false;
   }
-  const uint32_t slot = neighbors.slotOf(r.nextHop);
-  e.neighborSlot = slot == NeighborTable::kNoSlot ? FlowEntry::kNoNeighborSlot : static_cast<uint16_t>(slot);
+  e.neighborSlot = static_cast<uint16_t>(slot);
   e.backendPort = r.port;
   return true;
 }
@@ -164,12 +164,9 @@ bool pickSnatPort(const WorkerContext& ctx, FlowKey& reverse) {
 }
 
 /// A packet that matched no connection: a new connection to a service, a reject, or a drop.
-void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort,
-                         rte_mbuf* m, const ParsedFrame& f, uint64_t now, bool flowsChanged) {
-  const ServiceEntry* service = nullptr;
-  if (services != nullptr) {
-    service = services->lookup(ServiceKey{f.ip->dst_addr, l4DestinationPort(f), f.protocol, 0});
-  }
+/// `service` is the frontend's entry in `services` (null: none), looked up by the caller.
+void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, const ServiceEntry* service,
+                         uint16_t rxPort, rte_mbuf* m, const ParsedFrame& f, uint64_t now, bool flowsChanged) {
   if (service == nullptr) {
     const bool local = f.ip->dst_addr == ctx.plane->ports[rxPort].address ||
                        (services != nullptr && services->localAddressFlags(f.ip->dst_addr) != 0);
@@ -241,6 +238,10 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, u
   e.backendPort = r.port;
   e.serviceId = service->serviceId;
   e.tcpState = f.protocol == IPPROTO_TCP ? TcpState::SynSent : TcpState::None;
+  // The next hop's neighbour slot, if it has one yet: forwardOnFlow() then reads the MAC
+  // through it, and only falls back to resolveBackendHop() while the MAC is unknown.
+  const uint32_t neighborSlot = ctx.plane->neighbors.slotOf(r.nextHop);
+  if (neighborSlot != NeighborTable::kNoSlot) e.neighborSlot = static_cast<uint16_t>(neighborSlot);
   ++ctx.counters.flowsCreated;
   // Arm the timer now: if the first packet waits for ARP, the entry must outlive the
   // expiry scan until the client retransmits.
@@ -341,17 +342,51 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
   for (uint64_t pending = hits; pending != 0; pending &= pending - 1) {
     ctx.flows->prefetch(FlowTable::entryIndex(values[__builtin_ctzll(pending)]));
   }
+  // The misses are new connections (or drops). Their service entry, Maglev slot and
+  // endpoint are cache misses in large tables too: look the services up and prefetch
+  // each level for the whole burst before handling any of them.
+  const ServiceEntry* serviceOf[kBurstSize];
+  uint16_t missCount = 0;
+  uint16_t misses[kBurstSize];
+  if (services != nullptr) {
+    for (uint16_t i = 0; i < count; ++i) {
+      if (lookupSlot[i] == kNone || (hits & (uint64_t{1} << lookupSlot[i]))) continue;
+      const ParsedFrame& f = frames[i];
+      serviceOf[i] = services->lookup(ServiceKey{f.ip->dst_addr, l4DestinationPort(f), f.protocol, 0});
+      if (serviceOf[i] != nullptr) {
+        rte_prefetch0(serviceOf[i]);
+        misses[missCount++] = i;
+      }
+    }
+    for (uint16_t n = 0; n < missCount; ++n) {
+      const ServiceEntry& service = *serviceOf[misses[n]];
+      if (choosesByMaglevSlot(service, ctx)) {
+        rte_prefetch0(&service.maglev[maglevSlot(service, keys[lookupSlot[misses[n]]])]);
+      }
+    }
+    for (uint16_t n = 0; n < missCount; ++n) {
+      const ServiceEntry& service = *serviceOf[misses[n]];
+      if (choosesByMaglevSlot(service, ctx)) {
+        rte_prefetch0(&service.backends[service.maglev[maglevSlot(service, keys[lookupSlot[misses[n]]])]]);
+      }
+    }
+  }
   const uint64_t changesAtLookup = ctx.flows->changes();
   for (uint16_t i = 0; i < count; ++i) {
     if (lookupSlot[i] == kNone) continue;
     const uint16_t slot = lookupSlot[i];
-    if ((hits & (uint64_t{1} << slot)) && !isNewSynOnClosedFlow(ctx, frames[i], values[slot])) {
+    const bool hit = (hits & (uint64_t{1} << slot)) != 0;
+    if (hit && !isNewSynOnClosedFlow(ctx, frames[i], values[slot])) {
       forwardOnFlow(ctx, packets[i], frames[i], FlowTable::entryIndex(values[slot]),
                     FlowTable::direction(values[slot]), now);
-    } else {
-      handleNewConnection(ctx, services, rxPort, packets[i], frames[i], now,
-                          ctx.flows->changes() != changesAtLookup);
+      continue;
     }
+    const ParsedFrame& f = frames[i];
+    const ServiceEntry* service = nullptr;
+    if (services != nullptr) {
+      service = hit ? services->lookup(ServiceKey{f.ip->dst_addr, l4DestinationPort(f), f.protocol, 0}) : serviceOf[i];
+    }
+    handleNewConnection(ctx, services, service, rxPort, packets[i], f, now, ctx.flows->changes() != changesAtLookup);
   }
 }
 

@@ -19,14 +19,18 @@
 // The price: an updated table depends on history (the tables before it), not only on the
 // current set of backends. Two nodes that saw different sequences of changes, or a node
 // before and after a restart (which builds fresh), can map the same new flow to different
-// backends. For nicproxy that is acceptable: a connection is pinned to its backend by the
-// per-worker flow table from its first packet, not by re-hashing every packet, and every
-// node only forwards the connections it terminates (FullNAT, replies come back through
-// the same node), so two nodes never need to agree on a flow; only new connections use the
-// table. A restart loses the flow table anyway (see the README), so a fresh, deterministic
-// table then is no loss. What must hold within one node is that all workers use the same
-// table, and they do: there is one table per port, published to all workers at once.
-// ClientIP affinity records are shared by the workers and do not depend on the table.
+// backends (after 300 random adds and removes in the unit test, 30 % of the slots
+// differed from a fresh build of the same set). For nicproxy that is acceptable:
+// - a connection is pinned to its backend by the per-worker flow table from its first
+//   packet; the table is only consulted for new connections;
+// - nodes never need to agree on a flow: with FullNAT the backend replies to the SNAT
+//   address of the node that took the connection, and a connection that ECMP moves to
+//   another node could not go on there anyway (no flow state, and a non-SYN packet
+//   without a flow is dropped), whatever that node's table says;
+// - a restart loses the flow table too, so a fresh, deterministic table then is no loss.
+// What must hold within one node is that all workers use the same table, and they do:
+// there is one table per port, published to all workers at once. ClientIP affinity
+// records are shared by the workers and do not depend on the table.
 #include <cstdint>
 #include <vector>
 

@@ -182,8 +182,9 @@ std::vector<uint32_t> maglevTableFrom(const std::vector<MaglevBackend>& backends
       }
     }
   };
-  // 1. Up to the low share: free slots first and slots of backends above their high share
-  //    (after a removal only free slots are taken; after an addition only surplus ones).
+  // 1. Up to the low share: free slots and slots of backends above their high share,
+  //    whichever comes first along the taker's permutation (after a removal only free
+  //    slots exist to take; after an addition only surplus ones).
   pass(low, high);
   // 2. Still below the low share (an added backend when the others' surplus above their
   //    high share is not enough): slots of backends holding more than their low share.

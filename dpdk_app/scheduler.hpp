@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include <rte_hash_crc.h>
+#include <rte_prefetch.h>
 #include <rte_random.h>
 
 #include "dpdk_app/service_table.hpp"
@@ -25,6 +26,21 @@ inline uint32_t maglevSlot(const ServiceEntry& s, const FlowKey& forward) {
 /// True when chooseBackend() will pick `s`'s endpoint by maglevSlot() alone.
 inline bool choosesByMaglevSlot(const ServiceEntry& s, const WorkerContext& ctx) {
   return s.scheduler == Scheduler::Maglev && s.maglevSize != 0 && (s.affinitySeconds == 0 || ctx.affinity == nullptr);
+}
+
+/// Starts loading what chooseBackend() will read for `n` new connections (services[i]
+/// with forward keys[i]), level by level for all of them: the service entries, then the
+/// Maglev slots, then the endpoints there, so that each level's cache misses overlap.
+inline void prefetchChoices(const WorkerContext& ctx, const ServiceEntry* const* services, const FlowKey* const* keys,
+                            uint16_t n) {
+  for (uint16_t i = 0; i < n; ++i) rte_prefetch0(services[i]);
+  for (uint16_t i = 0; i < n; ++i) {
+    if (choosesByMaglevSlot(*services[i], ctx)) rte_prefetch0(&services[i]->maglev[maglevSlot(*services[i], *keys[i])]);
+  }
+  for (uint16_t i = 0; i < n; ++i) {
+    const ServiceEntry& s = *services[i];
+    if (choosesByMaglevSlot(s, ctx)) rte_prefetch0(&s.backends[s.maglev[maglevSlot(s, *keys[i])]]);
+  }
 }
 
 /// The endpoint for a new connection: the ClientIP affinity record's, else the

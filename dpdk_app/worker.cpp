@@ -8,6 +8,7 @@
 #include <rte_random.h>
 #include <rte_ring.h>
 
+#include "dpdk_app/flow_timers.hpp"
 #include "dpdk_app/local_replies.hpp"
 #include "dpdk_app/nat.hpp"
 #include "dpdk_app/packet.hpp"
@@ -42,45 +43,6 @@ bool route(const DataPlane& plane, rte_be32_t destination, Route& out) {
     }
   }
   return false;
-}
-
-uint64_t tcpTimeout(const Timeouts& t, const FlowEntry& e) {
-  switch (e.tcpState) {
-    case TcpState::Established: return t.tcpEstablished;
-    case TcpState::Closing: return e.finSeen == 3 && t.tcpTimeWait < t.tcpClosing ? t.tcpTimeWait : t.tcpClosing;
-    case TcpState::Closed: return t.tcpClosed;
-    default: return t.tcpSynSent;
-  }
-}
-
-/// Advances the TCP state from one packet's flags and sets the entry's expiry.
-void touchFlow(const Timeouts& t, FlowEntry& e, const ParsedFrame& f, FlowDirection direction, uint64_t now) {
-  if (f.protocol != IPPROTO_TCP) {
-    if (direction == FlowDirection::Reverse) e.sawReply = true;
-    e.expiresAt = now + (e.sawReply ? t.udpStream : t.udp);
-    return;
-  }
-  const rte_tcp_hdr* tcp = tcpHeader(f);
-  const uint8_t flags = tcp->tcp_flags;
-  if (direction == FlowDirection::Reverse) {
-    // What the client will expect next from the frontend: a RST it accepts needs it.
-    const uint32_t headerLength = static_cast<uint32_t>(tcp->data_off >> 4) * 4;
-    uint32_t length = f.l4Length > headerLength ? f.l4Length - headerLength : 0;
-    if (flags & RTE_TCP_SYN_FLAG) ++length;
-    if (flags & RTE_TCP_FIN_FLAG) ++length;
-    e.replySeqNext = rte_be_to_cpu_32(tcp->sent_seq) + length;
-    e.sawReply = true;
-  }
-  if (flags & RTE_TCP_RST_FLAG) {
-    e.tcpState = TcpState::Closed;
-  } else if ((flags & RTE_TCP_FIN_FLAG) && e.tcpState != TcpState::Closed) {
-    e.tcpState = TcpState::Closing;
-    e.finSeen |= direction == FlowDirection::Forward ? 1 : 2;
-  } else if (e.tcpState == TcpState::SynSent && direction == FlowDirection::Reverse &&
-             (flags & RTE_TCP_ACK_FLAG)) {
-    e.tcpState = TcpState::Established;
-  }
-  e.expiresAt = now + tcpTimeout(t, e);
 }
 
 FlowKey keyOf(const ParsedFrame& f) {
@@ -345,31 +307,21 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
   // The misses are new connections (or drops). Their service entry, Maglev slot and
   // endpoint are cache misses in large tables too: look the services up and prefetch
   // each level for the whole burst before handling any of them.
-  const ServiceEntry* serviceOf[kBurstSize];
-  uint16_t missCount = 0;
-  uint16_t misses[kBurstSize];
+  const ServiceEntry* serviceOf[kBurstSize];  // per packet, set for the misses
   if (services != nullptr) {
+    const ServiceEntry* found[kBurstSize];
+    const FlowKey* foundKeys[kBurstSize];
+    uint16_t foundCount = 0;
     for (uint16_t i = 0; i < count; ++i) {
       if (lookupSlot[i] == kNone || (hits & (uint64_t{1} << lookupSlot[i]))) continue;
       const ParsedFrame& f = frames[i];
       serviceOf[i] = services->lookup(ServiceKey{f.ip->dst_addr, l4DestinationPort(f), f.protocol, 0});
       if (serviceOf[i] != nullptr) {
-        rte_prefetch0(serviceOf[i]);
-        misses[missCount++] = i;
+        found[foundCount] = serviceOf[i];
+        foundKeys[foundCount++] = &keys[lookupSlot[i]];
       }
     }
-    for (uint16_t n = 0; n < missCount; ++n) {
-      const ServiceEntry& service = *serviceOf[misses[n]];
-      if (choosesByMaglevSlot(service, ctx)) {
-        rte_prefetch0(&service.maglev[maglevSlot(service, keys[lookupSlot[misses[n]]])]);
-      }
-    }
-    for (uint16_t n = 0; n < missCount; ++n) {
-      const ServiceEntry& service = *serviceOf[misses[n]];
-      if (choosesByMaglevSlot(service, ctx)) {
-        rte_prefetch0(&service.backends[service.maglev[maglevSlot(service, keys[lookupSlot[misses[n]]])]]);
-      }
-    }
+    prefetchChoices(ctx, found, foundKeys, foundCount);
   }
   const uint64_t changesAtLookup = ctx.flows->changes();
   for (uint16_t i = 0; i < count; ++i) {

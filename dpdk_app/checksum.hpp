@@ -28,4 +28,21 @@ inline uint16_t checksumReplace32(uint16_t check, uint32_t from, uint32_t to) {
   return static_cast<uint16_t>(~foldChecksum(sum));
 }
 
+/// The one's-complement terms (~from + to) of one 32-bit field's change, for checksumApply():
+/// several fields' terms can be added up and folded once.
+inline uint32_t checksumTerms32(uint32_t from, uint32_t to) {
+  return static_cast<uint32_t>(static_cast<uint16_t>(~from)) + static_cast<uint16_t>(~(from >> 16)) + (to & 0xffff) +
+         (to >> 16);
+}
+
+/// The same for one 16-bit field.
+inline uint32_t checksumTerms16(uint16_t from, uint16_t to) { return static_cast<uint16_t>(~from) + uint32_t{to}; }
+
+/// Applies summed terms to `check` (RFC 1624 eqn. 3 for all the changed fields at once:
+/// one's-complement addition is associative, so the carries can be folded at the end).
+/// `terms` must stay below 2^31: a handful of fields' terms do.
+inline uint16_t checksumApply(uint16_t check, uint32_t terms) {
+  return static_cast<uint16_t>(~foldChecksum(static_cast<uint16_t>(~check) + terms));
+}
+
 }  // namespace nicproxy

@@ -27,6 +27,7 @@
 #include <rte_byteorder.h>
 #include <rte_ether.h>
 #include <rte_hash.h>
+#include <rte_prefetch.h>
 
 namespace nicproxy {
 
@@ -46,7 +47,9 @@ enum class FlowDirection : uint8_t { Forward = 0, Reverse = 1 };
 /// TCP as far as the timeouts need it: SYN seen, answered, FIN seen, RST seen.
 enum class TcpState : uint8_t { None, SynSent, Established, Closing, Closed };
 
-struct FlowEntry {
+/// One connection: exactly one cache line, so that the prefetch the worker issues after
+/// the burst's bulk lookup brings in everything forwarding a packet reads and writes.
+struct alignas(64) FlowEntry {
   FlowKey forward;              // client -> frontend, as received
   FlowKey reverse;              // backend -> SNAT address, as the reply will arrive
   uint64_t expiresAt = 0;       // TSC
@@ -56,11 +59,16 @@ struct FlowEntry {
   TcpState tcpState = TcpState::None;
   bool sawReply = false;        // a reply came back (UDP: the stream timeout applies)
   uint8_t finSeen = 0;          // TCP: 1 client sent FIN, 2 backend sent FIN
-  uint32_t serviceId = 0;       // the service port that chose the backend (ServiceEntry::serviceId)
   bool live = false;
+  uint16_t neighborSlot = kNoNeighborSlot;  // the next hop's NeighborTable slot, once known:
+                                // forwarding then reads the MAC without a table search
+  uint32_t serviceId = 0;       // the service port that chose the backend (ServiceEntry::serviceId)
   uint32_t replySeqNext = 0;    // TCP: the sequence number the client expects next
                                 // from the frontend (host order), for a RST it accepts
+
+  static constexpr uint16_t kNoNeighborSlot = 0xffff;
 };
+static_assert(sizeof(FlowEntry) == 64, "a flow entry is one cache line");
 
 class FlowTable {
  public:
@@ -81,6 +89,11 @@ class FlowTable {
   static FlowDirection direction(uint64_t value) { return static_cast<FlowDirection>(value & 1); }
 
   FlowEntry& entry(uint32_t index) { return entries_[index]; }
+  /// Starts loading an entry's cache line (after a bulk lookup, before the entries are used).
+  void prefetch(uint32_t index) const { rte_prefetch0(&entries_[index]); }
+  /// Changes with every insert and remove: a lookup result taken at one value is still
+  /// true while the value is the same.
+  uint64_t changes() const { return changes_; }
   const FlowEntry& entry(uint32_t index) const { return entries_[index]; }
 
   /// Inserts a connection with both keys, neither of which may be present (rte_hash
@@ -103,6 +116,7 @@ class FlowTable {
   uint32_t capacity_ = 0;
   uint32_t used_ = 0;
   uint32_t expiryCursor_ = 0;
+  uint64_t changes_ = 0;
 };
 
 }  // namespace nicproxy

@@ -33,15 +33,14 @@ inline void applyTranslation(const ParsedFrame& f, const Translation& to) {
   std::memcpy(&ttlWordBefore, &ip->time_to_live, sizeof ttlWordBefore);
   ip->time_to_live = static_cast<uint8_t>(ip->time_to_live - 1);
   std::memcpy(&ttlWordAfter, &ip->time_to_live, sizeof ttlWordAfter);
-  ipCheck = checksumReplace16(ipCheck, ttlWordBefore, ttlWordAfter);
-
-  ipCheck = checksumReplace32(ipCheck, ip->src_addr, to.sourceAddress);
-  ipCheck = checksumReplace32(ipCheck, ip->dst_addr, to.destinationAddress);
+  // The addresses are in both checksums (the L4 one through the pseudo-header): their
+  // terms are summed once, and each checksum is folded once.
+  const uint32_t addressTerms =
+      checksumTerms32(ip->src_addr, to.sourceAddress) + checksumTerms32(ip->dst_addr, to.destinationAddress);
+  ipCheck = checksumApply(ipCheck, addressTerms + checksumTerms16(ttlWordBefore, ttlWordAfter));
   if (l4HasChecksum) {
-    l4Check = checksumReplace32(l4Check, ip->src_addr, to.sourceAddress);
-    l4Check = checksumReplace32(l4Check, ip->dst_addr, to.destinationAddress);
-    l4Check = checksumReplace16(l4Check, l4SourcePort(f), to.sourcePort);
-    l4Check = checksumReplace16(l4Check, l4DestinationPort(f), to.destinationPort);
+    l4Check = checksumApply(l4Check, addressTerms + checksumTerms16(l4SourcePort(f), to.sourcePort) +
+                                         checksumTerms16(l4DestinationPort(f), to.destinationPort));
     // For UDP a computed zero is sent as all ones (RFC 768); for TCP both mean the same.
     if (l4Check == 0 && f.protocol == IPPROTO_UDP) l4Check = 0xffff;
     if (isTcp) {

@@ -7,7 +7,7 @@
 namespace nicproxy {
 
 namespace {
-constexpr uint64_t kValid = uint64_t{1} << 63;
+constexpr uint64_t kValid = NeighborTable::kValidBit;
 
 uint64_t packMac(const rte_ether_addr& mac) {
   uint64_t word = 0;
@@ -64,6 +64,11 @@ bool NeighborTable::lookup(rte_be32_t address, rte_ether_addr& mac) const {
   if ((word & kValid) == 0) return false;
   unpackMac(word, mac);
   return true;
+}
+
+uint32_t NeighborTable::slotOf(rte_be32_t address) const {
+  const Slot* slot = find(address);
+  return slot == nullptr ? kNoSlot : static_cast<uint32_t>(slot - slots_.get());
 }
 
 bool NeighborTable::learn(rte_be32_t address, const rte_ether_addr& mac, uint64_t now) {

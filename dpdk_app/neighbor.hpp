@@ -11,6 +11,7 @@
 //    release and loaded with acquire, so a reader sees a whole MAC or none.
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 #include <rte_ether.h>
@@ -25,6 +26,21 @@ class NeighborTable {
 
   /// The MAC for `address` (network order) if known.
   bool lookup(rte_be32_t address, rte_ether_addr& mac) const;
+  /// The slot index `address` has, or kNoSlot. A slot keeps its address for the table's
+  /// life (no eviction), so callers may keep the index and read the MAC through it.
+  uint32_t slotOf(rte_be32_t address) const;
+  /// The MAC in slot `slot` (from slotOf) if it is known; as lookup() without the search.
+  /// Inline: it is on every forwarded packet's path.
+  bool lookupSlot(uint32_t slot, rte_ether_addr& mac) const {
+    // acquire: as in lookup(), pairs with the release store in learn(); the word is read whole.
+    const uint64_t word = slots_[slot].mac.load(std::memory_order_acquire);
+    if ((word & kValidBit) == 0) return false;
+    std::memcpy(mac.addr_bytes, &word, RTE_ETHER_ADDR_LEN);
+    return true;
+  }
+  static constexpr uint32_t kNoSlot = 0xffffffff;
+  static constexpr uint64_t kValidBit = uint64_t{1} << 63;  // in a slot's MAC word
+
   /// Records a MAC; false when the table is full.
   bool learn(rte_be32_t address, const rte_ether_addr& mac, uint64_t now);
   /// Updates the MAC of a neighbour already in the table (gratuitous ARP); false if absent.

@@ -13,15 +13,30 @@ namespace nicproxy {
 
 namespace {
 
+/// A backend's Maglev key (host order): its permutation depends only on this.
+uint64_t maglevKey(uint32_t address, uint16_t port) { return (uint64_t{address} << 16) | port; }
+
 void fill(BackendSet& set, const std::vector<Endpoint>& endpoints, const BackendSet* previous) {
   std::vector<MaglevBackend> maglevBackends;
   for (const Endpoint& e : endpoints) {
     set.backends.push_back(Backend{rte_cpu_to_be_32(e.address), rte_cpu_to_be_16(e.port), 0});
-    maglevBackends.push_back(MaglevBackend{(uint64_t{e.address} << 16) | e.port, 1});
+    maglevBackends.push_back(MaglevBackend{maglevKey(e.address, e.port), 1});
   }
   if (endpoints.empty()) return;
   const uint32_t previousSize = previous != nullptr ? static_cast<uint32_t>(previous->maglev.size()) : 0;
-  set.maglev = maglevTable(maglevBackends, maglevTableSize(static_cast<uint32_t>(endpoints.size()), previousSize));
+  const uint32_t size = maglevTableSize(static_cast<uint32_t>(endpoints.size()), previousSize);
+  if (previous == nullptr || previousSize != size) {
+    set.maglev = maglevTable(maglevBackends, size);
+    return;
+  }
+  // The same size as before: update the former table, so that only the slots that must
+  // move do (control/maglev.hpp says why and what it costs).
+  std::vector<uint64_t> previousKeys;
+  previousKeys.reserve(previous->backends.size());
+  for (const Backend& b : previous->backends) {
+    previousKeys.push_back(maglevKey(rte_be_to_cpu_32(b.address), rte_be_to_cpu_16(b.port)));
+  }
+  set.maglev = maglevTableFrom(maglevBackends, size, previousKeys, previous->maglev);
 }
 
 /// FNV-1a over the port's name: stable across restarts and table rebuilds, never 0.

@@ -55,8 +55,9 @@ struct PortState {
   std::vector<rte_be32_t> addresses;      // distinct addresses of internal and external backends
 
   /// Builds the state for `port`. `previous` (may be null) is the same port's former
-  /// state; its Maglev table sizes are kept when they still fit, so that one endpoint
-  /// more or less remaps only about 1/N of the flows.
+  /// state; its Maglev table sizes are kept when they still fit, and then its tables are
+  /// updated rather than rebuilt (maglevTableFrom), so that removing one of N endpoints
+  /// remaps only that endpoint's 1/N of the flows.
   static std::shared_ptr<const PortState> build(const ServicePortPtr& port, Scheduler defaultScheduler,
                                                 const PortState* previous);
 };

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include <rte_hash_crc.h>
+#include <rte_prefetch.h>
 #include <rte_random.h>
 
 #include "dpdk_app/service_table.hpp"
@@ -16,6 +17,31 @@ namespace nicproxy {
 
 inline constexpr uint32_t kMaglevSeed = 0x6d61676c;
 inline constexpr uint32_t kAffinitySeed = 0x61666669;
+
+/// The Maglev slot of a connection (the hash of its 5-tuple as received) in `s`'s table.
+inline uint32_t maglevSlot(const ServiceEntry& s, const FlowKey& forward) {
+  return rte_hash_crc(&forward, sizeof forward, kMaglevSeed) % s.maglevSize;
+}
+
+/// True when chooseBackend() will pick `s`'s endpoint by maglevSlot() alone.
+inline bool choosesByMaglevSlot(const ServiceEntry& s, const WorkerContext& ctx) {
+  return s.scheduler == Scheduler::Maglev && s.maglevSize != 0 && (s.affinitySeconds == 0 || ctx.affinity == nullptr);
+}
+
+/// Starts loading what chooseBackend() will read for `n` new connections (services[i]
+/// with forward keys[i]), level by level for all of them: the service entries, then the
+/// Maglev slots, then the endpoints there, so that each level's cache misses overlap.
+inline void prefetchChoices(const WorkerContext& ctx, const ServiceEntry* const* services, const FlowKey* const* keys,
+                            uint16_t n) {
+  for (uint16_t i = 0; i < n; ++i) rte_prefetch0(services[i]);
+  for (uint16_t i = 0; i < n; ++i) {
+    if (choosesByMaglevSlot(*services[i], ctx)) rte_prefetch0(&services[i]->maglev[maglevSlot(*services[i], *keys[i])]);
+  }
+  for (uint16_t i = 0; i < n; ++i) {
+    const ServiceEntry& s = *services[i];
+    if (choosesByMaglevSlot(s, ctx)) rte_prefetch0(&s.backends[s.maglev[maglevSlot(s, *keys[i])]]);
+  }
+}
 
 /// The endpoint for a new connection: the ClientIP affinity record's, else the
 /// scheduler's choice. `s` has at least one backend.
@@ -44,7 +70,7 @@ inline const Backend& chooseBackend(WorkerContext& ctx, const ServiceEntry& s, c
   }
   switch (s.scheduler) {
     case Scheduler::Maglev:
-      return s.backends[s.maglev[rte_hash_crc(&forward, sizeof forward, kMaglevSeed) % s.maglevSize]];
+      return s.backends[s.maglev[maglevSlot(s, forward)]];
     case Scheduler::RoundRobin:
       // Shared by the workers: a relaxed add is enough for an even spread.
       return s.backends[s.roundRobin->fetch_add(1, std::memory_order_relaxed) % s.backendCount];

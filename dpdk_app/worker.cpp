@@ -8,6 +8,7 @@
 #include <rte_random.h>
 #include <rte_ring.h>
 
+#include "dpdk_app/flow_timers.hpp"
 #include "dpdk_app/local_replies.hpp"
 #include "dpdk_app/nat.hpp"
 #include "dpdk_app/packet.hpp"
@@ -44,64 +45,33 @@ bool route(const DataPlane& plane, rte_be32_t destination, Route& out) {
   return false;
 }
 
-/// Fills in the Ethernet header towards `nextHop` on `port`; false (and an ARP request
-/// when it is time to ask) when the MAC is not known yet.
-bool addressFrame(WorkerContext& ctx, const ParsedFrame& f, uint16_t port, rte_be32_t nextHop, uint64_t now) {
-  rte_ether_addr mac;
-  const Timeouts& t = ctx.plane->timeouts;
-  if (!ctx.plane->neighbors.lookup(nextHop, mac)) {
-    if (ctx.plane->neighbors.claimRequest(nextHop, now, t.arpRetry, t.arpRefresh)) {
-      sendArpRequest(ctx, port, nextHop);
-    }
-    return false;
-  }
-  rte_ether_addr_copy(&mac, &f.eth->dst_addr);
-  rte_ether_addr_copy(&ctx.plane->ports[port].mac, &f.eth->src_addr);
-  return true;
-}
-
-uint64_t tcpTimeout(const Timeouts& t, const FlowEntry& e) {
-  switch (e.tcpState) {
-    case TcpState::Established: return t.tcpEstablished;
-    case TcpState::Closing: return e.finSeen == 3 && t.tcpTimeWait < t.tcpClosing ? t.tcpTimeWait : t.tcpClosing;
-    case TcpState::Closed: return t.tcpClosed;
-    default: return t.tcpSynSent;
-  }
-}
-
-/// Advances the TCP state from one packet's flags and sets the entry's expiry.
-void touchFlow(const Timeouts& t, FlowEntry& e, const ParsedFrame& f, FlowDirection direction, uint64_t now) {
-  if (f.protocol != IPPROTO_TCP) {
-    if (direction == FlowDirection::Reverse) e.sawReply = true;
-    e.expiresAt = now + (e.sawReply ? t.udpStream : t.udp);
-    return;
-  }
-  const rte_tcp_hdr* tcp = tcpHeader(f);
-  const uint8_t flags = tcp->tcp_flags;
-  if (direction == FlowDirection::Reverse) {
-    // What the client will expect next from the frontend: a RST it accepts needs it.
-    const uint32_t headerLength = static_cast<uint32_t>(tcp->data_off >> 4) * 4;
-    uint32_t length = f.l4Length > headerLength ? f.l4Length - headerLength : 0;
-    if (flags & RTE_TCP_SYN_FLAG) ++length;
-    if (flags & RTE_TCP_FIN_FLAG) ++length;
-    e.replySeqNext = rte_be_to_cpu_32(tcp->sent_seq) + length;
-    e.sawReply = true;
-  }
-  if (flags & RTE_TCP_RST_FLAG) {
-    e.tcpState = TcpState::Closed;
-  } else if ((flags & RTE_TCP_FIN_FLAG) && e.tcpState != TcpState::Closed) {
-    e.tcpState = TcpState::Closing;
-    e.finSeen |= direction == FlowDirection::Forward ? 1 : 2;
-  } else if (e.tcpState == TcpState::SynSent && direction == FlowDirection::Reverse &&
-             (flags & RTE_TCP_ACK_FLAG)) {
-    e.tcpState = TcpState::Established;
-  }
-  e.expiresAt = now + tcpTimeout(t, e);
-}
-
 FlowKey keyOf(const ParsedFrame& f) {
   return FlowKey{f.ip->src_addr, f.ip->dst_addr, l4SourcePort(f), l4DestinationPort(f), f.protocol, {0, 0, 0}};
 }
+
+/// The slow part of forwarding towards a backend, taken until the next hop's MAC is known:
+/// routes the backend's address, asks ARP when it is time, and on success remembers the
+/// next hop's neighbour slot in the entry so that later packets skip all of this.
+[[gnu::noinline, gnu::cold]] bool resolveBackendHop(WorkerContext& ctx, FlowEntry& e, uint64_t now,
+                                                    rte_ether_addr& mac, DropReason& reason) {
+  Route r;
+  if (!route(*ctx.plane, e.reverse.sourceAddress, r)) {
+    reason = DropReason::NoRoute;
+    return false;
+  }
+  NeighborTable& neighbors = ctx.plane->neighbors;
+  const uint32_t slot = neighbors.slotOf(r.nextHop);
+  if (slot == NeighborTable::kNoSlot || !neighbors.lookupSlot(slot, mac)) {
+    const Timeouts& t = ctx.plane->timeouts;
+    if (neighbors.claimRequest(r.nextHop, now, t.arpRetry, t.arpRefresh)) sendArpRequest(ctx, r.port, r.nextHop);
+    reason = DropReason::NeighborUnresolved;
+    return false;
+  }
+  e.neighborSlot = static_cast<uint16_t>(slot);
+  e.backendPort = r.port;
+  return true;
+}
+static_assert(NeighborTable::kSlots <= FlowEntry::kNoNeighborSlot, "a neighbour slot fits FlowEntry::neighborSlot");
 
 /// Sends a packet of an existing connection in its direction.
 void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32_t index,
@@ -112,20 +82,21 @@ void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32
     return;
   }
   if (direction == FlowDirection::Forward) {
-    Route r;
-    if (!route(*ctx.plane, e.reverse.sourceAddress, r)) {
-      dropPacket(ctx, m, DropReason::NoRoute);
-      return;
+    rte_ether_addr mac;
+    if (e.neighborSlot == FlowEntry::kNoNeighborSlot || !ctx.plane->neighbors.lookupSlot(e.neighborSlot, mac)) {
+      DropReason reason = DropReason::NeighborUnresolved;
+      if (!resolveBackendHop(ctx, e, now, mac, reason)) {
+        dropPacket(ctx, m, reason);
+        return;
+      }
     }
-    if (!addressFrame(ctx, f, r.port, r.nextHop, now)) {
-      dropPacket(ctx, m, DropReason::NeighborUnresolved);
-      return;
-    }
+    rte_ether_addr_copy(&mac, &f.eth->dst_addr);
+    rte_ether_addr_copy(&ctx.plane->ports[e.backendPort].mac, &f.eth->src_addr);
     touchFlow(ctx.plane->timeouts, e, f, direction, now);
     applyTranslation(f, Translation{e.reverse.destinationAddress, e.reverse.sourceAddress,
                                     e.reverse.destinationPort, e.reverse.sourcePort});
     ++ctx.counters.natForward;
-    enqueueTx(ctx, r.port, m);
+    enqueueTx(ctx, e.backendPort, m);
   } else {
     touchFlow(ctx.plane->timeouts, e, f, direction, now);
     rte_ether_addr_copy(&e.clientHop, &f.eth->dst_addr);
@@ -155,12 +126,9 @@ bool pickSnatPort(const WorkerContext& ctx, FlowKey& reverse) {
 }
 
 /// A packet that matched no connection: a new connection to a service, a reject, or a drop.
-void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort,
-                         rte_mbuf* m, const ParsedFrame& f, uint64_t now) {
-  const ServiceEntry* service = nullptr;
-  if (services != nullptr) {
-    service = services->lookup(ServiceKey{f.ip->dst_addr, l4DestinationPort(f), f.protocol, 0});
-  }
+/// `service` is the frontend's entry in `services` (null: none), looked up by the caller.
+void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, const ServiceEntry* service,
+                         uint16_t rxPort, rte_mbuf* m, const ParsedFrame& f, uint64_t now, bool flowsChanged) {
   if (service == nullptr) {
     const bool local = f.ip->dst_addr == ctx.plane->ports[rxPort].address ||
                        (services != nullptr && services->localAddressFlags(f.ip->dst_addr) != 0);
@@ -202,10 +170,11 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, u
     return;
   }
   // The bulk lookup ran before this burst's earlier packets were handled: a
-  // retransmitted SYN in the same burst finds the connection its twin just made.
+  // retransmitted SYN in the same burst finds the connection its twin just made. Only
+  // needed when the table changed since the bulk lookup.
   uint64_t existing = 0;
   const FlowKey forward = keyOf(f);
-  if (ctx.flows->lookup(forward, existing)) {
+  if (flowsChanged && ctx.flows->lookup(forward, existing)) {
     forwardOnFlow(ctx, m, f, FlowTable::entryIndex(existing), FlowTable::direction(existing), now);
     return;
   }
@@ -231,6 +200,10 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, u
   e.backendPort = r.port;
   e.serviceId = service->serviceId;
   e.tcpState = f.protocol == IPPROTO_TCP ? TcpState::SynSent : TcpState::None;
+  // The next hop's neighbour slot, if it has one yet: forwardOnFlow() then reads the MAC
+  // through it, and only falls back to resolveBackendHop() while the MAC is unknown.
+  const uint32_t neighborSlot = ctx.plane->neighbors.slotOf(r.nextHop);
+  if (neighborSlot != NeighborTable::kNoSlot) e.neighborSlot = static_cast<uint16_t>(neighborSlot);
   ++ctx.counters.flowsCreated;
   // Arm the timer now: if the first packet waits for ARP, the entry must outlive the
   // expiry scan until the client retransmits.
@@ -326,15 +299,46 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
   // Pass 2: one bulk lookup for the burst, then translate or start connections.
   uint64_t values[kBurstSize];
   const uint64_t hits = keyCount > 0 ? ctx.flows->lookupBulk(keyPointers, keyCount, values) : 0;
+  // Every hit's entry is a cache miss in a large table: start loading all of them now,
+  // so that the misses overlap instead of stalling each packet in turn.
+  for (uint64_t pending = hits; pending != 0; pending &= pending - 1) {
+    ctx.flows->prefetch(FlowTable::entryIndex(values[__builtin_ctzll(pending)]));
+  }
+  // The misses are new connections (or drops). Their service entry, Maglev slot and
+  // endpoint are cache misses in large tables too: look the services up and prefetch
+  // each level for the whole burst before handling any of them.
+  const ServiceEntry* serviceOf[kBurstSize];  // per packet, set for the misses
+  if (services != nullptr) {
+    const ServiceEntry* found[kBurstSize];
+    const FlowKey* foundKeys[kBurstSize];
+    uint16_t foundCount = 0;
+    for (uint16_t i = 0; i < count; ++i) {
+      if (lookupSlot[i] == kNone || (hits & (uint64_t{1} << lookupSlot[i]))) continue;
+      const ParsedFrame& f = frames[i];
+      serviceOf[i] = services->lookup(ServiceKey{f.ip->dst_addr, l4DestinationPort(f), f.protocol, 0});
+      if (serviceOf[i] != nullptr) {
+        found[foundCount] = serviceOf[i];
+        foundKeys[foundCount++] = &keys[lookupSlot[i]];
+      }
+    }
+    prefetchChoices(ctx, found, foundKeys, foundCount);
+  }
+  const uint64_t changesAtLookup = ctx.flows->changes();
   for (uint16_t i = 0; i < count; ++i) {
     if (lookupSlot[i] == kNone) continue;
     const uint16_t slot = lookupSlot[i];
-    if ((hits & (uint64_t{1} << slot)) && !isNewSynOnClosedFlow(ctx, frames[i], values[slot])) {
+    const bool hit = (hits & (uint64_t{1} << slot)) != 0;
+    if (hit && !isNewSynOnClosedFlow(ctx, frames[i], values[slot])) {
       forwardOnFlow(ctx, packets[i], frames[i], FlowTable::entryIndex(values[slot]),
                     FlowTable::direction(values[slot]), now);
-    } else {
-      handleNewConnection(ctx, services, rxPort, packets[i], frames[i], now);
+      continue;
     }
+    const ParsedFrame& f = frames[i];
+    const ServiceEntry* service = nullptr;
+    if (services != nullptr) {
+      service = hit ? services->lookup(ServiceKey{f.ip->dst_addr, l4DestinationPort(f), f.protocol, 0}) : serviceOf[i];
+    }
+    handleNewConnection(ctx, services, service, rxPort, packets[i], f, now, ctx.flows->changes() != changesAtLookup);
   }
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Plots nicproxy-bench --sweep output: worker Mpps against services and against flows,
-with the io-forward baseline of the same runs on a second axis.
+"""Plots nicproxy-bench --sweep output: worker Mpps against services and against flows
+(over every burst, and over the bursts the worker was not switched out in), with the
+ratio to the io-forward baseline of the same runs on a second axis.
 
 Usage: bench_plot.py BENCH.csv OUT.png
 """
@@ -20,7 +21,10 @@ def main():
                                   (axes[1], "flows", "flows", "10,000 services")):
         sel = [r for r in rows if r["sweep"] == sweep]
         x = [int(r[key]) for r in sel]
-        ax.plot(x, [float(r["mpps"]) for r in sel], "o-", label="nicproxy worker")
+        ax.plot(x, [float(r["mpps"]) for r in sel], "o-", label="nicproxy worker, every burst")
+        if sel and "clean_mpps" in sel[0]:
+            ax.plot(x, [float(r["clean_mpps"]) for r in sel], "^-", color="tab:green",
+                    label="nicproxy worker, bursts not switched out")
         ax.set_xscale("log")
         ax.set_xlabel(key)
         ax.set_ylabel("Mpps, one worker, 64-byte packets")

@@ -92,5 +92,32 @@ TEST(Checksum, ChainedReplacementsLikeANatRewrite) {
   }
 }
 
+TEST(Checksum, SummedTermsFoldedOnceLikeANatRewrite) {
+  // Two addresses and two ports changed at once, their terms summed and folded once, as
+  // applyTranslation does; every tenth round uses extreme values (all zeros, all ones).
+  std::mt19937 rng(3022);
+  for (int round = 0; round < 20000; ++round) {
+    Bytes buffer(40);
+    for (uint8_t& b : buffer) b = static_cast<uint8_t>(rng());
+    const uint16_t before = storedChecksum(buffer);
+    const bool extreme = round % 10 == 0;
+    uint32_t terms = 0;
+    for (size_t offset : {12u, 16u}) {
+      const uint32_t from = load32(buffer, offset);
+      const uint32_t to = extreme ? (round % 20 == 0 ? 0u : 0xffffffffu) : static_cast<uint32_t>(rng());
+      std::memcpy(buffer.data() + offset, &to, sizeof to);
+      terms += checksumTerms32(from, to);
+    }
+    for (size_t offset : {20u, 22u}) {
+      const uint16_t from = load16(buffer, offset);
+      const uint16_t to = extreme ? static_cast<uint16_t>(round % 20 == 0 ? 0 : 0xffff) : static_cast<uint16_t>(rng());
+      std::memcpy(buffer.data() + offset, &to, sizeof to);
+      terms += checksumTerms16(from, to);
+    }
+    if (allZero(buffer)) continue;
+    ASSERT_EQ(checksumApply(before, terms), storedChecksum(buffer)) << "round " << round;
+  }
+}
+
 }  // namespace
 }  // namespace nicproxy::testing

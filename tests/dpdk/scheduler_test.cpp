@@ -9,6 +9,8 @@
 //   Schedulers.UnknownAnnotationFallsBackToTheDefault
 //   Affinity.SameEndpointOnEveryWorkerUntilTheTimeout
 //   IncrementalSync.OneChangedServiceRebuildsOnlyItself
+//   IncrementalSync.RemovingOneOfTenEndpointsMovesOnlyItsConnections  "ten" 10.96.0.70:80 ->
+//                                               10.50.0.21-30:8080; 10.50.0.25 removed
 #include <map>
 #include <set>
 
@@ -191,6 +193,52 @@ TEST(IncrementalSync, OneChangedServiceRebuildsOnlyItself) {
   const auto chosen = synsFromPorts(h, ipv4(10, 97, 0, 8), 10000, 200);
   EXPECT_EQ(std::set<uint32_t>(chosen.begin(), chosen.end()),
             (std::set<uint32_t>{kBackendIp, kBackend2Ip, kBackend3Ip, kFarBackendIp}));
+}
+
+TEST(IncrementalSync, RemovingOneOfTenEndpointsMovesOnlyItsConnections) {
+  Harness::Options options;
+  options.flowCapacity = 4096;
+  Harness h(options);
+  constexpr uint32_t kTenVip = ipv4(10, 96, 0, 70);
+  constexpr uint32_t kRemoved = ipv4(10, 50, 0, 25);
+  std::vector<Endpoint> ten;
+  for (uint8_t i = 21; i <= 30; ++i) {
+    ten.push_back(makeEndpoint(ipv4(10, 50, 0, i), 8080));
+    h.plane().neighbors.learn(rte_cpu_to_be_32(ipv4(10, 50, 0, i)), etherAddr(Mac{2, 0, 0, 0, 1, i}), h.now());
+  }
+  const ServiceTable before = withPorts(standardServices(), {makePort("ten", kTenVip, 80, ten)});
+  h.sync(before);
+  constexpr uint16_t kConnections = 2000;
+  const auto first = synsFromPorts(h, kTenVip, 20000, kConnections);
+  ASSERT_EQ(first.size(), kConnections);
+  // The client resets every connection, so the next SYN from the same port is balanced
+  // afresh by the Maglev table (the same 5-tuple hashes to the same slot).
+  for (uint16_t done = 0; done < kConnections;) {
+    std::vector<Bytes> frames;
+    for (; done < kConnections && frames.size() < 32; ++done) {
+      frames.push_back(clientTcp(kTenVip, 80, static_cast<uint16_t>(20000 + done), kTcpRst).build());
+    }
+    h.run(frames);
+  }
+  std::vector<Endpoint> nine = ten;
+  std::erase_if(nine, [&](const Endpoint& e) { return e.address == kRemoved; });
+  h.sync(withPorts(before, {makePort("ten", kTenVip, 80, nine)}));
+  h.purge();
+  const auto second = synsFromPorts(h, kTenVip, 20000, kConnections);
+  ASSERT_EQ(second.size(), kConnections);
+  size_t wereOnRemoved = 0;
+  size_t moved = 0;
+  for (size_t i = 0; i < kConnections; ++i) {
+    EXPECT_NE(second[i], kRemoved);
+    if (first[i] == kRemoved) {
+      ++wereOnRemoved;
+    } else {
+      EXPECT_EQ(second[i], first[i]) << "client port " << 20000 + i << " was not on the removed endpoint but moved";
+    }
+    moved += second[i] != first[i];
+  }
+  EXPECT_GT(wereOnRemoved, kConnections / 20u) << "about 1/10 of the connections were on the removed endpoint";
+  EXPECT_EQ(moved, wereOnRemoved) << "only the removed endpoint's connections move";
 }
 
 }  // namespace

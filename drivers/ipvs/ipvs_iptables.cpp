@@ -1,5 +1,6 @@
 #include "drivers/ipvs/ipvs_iptables.hpp"
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
@@ -92,6 +93,9 @@ std::vector<std::string> IpvsProvider::cleanup(IpvsTransport* transport, VipLink
       continue;
     }
     const std::set<std::string> present = chainsOf(saved.out);
+    if (std::none_of(chains.begin(), chains.end(), [&](const auto& chain) { return present.contains(chain.first); })) {
+      continue;
+    }
     std::string input = std::string("*") + table + "\n";
     for (const auto& [chain, remove] : chains) {
       if (present.contains(chain)) input += ":" + chain + " - [0:0]\n";

@@ -62,6 +62,10 @@ void putServiceKey(nl_msg* msg, const IpvsServiceKey& key) {
   check(nla_put_u16(msg, IPVS_SVC_ATTR_PORT, htons(key.port)), "service port");
 }
 
+std::string realServerText(const IpvsServiceKey& service, const IpvsDestination& dest) {
+  return formatIpv4(dest.address) + ":" + std::to_string(dest.port) + " of " + service.toString();
+}
+
 }  // namespace
 
 void NlMsgDeleter::operator()(nl_msg* msg) const { nlmsg_free(msg); }
@@ -155,49 +159,57 @@ NlMsgPtr IpvsClient::message(uint8_t command, int flags) {
   return msg;
 }
 
+std::vector<NlMsgPtr> IpvsClient::send(nl_msg* msg, const std::string& what) {
+  try {
+    return transport_.request(msg);
+  } catch (const std::exception& error) {
+    throw std::runtime_error("IPVS: " + what + ": " + error.what());
+  }
+}
+
 void IpvsClient::addService(const IpvsService& service) {
   NlMsgPtr msg = message(IPVS_CMD_NEW_SERVICE, 0);
   putIpvsService(msg.get(), service, true);
-  transport_.request(msg.get());
+  send(msg.get(), "add virtual server " + service.key.toString());
 }
 
 void IpvsClient::updateService(const IpvsService& service) {
   NlMsgPtr msg = message(IPVS_CMD_SET_SERVICE, 0);
   putIpvsService(msg.get(), service, true);
-  transport_.request(msg.get());
+  send(msg.get(), "update virtual server " + service.key.toString());
 }
 
 void IpvsClient::deleteService(const IpvsServiceKey& key) {
   NlMsgPtr msg = message(IPVS_CMD_DEL_SERVICE, 0);
   putIpvsService(msg.get(), IpvsService{.key = key}, false);
-  transport_.request(msg.get());
+  send(msg.get(), "delete virtual server " + key.toString());
 }
 
 void IpvsClient::addDestination(const IpvsServiceKey& service, const IpvsDestination& dest) {
   NlMsgPtr msg = message(IPVS_CMD_NEW_DEST, 0);
   putIpvsService(msg.get(), IpvsService{.key = service}, false);
   putIpvsDestination(msg.get(), dest, false);
-  transport_.request(msg.get());
+  send(msg.get(), "add real server " + realServerText(service, dest));
 }
 
 void IpvsClient::updateDestination(const IpvsServiceKey& service, const IpvsDestination& dest) {
   NlMsgPtr msg = message(IPVS_CMD_SET_DEST, 0);
   putIpvsService(msg.get(), IpvsService{.key = service}, false);
   putIpvsDestination(msg.get(), dest, false);
-  transport_.request(msg.get());
+  send(msg.get(), "update real server " + realServerText(service, dest));
 }
 
 void IpvsClient::deleteDestination(const IpvsServiceKey& service, const IpvsDestination& dest) {
   NlMsgPtr msg = message(IPVS_CMD_DEL_DEST, 0);
   putIpvsService(msg.get(), IpvsService{.key = service}, false);
   putIpvsDestination(msg.get(), dest, false);
-  transport_.request(msg.get());
+  send(msg.get(), "delete real server " + realServerText(service, dest));
 }
 
 std::vector<IpvsService> IpvsClient::services() {
   NlMsgPtr msg = message(IPVS_CMD_GET_SERVICE, NLM_F_DUMP);
   std::vector<IpvsService> out;
-  for (const NlMsgPtr& reply : transport_.request(msg.get())) {
+  for (const NlMsgPtr& reply : send(msg.get(), "list virtual servers")) {
     nlattr* attrs[IPVS_CMD_ATTR_MAX + 1] = {};
     if (genlmsg_parse(nlmsg_hdr(reply.get()), 0, attrs, IPVS_CMD_ATTR_MAX, nullptr) < 0) continue;
     IpvsService service;
@@ -210,7 +222,7 @@ std::vector<IpvsDestination> IpvsClient::destinations(const IpvsServiceKey& serv
   NlMsgPtr msg = message(IPVS_CMD_GET_DEST, NLM_F_DUMP);
   putIpvsService(msg.get(), IpvsService{.key = service}, false);
   std::vector<IpvsDestination> out;
-  for (const NlMsgPtr& reply : transport_.request(msg.get())) {
+  for (const NlMsgPtr& reply : send(msg.get(), "list real servers of " + service.toString())) {
     nlattr* attrs[IPVS_CMD_ATTR_MAX + 1] = {};
     if (genlmsg_parse(nlmsg_hdr(reply.get()), 0, attrs, IPVS_CMD_ATTR_MAX, nullptr) < 0) continue;
     IpvsDestination dest;
@@ -221,7 +233,7 @@ std::vector<IpvsDestination> IpvsClient::destinations(const IpvsServiceKey& serv
 
 void IpvsClient::flush() {
   NlMsgPtr msg = message(IPVS_CMD_FLUSH, 0);
-  transport_.request(msg.get());
+  send(msg.get(), "flush");
 }
 
 }  // namespace nicproxy

@@ -101,6 +101,7 @@ class IpvsClient {
 
  private:
   NlMsgPtr message(uint8_t command, int flags);
+  std::vector<NlMsgPtr> send(nl_msg* msg, const std::string& what);  // adds `what` to errors
   IpvsTransport& transport_;
 };
 

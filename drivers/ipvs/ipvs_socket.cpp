@@ -52,17 +52,15 @@ std::vector<NlMsgPtr> NetlinkIpvsTransport::request(nl_msg* msg) {
   // a non-dump request then ends with the kernel's acknowledgement (or its error), a
   // dump with NLMSG_DONE.
   nl_complete_msg(socket_, msg);
-  const auto* header = nlmsg_hdr(msg);
-  const int command = genlmsg_hdr(const_cast<nlmsghdr*>(header))->cmd;
   if (const int rc = nl_send(socket_, msg); rc < 0) {
-    throw std::runtime_error("IPVS: cannot send command " + std::to_string(command) + ": " + nl_geterror(rc));
+    throw std::runtime_error(std::string("cannot send: ") + nl_geterror(rc));
   }
   std::unique_ptr<nl_cb, CbDeleter> cb(nl_cb_alloc(NL_CB_DEFAULT));
-  if (!cb) throw std::runtime_error("IPVS: out of memory for a netlink callback");
+  if (!cb) throw std::runtime_error("out of memory for a netlink callback");
   std::vector<NlMsgPtr> replies;
   nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, collect, &replies);
   if (const int rc = nl_recvmsgs(socket_, cb.get()); rc < 0) {
-    throw std::runtime_error("IPVS: command " + std::to_string(command) + " failed: " + nl_geterror(rc));
+    throw std::runtime_error(nl_geterror(rc));
   }
   return replies;
 }

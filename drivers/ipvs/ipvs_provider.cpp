@@ -48,6 +48,8 @@ std::vector<Ipv4> IpvsProvider::nodeIPs() const {
 void IpvsProvider::prepareKernel() {
   for (const auto& [name, value] : kSysctls) options_.writeSysctl(name, value);
   link_.ensureDummy(options_.interfaceName);
+  // The rules match the sets by name: the sets first.
+  runIpsetRestore(executor_, renderIpsetCreate(options_.rules.prefix), options_.ipsetCommand);
   writeIpvsIptables(executor_, options_.rules, options_.iptablesCommand);
 }
 

@@ -49,6 +49,14 @@ std::vector<std::string> ipvsSetNames(const std::string& prefix) {
   return names;
 }
 
+std::string renderIpsetCreate(const std::string& prefix) {
+  std::string out;
+  for (size_t i = 0; i < kIpvsSetCount; ++i) {
+    line(out, fmt::format("create {} {}", ipvsSetName(prefix, static_cast<IpvsSet>(i)), createArgs(kSpecs[i])));
+  }
+  return out;
+}
+
 std::string renderIpsetRestore(const std::string& prefix, const IpvsSetEntries& entries,
                                const std::vector<IpvsSet>& sets) {
   std::string out;

@@ -46,6 +46,9 @@ std::string ipvsSetName(const std::string& prefix, IpvsSet set);
 /// moment where a set is empty: the entries go into a scratch set that is swapped in.
 std::string renderIpsetRestore(const std::string& prefix, const IpvsSetEntries& entries,
                                const std::vector<IpvsSet>& sets);
+/// `ipset restore -exist` input that creates every set that is missing, so that the
+/// iptables rules that match them can be loaded before the first fill.
+std::string renderIpsetCreate(const std::string& prefix);
 /// Every set name this mode may have created, scratch sets included (for cleanup).
 std::vector<std::string> ipvsSetNames(const std::string& prefix);
 

@@ -75,13 +75,15 @@ TEST_F(IpvsProviderTest, SyncFromEmptyMakesOneVirtualServerPerFrontend) {
   EXPECT_EQ(link.links.at("kube-ipvs0"), (std::set<Ipv4>{ip("172.30.0.10"), ip("172.30.0.41"), ip("192.168.99.11")}));
   EXPECT_EQ(sysctls, (std::vector<std::string>{"net/ipv4/vs/conntrack=1", "net/ipv4/vs/expire_nodest_conn=1",
                                                "net/ipv4/vs/expire_quiescent_template=1", "net/ipv4/ip_forward=1"}));
-  // iptables-restore, six jump checks (present in the fake), then one ipset restore.
-  ASSERT_EQ(exec.calls().size(), 8u);
-  EXPECT_EQ(exec.calls()[0].argv, (std::vector<std::string>{"iptables-restore", "-w", "--noflush"}));
-  EXPECT_EQ(exec.calls()[1].argv[4], "-C");
-  EXPECT_EQ(exec.calls()[7].argv, (std::vector<std::string>{"ipset", "restore", "-exist"}));
-  EXPECT_NE(exec.calls()[7].stdinData.find("add KUBE-IPVS-TMP-1 172.30.0.41,tcp:80\n"), std::string::npos);
-  EXPECT_NE(exec.calls()[7].stdinData.find("add KUBE-IPVS-TMP-7 30080\n"), std::string::npos);
+  // ipset create, iptables-restore, six jump checks (present in the fake), ipset fill.
+  ASSERT_EQ(exec.calls().size(), 9u);
+  EXPECT_EQ(exec.calls()[0].argv, (std::vector<std::string>{"ipset", "restore", "-exist"}));
+  EXPECT_EQ(exec.calls()[0].stdinData.rfind("create KUBE-LOOP-BACK hash:ip,port,ip family inet", 0), 0u);
+  EXPECT_EQ(exec.calls()[1].argv, (std::vector<std::string>{"iptables-restore", "-w", "--noflush"}));
+  EXPECT_EQ(exec.calls()[2].argv[4], "-C");
+  EXPECT_EQ(exec.calls()[8].argv, (std::vector<std::string>{"ipset", "restore", "-exist"}));
+  EXPECT_NE(exec.calls()[8].stdinData.find("add KUBE-IPVS-TMP-1 172.30.0.41,tcp:80\n"), std::string::npos);
+  EXPECT_NE(exec.calls()[8].stdinData.find("add KUBE-IPVS-TMP-7 30080\n"), std::string::npos);
 }
 
 TEST_F(IpvsProviderTest, OneNewEndpointTouchesOnlyThatRealServer) {

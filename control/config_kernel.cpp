@@ -115,7 +115,7 @@ void readKernelFallback(ObjectReader& dpdk, DpdkConfig& config) {
   if (*text == "none") config.kernelFallback = KernelFallback::None;
   else if (*text == "iptables") config.kernelFallback = KernelFallback::Iptables;
   else if (*text == "nftables") config.kernelFallback = KernelFallback::Nftables;
-  else if (*text == "ipvs") dpdk.error("kernelFallback", "\"ipvs\" is not implemented yet");
+  else if (*text == "ipvs") config.kernelFallback = KernelFallback::Ipvs;
   else dpdk.error("kernelFallback", json::quote(*text) + " is not one of iptables, ipvs, nftables, none");
 }
 

@@ -23,7 +23,27 @@ constexpr std::pair<const char*, const char*> kSysctls[] = {
 
 bool isLoopback(Ipv4 address) { return (address >> 24) == 127; }
 
+// Owns the sockets the provider works through; members are built in order.
+class NetlinkIpvsProvider : public Provider {
+ public:
+  NetlinkIpvsProvider(Executor& executor, IpvsProviderOptions options)
+      : transport_(NetlinkIpvsTransport::open()), provider_(*transport_, link_, executor, std::move(options)) {}
+  std::string name() const override { return provider_.name(); }
+  void sync(const ServiceTable& table, const ChangedPorts& changed, bool fullSync) override {
+    provider_.sync(table, changed, fullSync);
+  }
+
+ private:
+  std::unique_ptr<NetlinkIpvsTransport> transport_;
+  NetlinkVipLink link_;
+  IpvsProvider provider_;
+};
+
 }  // namespace
+
+std::unique_ptr<Provider> makeNetlinkIpvsProvider(Executor& executor, IpvsProviderOptions options) {
+  return std::make_unique<NetlinkIpvsProvider>(executor, std::move(options));
+}
 
 void writeProcSysctl(const std::string& name, const std::string& value) {
   const std::string path = "/proc/sys/" + name;

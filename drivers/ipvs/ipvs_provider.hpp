@@ -11,6 +11,7 @@
 // Not thread-safe: one owner (the control thread).
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -77,5 +78,9 @@ class IpvsProvider : public Provider {
   std::map<ServicePortName, std::vector<IpvsServiceKey>> appliedByPort_;
   std::set<RealServerId> draining_;
 };
+
+/// The IPVS provider on the real kernel: a generic-netlink socket for IPVS and an
+/// rtnetlink one for kube-ipvs0. Throws when IPVS is not there.
+std::unique_ptr<Provider> makeNetlinkIpvsProvider(Executor& executor, IpvsProviderOptions options);
 
 }  // namespace nicproxy

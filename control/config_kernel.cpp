@@ -87,6 +87,9 @@ void readIpvs(ObjectReader& top, json::Errors& errors, IpvsConfig& config) {
   }
   readDurationField(reader, "minSyncPeriod", config.minSyncPeriod);
   readDurationField(reader, "syncPeriod", config.syncPeriod);
+  readDurationField(reader, "tcpTimeout", config.tcpTimeout);
+  readDurationField(reader, "tcpFinTimeout", config.tcpFinTimeout);
+  readDurationField(reader, "udpTimeout", config.udpTimeout);
   reader.rejectUnknownKeys();
 }
 

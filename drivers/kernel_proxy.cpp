@@ -77,6 +77,12 @@ std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& confi
     requireIpvsModules(config.ipvs.scheduler);
     IpvsProviderOptions options;
     options.scheduler = config.ipvs.scheduler;
+    const auto seconds = [](std::chrono::milliseconds d) {
+      return static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+    };
+    options.tcpTimeout = seconds(config.ipvs.tcpTimeout);
+    options.tcpFinTimeout = seconds(config.ipvs.tcpFinTimeout);
+    options.udpTimeout = seconds(config.ipvs.udpTimeout);
     options.rules.prefix = config.iptables.chainPrefix;
     options.rules.masqueradeAll = config.iptables.masqueradeAll;
     options.rules.masqueradeMark = uint32_t{1} << config.iptables.masqueradeBit;

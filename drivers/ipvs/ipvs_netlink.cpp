@@ -231,6 +231,14 @@ std::vector<IpvsDestination> IpvsClient::destinations(const IpvsServiceKey& serv
   return out;
 }
 
+void IpvsClient::setTimeouts(uint32_t tcp, uint32_t tcpFin, uint32_t udp) {
+  NlMsgPtr msg = message(IPVS_CMD_SET_CONFIG, 0);
+  check(nla_put_u32(msg.get(), IPVS_CMD_ATTR_TIMEOUT_TCP, tcp), "TCP timeout");
+  check(nla_put_u32(msg.get(), IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, tcpFin), "TCP FIN timeout");
+  check(nla_put_u32(msg.get(), IPVS_CMD_ATTR_TIMEOUT_UDP, udp), "UDP timeout");
+  send(msg.get(), "set timeouts");
+}
+
 void IpvsClient::flush() {
   NlMsgPtr msg = message(IPVS_CMD_FLUSH, 0);
   send(msg.get(), "flush");

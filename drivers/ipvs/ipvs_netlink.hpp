@@ -98,6 +98,8 @@ class IpvsClient {
   /// The real servers of one virtual service with their connection counts (GET_DEST dump).
   std::vector<IpvsDestination> destinations(const IpvsServiceKey& service);
   void flush();                                    // IPVS_CMD_FLUSH: every service, not only ours
+  /// IPVS_CMD_SET_CONFIG: connection timeouts in seconds, as `ipvsadm --set`; 0 leaves one as it is.
+  void setTimeouts(uint32_t tcp, uint32_t tcpFin, uint32_t udp);
 
  private:
   NlMsgPtr message(uint8_t command, int flags);

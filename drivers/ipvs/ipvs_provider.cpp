@@ -67,6 +67,9 @@ std::vector<Ipv4> IpvsProvider::nodeIPs() const {
 
 void IpvsProvider::prepareKernel() {
   for (const auto& [name, value] : kSysctls) options_.writeSysctl(name, value);
+  if (options_.tcpTimeout != 0 || options_.tcpFinTimeout != 0 || options_.udpTimeout != 0) {
+    client_.setTimeouts(options_.tcpTimeout, options_.tcpFinTimeout, options_.udpTimeout);
+  }
   link_.ensureDummy(options_.interfaceName);
   // The rules match the sets by name: the sets first.
   runIpsetRestore(executor_, renderIpsetCreate(options_.rules.prefix), options_.ipsetCommand);

@@ -32,6 +32,7 @@ void writeProcSysctl(const std::string& name, const std::string& value);
 
 struct IpvsProviderOptions {
   std::string scheduler = "rr";
+  uint32_t tcpTimeout = 0, tcpFinTimeout = 0, udpTimeout = 0;  // seconds; all 0: not set
   IpvsIptablesOptions rules;                 // prefix, masqueradeAll, mark, clusterCIDR
   std::vector<Ipv4Cidr> nodePortAddresses;   // empty: every non-loopback local address
   LocalAddressLister localAddresses = listLocalAddresses;

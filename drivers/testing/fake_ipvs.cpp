@@ -149,6 +149,12 @@ std::vector<NlMsgPtr> FakeIpvsTransport::request(nl_msg* msg) {
   request.command = genl->cmd;
   request.dump = (header->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
   if (attrs[IPVS_CMD_ATTR_SERVICE] != nullptr) request.service = decodeService(attrs[IPVS_CMD_ATTR_SERVICE], request.serviceFull);
+  for (int i = 0; i < 3; ++i) {
+    if (nlattr* t = attrs[IPVS_CMD_ATTR_TIMEOUT_TCP + i]; t != nullptr) {
+      if (nla_len(t) != 4) refuse(EINVAL, "timeout attribute");
+      request.timeouts[i] = nla_get_u32(t);
+    }
+  }
   if (attrs[IPVS_CMD_ATTR_DEST] != nullptr) request.dest = decodeDest(attrs[IPVS_CMD_ATTR_DEST], request.destFull);
   requests.push_back(request);
   return apply(request);
@@ -218,6 +224,12 @@ std::vector<NlMsgPtr> FakeIpvsTransport::apply(const Request& r) {
       for (const auto& [id, dest] : existing().dests) {
         out.push_back(reply(IPVS_CMD_NEW_DEST));
         fillDest(out.back().get(), dest);
+      }
+      break;
+    case IPVS_CMD_SET_CONFIG:
+      // As ip_vs_genl_set_config: a 0 (or absent) timeout leaves that one as it is.
+      for (int i = 0; i < 3; ++i) {
+        if (r.timeouts[i].value_or(0) != 0) timeouts[i] = *r.timeouts[i];
       }
       break;
     case IPVS_CMD_FLUSH:

@@ -6,6 +6,7 @@
 // unknown scheduler) and answers dumps with messages laid out as the kernel lays them
 // out. It does not reuse the client's encoders or decoders. FakeVipLink keeps the
 // addresses of fake interfaces.
+#include <array>
 #include <map>
 #include <optional>
 #include <set>
@@ -29,6 +30,7 @@ class FakeIpvsTransport : public IpvsTransport {
     bool serviceFull = false;                // it carried scheduler, flags, timeout and netmask
     std::optional<IpvsDestination> dest;     // IPVS_CMD_ATTR_DEST, when present
     bool destFull = false;                   // it carried forwarding method, weight and thresholds
+    std::array<std::optional<uint32_t>, 3> timeouts;  // IPVS_CMD_ATTR_TIMEOUT_TCP, _TCP_FIN, _UDP
   };
   struct VirtualServer {
     IpvsService service;
@@ -39,6 +41,7 @@ class FakeIpvsTransport : public IpvsTransport {
   std::vector<NlMsgPtr> request(nl_msg* msg) override;
 
   std::map<IpvsServiceKey, VirtualServer> state;
+  std::array<uint32_t, 3> timeouts{900, 120, 300};  // TCP, TCP FIN, UDP in seconds (the kernel's defaults)
   std::vector<Request> requests;
 
   /// The requests that change something (not GET_*), since the last clear.

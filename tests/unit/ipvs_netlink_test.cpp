@@ -101,6 +101,18 @@ TEST(IpvsClient, SetAndDeleteServiceAndFlush) {
   EXPECT_TRUE(fake.state.empty());
 }
 
+TEST(IpvsClient, SetTimeoutsSendsTheThreeConfigAttributes) {
+  FakeIpvsTransport fake;
+  IpvsClient client(fake);
+  client.setTimeouts(7200, 0, 60);
+  ASSERT_EQ(fake.requests.size(), 1u);
+  EXPECT_EQ(fake.requests[0].command, IPVS_CMD_SET_CONFIG);
+  EXPECT_EQ(fake.requests[0].timeouts[0], 7200u);
+  EXPECT_EQ(fake.requests[0].timeouts[1], 0u);
+  EXPECT_EQ(fake.requests[0].timeouts[2], 60u);
+  EXPECT_EQ(fake.timeouts, (std::array<uint32_t, 3>{7200, 120, 60}));  // 0 leaves TCP FIN as it was
+}
+
 TEST(IpvsClient, KernelRefusalsBecomeErrorsNamingTheService) {
   FakeIpvsTransport fake;
   IpvsClient client(fake);

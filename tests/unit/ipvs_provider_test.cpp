@@ -50,9 +50,10 @@ struct IpvsProviderTest : ::testing::Test {
   FakeExecutor exec;
   std::vector<std::string> sysctls;
 
-  IpvsProvider make(const std::string& scheduler = "rr") {
+  IpvsProvider make(const std::string& scheduler = "rr", uint32_t tcpTimeout = 0) {
     IpvsProviderOptions options;
     options.scheduler = scheduler;
+    options.tcpTimeout = tcpTimeout;
     options.localAddresses = [] { return std::vector<Ipv4>{ip("192.168.0.2"), ip("127.0.0.1")}; };
     options.writeSysctl = [this](const std::string& name, const std::string& value) {
       sysctls.push_back(name + "=" + value);
@@ -206,6 +207,15 @@ TEST_F(IpvsProviderTest, SchedulerComesFromTheConfiguration) {
     EXPECT_EQ(vs.service.scheduler, "mh");
     EXPECT_EQ(vs.service.flags, uint32_t{IP_VS_SVC_F_SCHED2}) << "mh hashes the source port too, as kube-proxy asks";
   }
+}
+
+TEST_F(IpvsProviderTest, TimeoutsAreSetOnlyWhenConfigured) {
+  IpvsProvider plain = make();
+  plain.sync(fixtures::tableOf({}), {}, true);
+  for (const auto& r : ipvs.requests) EXPECT_NE(r.command, IPVS_CMD_SET_CONFIG);
+  IpvsProvider withTcp = make("rr", 3600);
+  withTcp.sync(fixtures::tableOf({}), {}, true);
+  EXPECT_EQ(ipvs.timeouts, (std::array<uint32_t, 3>{3600, 120, 300}));
 }
 
 TEST_F(IpvsProviderTest, RestartConvergesOnStaleKernelStateWithoutDuplicates) {

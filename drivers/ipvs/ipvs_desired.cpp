@@ -54,6 +54,10 @@ class Builder {
     }
     for (const Ipv4 ip : port.loadBalancerIPs) {
       set(IpvsSet::LoadBalancer).insert(ipPortEntry(ip, port, port.port));
+      if (!port.loadBalancerSourceRanges.empty()) set(IpvsSet::LoadBalancerFW).insert(ipPortEntry(ip, port, port.port));
+      for (const Ipv4Cidr& range : port.loadBalancerSourceRanges) {
+        set(IpvsSet::LoadBalancerSourceCIDR).insert(ipPortEntry(ip, port, port.port) + "," + formatIpv4Cidr(range));
+      }
       if (externalLocal) set(IpvsSet::LoadBalancerLocal).insert(ipPortEntry(ip, port, port.port));
       server(port, ip, port.port, forExternal, true);
     }

@@ -21,6 +21,9 @@ constexpr IpvsSetSpec kSpecs[kIpvsSetCount] = {
     {"NODE-PORT-LOCAL-UDP", "bitmap:port", "Kubernetes nodeport UDP port with externalTrafficPolicy=local"},
     {"NODE-PORT-UDP", "bitmap:port", "Kubernetes nodeport UDP port for masquerade purpose"},
     {"IPVS-IPS", "hash:ip", "Kubernetes service IPVS addresses"},
+    {"LOAD-BALANCER-FW", "hash:ip,port", "Kubernetes service load balancer ip + port for load balancer with sourceRange"},
+    {"LOAD-BALANCER-SOURCE-CIDR", "hash:ip,port,net",
+     "Kubernetes service load balancer ip + port + source cidr for packet filter purpose"},
 };
 
 std::string createArgs(const IpvsSetSpec& spec) {
@@ -116,6 +119,12 @@ std::string renderIpvsIptables(const IpvsIptablesOptions& options) {
   line(out, fmt::format("-A {} -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate "
                         "RELATED,ESTABLISHED -j ACCEPT",
                         c.forward));
+  // loadBalancerSourceRanges. kube-proxy marks such packets for a drop by kubelet's
+  // KUBE-FIREWALL chain; nicproxy does not rely on kubelet and drops them here: LB IPs
+  // are on kube-ipvs0, so their packets pass filter INPUT before IPVS (LOCAL_IN, later).
+  line(out, fmt::format("-A {} {} -m set --match-set {} dst,dst -m set ! --match-set {} dst,dst,src -j DROP",
+                        c.ipvsFilter, comment(IpvsSet::LoadBalancerFW), set(IpvsSet::LoadBalancerFW),
+                        set(IpvsSet::LoadBalancerSourceCIDR)));
   // Service addresses are local (kube-ipvs0): without this, any host port would answer
   // on them (kubernetes#72236). Known service ports return; the rest is rejected.
   for (const IpvsSet s : {IpvsSet::LoadBalancer, IpvsSet::ClusterIP, IpvsSet::ExternalIP, IpvsSet::ExternalIPLocal}) {

@@ -28,8 +28,10 @@ enum class IpvsSet : uint8_t {
   NodePortLocalUDP,
   NodePortUDP,
   IpvsIPs,            // hash:ip          every address on kube-ipvs0: other ports are rejected
+  LoadBalancerFW,     // hash:ip,port     LB ip,proto:port with loadBalancerSourceRanges
+  LoadBalancerSourceCIDR,  // hash:ip,port,net  LB ip,proto:port,allowed source range
 };
-inline constexpr size_t kIpvsSetCount = 11;
+inline constexpr size_t kIpvsSetCount = 13;
 
 using IpvsSetEntries = std::array<std::set<std::string>, kIpvsSetCount>;
 

@@ -59,6 +59,18 @@ TEST(IpvsDesired, ExternalTrafficPolicyLocalUsesLocalEndpointsForExternalFronten
   EXPECT_EQ(entries(d, IpvsSet::NodePortLocalTCP), (std::set<std::string>{"30080"}));
   EXPECT_EQ(entries(d, IpvsSet::LoopBack), (std::set<std::string>{"10.180.0.1,tcp:8080,10.180.0.1"}));
   EXPECT_EQ(entries(d, IpvsSet::IpvsIPs), (std::set<std::string>{"1.2.3.4", "172.30.0.41", "192.168.99.11"}));
+  EXPECT_TRUE(entries(d, IpvsSet::LoadBalancerFW).empty());
+}
+
+TEST(IpvsDesired, LoadBalancerSourceRangesFillTheFirewallSets) {
+  ServicePort p = fixtures::clusterIpPort("ns", "lb", "", "172.30.0.44", 443, {endpoint("10.180.0.1", 8443)});
+  p.type = ServiceType::LoadBalancer;
+  p.loadBalancerIPs = {ip("1.2.3.4")};
+  p.loadBalancerSourceRanges = {fixtures::cidr("203.0.113.0/24"), fixtures::cidr("198.51.100.7/32")};
+  const IpvsDesired d = buildIpvsDesired(fixtures::tableOf({p}), kNode);
+  EXPECT_EQ(entries(d, IpvsSet::LoadBalancerFW), (std::set<std::string>{"1.2.3.4,tcp:443"}));
+  EXPECT_EQ(entries(d, IpvsSet::LoadBalancerSourceCIDR),
+            (std::set<std::string>{"1.2.3.4,tcp:443,198.51.100.7/32", "1.2.3.4,tcp:443,203.0.113.0/24"}));
 }
 
 TEST(IpvsDesired, InternalTrafficPolicyLocalWithoutLocalEndpointsLeavesTheClusterIpEmpty) {
@@ -115,6 +127,7 @@ TEST(IpvsRules, IptablesRestoreAsKubeProxysIpvsMode) {
 -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
 -A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x004000/0x004000 -j ACCEPT
 -A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A KUBE-IPVS-FILTER -m comment --comment "Kubernetes service load balancer ip + port for load balancer with sourceRange" -m set --match-set KUBE-LOAD-BALANCER-FW dst,dst -m set ! --match-set KUBE-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j DROP
 -A KUBE-IPVS-FILTER -m set --match-set KUBE-LOAD-BALANCER dst,dst -j RETURN
 -A KUBE-IPVS-FILTER -m set --match-set KUBE-CLUSTER-IP dst,dst -j RETURN
 -A KUBE-IPVS-FILTER -m set --match-set KUBE-EXTERNAL-IP dst,dst -j RETURN
@@ -196,6 +209,8 @@ TEST(IpvsRulesKernel, LoadIntoRealNetfilterInANamespaceAndCleanUp) {
 
   ServicePort p = fixtures::clusterIpPort("ns", "web", "", "172.30.0.41", 80, {endpoint("10.180.0.1", 8080, true)});
   p.nodePort = 30080;
+  p.loadBalancerIPs = {ip("1.2.3.4")};
+  p.loadBalancerSourceRanges = {fixtures::cidr("203.0.113.0/24")};
   const IpvsDesired d = buildIpvsDesired(fixtures::tableOf({p}), kNode);
   IpvsIptablesOptions options;
   options.clusterCIDR = fixtures::cidr("10.0.0.0/8");
@@ -209,6 +224,8 @@ TEST(IpvsRulesKernel, LoadIntoRealNetfilterInANamespaceAndCleanUp) {
 
   const ExecResult members = exec.run({"ipset", "list", "KUBE-LOOP-BACK"});
   EXPECT_NE(members.out.find("10.180.0.1,tcp:8080,10.180.0.1"), std::string::npos) << members.out;
+  const ExecResult ranges = exec.run({"ipset", "list", "KUBE-LOAD-BALANCER-SOURCE-CIDR"});
+  EXPECT_NE(ranges.out.find("1.2.3.4,tcp:80,203.0.113.0/24"), std::string::npos) << ranges.out;
   const ExecResult names = exec.run({"ipset", "list", "-n"});
   EXPECT_EQ(names.out.find("TMP"), std::string::npos) << "a scratch set was left: " << names.out;
   const ExecResult nat = exec.run({"iptables", "-t", "nat", "-S", "PREROUTING"});

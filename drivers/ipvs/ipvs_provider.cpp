@@ -56,10 +56,11 @@ void writeProcSysctl(const std::string& name, const std::string& value) {
 IpvsProvider::IpvsProvider(IpvsTransport& transport, VipLink& link, Executor& executor, IpvsProviderOptions options)
     : client_(transport), link_(link), executor_(executor), options_(std::move(options)) {}
 
-std::vector<Ipv4> IpvsProvider::nodeIPs() const {
+std::vector<Ipv4> IpvsProvider::nodeIPs(const std::set<Ipv4>& bound) const {
   std::vector<Ipv4> local;
   for (const Ipv4 address : options_.localAddresses()) {
-    if (!isLoopback(address)) local.push_back(address);
+    // Service addresses are local too once kube-ipvs0 is up (someone else's doing): no NodePorts on them.
+    if (!isLoopback(address) && !bound.contains(address)) local.push_back(address);
   }
   if (options_.nodePortAddresses.empty()) return addressesIn({Ipv4Cidr{0, 0}}, local);
   return addressesIn(options_.nodePortAddresses, local);
@@ -81,7 +82,8 @@ void IpvsProvider::sync(const ServiceTable& table, const ChangedPorts& changed, 
     prepareKernel();
     prepared_ = true;
   }
-  const std::vector<Ipv4> nodes = nodeIPs();
+  const std::set<Ipv4> bound = link_.addresses(options_.interfaceName);
+  const std::vector<Ipv4> nodes = nodeIPs(bound);
   const IpvsDesired desired = buildIpvsDesired(table, {.scheduler = options_.scheduler, .nodeIPs = nodes});
 
   // Virtual servers whose real servers must be compared with the kernel's: all on a
@@ -94,7 +96,6 @@ void IpvsProvider::sync(const ServiceTable& table, const ChangedPorts& changed, 
   }
   for (const RealServerId& id : draining_) touched.insert(id.first);
 
-  const std::set<Ipv4> bound = link_.addresses(options_.interfaceName);
   for (const Ipv4 address : desired.boundAddresses) {
     if (!bound.contains(address)) link_.addAddress(options_.interfaceName, address);
   }

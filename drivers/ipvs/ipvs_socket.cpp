@@ -52,6 +52,10 @@ std::vector<NlMsgPtr> NetlinkIpvsTransport::request(nl_msg* msg) {
   // a non-dump request then ends with the kernel's acknowledgement (or its error), a
   // dump with NLMSG_DONE.
   nl_complete_msg(socket_, msg);
+  // A dump is acknowledged by its NLMSG_DONE; an extra ACK would stay queued and break
+  // the sequence check of the next request.
+  nlmsghdr* header = nlmsg_hdr(msg);
+  if ((header->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP) header->nlmsg_flags &= ~NLM_F_ACK;
   if (const int rc = nl_send(socket_, msg); rc < 0) {
     throw std::runtime_error(std::string("cannot send: ") + nl_geterror(rc));
   }

@@ -56,9 +56,9 @@ void writeProcSysctl(const std::string& name, const std::string& value) {
 IpvsProvider::IpvsProvider(IpvsTransport& transport, VipLink& link, Executor& executor, IpvsProviderOptions options)
     : client_(transport), link_(link), executor_(executor), options_(std::move(options)) {}
 
-std::vector<Ipv4> IpvsProvider::nodeIPs(const std::set<Ipv4>& bound) const {
+std::vector<Ipv4> IpvsProvider::nodeIPs(const std::vector<Ipv4>& localAddresses, const std::set<Ipv4>& bound) const {
   std::vector<Ipv4> local;
-  for (const Ipv4 address : options_.localAddresses()) {
+  for (const Ipv4 address : localAddresses) {
     // Service addresses are local too once kube-ipvs0 is up (someone else's doing): no NodePorts on them.
     if (!isLoopback(address) && !bound.contains(address)) local.push_back(address);
   }
@@ -83,7 +83,8 @@ void IpvsProvider::sync(const ServiceTable& table, const ChangedPorts& changed, 
     prepared_ = true;
   }
   const std::set<Ipv4> bound = link_.addresses(options_.interfaceName);
-  const std::vector<Ipv4> nodes = nodeIPs(bound);
+  const std::vector<Ipv4> allLocal = options_.localAddresses();
+  const std::vector<Ipv4> nodes = nodeIPs(allLocal, bound);
   const IpvsDesired desired = buildIpvsDesired(table, {.scheduler = options_.scheduler, .nodeIPs = nodes});
 
   // Virtual servers whose real servers must be compared with the kernel's: all on a
@@ -104,7 +105,6 @@ void IpvsProvider::sync(const ServiceTable& table, const ChangedPorts& changed, 
   for (IpvsService& service : client_.services()) inKernel.emplace(service.key, std::move(service));
   // Ownership: any local address, not only nodePortAddresses, so that NodePorts left on
   // an address that a new configuration no longer uses are removed too.
-  const std::vector<Ipv4> allLocal = options_.localAddresses();
   const std::set<Ipv4> local(allLocal.begin(), allLocal.end());
   size_t added = 0, updated = 0, deleted = 0;
   for (const auto& [key, service] : inKernel) {

@@ -67,7 +67,7 @@ class IpvsProvider : public Provider {
   void prepareKernel();
   void reconcileDestinations(const IpvsVirtualServer& server, bool present);
   void syncSets(const IpvsSetEntries& sets, bool fullSync);
-  std::vector<Ipv4> nodeIPs(const std::set<Ipv4>& bound) const;
+  std::vector<Ipv4> nodeIPs(const std::vector<Ipv4>& localAddresses, const std::set<Ipv4>& bound) const;
 
   IpvsClient client_;
   VipLink& link_;

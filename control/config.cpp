@@ -70,8 +70,6 @@ std::optional<ProxyMode> readMode(ObjectReader& reader) {
   if (*text == "dpdk") return ProxyMode::Dpdk;
   if (*text == "iptables") return ProxyMode::Iptables;
   if (*text == "nftables") return ProxyMode::Nftables;
-  // Accepted so that start-up can say which kernel modules are missing (as kube-proxy
-  // does); the IPVS dataplane itself is not implemented and start-up fails.
   if (*text == "ipvs") return ProxyMode::Ipvs;
   reader.error("mode", json::quote(*text) + " is not one of dpdk, iptables, ipvs, nftables");
   return std::nullopt;

@@ -65,6 +65,10 @@ struct IpvsConfig {
   std::string scheduler = "rr";                          // rr, wrr, lc, wlc, sh, dh, sed, nq, mh
   std::chrono::milliseconds minSyncPeriod{1000};
   std::chrono::milliseconds syncPeriod{30000};
+  // IPVS connection timeouts (ipvsadm --set); 0: leave the kernel's as they are.
+  std::chrono::milliseconds tcpTimeout{0};
+  std::chrono::milliseconds tcpFinTimeout{0};
+  std::chrono::milliseconds udpTimeout{0};
 };
 
 /// conntrack.* as KubeProxyConfiguration names them; the DPDK flow table's timeouts.

@@ -87,6 +87,9 @@ void readIpvs(ObjectReader& top, json::Errors& errors, IpvsConfig& config) {
   }
   readDurationField(reader, "minSyncPeriod", config.minSyncPeriod);
   readDurationField(reader, "syncPeriod", config.syncPeriod);
+  readDurationField(reader, "tcpTimeout", config.tcpTimeout);
+  readDurationField(reader, "tcpFinTimeout", config.tcpFinTimeout);
+  readDurationField(reader, "udpTimeout", config.udpTimeout);
   reader.rejectUnknownKeys();
 }
 
@@ -115,7 +118,7 @@ void readKernelFallback(ObjectReader& dpdk, DpdkConfig& config) {
   if (*text == "none") config.kernelFallback = KernelFallback::None;
   else if (*text == "iptables") config.kernelFallback = KernelFallback::Iptables;
   else if (*text == "nftables") config.kernelFallback = KernelFallback::Nftables;
-  else if (*text == "ipvs") dpdk.error("kernelFallback", "\"ipvs\" is not implemented yet");
+  else if (*text == "ipvs") config.kernelFallback = KernelFallback::Ipvs;
   else dpdk.error("kernelFallback", json::quote(*text) + " is not one of iptables, ipvs, nftables, none");
 }
 

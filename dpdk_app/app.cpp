@@ -241,8 +241,10 @@ int App::run() {
   s.provider = std::make_unique<DpdkProvider>(plane, config_.nodePortAddresses, socket, config_.dpdk.scheduler);
   std::vector<Provider*> providers{s.provider.get()};
   if (config_.dpdk.kernelFallback != KernelFallback::None) {
-    const ProxyMode kernelMode =
-        config_.dpdk.kernelFallback == KernelFallback::Iptables ? ProxyMode::Iptables : ProxyMode::Nftables;
+    const KernelFallback fallback = config_.dpdk.kernelFallback;
+    const ProxyMode kernelMode = fallback == KernelFallback::Iptables ? ProxyMode::Iptables
+                                 : fallback == KernelFallback::Ipvs   ? ProxyMode::Ipvs
+                                                                      : ProxyMode::Nftables;
     s.kernelProvider = makeKernelProvider(kernelMode, config_, s.kernelExecutor);
     providers.push_back(s.kernelProvider.get());
     spdlog::info("Using {} Proxier for the interfaces DPDK does not own (dpdk.kernelFallback)", proxyModeName(kernelMode));

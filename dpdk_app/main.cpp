@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   cli.add_option("--kubeconfig", kubeconfig, "kubeconfig of the API server to follow (overrides clientConnection.kubeconfig)")
       ->check(CLI::ExistingFile);
   cli.add_flag("--cleanup", cleanup,
-               "remove everything nicproxy installed in the kernel (iptables chains, nftables table) and exit; "
+               "remove everything nicproxy installed in the kernel (IPVS services, kube-ipvs0, ipsets, iptables chains, "
+               "nftables table) and exit; "
                "--config gives a non-default chain prefix or table name");
   cli.add_flag("--validate", validateOnly, "check the configuration and the services file, print what they hold, exit");
   cli.add_option("--log-level", logLevel, "trace, debug, info, warn, error")

@@ -18,6 +18,7 @@
 #include "control/sync_runner.hpp"
 #include "drivers/iptables/iptables_provider.hpp"
 #include "drivers/ipvs/ipvs_modules.hpp"
+#include "drivers/ipvs/ipvs_provider.hpp"
 #include "drivers/nftables/nftables_provider.hpp"
 
 namespace nicproxy {
@@ -34,7 +35,21 @@ constexpr std::chrono::milliseconds kMinFullSyncPeriod = std::chrono::hours(1);
 
 Periods periodsOf(const Config& config) {
   if (config.mode == ProxyMode::Nftables) return {config.nftables.minSyncPeriod, config.nftables.syncPeriod};
+  if (config.mode == ProxyMode::Ipvs) return {config.ipvs.minSyncPeriod, config.ipvs.syncPeriod};
   return {config.iptables.minSyncPeriod, config.iptables.syncPeriod};
+}
+
+// kube-proxy's IPVS mode checks the kernel before it starts; so does nicproxy, with
+// the modules named, before it opens the IPVS netlink family.
+void requireIpvsModules(const std::string& scheduler) {
+  utsname name{};
+  ::uname(&name);
+  const auto missing = missingIpvsModules(probeIpvs("/", name.release), scheduler);
+  if (!missing.empty()) {
+    throw std::runtime_error(fmt::format("IPVS is not available in this kernel: missing modules {} (load them with "
+                                         "modprobe, or use mode \"iptables\" or \"nftables\")",
+                                         fmt::join(missing, ", ")));
+  }
 }
 
 }  // namespace
@@ -58,22 +73,28 @@ std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& confi
     options.nodePortAddresses = config.nodePortAddresses;
     return std::make_unique<NftablesProvider>(executor, std::move(options));
   }
+  if (mode == ProxyMode::Ipvs) {
+    requireIpvsModules(config.ipvs.scheduler);
+    IpvsProviderOptions options;
+    options.scheduler = config.ipvs.scheduler;
+    const auto seconds = [](std::chrono::milliseconds d) {
+      return static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+    };
+    options.tcpTimeout = seconds(config.ipvs.tcpTimeout);
+    options.tcpFinTimeout = seconds(config.ipvs.tcpFinTimeout);
+    options.udpTimeout = seconds(config.ipvs.udpTimeout);
+    options.rules.prefix = config.iptables.chainPrefix;
+    options.rules.masqueradeAll = config.iptables.masqueradeAll;
+    options.rules.masqueradeMark = uint32_t{1} << config.iptables.masqueradeBit;
+    options.rules.clusterCIDR = config.clusterCIDR;
+    options.nodePortAddresses = config.nodePortAddresses;
+    return makeNetlinkIpvsProvider(executor, std::move(options));
+  }
   throw std::runtime_error(std::string("mode ") + proxyModeName(mode) + " has no kernel provider");
 }
 
 int runKernelProxy(const Config& config) {
   spdlog::info("Using {} Proxier", proxyModeName(config.mode));
-  if (config.mode == ProxyMode::Ipvs) {
-    utsname name{};
-    ::uname(&name);
-    const auto missing = missingIpvsModules(probeIpvs("/", name.release), config.ipvs.scheduler);
-    if (!missing.empty()) {
-      throw std::runtime_error(fmt::format("IPVS is not available in this kernel: missing modules {} (load them with "
-                                           "modprobe, or use mode \"iptables\" or \"nftables\")",
-                                           fmt::join(missing, ", ")));
-    }
-    throw std::runtime_error("the IPVS dataplane is not implemented yet: use mode \"iptables\" or \"nftables\"");
-  }
   ProcessExecutor executor;
   const std::unique_ptr<Provider> provider = makeKernelProvider(config.mode, config, executor);
   ChangeTracker tracker(config.nodeName);
@@ -102,7 +123,10 @@ int runKernelProxy(const Config& config) {
       loadServicesFileInto(config.servicesFile, tracker, true);
     }
     const Clock::time_point now = Clock::now();
-    if (now - lastFull >= std::max(periods.sync, kMinFullSyncPeriod)) {
+    // IPVS's full sync is a netlink dump compared in memory, cheap enough for every
+    // syncPeriod as kube-proxy's IPVS mode does it; it also finishes draining real servers.
+    const auto fullPeriod = config.mode == ProxyMode::Ipvs ? periods.sync : std::max(periods.sync, kMinFullSyncPeriod);
+    if (now - lastFull >= fullPeriod) {
       runner.requestFullSync();
       lastFull = now;
     }
@@ -123,6 +147,24 @@ int runKernelProxy(const Config& config) {
 
 int cleanupKernel(const Config& config, Executor& executor) {
   int rc = 0;
+  // IPVS first: its chains refer to the chains the iptables cleanup removes.
+  std::unique_ptr<NetlinkIpvsTransport> ipvs;
+  try {
+    ipvs = NetlinkIpvsTransport::open();
+  } catch (const std::exception& error) {
+    spdlog::info("cleanup: no IPVS services to remove ({})", error.what());
+  }
+  try {
+    NetlinkVipLink link;
+    for (const std::string& problem :
+         IpvsProvider::cleanup(ipvs.get(), link, executor, config.iptables.chainPrefix, listLocalAddresses())) {
+      spdlog::error("cleanup: {}", problem);
+      rc = 1;
+    }
+  } catch (const std::exception& error) {
+    spdlog::error("cleanup: {}", error.what());
+    rc = 1;
+  }
   for (const std::string& problem : IptablesProvider::cleanup(executor, config.iptables.chainPrefix)) {
     spdlog::error("cleanup: {}", problem);
     rc = 1;
@@ -132,8 +174,9 @@ int cleanupKernel(const Config& config, Executor& executor) {
     rc = 1;
   }
   if (rc == 0) {
-    spdlog::info("cleanup: removed the {}-* iptables chains and the nftables table ip {}", config.iptables.chainPrefix,
-                 config.nftables.tableName);
+    spdlog::info("cleanup: removed nicproxy's IPVS services, kube-ipvs0, the {}-* ipsets and iptables chains and the "
+                 "nftables table ip {}",
+                 config.iptables.chainPrefix, config.nftables.tableName);
   }
   return rc;
 }

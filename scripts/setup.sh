@@ -10,10 +10,12 @@ BUILD_PKGS=(
     libboost-json1.81-dev libcurl4-openssl-dev libspdlog-dev libcli11-dev
     libgtest-dev libgmock-dev
     libyaml-cpp-dev libcpp-httplib-dev libssl-dev
+    libnl-3-dev libnl-genl-3-dev libnl-route-3-dev
 )
 TEST_PKGS=(
     iproute2 ethtool curl python3 iptables socat procps iputils-ping
     openssl nftables conntrack python3-matplotlib
+    ipset
 )
 
 check_only=0

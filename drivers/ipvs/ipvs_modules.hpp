@@ -1,8 +1,7 @@
 #pragma once
 // Whether this kernel can do IPVS, as kube-proxy's IPVS mode checks it before it
 // starts: the ip_vs core (/proc/net/ip_vs), the schedulers it needs and nf_conntrack.
-// The IPVS dataplane itself is not implemented; mode "ipvs" fails at start either way,
-// with the missing modules named when the kernel is the reason.
+// Mode "ipvs" (and dpdk.kernelFallback "ipvs") fails at start naming what is missing.
 #include <filesystem>
 #include <set>
 #include <string>

@@ -8,7 +8,8 @@
 # Services: tests/e2e/e2e-services.json (web 10.96.0.10:80 -> 8080, NodePort 30080).
 # Checks: both proxiers logged; the client reaches 10.96.0.10 through DPDK; the
 # node's kernel holds web's rules (nft element / KUBE-SERVICES rule); SIGTERM leaves
-# the kernel rules, --cleanup removes them.
+# the kernel rules, --cleanup removes them. Then kernelFallback "ipvs" on a kernel
+# without IPVS: start-up fails naming the missing modules.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=SCRIPTDIR/../../scripts/netns_topology.sh
@@ -80,4 +81,23 @@ PY
     left=$( (in_node iptables-save; in_node nft list ruleset) 2>/dev/null | grep -cE 'KUBE-|kube-proxy')
     if [[ $left -eq 0 ]]; then pass "$fallback: --cleanup removes them"; else fail "$fallback: --cleanup removes them" "$left lines left"; fi
 done
+
+# dpdk.kernelFallback "ipvs" on a kernel without IPVS: nicproxy refuses to start and
+# names the missing modules (with IPVS, tests/e2e/ipvs_test.sh covers the dataplane).
+if [[ ! -e /proc/net/ip_vs ]]; then
+    python3 - "$BASE" "$WORK/ipvs.json" <<'PY'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+cfg["dpdk"]["kernelFallback"] = "ipvs"
+json.dump(cfg, open(sys.argv[2], "w"))
+PY
+    in_node timeout 60 "$NICPROXY" --config "$WORK/ipvs.json" >"$WORK/ipvs.log" 2>&1
+    rc=$?
+    if [[ $rc -eq 1 ]] && grep -q 'missing modules ip_vs, ip_vs_rr, ip_vs_wrr, ip_vs_sh' "$WORK/ipvs.log"; then
+        pass "ipvs: without kernel IPVS, dpdk.kernelFallback ipvs fails at start naming the modules"
+    else
+        fail "ipvs: without kernel IPVS, dpdk.kernelFallback ipvs fails at start naming the modules" \
+            "exit $rc: $(tail -n 2 "$WORK/ipvs.log" | tr '\n' '|')"
+    fi
+fi
 [[ $FAILED -eq 0 ]]

@@ -51,6 +51,8 @@ TEST(KernelConfig, Mistakes) {
       {R"("nftables": {"tableName": "kube proxy; flush ruleset"})",
        R"(nftables.tableName: "kube proxy; flush ruleset" is not an nft name (a letter, then letters, digits, - and _))"},
       {R"("ipvs": {"scheduler": "fifo"})", R"(ipvs.scheduler: "fifo" is not one of rr, wrr, lc, wlc, sh, dh, sed, nq, mh)"},
+      {R"("ipvs": {"tcpTimeout": 900})", "ipvs.tcpTimeout: expected a string, got 900"},
+      {R"("ipvs": {"strictARP": true})", "ipvs.strictARP: unknown key"},
   };
   for (const auto& [fragment, error] : cases) {
     const auto r = parseConfig(R"({"mode": "iptables", "servicesFile": "s.json", )" + fragment + "}", "/");
@@ -66,10 +68,26 @@ TEST(KernelConfig, DpdkModeStillNeedsItsSectionAndReadsKernelFallback) {
                              "/");
   ASSERT_TRUE(r.ok()) << testing::PrintToString(r.errors);
   EXPECT_EQ(r.config->dpdk.kernelFallback, KernelFallback::Nftables);
+  const auto ipvs = parseConfig(R"({"servicesFile": "s.json", "dpdk": {"ports": [{"device": "net_null0", "address": "10.0.0.1/24"}],
+    "kernelFallback": "ipvs"}})",
+                                "/");
+  ASSERT_TRUE(ipvs.ok()) << testing::PrintToString(ipvs.errors);
+  EXPECT_EQ(ipvs.config->dpdk.kernelFallback, KernelFallback::Ipvs);
   const auto bad = parseConfig(R"({"servicesFile": "s.json", "dpdk": {"ports": [{"device": "net_null0", "address": "10.0.0.1/24"}],
     "kernelFallback": "pf"}})",
                                "/");
   EXPECT_EQ(bad.errors, std::vector<std::string>{R"(dpdk.kernelFallback: "pf" is not one of iptables, ipvs, nftables, none)"});
+}
+
+TEST(KernelConfig, IpvsTimeouts) {
+  const auto r = parseConfig(R"({"mode": "ipvs", "servicesFile": "s.json",
+    "ipvs": {"scheduler": "wlc", "tcpTimeout": "2h0m0s", "tcpFinTimeout": "30s", "udpTimeout": "1m"}})",
+                             "/");
+  ASSERT_TRUE(r.ok()) << testing::PrintToString(r.errors);
+  EXPECT_EQ(r.config->ipvs.scheduler, "wlc");
+  EXPECT_EQ(r.config->ipvs.tcpTimeout, 2h);
+  EXPECT_EQ(r.config->ipvs.tcpFinTimeout, 30s);
+  EXPECT_EQ(r.config->ipvs.udpTimeout, 60s);
 }
 
 TEST(KernelConfig, GoDurations) {

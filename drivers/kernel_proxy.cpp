@@ -18,6 +18,7 @@
 #include "control/sync_runner.hpp"
 #include "drivers/iptables/iptables_provider.hpp"
 #include "drivers/ipvs/ipvs_modules.hpp"
+#include "drivers/nftables/nft_netlink.hpp"
 #include "drivers/nftables/nftables_provider.hpp"
 
 namespace nicproxy {
@@ -56,6 +57,7 @@ std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& confi
     options.rules.masqueradeMark = uint32_t{1} << config.nftables.masqueradeBit;
     options.rules.clusterCIDR = config.clusterCIDR;
     options.nodePortAddresses = config.nodePortAddresses;
+    options.deleteObjects = nftDeleteByNetlink;
     return std::make_unique<NftablesProvider>(executor, std::move(options));
   }
   throw std::runtime_error(std::string("mode ") + proxyModeName(mode) + " has no kernel provider");

@@ -10,6 +10,7 @@ BUILD_PKGS=(
     libboost-json1.81-dev libcurl4-openssl-dev libspdlog-dev libcli11-dev
     libgtest-dev libgmock-dev
     libyaml-cpp-dev libcpp-httplib-dev libssl-dev
+    libnftnl-dev libmnl-dev
 )
 TEST_PKGS=(
     iproute2 ethtool curl python3 iptables socat procps iputils-ping

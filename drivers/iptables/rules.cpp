@@ -278,4 +278,22 @@ std::string assembleIptablesRestore(const std::vector<const IptablesServiceRules
   return out;
 }
 
+std::string assembleIptablesOwnChainsRestore(const std::vector<const IptablesServiceRules*>& services,
+                                             const std::vector<bool>& writeOwn,
+                                             const std::vector<std::string>& staleChains) {
+  std::string out;
+  line(out, "*nat");
+  for (size_t i = 0; i < services.size(); ++i) {
+    if (!writeOwn[i]) continue;
+    for (const std::string& chain : services[i]->ownChains) line(out, ":" + chain + " - [0:0]");
+  }
+  for (const std::string& chain : staleChains) line(out, ":" + chain + " - [0:0]");
+  for (size_t i = 0; i < services.size(); ++i) {
+    if (writeOwn[i]) out += services[i]->ownRules;
+  }
+  for (const std::string& chain : staleChains) line(out, "-X " + chain);
+  line(out, "COMMIT");
+  return out;
+}
+
 }  // namespace nicproxy

@@ -58,4 +58,13 @@ std::string assembleIptablesRestore(const std::vector<const IptablesServiceRules
                                     const std::vector<bool>& writeOwn, const std::vector<std::string>& staleChains,
                                     const IptablesRulesOptions& options);
 
+/// A partial sync that leaves every shared chain (KUBE-SERVICES, KUBE-NODEPORTS, the
+/// filter chains) as it is: only the nat table, only the own chains of the services with
+/// `writeOwn[i]`, and the stale chains. Right when no shared line changed (an endpoint
+/// change), which spares iptables-restore re-parsing KUBE-SERVICES (one rule per
+/// service address) on every sync; kube-proxy rewrites it every time.
+std::string assembleIptablesOwnChainsRestore(const std::vector<const IptablesServiceRules*>& services,
+                                             const std::vector<bool>& writeOwn,
+                                             const std::vector<std::string>& staleChains);
+
 }  // namespace nicproxy

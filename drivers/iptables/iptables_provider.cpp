@@ -88,6 +88,16 @@ void IptablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   // The node-port addresses are in KUBE-SERVICES' last rules.
   bool sharedChanged = fullSync || nodePortIPs != rules.nodePortIPs;
   rules.nodePortIPs = std::move(nodePortIPs);
+  // kube-proxy's large-cluster mode; crossing the threshold rewrites every service.
+  size_t totalEndpoints = 0;
+  for (const auto& [name, port] : table.ports()) totalEndpoints += port->endpoints.size();
+  const bool large = totalEndpoints > kLargeClusterEndpoints;
+  if (large != rules.largeClusterMode) {
+    spdlog::info("iptables: {} endpoints: large-cluster mode (no endpoint comments) {}", totalEndpoints,
+                 large ? "on" : "off");
+    rules.largeClusterMode = large;
+    fullSync = sharedChanged = true;
+  }
   // A failed sync leaves the kernel in a state this object does not know: start over.
   if (needFullSync_) fullSync = sharedChanged = true;
   needFullSync_ = true;

@@ -20,7 +20,15 @@ struct IptablesRulesOptions {
   /// nullopt: NodePorts on every local address; else on these node addresses (those
   /// of nodePortAddresses found on the node's interfaces, as kube-proxy resolves them).
   std::optional<std::vector<Ipv4>> nodePortIPs;
+  /// kube-proxy's large-cluster mode (more than kLargeClusterEndpoints endpoints in all):
+  /// no `-m comment` on the KUBE-SVC -> KUBE-SEP jumps and in the KUBE-SEP chains, which
+  /// makes the nat table much smaller, and iptables-legacy rewrites all of it on every
+  /// change. The provider sets it.
+  bool largeClusterMode = false;
 };
+
+/// kube-proxy's largeClusterEndpointsThreshold.
+constexpr size_t kLargeClusterEndpoints = 1000;
 
 /// The chains of the fixed layout, with the prefix applied.
 struct IptablesChains {

@@ -6,10 +6,12 @@
 // Addresses: see kernel_trace_cases.hpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
 #include "drivers/iptables/iptables_provider.hpp"
+#include "drivers/names.hpp"
 #include "kernel_trace_cases.hpp"
 
 namespace nicproxy {
@@ -117,6 +119,45 @@ TEST(IptablesPartial, OneServiceSyncsReachTheSameStateAsAFullSync) {
   RestoreModel full;
   full.apply(fresh.lastRestoreInput());
   EXPECT_EQ(model.tables(), full.tables());
+}
+
+// kube-proxy's large-cluster mode: above 1,000 endpoints in all, the KUBE-SVC -> KUBE-SEP
+// jumps and the KUBE-SEP rules carry no comment; crossing the line rewrites everything.
+TEST(IptablesPartial, LargeClusterModeDropsEndpointCommentsAndCrossingItIsAFullSync) {
+  FakeExecutor exec;
+  IptablesProvider provider(exec, podOptions());
+  ServicePort big = clusterIpPort("ns1", "big", "p80", "172.30.0.50", 80, {});
+  for (int i = 0; i < 1000; ++i) {
+    big.endpoints.push_back(endpoint(formatIpv4(ip("10.180.0.0") + static_cast<Ipv4>(i)).c_str(), 80));
+  }
+  ServicePort small = clusterIpPort("ns2", "small", "p80", "172.30.0.51", 80, {endpoint("10.181.0.1", 80)});
+  provider.sync(tableOf({big}), {}, true);
+  const std::string sep = "KUBE-SEP-" + portProtoEndpointHash(small.name, "10.181.0.1:80");
+  const std::string svc = "KUBE-SVC-" + portProtoHash(small.name);
+  EXPECT_TRUE(provider.lastRestoreInput().find("\"ns1/big:p80 -> 10.180.0.0:80\"") != std::string::npos);
+
+  // 1,001 endpoints: large-cluster mode, and a full sync (iptables-save) though a partial was asked for.
+  const auto saves = [&exec] {
+    return std::count_if(exec.calls().begin(), exec.calls().end(),
+                         [](const FakeExecutor::Call& c) { return c.argv[0] == "iptables-save"; });
+  };
+  const auto savesBefore = saves();
+  provider.sync(tableOf({big, small}, 2), {small.name}, false);
+  EXPECT_EQ(saves(), savesBefore + 1);
+  const std::string text = provider.lastRestoreInput();
+  EXPECT_TRUE(text.find("-A " + svc + " -j " + sep + "\n") != std::string::npos) << text.substr(0, 2000);
+  EXPECT_TRUE(text.find("-A " + sep + " -s 10.181.0.1 -j KUBE-MARK-MASQ\n") != std::string::npos);
+  EXPECT_TRUE(text.find("-A " + sep + " -m tcp -p tcp -j DNAT --to-destination 10.181.0.1:80\n") != std::string::npos);
+  EXPECT_TRUE(text.find("ns1/big:p80 -> ") == std::string::npos);
+  // The service-level comments stay, as in kube-proxy.
+  EXPECT_TRUE(text.find("-m comment --comment \"ns2/small:p80 cluster IP\"") != std::string::npos);
+  const testing::IptablesTracer tracer(text, {ip("192.168.0.2")});
+  EXPECT_EQ(describe(tracer.trace(packet("10.0.0.5", "172.30.0.51", 80))), describe(reach("10.181.0.1:80", false)));
+
+  // Back under the line: comments again, through another full sync.
+  provider.sync(tableOf({small}, 3), {big.name}, false);
+  EXPECT_EQ(saves(), savesBefore + 2);
+  EXPECT_TRUE(provider.lastRestoreInput().find("\"ns2/small:p80 -> 10.181.0.1:80\"") != std::string::npos);
 }
 
 }  // namespace

@@ -6,6 +6,9 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <netinet/in.h>
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -107,6 +110,9 @@ std::optional<std::string> nftDeleteByNetlink(const std::string& deletions) {
   mnl_nlmsg_batch_next(batch);
   try {
     for (const std::string& line : lines) {
+      // Only the last message asks for an ack: errors come back for any message anyway
+      // (before that ack, in order), and 20,000 acks would overflow the receive buffer.
+      const uint16_t flags = &line == &lines.back() ? NLM_F_ACK : 0;
       const auto w = wordsOf(line);
       if (w.size() < 5 || w[0] != "delete" || w[2] != "ip") throw std::invalid_argument("not a deletion: " + line);
       const std::string& kind = w[1];
@@ -118,13 +124,13 @@ std::optional<std::string> nftDeleteByNetlink(const std::string& deletions) {
         std::unique_ptr<nftnl_chain, ChainFree> chain(nftnl_chain_alloc());
         nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_TABLE, table.c_str());
         nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_NAME, name.c_str());
-        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_DELCHAIN, NFPROTO_IPV4, NLM_F_ACK, seq++);
+        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_DELCHAIN, NFPROTO_IPV4, flags, seq++);
         nftnl_chain_nlmsg_build_payload(nlh, chain.get());
       } else if (kind == "set" && w.size() == 5) {
         std::unique_ptr<nftnl_set, SetFree> set(nftnl_set_alloc());
         nftnl_set_set_str(set.get(), NFTNL_SET_TABLE, table.c_str());
         nftnl_set_set_str(set.get(), NFTNL_SET_NAME, name.c_str());
-        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_DELSET, NFPROTO_IPV4, NLM_F_ACK, seq++);
+        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_DELSET, NFPROTO_IPV4, flags, seq++);
         nftnl_set_nlmsg_build_payload(nlh, set.get());
       } else if (kind == "element" && w.size() >= 8 && w[5] == "{" && w.back() == "}") {
         std::string key;
@@ -136,7 +142,7 @@ std::optional<std::string> nftDeleteByNetlink(const std::string& deletions) {
         nftnl_set_elem* elem = nftnl_set_elem_alloc();  // owned by the set once added
         nftnl_set_elem_set(elem, NFTNL_SET_ELEM_KEY, bytes.data(), static_cast<uint32_t>(bytes.size()));
         nftnl_set_elem_add(set.get(), elem);
-        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_DELSETELEM, NFPROTO_IPV4, NLM_F_ACK, seq++);
+        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_DELSETELEM, NFPROTO_IPV4, flags, seq++);
         nftnl_set_elems_nlmsg_build_payload(nlh, set.get());
       } else {
         throw std::invalid_argument("not a deletion this sender knows: " + line);
@@ -155,25 +161,28 @@ std::optional<std::string> nftDeleteByNetlink(const std::string& deletions) {
   std::unique_ptr<mnl_socket, SocketCloser> nl(mnl_socket_open(NETLINK_NETFILTER));
   if (!nl) return std::string("netlink socket: ") + std::strerror(errno);
   if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0) return std::string("netlink bind: ") + std::strerror(errno);
-  // Acks carry only the header of the message they answer, so the replies of a large
-  // batch fit the receive buffer.
+  // Acks and errors carry only the header of the message they answer.
   int one = 1;
   mnl_socket_setsockopt(nl.get(), NETLINK_CAP_ACK, &one, sizeof(one));
+  // The batch goes in one sendmsg, which netlink refuses beyond the send buffer.
+  int sendRoom = static_cast<int>(size + 65536);
+  if (setsockopt(mnl_socket_get_fd(nl.get()), SOL_SOCKET, SO_SNDBUFFORCE, &sendRoom, sizeof(sendRoom)) != 0) {
+    setsockopt(mnl_socket_get_fd(nl.get()), SOL_SOCKET, SO_SNDBUF, &sendRoom, sizeof(sendRoom));
+  }
   const ssize_t sent = mnl_socket_sendto(nl.get(), head, size);
   mnl_nlmsg_batch_stop(batch);
   if (sent < 0) return std::string("netlink send: ") + std::strerror(errno);
 
-  // The kernel runs the whole batch inside sendmsg, so every ack or error is queued by
-  // now: read until one ack per message has come, or an error.
+  // The kernel runs the whole batch inside sendmsg, so its answers are queued by now:
+  // errors for failed messages, then the ack of the last one.
   const uint32_t portid = mnl_socket_get_portid(nl.get());
-  size_t acks = 0;
+  const uint32_t lastSeq = seq - 2;  // the last deletion (seq - 1 is the batch end)
   std::vector<char> reply(MNL_SOCKET_BUFFER_SIZE);
-  while (acks < lines.size()) {
+  for (;;) {
     const ssize_t got = recv(mnl_socket_get_fd(nl.get()), reply.data(), reply.size(), MSG_DONTWAIT);
     if (got < 0) {
       if (errno == EINTR) continue;
-      return std::string("netlink receive after ") + std::to_string(acks) + " of " + std::to_string(lines.size()) +
-             " acks: " + std::strerror(errno);
+      return std::string("netlink receive before the last ack: ") + std::strerror(errno);
     }
     int remaining = static_cast<int>(got);
     for (auto* nlh = reinterpret_cast<nlmsghdr*>(reply.data()); mnl_nlmsg_ok(nlh, remaining);
@@ -185,10 +194,9 @@ std::optional<std::string> nftDeleteByNetlink(const std::string& deletions) {
         return std::string(std::strerror(-err->error)) +
                (line == lineOfSeq.end() ? std::string() : " (" + line->second + ")");
       }
-      ++acks;
+      if (err->msg.nlmsg_seq == lastSeq) return std::nullopt;
     }
   }
-  return std::nullopt;
 }
 
 }  // namespace nicproxy

@@ -21,13 +21,13 @@
 
 namespace nicproxy {
 
-/// Parses the deletion lines into netlink messages; throws std::invalid_argument naming
-/// the line for anything else. Exposed for unit tests: returns the key bytes of an
-/// element line ("10.96.0.10 . tcp . 80" -> 12 bytes).
+/// The key bytes of an element ("10.96.0.10 . tcp . 80" -> 12 bytes); throws
+/// std::invalid_argument for a field it does not know.
 std::vector<unsigned char> nftConcatKey(const std::string& key);
 
-/// Sends the deletions as one atomic batch. Returns the kernel's error text (with the
-/// line of the first failing message) or nullopt on success.
+/// Sends the deletions as one atomic batch (all or nothing). Returns the kernel's error
+/// text with the line of the failing message, or nullopt on success; throws
+/// std::invalid_argument naming the line for anything but the three forms above.
 std::optional<std::string> nftDeleteByNetlink(const std::string& deletions);
 
 }  // namespace nicproxy

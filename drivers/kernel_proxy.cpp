@@ -19,6 +19,7 @@
 #include "drivers/iptables/iptables_provider.hpp"
 #include "drivers/ipvs/ipvs_modules.hpp"
 #include "drivers/ipvs/ipvs_provider.hpp"
+#include "drivers/nftables/nft_netlink.hpp"
 #include "drivers/nftables/nftables_provider.hpp"
 
 namespace nicproxy {
@@ -71,6 +72,7 @@ std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& confi
     options.rules.masqueradeMark = uint32_t{1} << config.nftables.masqueradeBit;
     options.rules.clusterCIDR = config.clusterCIDR;
     options.nodePortAddresses = config.nodePortAddresses;
+    options.deleteObjects = nftDeleteByNetlink;
     return std::make_unique<NftablesProvider>(executor, std::move(options));
   }
   if (mode == ProxyMode::Ipvs) {

@@ -2,8 +2,11 @@
 # bench_kernel.sh: numbers for the kernel dataplanes (not a test; asserts nothing; root).
 #
 #  1. Sync time: for each mode (iptables, nftables) and each size (services of 10
-#     endpoints), the time of a full sync and of one-service syncs, measured by
-#     build/tests/kernel_sync_bench in a fresh network namespace against the real kernel.
+#     endpoints), the time of a full sync and of one-service syncs (one endpoint
+#     replaced, a service added, removed, or left without endpoints), measured by
+#     build/tests/kernel_sync_bench in a fresh network namespace against the real kernel;
+#     each endpoint sync line also splits its time into the external command (nft,
+#     iptables-restore), the netlink deletions and nicproxy's own code.
 #  2. Connection setup: in scripts/netns_router_topology.sh, N services installed in
 #     the router (the measured one sorted last, so last in KUBE-SERVICES), then the
 #     time of connect() of new TCP connections from the client to the ClusterIP,
@@ -13,8 +16,11 @@
 #   SYNC_SIZES="1000 10000"     services for part 1 (empty: skip part 1)
 #   CONN_SIZES="10 1000 10000"  services for part 2 (empty: skip part 2)
 #   IPTABLES_COMMANDS=iptables-legacy   which iptables backends for part 1; "iptables" (Debian: the
-#                               nf_tables backend) is much slower here: a 10,000-service full
-#                               sync did not finish in 15 minutes
+#                               nf_tables backend) is much slower here for the full sync (one of
+#                               10,000 services did not finish in 15 minutes), so for it the table
+#                               is built in partial syncs of GROW services (see kernel_sync_bench --grow)
+#   CHANGE_KINDS=endpoint,add,remove,no-endpoints   which one-service changes part 1 times
+#   GROW=1000                   step for the nf_tables backend of iptables
 #   CONN_IPTABLES=iptables-legacy                 which one for part 2
 #   CONNECTS=300                connections per measurement
 # CPUs: the client runs on CPU 1 (taskset), the backend on CPU 0; the router's
@@ -32,6 +38,8 @@ CONN_SIZES=${CONN_SIZES-"10 1000 10000"}
 IPTABLES_COMMANDS=${IPTABLES_COMMANDS:-iptables-legacy}
 CONN_IPTABLES=${CONN_IPTABLES:-iptables-legacy}
 CONNECTS=${CONNECTS:-300}
+CHANGE_KINDS=${CHANGE_KINDS:-endpoint,add,remove,no-endpoints}
+GROW=${GROW:-1000}
 [[ -x $BENCH && -x $NICPROXY ]] || { echo "build first (ninja -C $BUILD_DIR)" >&2; exit 1; }
 
 P=kb$$
@@ -48,11 +56,19 @@ echo "== machine: $(nproc) CPUs, kernel $(uname -r), $(iptables --version), $(nf
 echo "== 1. sync time (services x 10 endpoints)"
 for size in $SYNC_SIZES; do
     runs=("--mode nftables")
-    for cmd in $IPTABLES_COMMANDS; do runs+=("--mode iptables --iptables-command $cmd"); done
+    for cmd in $IPTABLES_COMMANDS; do
+        if [[ $cmd == iptables-legacy ]]; then
+            runs+=("--mode iptables --iptables-command $cmd")
+        else
+            runs+=("--mode iptables --iptables-command $cmd --grow $GROW")
+        fi
+    done
     for args in "${runs[@]}"; do
         ip netns add "$NS_SYNC"
+        echo "-- load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
         # shellcheck disable=SC2086  # args is a word list
-        ip netns exec "$NS_SYNC" "$BENCH" $args --services "$size" --changes 5 | grep -E 'full_sync|median'
+        ip netns exec "$NS_SYNC" "$BENCH" $args --services "$size" --changes 5 --change-kinds "$CHANGE_KINDS" |
+            grep -E 'full_sync|built_in|median|endpoint one_service'
         ip netns del "$NS_SYNC"
     done
 done

@@ -1,5 +1,6 @@
 #include "drivers/iptables/iptables_provider.hpp"
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
@@ -79,49 +80,97 @@ std::vector<std::string> IptablesProvider::chainsInKernel(const char* table) {
 
 void IptablesProvider::sync(const ServiceTable& table, const ChangedPorts& changed, bool fullSync) {
   IptablesRulesOptions& rules = options_.rules;
-  if (options_.nodePortAddresses.empty()) {
-    rules.nodePortIPs.reset();
-  } else {
-    rules.nodePortIPs = addressesIn(options_.nodePortAddresses, options_.localAddresses());
-    if (rules.nodePortIPs->empty()) spdlog::warn("iptables: no node address inside nodePortAddresses: no NodePorts");
+  std::optional<std::vector<Ipv4>> nodePortIPs;
+  if (!options_.nodePortAddresses.empty()) {
+    nodePortIPs = addressesIn(options_.nodePortAddresses, options_.localAddresses());
+    if (nodePortIPs->empty()) spdlog::warn("iptables: no node address inside nodePortAddresses: no NodePorts");
   }
+  // The node-port addresses are in KUBE-SERVICES' last rules.
+  bool sharedChanged = fullSync || nodePortIPs != rules.nodePortIPs;
+  rules.nodePortIPs = std::move(nodePortIPs);
+  // kube-proxy's large-cluster mode; crossing the threshold rewrites every service.
+  size_t totalEndpoints = 0;
+  for (const auto& [name, port] : table.ports()) totalEndpoints += port->endpoints.size();
+  const bool large = totalEndpoints > kLargeClusterEndpoints;
+  if (large != rules.largeClusterMode) {
+    spdlog::info("iptables: {} endpoints: large-cluster mode (no endpoint comments) {}", totalEndpoints,
+                 large ? "on" : "off");
+    rules.largeClusterMode = large;
+    fullSync = sharedChanged = true;
+  }
+  // A failed sync leaves the kernel in a state this object does not know: start over.
+  if (needFullSync_) fullSync = sharedChanged = true;
+  needFullSync_ = true;
 
-  std::map<ServicePortName, std::shared_ptr<const IptablesServiceRules>> next;
+  const auto safe = [this](const ServicePortName& name) {
+    if (isSafeServicePortName(name)) return true;
+    if (warnedUnsafe_.insert(name).second) {
+      spdlog::error("iptables: service port {:?} skipped: names must be lowercase letters, digits, '-' and '.'",
+                    name.toString());
+    }
+    return false;
+  };
+  // Both maps are sorted by name: one merge walk, no lookups per unchanged service.
   std::vector<const IptablesServiceRules*> ordered;
   std::vector<bool> writeOwn;
-  std::set<std::string> nextChains;
-  for (const auto& [name, port] : table.ports()) {
-    if (!isSafeServicePortName(name)) {
-      if (warnedUnsafe_.insert(name).second) {
-        spdlog::error("iptables: service port {:?} skipped: names must be lowercase letters, digits, '-' and '.'",
-                      name.toString());
+  std::vector<std::pair<ServicePortName, std::shared_ptr<const IptablesServiceRules>>> updates;  // null: removed
+  std::set<std::string> stale;
+  const auto staleOf = [&stale](const IptablesServiceRules& before, const IptablesServiceRules* after) {
+    for (const std::string& chain : before.ownChains) {
+      if (after == nullptr ||
+          std::find(after->ownChains.begin(), after->ownChains.end(), chain) == after->ownChains.end()) {
+        stale.insert(chain);
       }
+    }
+  };
+  auto have = rendered_.begin();
+  for (const auto& [name, port] : table.ports()) {
+    for (; have != rendered_.end() && have->first < name; ++have) {
+      updates.emplace_back(have->first, nullptr);
+      staleOf(*have->second, nullptr);
+      sharedChanged = true;
+    }
+    const bool known = have != rendered_.end() && have->first == name;
+    const IptablesServiceRules* before = known ? have->second.get() : nullptr;
+    if (known) ++have;
+    if (!fullSync && before != nullptr && !changed.contains(name) && (before->port == port || *before->port == *port)) {
+      ordered.push_back(before);
+      writeOwn.push_back(false);
       continue;
     }
-    const auto previous = rendered_.find(name);
-    const bool reuse = !fullSync && previous != rendered_.end() && !changed.contains(name) &&
-                       (previous->second->port == port || *previous->second->port == *port);
-    auto rendered = reuse ? previous->second
-                          : std::make_shared<const IptablesServiceRules>(renderIptablesService(port, rules));
+    if (!safe(name)) continue;
+    auto rendered = std::make_shared<const IptablesServiceRules>(renderIptablesService(port, rules));
+    if (before == nullptr || before->natServices != rendered->natServices ||
+        before->natNodePorts != rendered->natNodePorts || before->filterServices != rendered->filterServices ||
+        before->filterExternal != rendered->filterExternal || before->filterFirewall != rendered->filterFirewall) {
+      sharedChanged = true;
+    }
+    if (before != nullptr) staleOf(*before, rendered.get());
     ordered.push_back(rendered.get());
-    writeOwn.push_back(!reuse);
-    nextChains.insert(rendered->ownChains.begin(), rendered->ownChains.end());
-    next.emplace(name, std::move(rendered));
+    writeOwn.push_back(true);
+    updates.emplace_back(name, std::move(rendered));
   }
-
-  std::set<std::string> stale;
-  for (const std::string& chain : ownChains_) {
-    if (!nextChains.contains(chain)) stale.insert(chain);
+  for (; have != rendered_.end(); ++have) {
+    updates.emplace_back(have->first, nullptr);
+    staleOf(*have->second, nullptr);
+    sharedChanged = true;
   }
   if (fullSync) {
     // After a restart or a failure the kernel may hold chains this process never wrote.
+    std::set<std::string> nextChains;
+    for (const IptablesServiceRules* r : ordered) nextChains.insert(r->ownChains.begin(), r->ownChains.end());
     const IptablesChains c(rules.prefix);
     for (const std::string& chain : chainsInKernel("nat")) {
       if (isOwnChain(chain, c) && !nextChains.contains(chain)) stale.insert(chain);
     }
+    for (const std::string& chain : ownChains_) {
+      if (!nextChains.contains(chain)) stale.insert(chain);
+    }
   }
 
-  lastInput_ = assembleIptablesRestore(ordered, writeOwn, {stale.begin(), stale.end()}, rules);
+  const std::vector<std::string> staleList(stale.begin(), stale.end());
+  lastInput_ = sharedChanged ? assembleIptablesRestore(ordered, writeOwn, staleList, rules)
+                             : assembleIptablesOwnChainsRestore(ordered, writeOwn, staleList);
   const ExecResult result = executor_.run({options_.iptablesCommand + "-restore", "-w", "--noflush"}, lastInput_);
   if (!result.ok()) {
     throw std::runtime_error("iptables-restore failed: " +
@@ -129,15 +178,24 @@ void IptablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   }
   if (fullSync) ensureJumpRules();
 
-  for (const auto& [name, before] : rendered_) {
-    if (before->port->name.protocol != Protocol::Udp) continue;
-    const auto after = next.find(name);
-    if (after == next.end() || after->second != before) {
-      clearRemovedUdpEndpoints(executor_, *before->port, after == next.end() ? nullptr : after->second->port.get());
+  for (const std::string& chain : stale) ownChains_.erase(chain);
+  for (auto& [name, after] : updates) {
+    const auto before = rendered_.find(name);
+    if (name.protocol == Protocol::Udp && before != rendered_.end()) {
+      clearRemovedUdpEndpoints(executor_, *before->second->port, after ? after->port.get() : nullptr);
+    }
+    if (!after) {
+      if (before != rendered_.end()) rendered_.erase(before);
+      continue;
+    }
+    ownChains_.insert(after->ownChains.begin(), after->ownChains.end());
+    if (before != rendered_.end()) {
+      before->second = std::move(after);
+    } else {
+      rendered_.emplace(name, std::move(after));
     }
   }
-  rendered_ = std::move(next);
-  ownChains_ = std::move(nextChains);
+  needFullSync_ = false;
 }
 
 void IptablesProvider::ensureJumpRules() {

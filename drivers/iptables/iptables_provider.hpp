@@ -1,10 +1,13 @@
 #pragma once
 // The iptables dataplane: kube-proxy's iptables mode from a ServiceTable snapshot.
-// One `iptables-restore --noflush` per sync; the shared chains (KUBE-SERVICES,
-// KUBE-NODEPORTS, the filter chains) are rewritten every time, a service's own chains
-// (KUBE-SVC/SVL/EXT/FW/SEP) only when it changed or on a full sync. A full sync also
-// looks for stale chains with iptables-save and (re)inserts the jump rules from the
-// built-in chains. Commands run through an Executor (argv and stdin, never a shell).
+// One `iptables-restore --noflush` per sync. A service's own chains (KUBE-SVC/SVL/EXT/
+// FW/SEP) are written only when it changed or on a full sync; the shared chains
+// (KUBE-SERVICES, KUBE-NODEPORTS, the filter chains) only when one of their lines
+// changed (a service added or removed, an address, a port, endpoints appearing or all
+// going): an endpoint change writes the nat table's own chains and nothing else. A
+// full sync also looks for stale chains with iptables-save and (re)inserts the jump
+// rules from the built-in chains; a sync after a failed one is always full.
+// Commands run through an Executor (argv and stdin, never a shell).
 // Not thread-safe: one owner (the control thread).
 #include <map>
 #include <memory>
@@ -51,6 +54,7 @@ class IptablesProvider : public Provider {
   std::set<std::string> ownChains_;                                                  // as in the kernel
   std::set<ServicePortName> warnedUnsafe_;
   std::string lastInput_;
+  bool needFullSync_ = true;  // until a sync has gone through completely
 };
 
 }  // namespace nicproxy

@@ -17,20 +17,28 @@ void line(std::string& out, const std::string& text) {
 
 // kube-proxy's writeServiceToEndpointRules: affinity checks first, then one rule per
 // endpoint, each but the last with probability 1/(n-i).
+// kube-proxy's appendServiceCommentLocked: no comment in large-cluster mode.
+std::string serviceComment(bool largeClusterMode, const std::string& text) {
+  return largeClusterMode ? std::string() : " -m comment --comment " + text;
+}
+
 void writeServiceToEndpoints(std::string& out, const ServicePort& port, const std::string& chain,
-                             const std::vector<Endpoint>& endpoints, const IptablesChains& chains) {
+                             const std::vector<Endpoint>& endpoints, const IptablesChains& chains, bool large) {
   const std::string name = port.name.toString();
+  const auto comment = [&](const Endpoint& e) {
+    return serviceComment(large, fmt::format("\"{} -> {}\"", name, endpointText(e)));
+  };
   if (port.sessionAffinity == SessionAffinity::ClientIP) {
     for (const Endpoint& endpoint : endpoints) {
       const std::string sep = chains.sep + portProtoEndpointHash(port.name, endpointText(endpoint));
-      line(out, fmt::format("-A {} -m comment --comment \"{} -> {}\" -m recent --name {} --rcheck --seconds {} --reap -j {}",
-                            chain, name, endpointText(endpoint), sep, port.stickyMaxAgeSeconds, sep));
+      line(out, fmt::format("-A {}{} -m recent --name {} --rcheck --seconds {} --reap -j {}", chain, comment(endpoint),
+                            sep, port.stickyMaxAgeSeconds, sep));
     }
   }
   const size_t n = endpoints.size();
   for (size_t i = 0; i < n; ++i) {
     const std::string sep = chains.sep + portProtoEndpointHash(port.name, endpointText(endpoints[i]));
-    std::string rule = fmt::format("-A {} -m comment --comment \"{} -> {}\"", chain, name, endpointText(endpoints[i]));
+    std::string rule = fmt::format("-A {}{}", chain, comment(endpoints[i]));
     if (i + 1 < n) rule += " -m statistic --mode random --probability " + iptablesProbability(n - i);
     line(out, rule + " -j " + sep);
   }
@@ -196,18 +204,18 @@ IptablesServiceRules renderIptablesService(const ServicePortPtr& portPtr, const 
   }
   if (usesClusterPolicyChain) {
     r.ownChains.push_back(clusterPolicyChain);
-    writeServiceToEndpoints(own, port, clusterPolicyChain, eps.cluster, chains);
+    writeServiceToEndpoints(own, port, clusterPolicyChain, eps.cluster, chains, options.largeClusterMode);
   }
   if (usesLocalPolicyChain) {
     r.ownChains.push_back(localPolicyChain);
-    writeServiceToEndpoints(own, port, localPolicyChain, eps.local, chains);
+    writeServiceToEndpoints(own, port, localPolicyChain, eps.local, chains, options.largeClusterMode);
   }
   for (const Endpoint& endpoint : eps.allReachable) {
     const std::string sep = chains.sep + portProtoEndpointHash(port.name, endpointText(endpoint));
     r.ownChains.push_back(sep);
-    line(own, fmt::format("-A {} -m comment --comment {} -s {} -j {}", sep, name, formatIpv4(endpoint.address),
-                          chains.markMasq));
-    std::string dnat = fmt::format("-A {} -m comment --comment {}", sep, name);
+    const std::string comment = serviceComment(options.largeClusterMode, name);
+    line(own, fmt::format("-A {}{} -s {} -j {}", sep, comment, formatIpv4(endpoint.address), chains.markMasq));
+    std::string dnat = fmt::format("-A {}{}", sep, comment);
     if (port.sessionAffinity == SessionAffinity::ClientIP) dnat += fmt::format(" -m recent --name {} --set", sep);
     line(own, fmt::format("{} -m {} -p {} -j DNAT --to-destination {}", dnat, proto, proto, endpointText(endpoint)));
   }
@@ -274,6 +282,24 @@ std::string assembleIptablesRestore(const std::vector<const IptablesServiceRules
                             chains.services, formatIpv4(ip), chains.nodePorts));
     }
   }
+  line(out, "COMMIT");
+  return out;
+}
+
+std::string assembleIptablesOwnChainsRestore(const std::vector<const IptablesServiceRules*>& services,
+                                             const std::vector<bool>& writeOwn,
+                                             const std::vector<std::string>& staleChains) {
+  std::string out;
+  line(out, "*nat");
+  for (size_t i = 0; i < services.size(); ++i) {
+    if (!writeOwn[i]) continue;
+    for (const std::string& chain : services[i]->ownChains) line(out, ":" + chain + " - [0:0]");
+  }
+  for (const std::string& chain : staleChains) line(out, ":" + chain + " - [0:0]");
+  for (size_t i = 0; i < services.size(); ++i) {
+    if (writeOwn[i]) out += services[i]->ownRules;
+  }
+  for (const std::string& chain : staleChains) line(out, "-X " + chain);
   line(out, "COMMIT");
   return out;
 }

@@ -20,7 +20,15 @@ struct IptablesRulesOptions {
   /// nullopt: NodePorts on every local address; else on these node addresses (those
   /// of nodePortAddresses found on the node's interfaces, as kube-proxy resolves them).
   std::optional<std::vector<Ipv4>> nodePortIPs;
+  /// kube-proxy's large-cluster mode (more than kLargeClusterEndpoints endpoints in all):
+  /// no `-m comment` on the KUBE-SVC -> KUBE-SEP jumps and in the KUBE-SEP chains, which
+  /// makes the nat table much smaller, and iptables-legacy rewrites all of it on every
+  /// change. The provider sets it.
+  bool largeClusterMode = false;
 };
+
+/// kube-proxy's largeClusterEndpointsThreshold.
+constexpr size_t kLargeClusterEndpoints = 1000;
 
 /// The chains of the fixed layout, with the prefix applied.
 struct IptablesChains {
@@ -57,5 +65,14 @@ std::string iptablesMark(uint32_t mark);
 std::string assembleIptablesRestore(const std::vector<const IptablesServiceRules*>& services,
                                     const std::vector<bool>& writeOwn, const std::vector<std::string>& staleChains,
                                     const IptablesRulesOptions& options);
+
+/// A partial sync that leaves every shared chain (KUBE-SERVICES, KUBE-NODEPORTS, the
+/// filter chains) as it is: only the nat table, only the own chains of the services with
+/// `writeOwn[i]`, and the stale chains. Right when no shared line changed (an endpoint
+/// change), which spares iptables-restore re-parsing KUBE-SERVICES (one rule per
+/// service address) on every sync; kube-proxy rewrites it every time.
+std::string assembleIptablesOwnChainsRestore(const std::vector<const IptablesServiceRules*>& services,
+                                             const std::vector<bool>& writeOwn,
+                                             const std::vector<std::string>& staleChains);
 
 }  // namespace nicproxy

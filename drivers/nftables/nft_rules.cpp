@@ -17,8 +17,10 @@ std::string hex(uint32_t value) { return fmt::format("{:#x}", value); }
 struct Writer {
   const NftRulesOptions& options;
   std::string& out;
+  std::vector<std::pair<std::string, std::string>>* rules = nullptr;  // also collects (chain, rule)
   void rule(const std::string& chain, const std::string& text) const {
     out += fmt::format("add rule ip {} {} {}\n", options.table, chain, text);
+    if (rules != nullptr) rules->emplace_back(chain, text);
   }
 };
 
@@ -89,7 +91,7 @@ NftServiceRules renderNftService(const ServicePortPtr& portPtr, const NftRulesOp
   }
 
   std::string& out = r.rules;
-  const Writer w{options, out};
+  const Writer w{options, out, &r.chainRules};
   const std::string cidr = options.clusterCIDR ? formatIpv4Cidr(*options.clusterCIDR) : std::string();
   const auto policyChain = [&](const std::string& chain, const std::vector<Endpoint>& endpoints) {
     r.chains.push_back(chain);
@@ -154,6 +156,11 @@ NftServiceRules renderNftService(const ServicePortPtr& portPtr, const NftRulesOp
   return r;
 }
 
+const char* nftMapKeyType(const std::string& map) {
+  if (map == "service-nodeports" || map == "no-endpoint-nodeports") return "inet_proto . inet_service";
+  return "ipv4_addr . inet_proto . inet_service";
+}
+
 std::string nftBaseLayout(const NftRulesOptions& o) {
   std::string out;
   const Writer w{o, out};
@@ -162,13 +169,9 @@ std::string nftBaseLayout(const NftRulesOptions& o) {
   const auto chain = [&](const std::string& name, const std::string& spec) {
     out += fmt::format("add chain {} {}{}\n", t, name, spec.empty() ? "" : " { " + spec + " ; }");
   };
-  const auto map = [&](const std::string& name, const std::string& type) {
-    out += fmt::format("add map {} {} {{ type {} : verdict ; }}\n", t, name, type);
-  };
-  map("service-ips", "ipv4_addr . inet_proto . inet_service");
-  map("service-nodeports", "inet_proto . inet_service");
-  map("no-endpoint-services", "ipv4_addr . inet_proto . inet_service");
-  map("no-endpoint-nodeports", "inet_proto . inet_service");
+  for (const char* name : {"service-ips", "service-nodeports", "no-endpoint-services", "no-endpoint-nodeports"}) {
+    out += fmt::format("add map {} {} {{ type {} : verdict ; }}\n", t, name, nftMapKeyType(name));
+  }
   // The filter chains run after DNAT (priority -10 is after dstnat -100), like the
   // iptables filter table: a packet that found a service was rewritten already.
   chain("nat-prerouting", "type nat hook prerouting priority dstnat ; policy accept");

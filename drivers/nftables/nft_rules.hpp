@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "control/model.hpp"
@@ -35,6 +36,7 @@ struct NftServiceRules {
   std::vector<std::string> sets;        // own affinity set names
   std::string setDefinitions;           // "add set ..." lines
   std::string rules;                    // "add rule ..." lines for the own chains
+  std::vector<std::pair<std::string, std::string>> chainRules;  // the same rules as (chain, rule text)
 };
 
 /// kube-proxy's nftables chain-name base: first 8 of base32(sha256(name + protocol)),
@@ -43,6 +45,9 @@ std::string nftServiceBase(const ServicePortName& name);
 std::string nftEndpointBase(const ServicePortName& name, const std::string& endpoint);
 
 NftServiceRules renderNftService(const ServicePortPtr& port, const NftRulesOptions& options);
+
+/// The key type of one of the base layout's verdict maps ("ipv4_addr . inet_proto . inet_service").
+const char* nftMapKeyType(const std::string& map);
 
 /// The base layout (hooks, masquerading, maps, check chains) after deleting whatever
 /// table was there: the start of a full sync.

@@ -23,59 +23,98 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   if (nodePortIPs != rules.nodePortIPs) fullSync = true;
   rules.nodePortIPs = std::move(nodePortIPs);
 
-  std::map<ServicePortName, std::shared_ptr<const NftServiceRules>> next;
-  std::string out;
-  std::string adds, deletes;
-  if (fullSync) out = nftBaseLayout(rules);
-  for (const auto& [name, port] : table.ports()) {
-    if (!isSafeServicePortName(name)) {
-      if (warnedUnsafe_.insert(name).second) {
-        spdlog::error("nftables: service port {:?} skipped: names must be lowercase letters, digits, '-' and '.'",
-                      name.toString());
-      }
-      continue;
+  // A sync that failed part-way (say the transaction went in and the deletions did not)
+  // leaves the kernel in a state this object does not know: start over.
+  if (needFullSync_) fullSync = true;
+  needFullSync_ = true;
+
+  const auto safe = [this](const ServicePortName& name) {
+    if (isSafeServicePortName(name)) return true;
+    if (warnedUnsafe_.insert(name).second) {
+      spdlog::error("nftables: service port {:?} skipped: names must be lowercase letters, digits, '-' and '.'",
+                    name.toString());
     }
-    const auto previous = rendered_.find(name);
-    const bool reuse = !fullSync && previous != rendered_.end() && !changed.contains(name) &&
-                       (previous->second->port == port || *previous->second->port == *port);
-    if (reuse) {
-      next.emplace(name, previous->second);
-      continue;
+    return false;
+  };
+  // (name, new rendering or null when removed): applied to rendered_ once the kernel has it.
+  std::vector<std::pair<ServicePortName, std::shared_ptr<const NftServiceRules>>> updates;
+  std::string out, deletions;
+  NftPartialSync partial;
+  if (fullSync) {
+    out = nftBaseLayout(rules);
+    for (const auto& [name, port] : table.ports()) {
+      if (!safe(name)) continue;
+      auto rendered = std::make_shared<const NftServiceRules>(renderNftService(port, rules));
+      appendNftServiceAdd(out, *rendered, rules);
+      updates.emplace_back(name, std::move(rendered));
     }
-    auto rendered = std::make_shared<const NftServiceRules>(renderNftService(port, rules));
-    if (!fullSync && previous != rendered_.end()) {
-      appendNftServiceUnlink(out, *previous->second, rules);
-      appendNftServiceDelete(deletes, *previous->second, rendered.get(), rules);
-    }
-    appendNftServiceAdd(adds, *rendered, rules);
-    next.emplace(name, std::move(rendered));
-  }
-  if (!fullSync) {
     for (const auto& [name, old] : rendered_) {
-      if (next.contains(name)) continue;
-      appendNftServiceUnlink(out, *old, rules);
-      appendNftServiceDelete(deletes, *old, nullptr, rules);
+      if (!table.ports().contains(name)) updates.emplace_back(name, nullptr);
     }
+  } else {
+    // Both maps are sorted by name: one merge walk finds what changed, so a sync of one
+    // service costs no lookups per unchanged service.
+    std::vector<NftServiceChange> changes;
+    auto have = rendered_.begin();
+    for (const auto& [name, port] : table.ports()) {
+      while (have != rendered_.end() && have->first < name) {
+        updates.emplace_back(have->first, nullptr);
+        changes.push_back({have->second.get(), nullptr});
+        ++have;
+      }
+      const bool known = have != rendered_.end() && have->first == name;
+      const NftServiceRules* before = known ? have->second.get() : nullptr;
+      if (known) ++have;
+      if (before != nullptr && !changed.contains(name) && (before->port == port || *before->port == *port)) continue;
+      if (!safe(name)) continue;
+      auto rendered = std::make_shared<const NftServiceRules>(renderNftService(port, rules));
+      changes.push_back({before, rendered.get()});
+      updates.emplace_back(name, std::move(rendered));
+    }
+    for (; have != rendered_.end(); ++have) {
+      updates.emplace_back(have->first, nullptr);
+      changes.push_back({have->second.get(), nullptr});
+    }
+    partial = renderNftPartial(changes, elements_, rules);
+    out = std::move(partial.transaction);
+    deletions = std::move(partial.deletions);
   }
-  // Unlink old elements and empty old chains, add the new ones, then delete the chains
-  // nothing refers to any more: every step valid inside one transaction.
-  out += adds;
-  out += deletes;
   lastInput_ = std::move(out);
+  lastDeletions_ = deletions;
   if (!lastInput_.empty()) {
     const ExecResult result = executor_.run({"nft", "-f", "-"}, lastInput_);
     if (!result.ok()) {
       throw std::runtime_error("nft -f - failed: " + result.failureText(4));
     }
   }
-  for (const auto& [name, before] : rendered_) {
-    if (name.protocol != Protocol::Udp) continue;
-    const auto after = next.find(name);
-    if (after == next.end() || after->second != before) {
-      clearRemovedUdpEndpoints(executor_, *before->port, after == next.end() ? nullptr : after->second->port.get());
+  if (!deletions.empty()) {
+    if (options_.deleteObjects) {
+      if (const auto error = options_.deleteObjects(deletions)) {
+        throw std::runtime_error("nftables deletions failed: " + *error);
+      }
+    } else {
+      const ExecResult result = executor_.run({"nft", "-f", "-"}, deletions);
+      if (!result.ok()) throw std::runtime_error("nft -f - (deletions) failed: " + result.failureText(4));
     }
   }
-  rendered_ = std::move(next);
+
+  if (fullSync) elements_.clear();
+  applyNftElementChanges(partial, elements_);
+  for (auto& [name, after] : updates) {
+    const auto before = rendered_.find(name);
+    if (name.protocol == Protocol::Udp && before != rendered_.end()) {
+      clearRemovedUdpEndpoints(executor_, *before->second->port, after ? after->port.get() : nullptr);
+    }
+    if (fullSync && after) indexNftElements(*after, elements_);
+    if (!after) {
+      if (before != rendered_.end()) rendered_.erase(before);
+    } else if (before != rendered_.end()) {
+      before->second = std::move(after);
+    } else {
+      rendered_.emplace(name, std::move(after));
+    }
+  }
+  needFullSync_ = false;
 }
 
 std::vector<std::string> NftablesProvider::cleanup(Executor& executor, const std::string& table) {

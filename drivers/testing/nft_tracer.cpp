@@ -1,5 +1,6 @@
 #include "drivers/testing/nft_tracer.hpp"
 
+#include <cstdint>
 #include <sstream>
 #include <stdexcept>
 
@@ -39,6 +40,28 @@ std::vector<std::string> braced(const std::vector<std::string>& w, size_t& i) {
   for (++i; i < w.size() && w[i] != "}"; ++i) items.push_back(w[i]);
   if (i >= w.size()) throw std::runtime_error("nft model: missing }");
   ++i;
+  return items;
+}
+
+// The items of the body that starts after `opener` and ends at the line's last '}',
+// split at `separator` (nothing when the line has no such body).
+std::vector<std::string> blockItems(const std::string& line, const std::string& opener, const std::string& separator) {
+  const auto start = line.find(opener);
+  if (start == std::string::npos) return {};
+  const auto end = line.rfind('}');
+  if (end == std::string::npos || end < start + opener.size()) throw std::runtime_error("nft model: unclosed body");
+  std::string body = line.substr(start + opener.size(), end - start - opener.size());
+  // A map body closes its element list before " ; }": cut there.
+  if (opener.find("elements") != std::string::npos) body = body.substr(0, body.rfind('}'));
+  std::vector<std::string> items;
+  size_t from = 0;
+  while (from <= body.size()) {
+    const auto at = body.find(separator, from);
+    const std::string item = body.substr(from, at == std::string::npos ? std::string::npos : at - from);
+    if (item.find_first_not_of(' ') != std::string::npos) items.push_back(item);
+    if (at == std::string::npos) break;
+    from = at + separator.size();
+  }
   return items;
 }
 
@@ -87,7 +110,13 @@ void NftModel::applyLine(const std::string& line) {
   const std::string& name = w.at(4);
   if (kind == "chain") {
     if (verb == "add") {
-      chains_[name];
+      auto& rules = chains_[name];
+      // "add chain ip T C { rule ; rule ; }": the rules are appended, as nft does.
+      for (const std::string& item : blockItems(line, " { ", ";")) {
+        const auto rule = words(item);
+        if (rule.at(0) == "type" || rule.at(0) == "policy") continue;  // a base chain's spec
+        rules.push_back(join(rule, 0, SIZE_MAX));
+      }
     } else if (verb == "flush") {
       if (!chains_.contains(name)) throw std::runtime_error("flush of missing chain " + name);
       chains_[name].clear();
@@ -97,7 +126,15 @@ void NftModel::applyLine(const std::string& line) {
       chains_.erase(name);
     }
   } else if (kind == "map") {
-    if (verb == "add") maps_[name];
+    if (verb == "add") {
+      maps_[name];
+      // "add map ip T M { type ... : verdict ; elements = { k : v, k : v } ; }"
+      for (const std::string& item : blockItems(line, "elements = { ", ",")) {
+        const auto colon = item.find(" : ");
+        if (colon == std::string::npos) throw std::runtime_error("element without verdict: " + item);
+        addElement(name, join(words(item.substr(0, colon)), 0, SIZE_MAX), join(words(item.substr(colon + 3)), 0, SIZE_MAX));
+      }
+    }
   } else if (kind == "set") {
     if (verb == "add") {
       sets_.insert(name);
@@ -123,18 +160,24 @@ void NftModel::applyLine(const std::string& line) {
       }
     }
     if (verb == "add") {
-      if (value.rfind("goto ", 0) == 0 && !chains_.contains(value.substr(5))) {
-        throw std::runtime_error("element refers to missing chain " + value.substr(5));
-      }
-      const auto old = map->second.find(key);
-      if (old != map->second.end() && old->second != value) throw std::runtime_error("File exists: " + key);
-      map->second[key] = value;
+      addElement(name, key, value);
     } else if (verb == "delete") {
       if (map->second.erase(key) == 0) throw std::runtime_error("delete of missing element " + key);
     }
   } else {
     throw std::runtime_error("unknown object " + kind);
   }
+}
+
+void NftModel::addElement(const std::string& mapName, const std::string& key, const std::string& value) {
+  auto map = maps_.find(mapName);
+  if (map == maps_.end()) throw std::runtime_error("missing map " + mapName);
+  if (value.rfind("goto ", 0) == 0 && !chains_.contains(value.substr(5))) {
+    throw std::runtime_error("element refers to missing chain " + value.substr(5));
+  }
+  const auto old = map->second.find(key);
+  if (old != map->second.end() && old->second != value) throw std::runtime_error("File exists: " + key);
+  map->second[key] = value;
 }
 
 std::vector<NftModel::Outcome> NftModel::walk(const std::string& chain, const TracePacket& packet,

@@ -1,6 +1,7 @@
 #pragma once
 // An in-memory model of one nftables table that applies the transactions nicproxy
-// writes (add/flush/delete of tables, chains, sets, maps, rules and elements, with
+// writes (add/flush/delete of tables, chains, sets, maps, rules and elements, chains
+// and maps with bodies as the partial syncs write them, with
 // nft's errors for deleting what is not there), and a packet tracer over it with the
 // same questions and answers as the iptables tracer: which endpoints, masqueraded or
 // not, rejected or dropped. Applying the successive transactions of incremental syncs
@@ -31,6 +32,7 @@ class NftModel {
  private:
   struct Outcome;
   void applyLine(const std::string& line);
+  void addElement(const std::string& map, const std::string& key, const std::string& value);
   std::vector<Outcome> walk(const std::string& chain, const TracePacket& packet, const std::set<Ipv4>& local,
                             const Outcome& start, int depth) const;
 

@@ -158,23 +158,33 @@ TEST_F(ProviderFixture, FullSyncThenOnlyChangedChainsThenStaleChainsDeleted) {
   // A full sync ensures the 12 jump rules: -C each (the fake says they exist).
   EXPECT_EQ(callsOf("iptables").size(), 12u);
 
-  // b changes: only b's chains are written; a's are referenced from KUBE-SERVICES only.
+  // b's endpoint changes: only b's chains are written, in the nat table; KUBE-SERVICES
+  // and the filter table are left as they are (none of their lines changed).
   b.endpoints = {endpoint("10.180.0.3", 80)};
   const size_t before = exec.calls().size();
   provider->sync(tableOf({a, b}, 2), {b.name}, false);
   ASSERT_EQ(exec.calls().size(), before + 1) << "one iptables-restore, no iptables-save, no jump checks";
   const std::string second = exec.calls().back().stdinData;
-  EXPECT_FALSE(contains(second, ":" + svcA + " - [0:0]"));
-  EXPECT_TRUE(contains(second, "-j " + svcA + "\n"));
-  EXPECT_TRUE(contains(second, ":" + svcB + " - [0:0]"));
   const std::string oldSep = "KUBE-SEP-" + portProtoEndpointHash(b.name, "10.180.0.2:80");
-  EXPECT_TRUE(contains(second, "-X " + oldSep + "\n"));
-  EXPECT_TRUE(contains(second, "--to-destination 10.180.0.3:80"));
+  const std::string newSep = "KUBE-SEP-" + portProtoEndpointHash(b.name, "10.180.0.3:80");
+  EXPECT_EQ(second,
+            "*nat\n"
+            ":" + svcB + " - [0:0]\n"
+            ":" + newSep + " - [0:0]\n"
+            ":" + oldSep + " - [0:0]\n"
+            "-A " + svcB + " -m comment --comment \"ns2/svc2:p80 cluster IP\" -m tcp -p tcp -d 172.30.0.42 --dport 80 "
+            "! -s 10.0.0.0/8 -j KUBE-MARK-MASQ\n"
+            "-A " + svcB + " -m comment --comment \"ns2/svc2:p80 -> 10.180.0.3:80\" -j " + newSep + "\n"
+            "-A " + newSep + " -m comment --comment ns2/svc2:p80 -s 10.180.0.3 -j KUBE-MARK-MASQ\n"
+            "-A " + newSep + " -m comment --comment ns2/svc2:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.3:80\n"
+            "-X " + oldSep + "\n"
+            "COMMIT\n");
 
-  // b goes away: its chains are flushed and deleted.
+  // b goes away: KUBE-SERVICES is rewritten without it, its chains flushed and deleted.
   provider->sync(tableOf({a}, 3), {b.name}, false);
   const std::string third = exec.calls().back().stdinData;
   EXPECT_TRUE(contains(third, "-X " + svcB + "\n"));
+  EXPECT_TRUE(contains(third, "-j " + svcA + "\n"));
   EXPECT_FALSE(contains(third, "-A KUBE-SERVICES -m comment --comment \"ns2/svc2:p80"));
 }
 
@@ -188,9 +198,19 @@ TEST_F(ProviderFixture, FailedRestoreThrowsWithStderrAndKeepsState) {
   } catch (const std::runtime_error& e) {
     EXPECT_EQ(std::string(e.what()), "iptables-restore failed: iptables-restore: line 7 failed");
   }
-  // Nothing was recorded as written: an incremental sync still writes a's chains.
+  // Nothing was recorded as written, and the next sync is a full one even though the
+  // caller asks for a partial one: iptables-save for stale chains, a's chains, the jumps.
+  const size_t saves = callsOf("iptables-save").size();
   provider->sync(tableOf({a}, 2), {}, false);
-  EXPECT_TRUE(contains(exec.calls().back().stdinData, ":KUBE-SVC-" + portProtoHash(a.name) + " - [0:0]"));
+  EXPECT_EQ(callsOf("iptables-save").size(), saves + 1);
+  const std::string restored = callsOf("iptables-restore").back().stdinData;
+  EXPECT_TRUE(contains(restored, ":KUBE-SVC-" + portProtoHash(a.name) + " - [0:0]"));
+  EXPECT_TRUE(contains(restored, "*filter\n"));
+  EXPECT_EQ(callsOf("iptables").size(), 12u);
+  // After that success a partial sync is partial again.
+  provider->sync(tableOf({a}, 3), {a.name}, false);
+  EXPECT_EQ(callsOf("iptables-save").size(), saves + 1);
+  EXPECT_EQ(callsOf("iptables-restore").back().stdinData.rfind("*nat\n", 0), 0u);
 }
 
 TEST_F(ProviderFixture, MissingJumpRulesAreInserted) {

@@ -73,3 +73,21 @@ rtopo_down() {
         ip netns del "$(rtopo_ns "$p" "$role")" 2>/dev/null || true
     done
 }
+
+# rtopo_start_nicproxy PREFIX NICPROXY CONFIG LOG: nicproxy in PREFIX's router namespace,
+# in the background; sets NP_PID and waits (10 s at most) for "kernel proxy ready", or
+# prints the log and returns 1. `ip netns exec` and `env` exec the next program, so $!
+# is nicproxy's own pid; `env --default-signal` undoes the SIGINT/SIGQUIT ignore that a
+# non-interactive shell gives background jobs.
+rtopo_start_nicproxy() {
+    ip netns exec "$(rtopo_ns "$1" router)" env --default-signal=INT,QUIT "$2" --config "$3" >"$4" 2>&1 &
+    NP_PID=$!
+    local _
+    for _ in $(seq 100); do
+        grep -qs "kernel proxy ready" "$4" && return 0
+        kill -0 "$NP_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$4"
+    return 1
+}

@@ -80,16 +80,7 @@ done
 
 start_nicproxy() { # start_nicproxy LOGNAME
     NP_RAN=1
-    ip netns exec "$(rtopo_ns "$P" router)" env --default-signal=INT,QUIT "$NICPROXY" --config "$WORK/ipvs.json" \
-        >"$WORK/$1.log" 2>&1 &
-    NP_PID=$!
-    for _ in $(seq 100); do
-        grep -qs "kernel proxy ready" "$WORK/$1.log" && return 0
-        kill -0 "$NP_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$WORK/$1.log"
-    return 1
+    rtopo_start_nicproxy "$P" "$NICPROXY" "$WORK/ipvs.json" "$WORK/$1.log"
 }
 stop_nicproxy() { kill -TERM "$NP_PID" 2>/dev/null; wait "$NP_PID" 2>/dev/null; NP_PID=""; }
 curl_from() { in_ns "$1" curl -sS --max-time "${3:-3}" "$2" 2>"$WORK/curl.err"; }

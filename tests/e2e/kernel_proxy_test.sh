@@ -70,20 +70,8 @@ echo "iptables in use: $(iptables --version) (Debian's default alternative)"
 
 cp "$ROOT/tests/e2e/kernel-services.json" "$WORK/services.json"
 
-# `ip netns exec` and `env` exec the next program, so $! is nicproxy's own pid (a shell
-# function here would put a subshell in between). `env --default-signal` undoes the
-# SIGINT/SIGQUIT ignore a non-interactive shell gives background jobs.
 start_nicproxy() { # start_nicproxy MODE LOGNAME
-    ip netns exec "$(rtopo_ns "$P" router)" env --default-signal=INT,QUIT "$NICPROXY" --config "$WORK/$1.json" \
-        >"$WORK/$2.log" 2>&1 &
-    NP_PID=$!
-    for _ in $(seq 100); do
-        grep -qs "kernel proxy ready" "$WORK/$2.log" && return 0
-        kill -0 "$NP_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$WORK/$2.log"
-    return 1
+    rtopo_start_nicproxy "$P" "$NICPROXY" "$WORK/$1.json" "$WORK/$2.log"
 }
 
 # reload LOGFILE: SIGHUP, then wait until the log shows one more sync.

@@ -2,8 +2,9 @@
 // The forwarding model every dataplane programs: one ServicePort per
 // (namespace, service, port name), with its frontends (cluster IPs, node port,
 // external and load-balancer IPs) and its endpoints after targetPort resolution.
-// A ServiceTable is an immutable snapshot; the change tracker makes a new one per
-// sync and shares unchanged ServicePorts between snapshots.
+// A ServiceTable is an immutable snapshot while anyone but its maker holds it; the
+// change tracker makes a new one per sync and shares unchanged ServicePorts between
+// snapshots (and takes the map of one nobody else holds over, see releasePorts()).
 #include <compare>
 #include <cstdint>
 #include <map>
@@ -71,7 +72,7 @@ struct ServicePort {
 
 using ServicePortPtr = std::shared_ptr<const ServicePort>;
 
-/// An immutable snapshot of every service port. Cheap to copy (shared ports).
+/// A snapshot of every service port, immutable once shared. Cheap to copy (shared ports).
 class ServiceTable {
  public:
   using Map = std::map<ServicePortName, ServicePortPtr>;

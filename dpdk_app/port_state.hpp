@@ -4,11 +4,11 @@
 //
 // Who reads and writes: the control thread builds a PortState once and never changes it
 // afterwards (except the round-robin cursors, which workers advance with relaxed atomic
-// adds). A PortState is shared (shared_ptr) by every FastServiceTable built while its
-// ServicePort did not change, so one changed service rebuilds one PortState and its
-// Maglev rows, not the others'. It is freed when the last table holding it is freed,
-// which the DpdkProvider does only after an RCU grace period: no worker can still be
-// reading it.
+// adds). A PortState is held (shared_ptr) by its service port's record in the
+// ServiceTableWriter, and by a new writer after a full rebuild while its ServicePort
+// did not change, so one changed service rebuilds one PortState and its Maglev rows,
+// not the others'. A replaced PortState is freed by the DpdkProvider only after an RCU
+// grace period: no worker can still be reading it.
 #include <atomic>
 #include <cstdint>
 #include <memory>

@@ -6,11 +6,12 @@
 // control loop (ApiSource drain -> ChangeTracker -> SyncRunner -> DpdkProvider), and the
 // reflector threads, created after EAL, share core 0 with it as they do in nicproxy; one
 // worker lcore (core 1) spins loading DataPlane::services and reporting quiescent state,
-// so every publish waits for a real RCU grace period.
+// so what a sync replaced waits for a real RCU grace period before it is freed (the
+// control thread does not wait for it).
 //
 // Measured:
 //  - initial sync: list transfer + decode (reflectors), then ChangeTracker::apply and
-//    DpdkProvider::sync (build + publish + rte_rcu_qsbr_synchronize) of the whole table;
+//    DpdkProvider::sync (a new index of the whole table, and its publication);
 //  - 1,000 single-endpoint changes, one at a time: from just before the fake server
 //    queues the MODIFIED event for its writer to the moment DpdkProvider::sync returned
 //    (the worker can only see the new table from then on).
@@ -159,7 +160,7 @@ int main(int argc, char** argv) {
 
     // ---- single-endpoint changes ------------------------------------------------------
     int rebuilds = 0;
-    std::vector<double> total, transit, apply, publish, update, grace;
+    std::vector<double> total, transit, apply, publish, update, release;
     for (int i = 0; i < changes; ++i) {
       const int s = (i * 7919) % services;
       const std::string name = "svc" + std::to_string(s);
@@ -181,7 +182,7 @@ int main(int argc, char** argv) {
       apply.push_back(ms(provider.started - drained));
       publish.push_back(ms(provider.finished - provider.started));
       update.push_back(ms(dpdk.lastBuildTime()));
-      grace.push_back(ms(dpdk.lastPublishTime()));
+      release.push_back(ms(dpdk.lastPublishTime()));
       rebuilds += dpdk.lastSyncRebuilt() ? 1 : 0;
     }
     const auto pct = [](std::vector<double> v, double p) {
@@ -199,8 +200,8 @@ int main(int argc, char** argv) {
                 pct(publish, 0.99), pct(publish, 1.0));
     std::printf("  %-42s p50 %7.2f  p99 %7.2f  max %7.2f\n", "  of which index update (in place)", pct(update, 0.5),
                 pct(update, 0.99), pct(update, 1.0));
-    std::printf("  %-42s p50 %7.2f  p99 %7.2f  max %7.2f\n", "  of which publish + RCU grace period", pct(grace, 0.5),
-                pct(grace, 0.99), pct(grace, 1.0));
+    std::printf("  %-42s p50 %7.2f  p99 %7.2f  max %7.2f\n", "  of which publish (store, reclaim)",
+                pct(release, 0.5), pct(release, 0.99), pct(release, 1.0));
     std::printf("  syncs that had to build a new index: %d of %d\n", rebuilds, changes);
     std::printf("  ratio DpdkProvider::sync / total at p50: %.2f\n", pct(publish, 0.5) / pct(total, 0.5));
     const auto& c = source.counters().endpointSlices;

@@ -1,17 +1,26 @@
 # shellcheck shell=bash
-# e2e_lib.sh: what every end-to-end script built on netns_topology.sh and harness.sh
-# shares: PASS:/FAIL: lines (scripts/test.sh counts them), failing the checks that a
-# broken prerequisite makes impossible, and one cleanup on exit.
+# e2e_lib.sh: what the end-to-end scripts share: PASS:/FAIL: lines (scripts/test.sh
+# counts them; FAILED counts the failures), check, failing the checks that a broken
+# prerequisite makes impossible, and, for the scripts built on netns_topology.sh and
+# harness.sh, one cleanup on exit.
 #
-# The caller sets PREFIX (topology prefix), WORK (a temp folder) and, for
-# e2e_fail_all_from, the array CHECKS; it may define e2e_before_cleanup to stop what it
-# started itself (fake servers, background clients) before the topology goes.
+# Those callers set PREFIX (topology prefix), WORK (a temp folder) and, for
+# fail_all_from, the array CHECKS; they may define e2e_before_cleanup to stop what they
+# started themselves (fake servers, background clients) before the topology goes.
 # WORK is kept when a check failed or KEEP_WORK=1, and removed otherwise.
 
 FAILED=0
 
 pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1 ($2)"; FAILED=$((FAILED + 1)); }
+fail() { echo "FAIL: $1${2:+ ($2)}"; FAILED=$((FAILED + 1)); }
+
+# check NAME COMMAND...: PASS when COMMAND succeeds, else FAIL with $REASON (then cleared).
+check() {
+    local name=$1
+    shift
+    if "$@"; then pass "$name"; else fail "$name" "${REASON:-}"; fi
+    REASON=""
+}
 
 # fail_all_from REASON INDEX: fails CHECKS[INDEX] and every check after it.
 fail_all_from() {

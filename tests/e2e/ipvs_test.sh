@@ -17,6 +17,8 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=../../scripts/netns_router_topology.sh
 source "$ROOT/scripts/netns_router_topology.sh"
+# shellcheck source=../../scripts/e2e_lib.sh
+source "$ROOT/scripts/e2e_lib.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
 NICPROXY=$BUILD_DIR/dpdk_app/nicproxy
@@ -24,16 +26,6 @@ P=ipvs$$
 WORK=$(mktemp -d /tmp/nicproxy-ipvs.XXXXXX)
 NP_PID=""
 BACKEND_PIDS=()
-failures=0
-
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1${2:+ ($2)}"; failures=$((failures + 1)); }
-check() { # check NAME COMMAND...; the reason shown on failure is $REASON
-    local name=$1
-    shift
-    if "$@"; then pass "$name"; else fail "$name" "${REASON:-}"; fi
-    REASON=""
-}
 in_ns() { local role=$1; shift; ip netns exec "$(rtopo_ns "$P" "$role")" "$@"; }
 
 cleanup() {
@@ -42,7 +34,7 @@ cleanup() {
     for pid in "${BACKEND_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
     for pid in "${BACKEND_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
     rtopo_down "$P"
-    if [[ $failures -eq 0 ]]; then rm -rf "$WORK"; else echo "logs kept in $WORK"; fi
+    if [[ $FAILED -eq 0 ]]; then rm -rf "$WORK"; else echo "logs kept in $WORK"; fi
 }
 trap cleanup EXIT
 
@@ -64,7 +56,7 @@ if [[ ! -e /proc/net/ip_vs ]]; then
     rc=$?
     REASON="exit $rc: $(tail -n 1 "$WORK/cleanup.log")"
     check "--cleanup succeeds without kernel IPVS" test $rc -eq 0
-    [[ $failures -eq 0 ]]
+    [[ $FAILED -eq 0 ]]
     exit
 fi
 
@@ -133,4 +125,4 @@ no_dummy() { ! in_ns router ip link show kube-ipvs0 >/dev/null 2>&1; }
 check "--cleanup removes kube-ipvs0" no_dummy
 REASON="$(in_ns router ipset list -n | tr '\n' ' ')"
 check "--cleanup removes the ipsets" test -z "$(in_ns router ipset list -n)"
-[[ $failures -eq 0 ]]
+[[ $FAILED -eq 0 ]]

@@ -23,6 +23,8 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=../../scripts/netns_router_topology.sh
 source "$ROOT/scripts/netns_router_topology.sh"
+# shellcheck source=../../scripts/e2e_lib.sh
+source "$ROOT/scripts/e2e_lib.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
 NICPROXY=$BUILD_DIR/dpdk_app/nicproxy
@@ -31,16 +33,6 @@ P=k5$$
 WORK=$(mktemp -d /tmp/nicproxy-kernel.XXXXXX)
 NP_PID=""
 BACKEND_PIDS=()
-failures=0
-
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1${2:+ ($2)}"; failures=$((failures + 1)); }
-check() { # check NAME CONDITION-COMMAND... [reason shown on failure comes from $REASON]
-    local name=$1
-    shift
-    if "$@"; then pass "$name"; else fail "$name" "${REASON:-}"; fi
-    REASON=""
-}
 
 in_ns() { local role=$1; shift; ip netns exec "$(rtopo_ns "$P" "$role")" "$@"; }
 
@@ -49,7 +41,7 @@ cleanup() {
     for pid in "${BACKEND_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
     for pid in "${BACKEND_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
     rtopo_down "$P"
-    if [[ $failures -eq 0 ]]; then rm -rf "$WORK"; else echo "logs kept in $WORK"; fi
+    if [[ $FAILED -eq 0 ]]; then rm -rf "$WORK"; else echo "logs kept in $WORK"; fi
 }
 trap cleanup EXIT
 
@@ -269,4 +261,4 @@ PY
 
 run_mode iptables
 run_mode nftables
-[[ $failures -eq 0 ]]
+[[ $FAILED -eq 0 ]]

@@ -14,11 +14,10 @@ BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
 NICPROXY=${NICPROXY:-$BUILD_DIR/dpdk_app/nicproxy}
 WORK=$(mktemp -d /tmp/nicproxy-validate.XXXXXX)
-FAILED=0
+# shellcheck source=../../scripts/e2e_lib.sh
+source "$ROOT/scripts/e2e_lib.sh"
 trap 'rm -rf "$WORK"' EXIT
 
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1 ($2)"; FAILED=$((FAILED + 1)); }
 oneline() { tail -n 8 "$1" | tr '\n' '|' | cut -c1-400; }
 
 if [[ ! -x $NICPROXY ]]; then

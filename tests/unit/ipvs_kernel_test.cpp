@@ -17,6 +17,7 @@
 #include "drivers/ipvs/ipvs_netlink.hpp"
 #include "drivers/ipvs/vip_link.hpp"
 #include "tests/unit/kernel_fixtures.hpp"
+#include "tests/unit/scratch_namespace.hpp"
 
 namespace nicproxy {
 namespace {
@@ -45,13 +46,9 @@ std::unique_ptr<NetlinkVipLink> linkIn(const std::string& ns) {
 TEST(IpvsKernel, VipLinkAddsListsAndDeletesHostAddressesOnARealInterface) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
   ProcessExecutor host;
-  const std::string ns = "npvip" + std::to_string(::getpid());
-  ASSERT_TRUE(host.run({"ip", "netns", "add", ns}).ok());
-  struct Remove {
-    ProcessExecutor& host;
-    std::string ns;
-    ~Remove() { host.run({"ip", "netns", "del", ns}); }
-  } remove{host, ns};
+  const testing::ScratchNamespace scratch("npvip");
+  ASSERT_TRUE(scratch.created());
+  const std::string& ns = scratch.name();
   ASSERT_TRUE(host.run({"ip", "-n", ns, "link", "add", "npv0", "type", "veth", "peer", "name", "npv1"}).ok());
 
   const auto link = linkIn(ns);

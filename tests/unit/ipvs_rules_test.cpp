@@ -14,6 +14,7 @@
 #include "drivers/ipvs/ipvs_provider.hpp"
 #include "drivers/testing/fake_ipvs.hpp"
 #include "tests/unit/kernel_fixtures.hpp"
+#include "tests/unit/scratch_namespace.hpp"
 
 namespace nicproxy {
 namespace {
@@ -197,15 +198,9 @@ class NetnsExecutor : public Executor {
 
 TEST(IpvsRulesKernel, LoadIntoRealNetfilterInANamespaceAndCleanUp) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
-  ProcessExecutor host;
-  const std::string ns = "npipvs" + std::to_string(::getpid());
-  ASSERT_TRUE(host.run({"ip", "netns", "add", ns}).ok());
-  struct Remove {
-    ProcessExecutor& host;
-    std::string ns;
-    ~Remove() { host.run({"ip", "netns", "del", ns}); }
-  } remove{host, ns};
-  NetnsExecutor exec(ns);
+  const testing::ScratchNamespace scratch("npipvs");
+  ASSERT_TRUE(scratch.created());
+  NetnsExecutor exec(scratch.name());
 
   ServicePort p = fixtures::clusterIpPort("ns", "web", "", "172.30.0.41", 80, {endpoint("10.180.0.1", 8080, true)});
   p.nodePort = 30080;

@@ -201,8 +201,7 @@ void ServiceTableWriter::settleTouched() {
 }
 
 std::unique_ptr<ServiceTableWriter> ServiceTableWriter::rebuild(const Settings& settings, const ServiceTable& table,
-                                                                const ServiceTableWriter* previous,
-                                                                size_t minimumFrontends) {
+                                                                const ServiceTableWriter* previous) {
   // Records first (this may throw, and nothing is shared yet), then an index sized
   // for them, with room for as many again before the next rebuild.
   std::vector<std::shared_ptr<const PortFrontends>> records;
@@ -221,7 +220,7 @@ std::unique_ptr<ServiceTableWriter> ServiceTableWriter::rebuild(const Settings& 
   }
   const size_t reused = records.size() - built;
 
-  const size_t capacity = std::max(frontends * 2, minimumFrontends);
+  const size_t capacity = frontends * 2;
   std::unique_ptr<ServiceTableWriter> writer(
       new ServiceTableWriter(settings, capacity, capacity + settings.ports.size()));
   for (const PortSubnet& port : settings.ports) writer->touchedAddresses_.push_back(port.address);

@@ -52,7 +52,7 @@ class ServiceTableWriter {
   /// PortStates of the ports that did not change. Throws std::runtime_error when
   /// DPDK cannot allocate the index.
   static std::unique_ptr<ServiceTableWriter> rebuild(const Settings& settings, const ServiceTable& table,
-                                                     const ServiceTableWriter* previous, size_t minimumFrontends = 0);
+                                                     const ServiceTableWriter* previous);
 
   /// Brings the index in line with `table` for the ports in `changed`. Returns false,
   /// having changed nothing, when the index has no room for them.

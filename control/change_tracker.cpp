@@ -174,7 +174,12 @@ Snapshot ChangeTracker::apply() {
     snapshot.table = current_;
     return snapshot;
   }
-  ServiceTable::Map ports = current_->ports();
+  // When the tracker is the table's only owner (the providers have finished with it,
+  // as they always have between two syncs on the control thread), the next table can
+  // take its map over instead of copying every entry: a change then costs the
+  // services it touches, not the size of the table.
+  const bool sole = current_.use_count() == 1;
+  ServiceTable::Map ports = sole ? current_->releasePorts() : current_->ports();
   for (const auto& key : dirtyServices_) {
     const size_t slash = key.find('/');
     ServiceTable::Map previous = extractService(ports, key.substr(0, slash), key.substr(slash + 1));
@@ -199,7 +204,11 @@ Snapshot ChangeTracker::apply() {
 
   // A new table (and generation) only when something changed, so that callers can
   // tell "nothing to do" by pointer or generation.
-  if (!snapshot.changed.empty()) current_ = std::make_shared<const ServiceTable>(std::move(ports), ++generation_);
+  if (!snapshot.changed.empty()) {
+    current_ = std::make_shared<ServiceTable>(std::move(ports), ++generation_);
+  } else if (sole) {
+    current_ = std::make_shared<ServiceTable>(std::move(ports), generation_);  // the same content back
+  }
   snapshot.table = current_;
   return snapshot;
 }

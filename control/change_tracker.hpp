@@ -49,7 +49,8 @@ class ChangeTracker {
   std::map<std::string, k8s::EndpointSlice> slices_;          // key namespace/sliceName
   std::map<std::string, std::set<std::string>> slicesByService_;  // namespace/serviceName -> slice keys
   std::set<std::string> dirtyServices_;                        // namespace/serviceName
-  std::shared_ptr<const ServiceTable> current_ = std::make_shared<ServiceTable>();
+  // Not const, so that apply() can take the map over when no one else holds the table.
+  std::shared_ptr<ServiceTable> current_ = std::make_shared<ServiceTable>();
   uint64_t generation_ = 0;
 };
 

@@ -2,8 +2,9 @@
 // The forwarding model every dataplane programs: one ServicePort per
 // (namespace, service, port name), with its frontends (cluster IPs, node port,
 // external and load-balancer IPs) and its endpoints after targetPort resolution.
-// A ServiceTable is an immutable snapshot; the change tracker makes a new one per
-// sync and shares unchanged ServicePorts between snapshots.
+// A ServiceTable is an immutable snapshot while anyone but its maker holds it; the
+// change tracker makes a new one per sync and shares unchanged ServicePorts between
+// snapshots (and takes the map of one nobody else holds over, see releasePorts()).
 #include <compare>
 #include <cstdint>
 #include <map>
@@ -71,7 +72,7 @@ struct ServicePort {
 
 using ServicePortPtr = std::shared_ptr<const ServicePort>;
 
-/// An immutable snapshot of every service port. Cheap to copy (shared ports).
+/// A snapshot of every service port, immutable once shared. Cheap to copy (shared ports).
 class ServiceTable {
  public:
   using Map = std::map<ServicePortName, ServicePortPtr>;
@@ -80,6 +81,8 @@ class ServiceTable {
   ServiceTable(Map ports, uint64_t generation) : ports_(std::move(ports)), generation_(generation) {}
 
   const Map& ports() const { return ports_; }
+  /// Moves the ports out, leaving this table empty (for its sole owner, see ChangeTracker).
+  Map releasePorts() { return std::move(ports_); }
   const ServicePort* find(const ServicePortName& name) const;
   uint64_t generation() const { return generation_; }
   size_t size() const { return ports_.size(); }

@@ -252,8 +252,8 @@ TEST_F(ChangeTrackerTest, EndpointChangeTouchesOnlyThatService) {
             (Addresses{{"10.244.0.1", 8080}, {"10.244.0.2", 8080}}));
 }
 
-// Nobody holds the previous snapshot any more: the next table is still built from it
-// correctly, and a no-op after that changes nothing.
+// Nobody holds the previous snapshot: the tracker takes its map over instead of copying
+// it, and the result is the same as when it must copy.
 TEST_F(ChangeTrackerTest, ReleasedSnapshotGivesTheSameNextTable) {
   const ServicePortPtr db = tracker_.apply().table->ports().at(portName("default", "db", ""));
   tracker_.upsertEndpointSlice(webSlice({"10.244.0.1", "10.244.0.3"}));

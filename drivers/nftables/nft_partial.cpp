@@ -7,11 +7,12 @@
 
 namespace nicproxy {
 
-void indexNftElements(const NftServiceRules& rules, NftElementIndex& elements) {
+void indexNftElements(const NftServiceRules& rules, NftElementIndex& elements, NftHairpinUses& hairpin) {
   for (const NftElement& e : rules.elements) elements[{e.map, e.key}] = e.verdict;
+  for (const std::string& pair : rules.hairpin) ++hairpin[pair];
 }
 
-void applyNftElementChanges(const NftPartialSync& sync, NftElementIndex& elements) {
+void applyNftElementChanges(const NftPartialSync& sync, NftElementIndex& elements, NftHairpinUses& hairpin) {
   for (const auto& [mapKey, verdict] : sync.elementChanges) {
     if (verdict) {
       elements[mapKey] = *verdict;
@@ -19,10 +20,18 @@ void applyNftElementChanges(const NftPartialSync& sync, NftElementIndex& element
       elements.erase(mapKey);
     }
   }
+  for (const auto& [pair, delta] : sync.hairpinChanges) {
+    const int64_t uses = static_cast<int64_t>(hairpin[pair]) + delta;
+    if (uses > 0) {
+      hairpin[pair] = static_cast<uint32_t>(uses);
+    } else {
+      hairpin.erase(pair);
+    }
+  }
 }
 
 NftPartialSync renderNftPartial(const std::vector<NftServiceChange>& changes, const NftElementIndex& elements,
-                                const NftRulesOptions& o) {
+                                const NftHairpinUses& hairpin, const NftRulesOptions& o) {
   const std::string& t = o.table;
   NftPartialSync out;
   std::string& tx = out.transaction;
@@ -84,12 +93,41 @@ NftPartialSync renderNftPartial(const std::vector<NftServiceChange>& changes, co
                       list);
   }
 
-  // After the transaction: the elements nobody wants any more, then the chains and sets
+  // 5. Hairpin pairs that gain their first user.
+  for (const NftServiceChange& c : changes) {
+    if (c.before != nullptr) {
+      for (const std::string& pair : c.before->hairpin) --out.hairpinChanges[pair];
+    }
+    if (c.after != nullptr) {
+      for (const std::string& pair : c.after->hairpin) ++out.hairpinChanges[pair];
+    }
+  }
+  std::erase_if(out.hairpinChanges, [](const auto& change) { return change.second == 0; });
+  const auto usesOf = [&hairpin](const std::string& pair) -> int64_t {
+    const auto it = hairpin.find(pair);
+    return it == hairpin.end() ? 0 : it->second;
+  };
+  std::string firstUsers;
+  for (const auto& [pair, delta] : out.hairpinChanges) {
+    if (usesOf(pair) == 0 && delta > 0) firstUsers += (firstUsers.empty() ? "" : ", ") + pair;
+  }
+  if (!firstUsers.empty()) {
+    tx += fmt::format("add set ip {} {} {{ type {} ; elements = {{ {} }} ; }}\n", t, kNftHairpinSet, kNftHairpinType,
+                      firstUsers);
+  }
+
+  // After the transaction: the hairpin pairs that lost their last user, the elements
+  // nobody wants any more, then the chains and sets
   // that only the old rules used (nothing refers to them once those elements are gone).
   for (const auto& mapKey : released) {
     if (wanted.contains(mapKey)) continue;
     out.deletions += fmt::format("delete element ip {} {} {{ {} }}\n", t, mapKey.first, mapKey.second);
     out.elementChanges.push_back({mapKey, std::nullopt});
+  }
+  for (const auto& [pair, delta] : out.hairpinChanges) {
+    if (usesOf(pair) > 0 && usesOf(pair) + delta <= 0) {
+      out.deletions += fmt::format("delete element ip {} {} {{ {} }}\n", t, kNftHairpinSet, pair);
+    }
   }
   for (const NftServiceChange& c : changes) {
     if (c.before == nullptr) continue;

@@ -12,9 +12,14 @@
 //     `delete` lines, which the provider sends straight to the kernel over netlink
 //     (nft_netlink.hpp) right after the transaction; until then the stale elements lead
 //     to chains this transaction already emptied.
+// Hairpin pairs (nft_rules.hpp) are shared by every service with an endpoint at that
+// address: the caller counts their users, a pair whose count rises from 0 goes in with
+// `add set ip T endpoint-hairpin { type ... ; elements = { ... } ; }`, one that drops to
+// 0 goes with the deletions.
 // A key whose verdict changes (e.g. a service that loses its last endpoint moves its
 // key from one map to another, or a policy change) needs `delete element` inside the
 // transaction, so that one pays nft's cache load; endpoint changes do not.
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,6 +33,9 @@ namespace nicproxy {
 /// The map elements in the kernel: (map, key) -> verdict.
 using NftElementIndex = std::map<std::pair<std::string, std::string>, std::string>;
 
+/// How many service ports use each hairpin pair in the kernel: "a . a" -> count.
+using NftHairpinUses = std::map<std::string, uint32_t>;
+
 /// One changed service port: what the kernel has (`before`, null if new) and what it
 /// should have (`after`, null if removed).
 struct NftServiceChange {
@@ -40,15 +48,17 @@ struct NftPartialSync {
   std::string deletions;    // `delete element|chain|set` lines, to run after the transaction
   /// What both parts do to the maps: (map, key) -> new verdict, or nullopt for deleted.
   std::vector<std::pair<std::pair<std::string, std::string>, std::optional<std::string>>> elementChanges;
+  /// What both parts do to the hairpin pairs' counts.
+  std::map<std::string, int64_t> hairpinChanges;
 };
 
 /// Renders the partial sync of `changes` against the map elements in the kernel.
 NftPartialSync renderNftPartial(const std::vector<NftServiceChange>& changes, const NftElementIndex& elements,
-                                const NftRulesOptions& options);
-/// Applies a partial sync's element changes to the index (once both parts went through).
-void applyNftElementChanges(const NftPartialSync& sync, NftElementIndex& elements);
+                                const NftHairpinUses& hairpin, const NftRulesOptions& options);
+/// Applies a partial sync's element and hairpin changes (once both parts went through).
+void applyNftElementChanges(const NftPartialSync& sync, NftElementIndex& elements, NftHairpinUses& hairpin);
 
-/// Adds the elements of a service to the index (after a full sync wrote them).
-void indexNftElements(const NftServiceRules& rules, NftElementIndex& elements);
+/// Adds the elements and hairpin pairs of a service to the indexes (after a full sync wrote them).
+void indexNftElements(const NftServiceRules& rules, NftElementIndex& elements, NftHairpinUses& hairpin);
 
 }  // namespace nicproxy

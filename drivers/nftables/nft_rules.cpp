@@ -93,6 +93,7 @@ NftServiceRules renderNftService(const ServicePortPtr& portPtr, const NftRulesOp
   std::string& out = r.rules;
   const Writer w{options, out, &r.chainRules};
   const std::string cidr = options.clusterCIDR ? formatIpv4Cidr(*options.clusterCIDR) : std::string();
+  const bool affinity = port.sessionAffinity == SessionAffinity::ClientIP;
   const auto policyChain = [&](const std::string& chain, const std::vector<Endpoint>& endpoints) {
     r.chains.push_back(chain);
     if (chain == internalChain) {
@@ -105,11 +106,23 @@ NftServiceRules renderNftService(const ServicePortPtr& portPtr, const NftRulesOp
         }
       }
     }
-    if (port.sessionAffinity == SessionAffinity::ClientIP) {
+    if (affinity) {
       for (const Endpoint& e : endpoints) {
         const std::string epBase = nftEndpointBase(port.name, endpointText(e));
         w.rule(chain, fmt::format("ip saddr @affinity-{} goto endpoint-{}", epBase, epBase));
       }
+    }
+    if (!affinity) {
+      // The endpoint is chosen and DNATed in this one rule: an endpoint change rewrites
+      // this chain only, and the table keeps one chain per service rather than one per
+      // endpoint (see the header).
+      std::string map;
+      for (size_t i = 0; i < endpoints.size(); ++i) {
+        map += fmt::format("{}{} : {} . {}", i == 0 ? "" : ", ", i, formatIpv4(endpoints[i].address),
+                           endpoints[i].port);
+      }
+      w.rule(chain, fmt::format("meta l4proto {} dnat to numgen random mod {} map {{ {} }}", proto, endpoints.size(), map));
+      return;
     }
     std::string vmap;
     for (size_t i = 0; i < endpoints.size(); ++i) {
@@ -141,16 +154,18 @@ NftServiceRules renderNftService(const ServicePortPtr& portPtr, const NftRulesOp
   if (usesCluster) policyChain(clusterChain, eps.cluster);
   if (usesLocal) policyChain(localChain, eps.local);
   for (const Endpoint& e : eps.allReachable) {
+    const std::string self = fmt::format("{} . {}", formatIpv4(e.address), formatIpv4(e.address));
+    if (std::find(r.hairpin.begin(), r.hairpin.end(), self) == r.hairpin.end()) r.hairpin.push_back(self);
+    if (!affinity) continue;
+    // Affinity needs a chain per endpoint: it records the client in the endpoint's
+    // timed set on the way to the DNAT, which a map lookup cannot do.
     const std::string epBase = nftEndpointBase(port.name, endpointText(e));
     const std::string chain = "endpoint-" + epBase;
     r.chains.push_back(chain);
-    w.rule(chain, fmt::format("ip saddr {} jump mark-for-masquerade", formatIpv4(e.address)));
-    if (port.sessionAffinity == SessionAffinity::ClientIP) {
-      r.sets.push_back("affinity-" + epBase);
-      r.setDefinitions += fmt::format("add set ip {} affinity-{} {{ type ipv4_addr ; flags dynamic,timeout ; timeout {}s ; }}\n",
-                                      options.table, epBase, port.stickyMaxAgeSeconds);
-      w.rule(chain, fmt::format("update @affinity-{} {{ ip saddr }}", epBase));
-    }
+    r.sets.push_back("affinity-" + epBase);
+    r.setDefinitions += fmt::format("add set ip {} affinity-{} {{ type ipv4_addr ; flags dynamic,timeout ; timeout {}s ; }}\n",
+                                    options.table, epBase, port.stickyMaxAgeSeconds);
+    w.rule(chain, fmt::format("update @affinity-{} {{ ip saddr }}", epBase));
     w.rule(chain, fmt::format("meta l4proto {} dnat to {}", proto, endpointText(e)));
   }
   return r;
@@ -172,6 +187,7 @@ std::string nftBaseLayout(const NftRulesOptions& o) {
   for (const char* name : {"service-ips", "service-nodeports", "no-endpoint-services", "no-endpoint-nodeports"}) {
     out += fmt::format("add map {} {} {{ type {} : verdict ; }}\n", t, name, nftMapKeyType(name));
   }
+  out += fmt::format("add set {} {} {{ type {} ; }}\n", t, kNftHairpinSet, kNftHairpinType);
   // The filter chains run after DNAT (priority -10 is after dstnat -100), like the
   // iptables filter table: a packet that found a service was rewritten already.
   chain("nat-prerouting", "type nat hook prerouting priority dstnat ; policy accept");
@@ -191,6 +207,9 @@ std::string nftBaseLayout(const NftRulesOptions& o) {
   }
   const std::string mark = hex(o.masqueradeMark);
   w.rule("mark-for-masquerade", "meta mark set meta mark or " + mark);
+  // Hairpin (an endpoint that reached itself through a service): after the DNAT,
+  // source and destination are the same endpoint address.
+  w.rule("masquerading", fmt::format("ct status dnat ip saddr . ip daddr @{} jump mark-for-masquerade", kNftHairpinSet));
   w.rule("masquerading", fmt::format("meta mark & {} == 0 return", mark));
   w.rule("masquerading", "meta mark set meta mark xor " + mark);
   w.rule("masquerading", "masquerade fully-random");
@@ -216,26 +235,6 @@ void appendNftServiceAdd(std::string& out, const NftServiceRules& r, const NftRu
   out += r.rules;
   for (const NftElement& e : r.elements) {
     out += fmt::format("add element ip {} {} {{ {} : {} }}\n", o.table, e.map, e.key, e.verdict);
-  }
-}
-
-void appendNftServiceUnlink(std::string& out, const NftServiceRules& r, const NftRulesOptions& o) {
-  for (const NftElement& e : r.elements) {
-    out += fmt::format("delete element ip {} {} {{ {} }}\n", o.table, e.map, e.key);
-  }
-  for (const std::string& chain : r.chains) out += fmt::format("flush chain ip {} {}\n", o.table, chain);
-}
-
-void appendNftServiceDelete(std::string& out, const NftServiceRules& r, const NftServiceRules* next,
-                            const NftRulesOptions& o) {
-  const auto kept = [](const std::vector<std::string>& names, const std::string& name) {
-    return std::find(names.begin(), names.end(), name) != names.end();
-  };
-  for (const std::string& chain : r.chains) {
-    if (next == nullptr || !kept(next->chains, chain)) out += fmt::format("delete chain ip {} {}\n", o.table, chain);
-  }
-  for (const std::string& set : r.sets) {
-    if (next == nullptr || !kept(next->sets, set)) out += fmt::format("delete set ip {} {}\n", o.table, set);
   }
 }
 

@@ -4,6 +4,16 @@
 // chains so that the lookup is one hash probe at any number of services, `numgen
 // random` endpoint choice, timed dynamic sets for ClientIP affinity, reject and drop
 // through the no-endpoint maps, masquerade by mark. Pure functions, no kernel.
+//
+// One departure from kube-proxy: a service without affinity has no chain per endpoint.
+// Its policy chain picks and DNATs in one rule, `dnat to numgen random mod N map { i :
+// address . port }`, and hairpin traffic is masqueraded in postrouting through one set
+// of `address . address` pairs (`endpoint-hairpin`) instead of a rule in each endpoint
+// chain. Every rule with a jump, goto or NAT that a transaction adds makes the kernel
+// validate the whole table at commit (nft_table_validate), which walks every chain:
+// with ten endpoint chains per service, that walk was most of a one-service sync at
+// 10,000 services. Services with ClientIP affinity keep kube-proxy's endpoint chains,
+// which record the client in the endpoint's timed set.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,6 +32,10 @@ struct NftRulesOptions {
   std::optional<std::vector<Ipv4>> nodePortIPs;  // nullopt: every local address
 };
 
+/// The set of `endpoint . endpoint` address pairs that postrouting masquerades (hairpin).
+inline constexpr const char* kNftHairpinSet = "endpoint-hairpin";
+inline constexpr const char* kNftHairpinType = "ipv4_addr . ipv4_addr";
+
 struct NftElement {
   std::string map;      // "service-ips"
   std::string key;      // "10.96.0.10 . tcp . 80"
@@ -34,6 +48,7 @@ struct NftServiceRules {
   std::vector<NftElement> elements;
   std::vector<std::string> chains;      // own chain names
   std::vector<std::string> sets;        // own affinity set names
+  std::vector<std::string> hairpin;     // elements of endpoint-hairpin ("a . a"), one per endpoint address
   std::string setDefinitions;           // "add set ..." lines
   std::string rules;                    // "add rule ..." lines for the own chains
   std::vector<std::pair<std::string, std::string>> chainRules;  // the same rules as (chain, rule text)
@@ -55,11 +70,5 @@ std::string nftBaseLayout(const NftRulesOptions& options);
 
 /// Lines that add a service's chains, sets, rules and elements.
 void appendNftServiceAdd(std::string& out, const NftServiceRules& rules, const NftRulesOptions& options);
-/// Lines that remove a service's elements and empty its chains (first half of a
-/// replacement or removal), and the lines that delete its chains and sets that `next`
-/// does not have (second half; `next` may be null).
-void appendNftServiceUnlink(std::string& out, const NftServiceRules& rules, const NftRulesOptions& options);
-void appendNftServiceDelete(std::string& out, const NftServiceRules& rules, const NftServiceRules* next,
-                            const NftRulesOptions& options);
 
 }  // namespace nicproxy

@@ -3,6 +3,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
 #include "drivers/conntrack.hpp"
@@ -51,6 +52,16 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
     for (const auto& [name, old] : rendered_) {
       if (!table.ports().contains(name)) updates.emplace_back(name, nullptr);
     }
+    // Each hairpin pair once, however many services share the endpoint address.
+    std::set<std::string> pairs;
+    for (const auto& [name, rendered] : updates) {
+      if (rendered != nullptr) pairs.insert(rendered->hairpin.begin(), rendered->hairpin.end());
+    }
+    if (!pairs.empty()) {
+      std::string list;
+      for (const std::string& pair : pairs) list += (list.empty() ? "" : ", ") + pair;
+      out += fmt::format("add element ip {} {} {{ {} }}\n", rules.table, kNftHairpinSet, list);
+    }
   } else {
     // Both maps are sorted by name: one merge walk finds what changed, so a sync of one
     // service costs no lookups per unchanged service.
@@ -75,7 +86,7 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
       updates.emplace_back(have->first, nullptr);
       changes.push_back({have->second.get(), nullptr});
     }
-    partial = renderNftPartial(changes, elements_, rules);
+    partial = renderNftPartial(changes, elements_, hairpin_, rules);
     out = std::move(partial.transaction);
     deletions = std::move(partial.deletions);
   }
@@ -98,14 +109,17 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
     }
   }
 
-  if (fullSync) elements_.clear();
-  applyNftElementChanges(partial, elements_);
+  if (fullSync) {
+    elements_.clear();
+    hairpin_.clear();
+  }
+  applyNftElementChanges(partial, elements_, hairpin_);
   for (auto& [name, after] : updates) {
     const auto before = rendered_.find(name);
     if (name.protocol == Protocol::Udp && before != rendered_.end()) {
       clearRemovedUdpEndpoints(executor_, *before->second->port, after ? after->port.get() : nullptr);
     }
-    if (fullSync && after) indexNftElements(*after, elements_);
+    if (fullSync && after) indexNftElements(*after, elements_, hairpin_);
     if (!after) {
       if (before != rendered_.end()) rendered_.erase(before);
     } else if (before != rendered_.end()) {

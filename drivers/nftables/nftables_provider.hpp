@@ -55,6 +55,7 @@ class NftablesProvider : public Provider {
   NftablesProviderOptions options_;
   std::map<ServicePortName, std::shared_ptr<const NftServiceRules>> rendered_;  // as in the kernel
   NftElementIndex elements_;                                                     // as in the kernel
+  NftHairpinUses hairpin_;                                                       // as in the kernel
   std::set<ServicePortName> warnedUnsafe_;
   std::string lastInput_;
   std::string lastDeletions_;

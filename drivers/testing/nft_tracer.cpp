@@ -137,13 +137,30 @@ void NftModel::applyLine(const std::string& line) {
     }
   } else if (kind == "set") {
     if (verb == "add") {
-      sets_.insert(name);
+      // "add set ip T S { type ... ; elements = { a . b, c . d } ; }" adds the elements.
+      auto& elements = sets_[name];
+      for (const std::string& item : blockItems(line, "elements = { ", ",")) elements.insert(join(words(item), 0, SIZE_MAX));
     } else if (verb == "delete") {
       if (sets_.erase(name) == 0) throw std::runtime_error("delete of missing set " + name);
     }
   } else if (kind == "rule") {
     if (!chains_.contains(name)) throw std::runtime_error("rule for missing chain " + name);
     chains_[name].push_back(join(w, 5, w.size()));
+  } else if (kind == "element" && sets_.contains(name)) {
+    size_t i = 5;
+    const auto items = braced(w, i);
+    std::vector<std::string> elements{""};  // "{ a . a, b . b }": words() dropped the commas
+    for (size_t k = 0; k < items.size(); ++k) {
+      if (!elements.back().empty() && items[k] != "." && items[k - 1] != ".") elements.emplace_back();
+      elements.back() += (elements.back().empty() ? "" : " ") + items[k];
+    }
+    for (const std::string& element : elements) {
+      if (verb == "add") {
+        sets_[name].insert(element);
+      } else if (verb == "delete" && sets_[name].erase(element) == 0) {
+        throw std::runtime_error("delete of missing element " + element);
+      }
+    }
   } else if (kind == "element") {
     auto map = maps_.find(name);
     if (map == maps_.end()) throw std::runtime_error("missing map " + name);
@@ -194,12 +211,18 @@ std::vector<NftModel::Outcome> NftModel::walk(const std::string& chain, const Tr
       const Ipv4 dst = state.dnat.empty() ? packet.destination : parseIpv4(state.dnat.substr(0, state.dnat.find(':'))).value();
       bool matches = true, branch = false;
       std::vector<std::string> verdicts;  // what the rule does when it matches; several: numgen
-      std::string dnat;
+      std::vector<std::string> dnats;     // "address:port" per branch; several: numgen
       bool setsMark = false, setsAffinity = false;
       size_t i = 0;
       while (i < w.size() && matches) {
         const std::string& t = w[i];
-        if (t == "ip" && (w.at(i + 1) == "daddr" || w.at(i + 1) == "saddr") && w.at(i + 2) == ".") {
+        if (t == "ip" && w.at(i + 1) == "saddr" && w.at(i + 2) == "." && w.at(i + 3) == "ip") {
+          // ip saddr . ip daddr @set (the hairpin pairs)
+          const auto set = sets_.find(w.at(i + 5).substr(1));
+          if (set == sets_.end()) throw std::runtime_error("nft model: missing set " + w.at(i + 5));
+          matches = set->second.contains(formatIpv4(packet.source) + " . " + formatIpv4(dst));
+          i += 6;
+        } else if (t == "ip" && (w.at(i + 1) == "daddr" || w.at(i + 1) == "saddr") && w.at(i + 2) == ".") {
           // ip daddr . meta l4proto . th dport vmap @map
           const std::string key = formatIpv4(dst) + " . " + packet.protocol + " . " + std::to_string(packet.port);
           const auto& map = maps_.at(w.at(i + 9).substr(1));
@@ -263,8 +286,19 @@ std::vector<NftModel::Outcome> NftModel::walk(const std::string& chain, const Tr
           braced(w, i);
         } else if (t == "masquerade") {
           i = w.size();
+        } else if (t == "dnat" && w.at(i + 2) == "numgen") {
+          // dnat to numgen random mod N map { 0 : a . p, 1 : b . q }: one branch per endpoint
+          i += 7;
+          for (const std::string& item : braced(w, i)) {
+            if (item == ":" || item == ".") continue;
+            dnats.push_back(item);
+          }
+          // items alternate index, address, port
+          std::vector<std::string> endpoints;
+          for (size_t k = 0; k + 2 < dnats.size(); k += 3) endpoints.push_back(dnats[k + 1] + ":" + dnats[k + 2]);
+          dnats = std::move(endpoints);
         } else if (t == "dnat") {
-          dnat = w.at(i + 2);
+          dnats = {w.at(i + 2)};
           i += 3;
         } else if (t == "jump" || t == "goto") {
           verdicts = {t + " " + w.at(i + 1)};
@@ -284,10 +318,13 @@ std::vector<NftModel::Outcome> NftModel::walk(const std::string& chain, const Tr
       Outcome taken = state;
       taken.masquerade = taken.masquerade || setsMark;
       taken.affinity = taken.affinity || setsAffinity;
-      if (!dnat.empty()) {
-        taken.dnat = dnat;
-        taken.final = true;
-        results.push_back(taken);
+      if (!dnats.empty()) {
+        for (const std::string& dnat : dnats) {
+          Outcome o = taken;
+          o.dnat = dnat;
+          o.final = true;
+          results.push_back(o);
+        }
         continue;
       }
       if (verdicts.empty()) {
@@ -328,9 +365,14 @@ TraceResult NftModel::trace(const TracePacket& packet, const std::set<Ipv4>& loc
     }
     if (verdict == "DROP" || verdict == "REJECT") {
       merged.addStopped(verdict);
-    } else {
-      merged.addAccepted(o.dnat, o.masquerade, o.affinity);
+      continue;
     }
+    // Postrouting: the masquerading chain sees the DNATed packet (hairpin pairs).
+    bool masquerade = o.masquerade;
+    Outcome after = o;
+    after.final = false;
+    for (const Outcome& p : walk("masquerading", packet, localAddresses, after, 0)) masquerade = masquerade || p.masquerade;
+    merged.addAccepted(o.dnat, masquerade, o.affinity);
   }
   return merged.finish();
 }

@@ -27,7 +27,7 @@ class NftModel {
   bool exists() const { return exists_; }
   const std::map<std::string, std::vector<std::string>>& chains() const { return chains_; }
   const std::map<std::string, std::map<std::string, std::string>>& maps() const { return maps_; }
-  const std::set<std::string>& sets() const { return sets_; }
+  const std::map<std::string, std::set<std::string>>& sets() const { return sets_; }
 
  private:
   struct Outcome;
@@ -40,7 +40,7 @@ class NftModel {
   bool exists_ = false;
   std::map<std::string, std::vector<std::string>> chains_;            // chain -> rule texts
   std::map<std::string, std::map<std::string, std::string>> maps_;    // map -> key -> verdict
-  std::set<std::string> sets_;
+  std::map<std::string, std::set<std::string>> sets_;               // set -> elements
 };
 
 }  // namespace nicproxy::testing

@@ -13,7 +13,7 @@
 #
 # Checks per mode: ClusterIP, NodePort and external IP reach both backends and are
 # masqueraded (the backend sees the router); a pod's ClusterIP connection keeps its
-# address; eTP Local keeps the client's address and uses only the local endpoint; eTP
+# address; an endpoint reaching itself (hairpin) is masqueraded; eTP Local keeps the client's address and uses only the local endpoint; eTP
 # Local without a local endpoint is dropped (timeout); no endpoints is refused; LB
 # source ranges; restart leaves the same rules (no duplicates); a service removed while
 # nicproxy was down is gone after the restart's full sync; SIGHUP brings it back;
@@ -140,6 +140,14 @@ JSON
     REASON="answers: $(echo "$a" | tr '\n' ';')"
     check "$mode: a pod's ClusterIP connection keeps its source address" \
         test "$a" = $'backend-1:8080 from 10.23.0.2\nbackend-2:8080 from 10.23.0.2'
+
+    # Hairpin: be1 reaches itself through lb's ClusterIP (be1 its only endpoint). Only
+    # masquerade makes this work: without it be1 would answer itself directly, from an
+    # address its client socket does not expect.
+    a=$(answers be1 http://10.96.1.14/ 4)
+    REASON="answers: $(echo "$a" | tr '\n' ';')"
+    check "$mode: hairpin: an endpoint reaching itself through its ClusterIP is masqueraded" \
+        test "$a" = "backend-1:8080 from 10.21.0.1"
 
     a=$(answers client http://10.10.0.1:30081/ 12)
     REASON="answers: $(echo "$a" | tr '\n' ';')"

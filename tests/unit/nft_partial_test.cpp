@@ -62,6 +62,7 @@ TEST(NftPartial, RemovedServiceIsFlushedThenItsElementsChainsAndSetsDeleted) {
   ASSERT_EQ(recorder.deletions.size(), 1u);
   EXPECT_EQ(recorder.deletions[0],
             "delete element ip kube-proxy service-ips { 172.30.0.42 . tcp . 80 }\n"
+            "delete element ip kube-proxy endpoint-hairpin { 10.180.0.2 . 10.180.0.2 }\n"
             "delete chain ip kube-proxy " + svc + "\n"
             "delete chain ip kube-proxy endpoint-" + ep + "\n"
             "delete set ip kube-proxy affinity-" + ep + "\n");
@@ -79,6 +80,56 @@ TEST(NftPartial, RemovedServiceIsFlushedThenItsElementsChainsAndSetsDeleted) {
   EXPECT_EQ(model.chains(), full.chains());
   EXPECT_EQ(model.maps(), full.maps());
   EXPECT_EQ(model.sets(), full.sets());
+}
+
+// Two services share an endpoint address: its hairpin pair goes in once, stays while
+// either uses it, and goes with the last; the model ends equal to a full sync each time.
+TEST(NftPartial, AHairpinPairSharedByTwoServicesGoesWithItsLastUser) {
+  FakeExecutor exec;
+  Recorder recorder;
+  NftablesProvider provider(exec, optionsWith(recorder));
+  testing::NftModel model("kube-proxy");
+  const std::string pair = "10.180.0.5 . 10.180.0.5";
+  const auto fullState = [](const std::vector<ServicePort>& ports) {
+    FakeExecutor fullExec;
+    Recorder unused;
+    NftablesProvider fresh(fullExec, optionsWith(unused));
+    fresh.sync(tableOf(ports), {}, true);
+    testing::NftModel full("kube-proxy");
+    full.apply(lastNftInput(fullExec));
+    return full.sets();
+  };
+  ServicePort a = clusterIpPort("ns1", "svc1", "p80", "172.30.0.41", 80, {endpoint("10.180.0.5", 80)});
+  ServicePort b = clusterIpPort("ns2", "svc2", "p81", "172.30.0.42", 81, {endpoint("10.180.0.5", 81)});
+  provider.sync(tableOf({}), {}, true);
+  model.apply(lastNftInput(exec));
+
+  provider.sync(tableOf({a}, 2), {a.name}, false);
+  EXPECT_NE(lastNftInput(exec).find("elements = { " + pair + " }"), std::string::npos);
+  model.apply(lastNftInput(exec));
+  const size_t calls = exec.calls().size();
+  provider.sync(tableOf({a, b}, 3), {b.name}, false);
+  ASSERT_GT(exec.calls().size(), calls);
+  EXPECT_EQ(lastNftInput(exec).find("endpoint-hairpin"), std::string::npos) << "already there";
+  model.apply(lastNftInput(exec));
+  EXPECT_EQ(model.sets(), fullState({a, b}));
+
+  provider.sync(tableOf({b}, 4), {a.name}, false);
+  model.apply(lastNftInput(exec));
+  for (const std::string& d : recorder.deletions) EXPECT_EQ(d.find("endpoint-hairpin"), std::string::npos) << d;
+  for (const std::string& d : recorder.deletions) model.apply(d);
+  recorder.deletions.clear();
+  EXPECT_EQ(model.sets(), fullState({b}));
+  EXPECT_EQ(model.sets().at("endpoint-hairpin"), (std::set<std::string>{pair}));
+
+  provider.sync(tableOf({}, 5), {b.name}, false);
+  model.apply(lastNftInput(exec));
+  ASSERT_EQ(recorder.deletions.size(), 1u);
+  EXPECT_NE(recorder.deletions[0].find("delete element ip kube-proxy endpoint-hairpin { " + pair + " }"),
+            std::string::npos);
+  model.apply(recorder.deletions[0]);
+  EXPECT_EQ(model.sets(), fullState({}));
+  EXPECT_TRUE(model.sets().at("endpoint-hairpin").empty());
 }
 
 // A key that stays in its map with another verdict must be replaced atomically, so that

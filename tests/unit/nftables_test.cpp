@@ -46,20 +46,16 @@ TEST(NftRules, ClusterIpExactText) {
                                         {endpoint("10.180.0.1", 80), endpoint("10.180.0.2", 80)}));
   const NftServiceRules r = renderNftService(port, podOptions().rules);
   const std::string svc = "service-XPGD46QR-ns1/svc1/tcp/p80";
-  const std::string ep1 = "endpoint-SXIVWICO-ns1/svc1/tcp/p80__10.180.0.1/80";
-  const std::string ep2 = "endpoint-" + nftEndpointBase(port->name, "10.180.0.2:80");
   ASSERT_EQ(r.elements.size(), 1u);
   EXPECT_EQ(r.elements[0].map, "service-ips");
   EXPECT_EQ(r.elements[0].key, "172.30.0.41 . tcp . 80");
   EXPECT_EQ(r.elements[0].verdict, "goto " + svc);
-  EXPECT_EQ(r.chains, (std::vector<std::string>{svc, ep1, ep2}));
+  // No chain per endpoint without affinity: the policy chain picks and DNATs at once.
+  EXPECT_EQ(r.chains, (std::vector<std::string>{svc}));
   EXPECT_EQ(r.rules,
             "add rule ip kube-proxy " + svc + " ip daddr 172.30.0.41 tcp dport 80 ip saddr != 10.0.0.0/8 jump mark-for-masquerade\n"
-            "add rule ip kube-proxy " + svc + " numgen random mod 2 vmap { 0 : goto " + ep1 + " , 1 : goto " + ep2 + " }\n"
-            "add rule ip kube-proxy " + ep1 + " ip saddr 10.180.0.1 jump mark-for-masquerade\n"
-            "add rule ip kube-proxy " + ep1 + " meta l4proto tcp dnat to 10.180.0.1:80\n"
-            "add rule ip kube-proxy " + ep2 + " ip saddr 10.180.0.2 jump mark-for-masquerade\n"
-            "add rule ip kube-proxy " + ep2 + " meta l4proto tcp dnat to 10.180.0.2:80\n");
+            "add rule ip kube-proxy " + svc + " meta l4proto tcp dnat to numgen random mod 2 map { 0 : 10.180.0.1 . 80, 1 : 10.180.0.2 . 80 }\n");
+  EXPECT_EQ(r.hairpin, (std::vector<std::string>{"10.180.0.1 . 10.180.0.1", "10.180.0.2 . 10.180.0.2"}));
 }
 
 TEST(NftRules, AffinityUsesATimedDynamicSetPerEndpoint) {
@@ -70,7 +66,9 @@ TEST(NftRules, AffinityUsesATimedDynamicSetPerEndpoint) {
   const std::string base = nftEndpointBase(p.name, "10.180.0.1:80");
   EXPECT_EQ(r.setDefinitions, "add set ip kube-proxy affinity-" + base +
                                   " { type ipv4_addr ; flags dynamic,timeout ; timeout 600s ; }\n");
+  EXPECT_EQ(r.chains, (std::vector<std::string>{"service-" + nftServiceBase(p.name), "endpoint-" + base}));
   EXPECT_NE(r.rules.find("ip saddr @affinity-" + base + " goto endpoint-" + base), std::string::npos);
+  EXPECT_NE(r.rules.find("numgen random mod 1 vmap { 0 : goto endpoint-" + base + " }"), std::string::npos);
   EXPECT_NE(r.rules.find("update @affinity-" + base + " { ip saddr }"), std::string::npos);
 }
 
@@ -152,18 +150,14 @@ TEST(NftProvider, IncrementalSyncTouchesOnlyTheChangedService) {
   provider.sync(tableOf({a, b}, 2), {b.name}, false);
   const std::string text = lastNft(exec);
   EXPECT_EQ(text.find("svc1"), std::string::npos) << text;
-  const std::string b2 = nftEndpointBase(b.name, "10.180.0.2:80");
-  const std::string b3 = nftEndpointBase(b.name, "10.180.0.3:80");
   const std::string svc = "service-" + nftServiceBase(b.name);
   EXPECT_EQ(text,
             "flush chain ip kube-proxy " + svc + "\n"
-            "flush chain ip kube-proxy endpoint-" + b2 + "\n"
-            "add chain ip kube-proxy endpoint-" + b3 + "\n"
             "add chain ip kube-proxy " + svc + " { ip daddr 172.30.0.42 tcp dport 80 ip saddr != 10.0.0.0/8 jump "
-            "mark-for-masquerade ; numgen random mod 1 vmap { 0 : goto endpoint-" + b3 + " } ; }\n"
-            "add chain ip kube-proxy endpoint-" + b3 + " { ip saddr 10.180.0.3 jump mark-for-masquerade ; "
-            "meta l4proto tcp dnat to 10.180.0.3:80 ; }\n");
-  EXPECT_EQ(deletions, (std::vector<std::string>{"delete chain ip kube-proxy endpoint-" + b2 + "\n"}));
+            "mark-for-masquerade ; meta l4proto tcp dnat to numgen random mod 1 map { 0 : 10.180.0.3 . 80 } ; }\n"
+            "add set ip kube-proxy endpoint-hairpin { type ipv4_addr . ipv4_addr ; elements = { 10.180.0.3 . 10.180.0.3 } ; }\n");
+  EXPECT_EQ(deletions,
+            (std::vector<std::string>{"delete element ip kube-proxy endpoint-hairpin { 10.180.0.2 . 10.180.0.2 }\n"}));
   EXPECT_EQ(provider.lastDeletions(), deletions.back());
   // Nothing changed: nothing is run.
   const size_t calls = exec.calls().size();

@@ -389,7 +389,10 @@ int runWorker(void* arg) {
     if (previous != 0) {
       const uint64_t loop = now - previous;
       if (loop > ctx.counters.loopMaxCycles) ctx.counters.loopMaxCycles = loop;
-      if (loop > slowLoop) ++ctx.counters.loopsOver100us;
+      if (loop > slowLoop) {
+        ctx.slowLoops[ctx.counters.loopsOver100us % WorkerContext::kSlowLoopLog] = {previous, loop};
+        ++ctx.counters.loopsOver100us;
+      }
     }
     ++ctx.counters.loops;
     previous = now;

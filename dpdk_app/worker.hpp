@@ -13,6 +13,7 @@
 // fixture frames; runWorker() wraps it in the rx/tx polling loop.
 #include <array>
 #include <cstdint>
+#include <utility>
 
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -45,6 +46,11 @@ struct WorkerContext {
   uint32_t purgeRemaining = 0;  // entries left to scan; 0: no scan in progress
   WorkerCounters counters;
   std::array<TxBatch, kMaxPorts> tx{};
+  // The last loops over 100 us, (start TSC, length in cycles), slot loopsOver100us %
+  // kSlowLoopLog: so that a benchmark can tell whether they coincided with a publish.
+  // Written by this worker only; read after it stopped.
+  static constexpr uint32_t kSlowLoopLog = 64;
+  std::array<std::pair<uint64_t, uint64_t>, kSlowLoopLog> slowLoops{};
 };
 
 /// Frees a packet and counts why.

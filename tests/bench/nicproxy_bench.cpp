@@ -400,6 +400,11 @@ int main(int argc, char** argv) {
   unsigned repeat = 3;
   cli.add_flag("--update-pauses", pauses,
                "runWorker's loop lengths without updates and with a changed service published every 50 ms");
+  int realtime = 0;
+  cli.add_option("--realtime", realtime,
+                 "with --update-pauses: run the worker lcore under SCHED_FIFO at this priority (root; see "
+                 "scripts/bench_pauses.sh)")
+      ->check(CLI::Range(0, 99));
   cli.add_option("--repeat", repeat, "runs per configuration; the median is printed (this host is shared)")
       ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
@@ -428,8 +433,8 @@ int main(int argc, char** argv) {
   int rc = 0;
   try {
     if (pauses) {
-      updatePauses(o.services, o.endpoints, o.flows, o.packetSize, 0, 3.0);
-      updatePauses(o.services, o.endpoints, o.flows, o.packetSize, 50, 3.0);
+      updatePauses(o.services, o.endpoints, o.flows, o.packetSize, 0, 3.0, realtime);
+      updatePauses(o.services, o.endpoints, o.flows, o.packetSize, 50, 3.0, realtime);
       rte_eal_cleanup();
       return 0;
     }

@@ -1,7 +1,13 @@
 #include "tests/bench/update_pauses.hpp"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
@@ -23,11 +29,46 @@
 
 namespace nicproxy::bench {
 
+namespace {
+
+struct RealtimeLaunch {
+  WorkerContext* ctx;
+  int priority;      // SCHED_FIFO priority; 0: leave the lcore's policy alone
+  int error = 0;     // pthread_setschedparam's result
+  int previousPolicy = SCHED_OTHER;
+  sched_param previous{};
+};
+
+/// Runs runWorker() on this lcore, under SCHED_FIFO for the run when asked (so that no
+/// ordinary task preempts it), and puts the lcore's policy back afterwards.
+int runWorkerWithPolicy(void* arg) {
+  auto* launch = static_cast<RealtimeLaunch*>(arg);
+  if (launch->priority > 0) {
+    pthread_getschedparam(pthread_self(), &launch->previousPolicy, &launch->previous);
+    const sched_param fifo{launch->priority};
+    launch->error = pthread_setschedparam(pthread_self(), SCHED_FIFO, &fifo);
+  }
+  const int rc = runWorker(launch->ctx);
+  if (launch->priority > 0 && launch->error == 0) {
+    pthread_setschedparam(pthread_self(), launch->previousPolicy, &launch->previous);
+  }
+  return rc;
+}
+
+std::string rtRuntime() {
+  std::ifstream in("/proc/sys/kernel/sched_rt_runtime_us");
+  std::string value;
+  std::getline(in, value);
+  return value.empty() ? "unknown" : value;
+}
+
+}  // namespace
+
 /// --update-pauses: the real runWorker() on a worker lcore, fed by the main lcore,
 /// which also publishes a changed service every `intervalMs` (0: never). Returns the
 /// longest loop in microseconds; prints the publish times.
 double updatePauses(uint32_t services, uint32_t endpoints, uint32_t flowCount, uint16_t packetSize, uint32_t intervalMs,
-                    double seconds) {
+                    double seconds, int realtimePriority) {
   const int socket = static_cast<int>(rte_socket_id());
   static int sequence = 0;
   const std::string tag = "u" + std::to_string(++sequence);
@@ -68,11 +109,13 @@ double updatePauses(uint32_t services, uint32_t endpoints, uint32_t flowCount, u
   ctx.plane = &plane;
   ctx.flows = &flows;
   ctx.pool = pool;
-  rte_eal_remote_launch(runWorker, &ctx, lcores[0]);
+  RealtimeLaunch launch{&ctx, realtimePriority};
+  rte_eal_remote_launch(runWorkerWithPolicy, &launch, lcores[0]);
 
   uint64_t rng = 12345, packet = 0;
   uint32_t publishes = 0;
   double worstPublishMs = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> publishWindows;  // TSC at sync() start and end
   const auto start = std::chrono::steady_clock::now();
   auto nextUpdate = start + std::chrono::milliseconds(intervalMs);
   rte_mbuf* burst[kBurstSize];
@@ -99,7 +142,9 @@ double updatePauses(uint32_t services, uint32_t endpoints, uint32_t flowCount, u
       map[name] = changed;
       table = ServiceTable(std::move(map), table.generation() + 1);
       const auto t = std::chrono::steady_clock::now();
+      const uint64_t tscStart = rte_rdtsc();
       provider->sync(table, {name}, false);
+      publishWindows.emplace_back(tscStart, rte_rdtsc());
       worstPublishMs = std::max(worstPublishMs, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
       ++publishes;
       nextUpdate += std::chrono::milliseconds(intervalMs);
@@ -108,10 +153,28 @@ double updatePauses(uint32_t services, uint32_t endpoints, uint32_t flowCount, u
   plane.running.store(false, std::memory_order_relaxed);
   rte_eal_mp_wait_lcore();
   const double loopMaxUs = static_cast<double>(ctx.counters.loopMaxCycles) / static_cast<double>(rte_get_tsc_hz()) * 1e6;
+  // Which of the logged slow loops overlapped a publish (its sync() call, widened by
+  // 1 ms on each side for the workers' next loops, which first see the new table).
+  const uint64_t margin = rte_get_tsc_hz() / 1000;
+  const uint64_t logged = std::min<uint64_t>(ctx.counters.loopsOver100us, WorkerContext::kSlowLoopLog);
+  uint64_t duringPublish = 0;
+  for (uint64_t i = 0; i < logged; ++i) {
+    const auto [loopStart, length] = ctx.slowLoops[i];
+    duringPublish += std::any_of(publishWindows.begin(), publishWindows.end(), [&](const auto& w) {
+      return loopStart < w.second + margin && loopStart + length + margin > w.first;
+    });
+  }
+  std::string policy = "worker lcore SCHED_OTHER";
+  if (realtimePriority > 0) {
+    policy = launch.error == 0 ? "worker lcore SCHED_FIFO " + std::to_string(realtimePriority) +
+                                     ", sched_rt_runtime_us " + rtRuntime()
+                               : std::string("SCHED_FIFO refused: ") + std::strerror(launch.error);
+  }
   std::printf("update-pauses: %u services x %u endpoints, %u flows, %.1f s: %u publishes (every %u ms), slowest "
-              "publish %.2f ms; worker: %lu packets, %lu loops, %lu over 100 us, longest %.1f us\n",
+              "publish %.2f ms; worker: %lu packets, %lu loops, %lu over 100 us (of the last %lu, %lu within 1 ms of a "
+              "publish), longest %.1f us (%s)\n",
               services, endpoints, flowCount, seconds, publishes, intervalMs, worstPublishMs, ctx.counters.rxPackets,
-              ctx.counters.loops, ctx.counters.loopsOver100us, loopMaxUs);
+              ctx.counters.loops, ctx.counters.loopsOver100us, logged, duringPublish, loopMaxUs, policy.c_str());
   std::fflush(stdout);
   provider.reset();
   rte_free(qsbr);

@@ -174,19 +174,27 @@ Snapshot ChangeTracker::apply() {
     snapshot.table = current_;
     return snapshot;
   }
+  // Everything that can fail (a throw leaves the table and the dirty set as they were,
+  // for the next apply() to retry) comes before the table is touched.
+  std::vector<std::vector<ServicePort>> builtPerService;
+  builtPerService.reserve(dirtyServices_.size());
+  for (const auto& key : dirtyServices_) {
+    std::vector<ServicePort>& built = builtPerService.emplace_back();
+    if (const auto service = services_.find(key); service != services_.end()) {
+      built = buildServicePorts(service->second, slicesOf(key), nodeName_);
+    }
+  }
   // When the tracker is the table's only owner (the providers have finished with it,
   // as they always have between two syncs on the control thread), the next table can
   // take its map over instead of copying every entry: a change then costs the
   // services it touches, not the size of the table.
   const bool sole = current_.use_count() == 1;
   ServiceTable::Map ports = sole ? current_->releasePorts() : current_->ports();
+  auto builtOfService = builtPerService.begin();
   for (const auto& key : dirtyServices_) {
     const size_t slash = key.find('/');
     ServiceTable::Map previous = extractService(ports, key.substr(0, slash), key.substr(slash + 1));
-    std::vector<ServicePort> built;
-    if (const auto service = services_.find(key); service != services_.end()) {
-      built = buildServicePorts(service->second, slicesOf(key), nodeName_);
-    }
+    std::vector<ServicePort>& built = *builtOfService++;
     for (auto& port : built) {
       const auto old = previous.find(port.name);
       if (old != previous.end() && *old->second == port) {
@@ -202,8 +210,8 @@ Snapshot ChangeTracker::apply() {
   }
   dirtyServices_.clear();
 
-  // A new table (and generation) only when something changed, so that callers can
-  // tell "nothing to do" by pointer or generation.
+  // A new generation only when something changed, so that callers can tell "nothing
+  // to do" by it (a table taken over comes back as a new object of the same generation).
   if (!snapshot.changed.empty()) {
     current_ = std::make_shared<ServiceTable>(std::move(ports), ++generation_);
   } else if (sole) {

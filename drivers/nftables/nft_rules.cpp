@@ -1,6 +1,7 @@
 #include "drivers/nftables/nft_rules.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <spdlog/fmt/fmt.h>
 
@@ -153,9 +154,11 @@ NftServiceRules renderNftService(const ServicePortPtr& portPtr, const NftRulesOp
   }
   if (usesCluster) policyChain(clusterChain, eps.cluster);
   if (usesLocal) policyChain(localChain, eps.local);
+  std::set<Ipv4> hairpinAddresses;
   for (const Endpoint& e : eps.allReachable) {
-    const std::string self = fmt::format("{} . {}", formatIpv4(e.address), formatIpv4(e.address));
-    if (std::find(r.hairpin.begin(), r.hairpin.end(), self) == r.hairpin.end()) r.hairpin.push_back(self);
+    if (hairpinAddresses.insert(e.address).second) {
+      r.hairpin.push_back(fmt::format("{} . {}", formatIpv4(e.address), formatIpv4(e.address)));
+    }
     if (!affinity) continue;
     // Affinity needs a chain per endpoint: it records the client in the endpoint's
     // timed set on the way to the DNAT, which a map lookup cannot do.

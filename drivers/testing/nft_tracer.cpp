@@ -7,7 +7,8 @@
 namespace nicproxy::testing {
 
 struct NftModel::Outcome {
-  bool masquerade = false;
+  bool masquerade = false;   // the masquerade mark is set
+  bool masqueraded = false;  // a `masquerade` statement was reached with the mark set
   bool affinity = false;
   std::string dnat;
   std::string verdict;
@@ -212,12 +213,13 @@ std::vector<NftModel::Outcome> NftModel::walk(const std::string& chain, const Tr
       bool matches = true, branch = false;
       std::vector<std::string> verdicts;  // what the rule does when it matches; several: numgen
       std::vector<std::string> dnats;     // "address:port" per branch; several: numgen
-      bool setsMark = false, setsAffinity = false;
+      bool setsMark = false, setsAffinity = false, reachesMasquerade = false;
       size_t i = 0;
       while (i < w.size() && matches) {
         const std::string& t = w[i];
         if (t == "ip" && w.at(i + 1) == "saddr" && w.at(i + 2) == "." && w.at(i + 3) == "ip") {
           // ip saddr . ip daddr @set (the hairpin pairs)
+          if (w.at(i + 4) != "daddr") throw std::runtime_error("nft model: unknown concatenation in rule: " + rule);
           const auto set = sets_.find(w.at(i + 5).substr(1));
           if (set == sets_.end()) throw std::runtime_error("nft model: missing set " + w.at(i + 5));
           matches = set->second.contains(formatIpv4(packet.source) + " . " + formatIpv4(dst));
@@ -273,8 +275,11 @@ std::vector<NftModel::Outcome> NftModel::walk(const std::string& chain, const Tr
         } else if (t == "tcp" || t == "udp" || t == "sctp") {
           matches = packet.protocol == t && std::stoi(w.at(i + 2)) == packet.port;
           i += 3;
-        } else if (t == "ct") {
-          i += 3;  // ct state new: the tracer follows new connections
+        } else if (t == "ct" && w.at(i + 1) == "status" && w.at(i + 2) == "dnat") {
+          matches = !state.dnat.empty();
+          i += 3;
+        } else if (t == "ct" && w.at(i + 1) == "state" && w.at(i + 2) == "new") {
+          i += 3;  // the tracer follows new connections
         } else if (t == "numgen") {
           // numgen random mod N vmap { 0 : goto A , 1 : goto B }
           i += 5;
@@ -285,18 +290,21 @@ std::vector<NftModel::Outcome> NftModel::walk(const std::string& chain, const Tr
           i += 2;
           braced(w, i);
         } else if (t == "masquerade") {
+          reachesMasquerade = true;
           i = w.size();
         } else if (t == "dnat" && w.at(i + 2) == "numgen") {
-          // dnat to numgen random mod N map { 0 : a . p, 1 : b . q }: one branch per endpoint
+          // dnat to numgen random mod N map { 0 : a . p, 1 : b . q }: one branch per
+          // endpoint; the keys must be exactly 0..N-1, or some packets would go nowhere.
+          const size_t n = std::stoul(w.at(i + 5));
           i += 7;
-          for (const std::string& item : braced(w, i)) {
-            if (item == ":" || item == ".") continue;
-            dnats.push_back(item);
+          const auto items = braced(w, i);  // "k" ":" "address" "." "port", repeated
+          if (items.size() != n * 5) throw std::runtime_error("nft model: numgen map size differs from mod in: " + rule);
+          for (size_t k = 0; k < n; ++k) {
+            if (items[k * 5] != std::to_string(k) || items[k * 5 + 1] != ":" || items[k * 5 + 3] != ".") {
+              throw std::runtime_error("nft model: numgen map keys are not 0..N-1 in: " + rule);
+            }
+            dnats.push_back(items[k * 5 + 2] + ":" + items[k * 5 + 4]);
           }
-          // items alternate index, address, port
-          std::vector<std::string> endpoints;
-          for (size_t k = 0; k + 2 < dnats.size(); k += 3) endpoints.push_back(dnats[k + 1] + ":" + dnats[k + 2]);
-          dnats = std::move(endpoints);
         } else if (t == "dnat") {
           dnats = {w.at(i + 2)};
           i += 3;
@@ -317,6 +325,12 @@ std::vector<NftModel::Outcome> NftModel::walk(const std::string& chain, const Tr
       if (branch) nextLive.push_back(state);
       Outcome taken = state;
       taken.masquerade = taken.masquerade || setsMark;
+      if (reachesMasquerade && taken.masquerade) {
+        taken.masqueraded = true;
+        taken.final = true;  // masquerade is a terminal statement
+        results.push_back(taken);
+        continue;
+      }
       taken.affinity = taken.affinity || setsAffinity;
       if (!dnats.empty()) {
         for (const std::string& dnat : dnats) {
@@ -367,11 +381,15 @@ TraceResult NftModel::trace(const TracePacket& packet, const std::set<Ipv4>& loc
       merged.addStopped(verdict);
       continue;
     }
-    // Postrouting: the masquerading chain sees the DNATed packet (hairpin pairs).
-    bool masquerade = o.masquerade;
+    // Postrouting: the masquerading chain sees the DNATed packet with the mark
+    // prerouting set; it masquerades when it reaches `masquerade` with the mark set
+    // (the hairpin pairs may set it there too).
+    bool masquerade = false;
     Outcome after = o;
     after.final = false;
-    for (const Outcome& p : walk("masquerading", packet, localAddresses, after, 0)) masquerade = masquerade || p.masquerade;
+    for (const Outcome& p : walk("masquerading", packet, localAddresses, after, 0)) {
+      masquerade = masquerade || p.masqueraded;
+    }
     merged.addAccepted(o.dnat, masquerade, o.affinity);
   }
   return merged.finish();

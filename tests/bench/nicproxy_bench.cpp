@@ -398,13 +398,14 @@ int main(int argc, char** argv) {
   cli.add_option("--sweep", sweepCsv, "run the sweep (services 10..100000, flows 1000..1000000) into this CSV");
   bool pauses = false;
   unsigned repeat = 3;
-  cli.add_flag("--update-pauses", pauses,
+  CLI::Option* pausesOption = cli.add_flag("--update-pauses", pauses,
                "runWorker's loop lengths without updates and with a changed service published every 50 ms");
   int realtime = 0;
   cli.add_option("--realtime", realtime,
                  "with --update-pauses: run the worker lcore under SCHED_FIFO at this priority (root; see "
                  "scripts/bench_pauses.sh)")
-      ->check(CLI::Range(0, 99));
+      ->check(CLI::Range(0, 99))
+      ->needs(pausesOption);
   cli.add_option("--repeat", repeat, "runs per configuration; the median is printed (this host is shared)")
       ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);

@@ -116,9 +116,9 @@ NftPartialSync renderNftPartial(const std::vector<NftServiceChange>& changes, co
                       firstUsers);
   }
 
-  // After the transaction: the hairpin pairs that lost their last user, the elements
-  // nobody wants any more, then the chains and sets
-  // that only the old rules used (nothing refers to them once those elements are gone).
+  // After the transaction: the elements nobody wants any more, the hairpin pairs that
+  // lost their last user, then the chains and sets that only the old rules used
+  // (nothing refers to them once those elements are gone).
   for (const auto& mapKey : released) {
     if (wanted.contains(mapKey)) continue;
     out.deletions += fmt::format("delete element ip {} {} {{ {} }}\n", t, mapKey.first, mapKey.second);

@@ -107,12 +107,6 @@ NftServiceRules renderNftService(const ServicePortPtr& portPtr, const NftRulesOp
         }
       }
     }
-    if (affinity) {
-      for (const Endpoint& e : endpoints) {
-        const std::string epBase = nftEndpointBase(port.name, endpointText(e));
-        w.rule(chain, fmt::format("ip saddr @affinity-{} goto endpoint-{}", epBase, epBase));
-      }
-    }
     if (!affinity) {
       // The endpoint is chosen and DNATed in this one rule: an endpoint change rewrites
       // this chain only, and the table keeps one chain per service rather than one per
@@ -124,6 +118,10 @@ NftServiceRules renderNftService(const ServicePortPtr& portPtr, const NftRulesOp
       }
       w.rule(chain, fmt::format("meta l4proto {} dnat to numgen random mod {} map {{ {} }}", proto, endpoints.size(), map));
       return;
+    }
+    for (const Endpoint& e : endpoints) {
+      const std::string epBase = nftEndpointBase(port.name, endpointText(e));
+      w.rule(chain, fmt::format("ip saddr @affinity-{} goto endpoint-{}", epBase, epBase));
     }
     std::string vmap;
     for (size_t i = 0; i < endpoints.size(); ++i) {

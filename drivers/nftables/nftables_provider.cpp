@@ -41,25 +41,26 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   std::vector<std::pair<ServicePortName, std::shared_ptr<const NftServiceRules>>> updates;
   std::string out, deletions;
   NftPartialSync partial;
+  // A full sync's map elements and hairpin pairs, which replace the indexes once the
+  // kernel has them.
+  NftElementIndex fullElements;
+  NftHairpinUses fullHairpin;
   if (fullSync) {
     out = nftBaseLayout(rules);
     for (const auto& [name, port] : table.ports()) {
       if (!safe(name)) continue;
       auto rendered = std::make_shared<const NftServiceRules>(renderNftService(port, rules));
       appendNftServiceAdd(out, *rendered, rules);
+      indexNftElements(*rendered, fullElements, fullHairpin);
       updates.emplace_back(name, std::move(rendered));
     }
     for (const auto& [name, old] : rendered_) {
       if (!table.ports().contains(name)) updates.emplace_back(name, nullptr);
     }
     // Each hairpin pair once, however many services share the endpoint address.
-    std::set<std::string> pairs;
-    for (const auto& [name, rendered] : updates) {
-      if (rendered != nullptr) pairs.insert(rendered->hairpin.begin(), rendered->hairpin.end());
-    }
-    if (!pairs.empty()) {
+    if (!fullHairpin.empty()) {
       std::string list;
-      for (const std::string& pair : pairs) list += (list.empty() ? "" : ", ") + pair;
+      for (const auto& [pair, uses] : fullHairpin) list += (list.empty() ? "" : ", ") + pair;
       out += fmt::format("add element ip {} {} {{ {} }}\n", rules.table, kNftHairpinSet, list);
     }
   } else {
@@ -110,8 +111,8 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   }
 
   if (fullSync) {
-    elements_.clear();
-    hairpin_.clear();
+    elements_ = std::move(fullElements);
+    hairpin_ = std::move(fullHairpin);
   }
   applyNftElementChanges(partial, elements_, hairpin_);
   for (auto& [name, after] : updates) {
@@ -119,7 +120,6 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
     if (name.protocol == Protocol::Udp && before != rendered_.end()) {
       clearRemovedUdpEndpoints(executor_, *before->second->port, after ? after->port.get() : nullptr);
     }
-    if (fullSync && after) indexNftElements(*after, elements_, hairpin_);
     if (!after) {
       if (before != rendered_.end()) rendered_.erase(before);
     } else if (before != rendered_.end()) {

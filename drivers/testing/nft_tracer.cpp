@@ -148,14 +148,9 @@ void NftModel::applyLine(const std::string& line) {
     if (!chains_.contains(name)) throw std::runtime_error("rule for missing chain " + name);
     chains_[name].push_back(join(w, 5, w.size()));
   } else if (kind == "element" && sets_.contains(name)) {
-    size_t i = 5;
-    const auto items = braced(w, i);
-    std::vector<std::string> elements{""};  // "{ a . a, b . b }": words() dropped the commas
-    for (size_t k = 0; k < items.size(); ++k) {
-      if (!elements.back().empty() && items[k] != "." && items[k - 1] != ".") elements.emplace_back();
-      elements.back() += (elements.back().empty() ? "" : " ") + items[k];
-    }
-    for (const std::string& element : elements) {
+    // "add|delete element ip T S { a . a, b . b }"
+    for (const std::string& item : blockItems(line, " { ", ",")) {
+      const std::string element = join(words(item), 0, SIZE_MAX);
       if (verb == "add") {
         sets_[name].insert(element);
       } else if (verb == "delete" && sets_[name].erase(element) == 0) {

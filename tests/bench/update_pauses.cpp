@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <cstdio>
 #include <memory>
 #include <stdexcept>
 #include <string>

@@ -33,8 +33,8 @@ inline uint64_t xorshift(uint64_t& state) {
   return state;
 }
 
-/// S services of E endpoints each.
-ServiceTable makeServices(uint32_t services, uint32_t endpointsPerService);
+/// S services of E endpoints each, port 80 of `protocol`.
+ServiceTable makeServices(uint32_t services, uint32_t endpointsPerService, Protocol protocol = Protocol::Tcp);
 
 /// The flow's 5-tuple (host order).
 struct FlowTuple {
@@ -47,8 +47,25 @@ inline FlowTuple flowTuple(uint64_t flow, uint32_t services) {
                    kServiceBase + static_cast<uint32_t>(flow % services)};
 }
 
+/// Sequence numbers of every bench connection: the client's and the backend's initial
+/// ones. The handshake is SYN (kClientIsn), SYN-ACK (kBackendIsn, ack kClientIsn + 1),
+/// ACK; data segments then carry seq kClientIsn + 1 and ack kBackendIsn + 1, so that a
+/// data path that tracks TCP windows as conntrack does accepts them.
+inline constexpr uint32_t kClientIsn = 1000;
+inline constexpr uint32_t kBackendIsn = 5000;
+
 /// Writes a TCP frame of `size` bytes (>= 54; 64 by default: 60 + FCS the NIC adds)
-/// for `flow` into `m`, with TCP flags `flags` and a valid IPv4 header checksum.
+/// for `flow` into `m`, with TCP flags `flags`, the sequence numbers above for those
+/// flags, and a valid IPv4 header checksum. A SYN carries no payload (the frame is padded
+/// to 60 bytes); other segments carry whatever fills `size`.
 void writeFrame(rte_mbuf* m, const FlowTuple& flow, uint8_t flags, uint16_t size);
+
+/// Writes the backend's SYN-ACK for a flow whose reply key (as the flow table holds it:
+/// backend -> SNAT address and port, network order) is given.
+void writeSynAck(rte_mbuf* m, uint32_t backendBe, uint16_t backendPortBe, uint32_t snatAddressBe, uint16_t snatPortBe);
+
+/// Writes a UDP datagram of `size` bytes for `flow` (destination port 80), for traffic
+/// that needs no handshake.
+void writeUdpFrame(rte_mbuf* m, const FlowTuple& flow, uint16_t size);
 
 }  // namespace nicproxy::bench

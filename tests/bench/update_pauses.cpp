@@ -101,7 +101,7 @@ double updatePauses(uint32_t services, uint32_t endpoints, uint32_t flowCount, u
   auto* qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("upd_qsbr", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
   rte_rcu_qsbr_init(qsbr, 1);
   plane.qsbr = qsbr;
-  ServiceTable table = makeServices(services, endpoints);
+  ServiceTable table = makeServices(services, endpoints, Protocol::Udp);
   auto provider = std::make_unique<DpdkProvider>(plane, std::vector<Ipv4Cidr>{}, socket);
   provider->sync(table, {}, true);
   FlowTable flows("uflows" + tag, flowCount + 1024, socket);
@@ -122,9 +122,10 @@ double updatePauses(uint32_t services, uint32_t endpoints, uint32_t flowCount, u
   while (std::chrono::steady_clock::now() - start < std::chrono::duration<double>(seconds)) {
     if (rte_ring_free_count(rx) >= kBurstSize && rte_pktmbuf_alloc_bulk(pool, burst, kBurstSize) == 0) {
       for (uint16_t i = 0; i < kBurstSize; ++i, ++packet) {
-        const bool first = packet < flowCount;
-        const uint64_t flow = first ? packet : xorshift(rng) % flowCount;
-        writeFrame(burst[i], flowTuple(flow, services), first ? RTE_TCP_SYN_FLAG : RTE_TCP_ACK_FLAG, packetSize);
+        // UDP: flows that need no handshake (the generator cannot see the SNAT ports the
+        // worker picks, so it could not answer a SYN as the backend would).
+        const uint64_t flow = packet < flowCount ? packet : xorshift(rng) % flowCount;
+        writeUdpFrame(burst[i], flowTuple(flow, services), packetSize);
       }
       const unsigned queued = rte_ring_sp_enqueue_burst(rx, reinterpret_cast<void**>(burst), kBurstSize, nullptr);
       if (queued < kBurstSize) rte_pktmbuf_free_bulk(burst + queued, kBurstSize - queued);

@@ -150,6 +150,59 @@ void checkSource(ObjectReader& reader, const Config& config) {
   }
 }
 
+// dpdk.ports[].neighbors: [{"address": "10.0.0.2", "mac": "02:00:00:00:00:02"}], each on
+// the port's subnet (read after the address, which must be good).
+void readStaticNeighbors(ObjectReader& port, Errors& errors, DpdkPortConfig& config) {
+  const auto* array = port.array("neighbors");
+  if (array == nullptr) return;
+  for (size_t i = 0; i < array->size(); ++i) {
+    const std::string path = json::indexPath(port.pathOf("neighbors"), i);
+    const auto* object = json::asObject((*array)[i], path, errors);
+    if (object == nullptr) continue;
+    ObjectReader reader(*object, path, errors, kStrict);
+    StaticNeighbor neighbor;
+    bool good = true;
+    if (const auto text = reader.string("address")) {
+      const auto ip = parseIpv4(*text);
+      if (!ip) {
+        reader.error("address", json::quote(*text) + " is not a valid IPv4 address");
+        good = false;
+      } else if (!config.address.contains(*ip) || *ip == config.address.address) {
+        reader.error("address", *text + " is not another host on " + formatIpv4Cidr(config.address));
+        good = false;
+      } else {
+        neighbor.address = *ip;
+      }
+    } else {
+      if (reader.get("address") == nullptr) reader.error("address", "required");
+      good = false;
+    }
+    if (const auto text = reader.string("mac")) {
+      const auto mac = parseMac(*text);
+      if (!mac) {
+        reader.error("mac", json::quote(*text) + " is not a MAC address (six hex pairs separated by ':')");
+        good = false;
+      } else if (((*mac)[0] & 1) != 0 || *mac == MacAddress{}) {
+        reader.error("mac", *text + " is not a unicast MAC address");
+        good = false;
+      } else {
+        neighbor.mac = *mac;
+      }
+    } else {
+      if (reader.get("mac") == nullptr) reader.error("mac", "required");
+      good = false;
+    }
+    reader.rejectUnknownKeys();
+    const bool duplicate = std::any_of(config.neighbors.begin(), config.neighbors.end(),
+                                       [&](const StaticNeighbor& n) { return n.address == neighbor.address; });
+    if (good && duplicate) {
+      reader.error("address", formatIpv4(neighbor.address) + " is listed twice");
+    } else if (good) {
+      config.neighbors.push_back(neighbor);
+    }
+  }
+}
+
 std::optional<DpdkPortConfig> readPort(const boost::json::value& value, const std::string& path, Errors& errors) {
   const auto* object = json::asObject(value, path, errors);
   if (object == nullptr) return std::nullopt;
@@ -184,6 +237,7 @@ std::optional<DpdkPortConfig> readPort(const boost::json::value& value, const st
       port.gateway = ip;
     }
   }
+  if (errors.size() == errorsBefore) readStaticNeighbors(reader, errors, port);
   reader.rejectUnknownKeys();
   if (errors.size() != errorsBefore) return std::nullopt;
   return port;

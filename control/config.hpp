@@ -26,11 +26,19 @@ std::optional<Scheduler> schedulerFromName(std::string_view name);
 /// Which kernel dataplane runs beside DPDK in dpdk mode (`dpdk.kernelFallback`).
 enum class KernelFallback : uint8_t { None, Iptables, Ipvs, Nftables };
 
+/// A permanent neighbour (`ip neigh add ... nud permanent`): never asked for, never
+/// replaced by ARP.
+struct StaticNeighbor {
+  Ipv4 address = 0;
+  MacAddress mac{};
+};
+
 struct DpdkPortConfig {
   std::string device;               // vdev string ("net_af_packet0,iface=veth0") or PCI address
   bool isPci = false;               // device is a PCI address (passed as -a), else --vdev
   Ipv4Cidr address;                 // the node's address on this port, with its subnet
   std::optional<Ipv4> gateway;      // next hop for destinations off the subnet
+  std::vector<StaticNeighbor> neighbors;  // on the port's subnet
 };
 
 struct DpdkConfig {

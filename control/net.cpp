@@ -56,4 +56,36 @@ std::string formatIpv4Cidr(const Ipv4Cidr& cidr) {
   return formatIpv4(cidr.address) + "/" + std::to_string(cidr.prefixLength);
 }
 
+namespace {
+int hexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+std::optional<MacAddress> parseMac(std::string_view text) {
+  if (text.size() != 17) return std::nullopt;
+  MacAddress mac{};
+  for (size_t i = 0; i < mac.size(); ++i) {
+    const int high = hexDigit(text[i * 3]);
+    const int low = hexDigit(text[i * 3 + 1]);
+    if (high < 0 || low < 0 || (i + 1 < mac.size() && text[i * 3 + 2] != ':')) return std::nullopt;
+    mac[i] = static_cast<uint8_t>(high * 16 + low);
+  }
+  return mac;
+}
+
+std::string formatMac(const MacAddress& mac) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string text;
+  for (size_t i = 0; i < mac.size(); ++i) {
+    if (i != 0) text += ':';
+    text += kDigits[mac[i] >> 4];
+    text += kDigits[mac[i] & 0xf];
+  }
+  return text;
+}
+
 }  // namespace nicproxy

@@ -2,6 +2,7 @@
 // IPv4 addresses and prefixes as the control plane sees them: host byte order,
 // parsed strictly (no leading zeros, no shorthand), so that bad input is an error
 // rather than a surprise.
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,5 +33,12 @@ struct Ipv4Cidr {
 /// Parses "a.b.c.d/n" with 0 <= n <= 32; nullopt otherwise.
 std::optional<Ipv4Cidr> parseIpv4Cidr(std::string_view text);
 std::string formatIpv4Cidr(const Ipv4Cidr& cidr);
+
+/// An Ethernet address, first octet first.
+using MacAddress = std::array<uint8_t, 6>;
+
+/// Parses "02:00:5e:10:00:01" (six pairs of hex digits, ':' between); nullopt otherwise.
+std::optional<MacAddress> parseMac(std::string_view text);
+std::string formatMac(const MacAddress& mac);
 
 }  // namespace nicproxy

@@ -1,5 +1,6 @@
 #include "dpdk_app/app.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -200,6 +201,13 @@ int App::run() {
     info.mask = rte_cpu_to_be_32(portConfig.address.mask());
     info.gateway = portConfig.gateway ? rte_cpu_to_be_32(*portConfig.gateway) : 0;
     plane.ports.push_back(info);
+    for (const StaticNeighbor& neighbor : portConfig.neighbors) {
+      rte_ether_addr mac;
+      std::copy(neighbor.mac.begin(), neighbor.mac.end(), mac.addr_bytes);
+      if (!plane.neighbors.addPermanent(rte_cpu_to_be_32(neighbor.address), mac)) {
+        throw std::runtime_error("dpdk.ports[].neighbors: the neighbour table is full");
+      }
+    }
     spdlog::info("opened port {} ({}, driver {}, MAC {}) with address {}{}, {} queue pair(s)", opened.portId,
                  portNameOf(portConfig), opened.driver, formatMac(opened.mac), formatIpv4Cidr(portConfig.address),
                  portConfig.gateway ? ", gateway " + formatIpv4(*portConfig.gateway) : std::string(), workerCount);

@@ -28,10 +28,13 @@ FlowTable::FlowTable(const std::string& name, uint32_t capacity, int socket) : c
   }
   entries_ = static_cast<FlowEntry*>(
       rte_zmalloc_socket("flow_entries", sizeof(FlowEntry) * capacity, RTE_CACHE_LINE_SIZE, socket));
+  windows_ = static_cast<TcpWindow*>(
+      rte_zmalloc_socket("flow_windows", sizeof(TcpWindow) * capacity, RTE_CACHE_LINE_SIZE, socket));
   freeList_ = static_cast<uint32_t*>(
       rte_malloc_socket("flow_free", sizeof(uint32_t) * capacity, RTE_CACHE_LINE_SIZE, socket));
-  if (entries_ == nullptr || freeList_ == nullptr) {
+  if (entries_ == nullptr || windows_ == nullptr || freeList_ == nullptr) {
     rte_free(entries_);
+    rte_free(windows_);
     rte_free(freeList_);
     rte_hash_free(hash_);
     throw std::runtime_error(fmt::format("flow table {}: no memory for {} entries", name, capacity));
@@ -44,6 +47,7 @@ FlowTable::FlowTable(const std::string& name, uint32_t capacity, int socket) : c
 FlowTable::~FlowTable() {
   rte_hash_free(hash_);
   rte_free(entries_);
+  rte_free(windows_);
   rte_free(freeList_);
 }
 
@@ -82,6 +86,7 @@ int64_t FlowTable::insert(const FlowKey& forward, const FlowKey& reverse) {
   e.forward = forward;
   e.reverse = reverse;
   e.live = true;
+  windows_[index] = TcpWindow{};
   return index;
 }
 

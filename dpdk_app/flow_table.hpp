@@ -44,8 +44,34 @@ static_assert(sizeof(FlowKey) == 16);
 
 enum class FlowDirection : uint8_t { Forward = 0, Reverse = 1 };
 
-/// TCP as far as the timeouts need it: SYN seen, answered, FIN seen, RST seen.
-enum class TcpState : uint8_t { None, SynSent, Established, Closing, Closed };
+/// TCP connection states as Linux conntrack names them (nf_conntrack_proto_tcp.c):
+/// SynSent (client's SYN seen), SynRecv (backend's SYN-ACK seen), Established (the
+/// client's ACK completed the handshake), FinWait (a FIN from one side), CloseWait (that
+/// FIN acknowledged), LastAck (FINs from both sides), TimeWait (the last FIN
+/// acknowledged), Close (a RST). None: UDP.
+enum class TcpState : uint8_t { None, SynSent, SynRecv, Established, FinWait, CloseWait, LastAck, TimeWait, Close };
+
+/// One side's sequence space, as conntrack tracks it (struct ip_ct_tcp_state): what the
+/// side has sent, how far the other side lets it send, the largest window it offered.
+struct TcpPeer {
+  uint32_t end = 0;        // highest sequence number sent + length (td_end), host order
+  uint32_t maxEnd = 0;     // highest ack + window the other side granted (td_maxend)
+  uint32_t maxWindow = 0;  // largest window this side advertised, scaled (td_maxwin); 0: not seen yet
+  uint8_t scale = 0;       // window scale this side announced in its SYN
+  uint8_t flags = 0;       // kWindowScaleSeen
+  uint16_t reserved = 0;
+
+  static constexpr uint8_t kWindowScaleSeen = 1;
+};
+static_assert(sizeof(TcpPeer) == 16);
+
+/// A TCP connection's windows: [0] the client (forward direction), [1] the backend
+/// (reverse). Kept beside the flow entries rather than in them, so that a flow entry
+/// stays one cache line and UDP never touches this memory.
+struct TcpWindow {
+  TcpPeer peer[2];
+};
+static_assert(sizeof(TcpWindow) == 32, "two windows per cache line");
 
 /// One connection: exactly one cache line, so that the prefetch the worker issues after
 /// the burst's bulk lookup brings in everything forwarding a packet reads and writes.
@@ -63,8 +89,8 @@ struct alignas(64) FlowEntry {
   uint16_t neighborSlot = kNoNeighborSlot;  // the next hop's NeighborTable slot, once known:
                                 // forwarding then reads the MAC without a table search
   uint32_t serviceId = 0;       // the service port that chose the backend (ServiceEntry::serviceId)
-  uint32_t replySeqNext = 0;    // TCP: the sequence number the client expects next
-                                // from the frontend (host order), for a RST it accepts
+  uint16_t neighborGeneration = 0;  // the slot's generation when neighborSlot was taken
+  uint16_t reserved = 0;
 
   static constexpr uint16_t kNoNeighborSlot = 0xffff;
 };
@@ -89,8 +115,13 @@ class FlowTable {
   static FlowDirection direction(uint64_t value) { return static_cast<FlowDirection>(value & 1); }
 
   FlowEntry& entry(uint32_t index) { return entries_[index]; }
+  /// The TCP windows of entry `index` (reset by insert(); meaningless for UDP).
+  TcpWindow& window(uint32_t index) { return windows_[index]; }
+  const TcpWindow& window(uint32_t index) const { return windows_[index]; }
   /// Starts loading an entry's cache line (after a bulk lookup, before the entries are used).
   void prefetch(uint32_t index) const { rte_prefetch0(&entries_[index]); }
+  /// The same for its TCP windows.
+  void prefetchWindow(uint32_t index) const { rte_prefetch0(&windows_[index]); }
   /// Changes with every insert and remove: a lookup result taken at one value is still
   /// true while the value is the same.
   uint64_t changes() const { return changes_; }
@@ -111,6 +142,7 @@ class FlowTable {
  private:
   rte_hash* hash_ = nullptr;
   FlowEntry* entries_ = nullptr;
+  TcpWindow* windows_ = nullptr;  // one per entry, same index
   uint32_t* freeList_ = nullptr;  // stack of free entry indices
   uint32_t freeCount_ = 0;
   uint32_t capacity_ = 0;

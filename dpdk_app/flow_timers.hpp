@@ -17,14 +17,15 @@ namespace nicproxy {
 inline uint64_t tcpTimeout(const Timeouts& t, const FlowEntry& e) {
   switch (e.tcpState) {
     case TcpState::Established: return t.tcpEstablished;
-    case TcpState::Closing: return e.finSeen == 3 && t.tcpTimeWait < t.tcpClosing ? t.tcpTimeWait : t.tcpClosing;
-    case TcpState::Closed: return t.tcpClosed;
+    case TcpState::FinWait: return e.finSeen == 3 && t.tcpTimeWait < t.tcpClosing ? t.tcpTimeWait : t.tcpClosing;
+    case TcpState::Close: return t.tcpClosed;
     default: return t.tcpSynSent;
   }
 }
 
 /// Advances the TCP state from one packet's flags and sets the entry's expiry.
-inline void touchFlow(const Timeouts& t, FlowEntry& e, const ParsedFrame& f, FlowDirection direction, uint64_t now) {
+inline void touchFlow(const Timeouts& t, FlowEntry& e, TcpWindow& w, const ParsedFrame& f, FlowDirection direction,
+                      uint64_t now) {
   if (f.protocol != IPPROTO_TCP) {
     if (direction == FlowDirection::Reverse) e.sawReply = true;
     e.expiresAt = now + (e.sawReply ? t.udpStream : t.udp);
@@ -38,13 +39,13 @@ inline void touchFlow(const Timeouts& t, FlowEntry& e, const ParsedFrame& f, Flo
     uint32_t length = f.l4Length > headerLength ? f.l4Length - headerLength : 0;
     if (flags & RTE_TCP_SYN_FLAG) ++length;
     if (flags & RTE_TCP_FIN_FLAG) ++length;
-    e.replySeqNext = rte_be_to_cpu_32(tcp->sent_seq) + length;
+    w.peer[1].end = rte_be_to_cpu_32(tcp->sent_seq) + length;
     e.sawReply = true;
   }
   if (flags & RTE_TCP_RST_FLAG) {
-    e.tcpState = TcpState::Closed;
-  } else if ((flags & RTE_TCP_FIN_FLAG) && e.tcpState != TcpState::Closed) {
-    e.tcpState = TcpState::Closing;
+    e.tcpState = TcpState::Close;
+  } else if ((flags & RTE_TCP_FIN_FLAG) && e.tcpState != TcpState::Close) {
+    e.tcpState = TcpState::FinWait;
     e.finSeen |= direction == FlowDirection::Forward ? 1 : 2;
   } else if (e.tcpState == TcpState::SynSent && direction == FlowDirection::Reverse &&
              (flags & RTE_TCP_ACK_FLAG)) {

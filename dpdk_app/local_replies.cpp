@@ -106,7 +106,7 @@ void handleIcmp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFram
 }
 
 /// Answers a TCP segment with a RST, in place (kube-proxy's REJECT for TCP).
-void sendResetToClient(WorkerContext& ctx, const FlowEntry& e) {
+void sendResetToClient(WorkerContext& ctx, const FlowEntry& e, uint32_t sequence) {
   rte_mbuf* m = rte_pktmbuf_alloc(ctx.pool);
   if (m == nullptr) return;  // pool empty: the client finds out on its next packet (no flow, NoFlow drop)
   constexpr uint16_t kLength = sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr);
@@ -126,7 +126,7 @@ void sendResetToClient(WorkerContext& ctx, const FlowEntry& e) {
   std::memset(tcp, 0, sizeof *tcp);
   tcp->src_port = e.forward.destinationPort;
   tcp->dst_port = e.forward.sourcePort;
-  tcp->sent_seq = rte_cpu_to_be_32(e.replySeqNext);
+  tcp->sent_seq = rte_cpu_to_be_32(sequence);
   tcp->tcp_flags = RTE_TCP_RST_FLAG;
   tcp->data_off = static_cast<uint8_t>((sizeof(rte_tcp_hdr) / 4) << 4);
   ip->hdr_checksum = rte_ipv4_cksum(ip);

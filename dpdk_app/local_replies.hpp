@@ -26,8 +26,9 @@ void handleIcmp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFram
 void rejectTcp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFrame& f);
 
 /// A RST from the frontend to the client of connection `e` (whose endpoint went away),
-/// with the sequence number the client expects, so that it accepts it (RFC 5961).
-void sendResetToClient(WorkerContext& ctx, const FlowEntry& e);
+/// with `sequence`, the sequence number the client expects next (host order), so that
+/// it accepts it (RFC 5961).
+void sendResetToClient(WorkerContext& ctx, const FlowEntry& e, uint32_t sequence);
 
 /// kube-proxy's REJECT for UDP: ICMP port unreachable quoting the datagram.
 void rejectUdp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFrame& f);

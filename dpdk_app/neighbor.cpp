@@ -74,14 +74,24 @@ uint32_t NeighborTable::slotOf(rte_be32_t address) const {
 bool NeighborTable::learn(rte_be32_t address, const rte_ether_addr& mac, uint64_t now) {
   Slot* slot = findOrClaim(address);
   if (slot == nullptr) return false;
+  if (slot->permanent.load(std::memory_order_relaxed)) return true;
   slot->mac.store(packMac(mac), std::memory_order_release);
   slot->confirmedAt.store(now, std::memory_order_relaxed);
+  return true;
+}
+
+bool NeighborTable::addPermanent(rte_be32_t address, const rte_ether_addr& mac) {
+  Slot* slot = findOrClaim(address);
+  if (slot == nullptr) return false;
+  slot->permanent.store(true, std::memory_order_relaxed);
+  slot->mac.store(packMac(mac), std::memory_order_release);
   return true;
 }
 
 bool NeighborTable::refresh(rte_be32_t address, const rte_ether_addr& mac, uint64_t now) {
   Slot* slot = find(address);
   if (slot == nullptr) return false;
+  if (slot->permanent.load(std::memory_order_relaxed)) return true;
   slot->mac.store(packMac(mac), std::memory_order_release);
   slot->confirmedAt.store(now, std::memory_order_relaxed);
   return true;
@@ -90,7 +100,7 @@ bool NeighborTable::refresh(rte_be32_t address, const rte_ether_addr& mac, uint6
 bool NeighborTable::claimRequest(rte_be32_t address, uint64_t now, uint64_t retryAfter,
                                  uint64_t refreshAfter) {
   Slot* slot = findOrClaim(address);
-  if (slot == nullptr) return false;
+  if (slot == nullptr || slot->permanent.load(std::memory_order_relaxed)) return false;
   const bool known = (slot->mac.load(std::memory_order_acquire) & kValid) != 0;
   if (known && now - slot->confirmedAt.load(std::memory_order_relaxed) < refreshAfter) return false;
   uint64_t last = slot->requestedAt.load(std::memory_order_relaxed);

@@ -41,8 +41,11 @@ class NeighborTable {
   static constexpr uint32_t kNoSlot = 0xffffffff;
   static constexpr uint64_t kValidBit = uint64_t{1} << 63;  // in a slot's MAC word
 
-  /// Records a MAC; false when the table is full.
+  /// Records a MAC; false when the table is full. A permanent entry keeps its MAC.
   bool learn(rte_be32_t address, const rte_ether_addr& mac, uint64_t now);
+  /// A permanent entry (dpdk.ports[].neighbors): never asked for, never changed by ARP.
+  /// Before the workers start. False when the table is full.
+  bool addPermanent(rte_be32_t address, const rte_ether_addr& mac);
   /// Updates the MAC of a neighbour already in the table (gratuitous ARP); false if absent.
   bool refresh(rte_be32_t address, const rte_ether_addr& mac, uint64_t now);
   /// True when the caller should send an ARP request for `address` now: it is unknown
@@ -57,6 +60,7 @@ class NeighborTable {
     std::atomic<uint64_t> mac{0};         // bit 63 = valid, low 48 bits = MAC bytes
     std::atomic<uint64_t> confirmedAt{0};
     std::atomic<uint64_t> requestedAt{0};
+    std::atomic<bool> permanent{false};   // set before the workers start, then read-only
   };
 
   Slot* find(rte_be32_t address) const;

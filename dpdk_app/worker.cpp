@@ -11,6 +11,7 @@
 #include "dpdk_app/flow_timers.hpp"
 #include "dpdk_app/local_replies.hpp"
 #include "dpdk_app/nat.hpp"
+#include "dpdk_app/next_hop.hpp"
 #include "dpdk_app/packet.hpp"
 #include "dpdk_app/scheduler.hpp"
 
@@ -22,56 +23,9 @@ constexpr uint32_t kSnatAttempts = 32;
 constexpr uint32_t kProbesPerRound = 64;
 
 
-/// Where a packet to `destination` leaves, and the next hop's address.
-struct Route {
-  uint16_t port;
-  rte_be32_t nextHop;
-};
-
-bool route(const DataPlane& plane, rte_be32_t destination, Route& out) {
-  for (uint16_t i = 0; i < plane.ports.size(); ++i) {
-    const PortInfo& p = plane.ports[i];
-    if ((destination & p.mask) == (p.address & p.mask)) {
-      out = Route{i, destination};
-      return true;
-    }
-  }
-  for (uint16_t i = 0; i < plane.ports.size(); ++i) {
-    if (plane.ports[i].gateway != 0) {
-      out = Route{i, plane.ports[i].gateway};
-      return true;
-    }
-  }
-  return false;
-}
-
 FlowKey keyOf(const ParsedFrame& f) {
   return FlowKey{f.ip->src_addr, f.ip->dst_addr, l4SourcePort(f), l4DestinationPort(f), f.protocol, {0, 0, 0}};
 }
-
-/// The slow part of forwarding towards a backend, taken until the next hop's MAC is known:
-/// routes the backend's address, asks ARP when it is time, and on success remembers the
-/// next hop's neighbour slot in the entry so that later packets skip all of this.
-[[gnu::noinline, gnu::cold]] bool resolveBackendHop(WorkerContext& ctx, FlowEntry& e, uint64_t now,
-                                                    rte_ether_addr& mac, DropReason& reason) {
-  Route r;
-  if (!route(*ctx.plane, e.reverse.sourceAddress, r)) {
-    reason = DropReason::NoRoute;
-    return false;
-  }
-  NeighborTable& neighbors = ctx.plane->neighbors;
-  const uint32_t slot = neighbors.slotOf(r.nextHop);
-  if (slot == NeighborTable::kNoSlot || !neighbors.lookupSlot(slot, mac)) {
-    const Timeouts& t = ctx.plane->timeouts;
-    if (neighbors.claimRequest(r.nextHop, now, t.arpRetry, t.arpRefresh)) sendArpRequest(ctx, r.port, r.nextHop);
-    reason = DropReason::NeighborUnresolved;
-    return false;
-  }
-  e.neighborSlot = static_cast<uint16_t>(slot);
-  e.backendPort = r.port;
-  return true;
-}
-static_assert(NeighborTable::kSlots <= FlowEntry::kNoNeighborSlot, "a neighbour slot fits FlowEntry::neighborSlot");
 
 /// Sends a packet of an existing connection in its direction.
 void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32_t index,
@@ -92,13 +46,13 @@ void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32
     }
     rte_ether_addr_copy(&mac, &f.eth->dst_addr);
     rte_ether_addr_copy(&ctx.plane->ports[e.backendPort].mac, &f.eth->src_addr);
-    touchFlow(ctx.plane->timeouts, e, f, direction, now);
+    touchFlow(ctx.plane->timeouts, e, ctx.flows->window(index), f, direction, now);
     applyTranslation(f, Translation{e.reverse.destinationAddress, e.reverse.sourceAddress,
                                     e.reverse.destinationPort, e.reverse.sourcePort});
     ++ctx.counters.natForward;
     enqueueTx(ctx, e.backendPort, m);
   } else {
-    touchFlow(ctx.plane->timeouts, e, f, direction, now);
+    touchFlow(ctx.plane->timeouts, e, ctx.flows->window(index), f, direction, now);
     rte_ether_addr_copy(&e.clientHop, &f.eth->dst_addr);
     rte_ether_addr_copy(&ctx.plane->ports[e.clientPort].mac, &f.eth->src_addr);
     applyTranslation(f, Translation{e.forward.destinationAddress, e.forward.sourceAddress,
@@ -207,7 +161,7 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, c
   ++ctx.counters.flowsCreated;
   // Arm the timer now: if the first packet waits for ARP, the entry must outlive the
   // expiry scan until the client retransmits.
-  touchFlow(ctx.plane->timeouts, e, f, FlowDirection::Forward, now);
+  touchFlow(ctx.plane->timeouts, e, ctx.flows->window(static_cast<uint32_t>(index)), f, FlowDirection::Forward, now);
   // The connection exists from now on, so a retransmitted SYN that waited for ARP
   // reaches the same backend.
   forwardOnFlow(ctx, m, f, static_cast<uint32_t>(index), FlowDirection::Forward, now);
@@ -221,7 +175,7 @@ bool isNewSynOnClosedFlow(WorkerContext& ctx, const ParsedFrame& f, uint64_t val
   if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) != RTE_TCP_SYN_FLAG) return false;
   const uint32_t index = FlowTable::entryIndex(value);
   const TcpState state = ctx.flows->entry(index).tcpState;
-  if (state != TcpState::Closing && state != TcpState::Closed) return false;
+  if (state != TcpState::FinWait && state != TcpState::Close) return false;
   ctx.flows->remove(index);
   return true;
 }

@@ -63,7 +63,7 @@ void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uin
     if (e.forward.protocol == IPPROTO_TCP) {
       // A client that never heard from the backend gets no RST (it could not match
       // one); its retransmitted SYN makes a new connection to a live endpoint.
-      if (e.sawReply && e.tcpState != TcpState::Closed) sendResetToClient(ctx, e);
+      if (e.sawReply && e.tcpState != TcpState::Close) sendResetToClient(ctx, e, ctx.flows->window(index).peer[1].end);
       ++ctx.counters.flowsReset;
     } else {
       ++ctx.counters.flowsPurged;

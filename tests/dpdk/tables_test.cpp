@@ -78,6 +78,23 @@ TEST(NeighborTable, ClaimRequestOncePerRetryInterval) {
   EXPECT_TRUE(table.lookup(a, mac)) << "a stale MAC stays usable while it is re-asked";
 }
 
+// dpdk.ports[].neighbors: a permanent entry is used at once, is never asked for, and no
+// ARP (learnt or gratuitous) changes it.
+TEST(NeighborTable, PermanentEntriesIgnoreArp) {
+  NeighborTable table;
+  const rte_be32_t a = rte_cpu_to_be_32(kBackendIp);
+  ASSERT_TRUE(table.addPermanent(a, etherAddr(kBackendMac)));
+  rte_ether_addr mac{};
+  ASSERT_TRUE(table.lookup(a, mac));
+  EXPECT_TRUE(sameMac(mac, kBackendMac));
+  EXPECT_FALSE(table.claimRequest(a, kT, kRetry, kRefresh)) << "never asked for";
+  EXPECT_FALSE(table.claimRequest(a, kT + 100 * kRefresh, kRetry, kRefresh)) << "never refreshed";
+  EXPECT_TRUE(table.learn(a, etherAddr(kBackend2Mac), kT));
+  EXPECT_TRUE(table.refresh(a, etherAddr(kBackend2Mac), kT));
+  ASSERT_TRUE(table.lookup(a, mac));
+  EXPECT_TRUE(sameMac(mac, kBackendMac)) << "ARP must not move a permanent entry";
+}
+
 FlowKey key(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport) {
   return FlowKey{rte_cpu_to_be_32(src), rte_cpu_to_be_32(dst), rte_cpu_to_be_16(sport), rte_cpu_to_be_16(dport),
                  IPPROTO_TCP, {0, 0, 0}};

@@ -35,7 +35,8 @@ constexpr const char* kGoodConfig = R"({
   "dpdk": {
     "eal": ["-l", "0-2", "--no-huge"],
     "ports": [
-      {"device": "0000:03:00.0", "address": "10.50.0.1/24", "gateway": "10.50.0.254"},
+      {"device": "0000:03:00.0", "address": "10.50.0.1/24", "gateway": "10.50.0.254",
+       "neighbors": [{"address": "10.50.0.254", "mac": "02:00:5e:00:00:fe"}]},
       {"device": "net_af_packet0,iface=veth0", "address": "10.60.0.1/32"}
     ],
     "flowTableSize": 65536,
@@ -76,6 +77,10 @@ TEST(ConfigParse, GoodFileWithEveryField) {
   EXPECT_EQ(formatIpv4Cidr(config.dpdk.ports[0].address), "10.50.0.1/24");
   ASSERT_TRUE(config.dpdk.ports[0].gateway.has_value());
   EXPECT_EQ(formatIpv4(*config.dpdk.ports[0].gateway), "10.50.0.254");
+  ASSERT_EQ(config.dpdk.ports[0].neighbors.size(), 1u);
+  EXPECT_EQ(formatIpv4(config.dpdk.ports[0].neighbors[0].address), "10.50.0.254");
+  EXPECT_EQ(formatMac(config.dpdk.ports[0].neighbors[0].mac), "02:00:5e:00:00:fe");
+  EXPECT_TRUE(config.dpdk.ports[1].neighbors.empty());
   EXPECT_FALSE(config.dpdk.ports[1].isPci);
   EXPECT_FALSE(config.dpdk.ports[1].gateway.has_value());
   EXPECT_EQ(config.dpdk.ports[1].address.prefixLength, 32);
@@ -183,6 +188,26 @@ TEST(ConfigErrors, EachKindOfMistake) {
        {R"(dpdk.ports[0].gateway: "10.50.0" is not a valid IPv4 address)"}},
       {"gateway is the port itself", [](auto& top) { portOf(top, 0)["gateway"] = "10.50.0.1"; },
        {"dpdk.ports[0].gateway: 10.50.0.1 is the port's own address"}},
+      {"neighbor off the subnet",
+       [](auto& top) { portOf(top, 0)["neighbors"].as_array()[0].as_object()["address"] = "10.60.0.9"; },
+       {"dpdk.ports[0].neighbors[0].address: 10.60.0.9 is not another host on 10.50.0.1/24"}},
+      {"neighbor is the port itself",
+       [](auto& top) { portOf(top, 0)["neighbors"].as_array()[0].as_object()["address"] = "10.50.0.1"; },
+       {"dpdk.ports[0].neighbors[0].address: 10.50.0.1 is not another host on 10.50.0.1/24"}},
+      {"neighbor MAC malformed",
+       [](auto& top) { portOf(top, 0)["neighbors"].as_array()[0].as_object()["mac"] = "02-00-5e-00-00-fe"; },
+       {R"(dpdk.ports[0].neighbors[0].mac: "02-00-5e-00-00-fe" is not a MAC address (six hex pairs separated by ':'))"}},
+      {"neighbor MAC multicast",
+       [](auto& top) { portOf(top, 0)["neighbors"].as_array()[0].as_object()["mac"] = "01:00:5e:00:00:01"; },
+       {"dpdk.ports[0].neighbors[0].mac: 01:00:5e:00:00:01 is not a unicast MAC address"}},
+      {"neighbor without a MAC", [](auto& top) { portOf(top, 0)["neighbors"].as_array()[0].as_object().erase("mac"); },
+       {"dpdk.ports[0].neighbors[0].mac: required"}},
+      {"neighbor listed twice",
+       [](auto& top) {
+         auto& list = portOf(top, 0)["neighbors"].as_array();
+         list.push_back(list[0]);
+       },
+       {"dpdk.ports[0].neighbors[1].address: 10.50.0.254 is listed twice"}},
       {"flowTableSize a string", [](auto& top) { dpdkOf(top)["flowTableSize"] = "big"; },
        {R"(dpdk.flowTableSize: expected a positive integer, got "big")"}},
       {"flowTableSize fractional", [](auto& top) { dpdkOf(top)["flowTableSize"] = 1.5; },

@@ -1,11 +1,13 @@
 // Tests: control/net (parseIpv4, formatIpv4, looksLikeIpv6, parseIpv4Cidr, formatIpv4Cidr,
-// Ipv4Cidr::mask/network/contains).
+// Ipv4Cidr::mask/network/contains, parseMac, formatMac).
 //   Ipv4Parse.AcceptsDottedQuads          good addresses and their values
 //   Ipv4Parse.RejectsEverythingElse       leading zeros, >255, missing/extra parts, junk, IPv6
 //   Ipv4Format.RoundTrips                 format(parse(x)) == x
 //   Ipv4CidrParse.AcceptsPrefixes         /0../32, host bits kept
 //   Ipv4CidrParse.RejectsBadPrefixes      /33, missing, leading zero, junk
 //   Ipv4Cidr.ContainsUsesTheMask          subnet membership, /0 and /32 edges
+//   MacParse.AcceptsSixHexPairs           either case, round trip through formatMac
+//   MacParse.RejectsEverythingElse        short, long, other separators, junk
 #include <gtest/gtest.h>
 
 #include "control/net.hpp"
@@ -75,6 +77,19 @@ TEST(Ipv4Cidr, ContainsUsesTheMask) {
   const auto host = parseIpv4Cidr("10.0.0.1/32").value();
   EXPECT_TRUE(host.contains(parseIpv4("10.0.0.1").value()));
   EXPECT_FALSE(host.contains(parseIpv4("10.0.0.2").value()));
+}
+
+TEST(MacParse, AcceptsSixHexPairs) {
+  EXPECT_EQ(parseMac("02:00:5e:10:00:01"), (MacAddress{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01}));
+  EXPECT_EQ(parseMac("AA:bb:CC:dd:EE:ff"), (MacAddress{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}));
+  EXPECT_EQ(formatMac(MacAddress{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01}), "02:00:5e:10:00:01");
+}
+
+TEST(MacParse, RejectsEverythingElse) {
+  for (const char* text : {"", "02:00:5e:10:00", "02:00:5e:10:00:01:02", "02-00-5e-10-00-01", "02:00:5e:10:00:0g",
+                           "2:00:5e:10:00:01:", "0200.5e10.0001"}) {
+    EXPECT_FALSE(parseMac(text).has_value()) << text;
+  }
 }
 
 }  // namespace

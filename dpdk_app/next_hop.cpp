@@ -1,0 +1,29 @@
+#include "dpdk_app/next_hop.hpp"
+
+#include "dpdk_app/local_replies.hpp"
+
+namespace nicproxy {
+
+static_assert(NeighborTable::kSlots <= FlowEntry::kNoNeighborSlot, "a neighbour slot fits FlowEntry::neighborSlot");
+
+[[gnu::noinline, gnu::cold]] bool resolveBackendHop(WorkerContext& ctx, FlowEntry& e, uint64_t now,
+                                                    rte_ether_addr& mac, DropReason& reason) {
+  Route r;
+  if (!route(*ctx.plane, e.reverse.sourceAddress, r)) {
+    reason = DropReason::NoRoute;
+    return false;
+  }
+  NeighborTable& neighbors = ctx.plane->neighbors;
+  const uint32_t slot = neighbors.slotOf(r.nextHop);
+  if (slot == NeighborTable::kNoSlot || !neighbors.lookupSlot(slot, mac)) {
+    const Timeouts& t = ctx.plane->timeouts;
+    if (neighbors.claimRequest(r.nextHop, now, t.arpRetry, t.arpRefresh)) sendArpRequest(ctx, r.port, r.nextHop);
+    reason = DropReason::NeighborUnresolved;
+    return false;
+  }
+  e.neighborSlot = static_cast<uint16_t>(slot);
+  e.backendPort = r.port;
+  return true;
+}
+
+}  // namespace nicproxy

@@ -39,6 +39,13 @@ void readConntrack(ObjectReader& top, Errors& errors, ConntrackConfig& conntrack
   duration("tcpCloseWaitTimeout", conntrack.tcpCloseWaitTimeout);
   duration("udpTimeout", conntrack.udpTimeout);
   duration("udpStreamTimeout", conntrack.udpStreamTimeout);
+  duration("tcpSynSentTimeout", conntrack.tcpSynSentTimeout);
+  duration("tcpSynRecvTimeout", conntrack.tcpSynRecvTimeout);
+  duration("tcpFinWaitTimeout", conntrack.tcpFinWaitTimeout);
+  duration("tcpLastAckTimeout", conntrack.tcpLastAckTimeout);
+  duration("tcpTimeWaitTimeout", conntrack.tcpTimeWaitTimeout);
+  duration("tcpCloseTimeout", conntrack.tcpCloseTimeout);
+  if (const auto liberal = reader.boolean("tcpBeLiberal")) conntrack.tcpBeLiberal = *liberal;
   // kube-proxy's sysctl-only settings: accepted so a KubeProxyConfiguration's section
   // reads, but nicproxy has nothing to set for them.
   reader.get("maxPerCore");

@@ -79,12 +79,22 @@ struct IpvsConfig {
   std::chrono::milliseconds udpTimeout{0};
 };
 
-/// conntrack.* as KubeProxyConfiguration names them; the DPDK flow table's timeouts.
+/// conntrack.*: the DPDK flow table's TCP tracking. The first five fields are
+/// KubeProxyConfiguration's (same names and defaults); the other TCP timeouts are nicproxy's,
+/// named after Linux's nf_conntrack_tcp_timeout_* sysctls, one per conntrack state.
 struct ConntrackConfig {
-  std::chrono::seconds tcpEstablishedTimeout{86400};  // kube-proxy's default 24h
-  std::chrono::seconds tcpCloseWaitTimeout{3600};     // FIN/RST seen (kube-proxy's default 1h)
+  std::chrono::seconds tcpEstablishedTimeout{86400};  // ESTABLISHED (kube-proxy's default 24h)
+  std::chrono::seconds tcpCloseWaitTimeout{3600};     // CLOSE_WAIT: one FIN, acknowledged (kube-proxy's 1h)
   std::chrono::seconds udpTimeout{30};                // one-way or not yet answered UDP
   std::chrono::seconds udpStreamTimeout{120};         // UDP that has seen replies
+  bool tcpBeLiberal = false;                          // true: forward TCP segments outside the
+                                                      // window (RST and FIN are still checked)
+  std::chrono::seconds tcpSynSentTimeout{30};         // SYN_SENT: the client's SYN, no answer yet
+  std::chrono::seconds tcpSynRecvTimeout{30};         // SYN_RECV: the backend's SYN-ACK, no final ACK yet
+  std::chrono::seconds tcpFinWaitTimeout{120};        // FIN_WAIT: one FIN, not yet acknowledged
+  std::chrono::seconds tcpLastAckTimeout{30};         // LAST_ACK: FINs from both sides
+  std::chrono::seconds tcpTimeWaitTimeout{120};       // TIME_WAIT: both FINs acknowledged
+  std::chrono::seconds tcpCloseTimeout{10};           // CLOSE: a RST was seen
 };
 
 /// KubeProxyConfiguration's clientConnection; only the kubeconfig is used.

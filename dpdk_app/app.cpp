@@ -185,11 +185,8 @@ int App::run() {
   DataPlane& plane = *s.plane;
   plane.workerCount = workerCount;
   plane.timeouts = Timeouts::fromTscHz(rte_get_tsc_hz());
-  const ConntrackConfig& ct = config_.conntrack;
-  plane.timeouts.applyConntrack(static_cast<uint64_t>(ct.tcpEstablishedTimeout.count()),
-                                static_cast<uint64_t>(ct.tcpCloseWaitTimeout.count()),
-                                static_cast<uint64_t>(ct.udpTimeout.count()),
-                                static_cast<uint64_t>(ct.udpStreamTimeout.count()));
+  plane.timeouts.applyConntrack(config_.conntrack);
+  plane.tcpBeLiberal = config_.conntrack.tcpBeLiberal;
   if (ports > kMaxPorts) throw std::runtime_error("dpdk.ports: at most " + std::to_string(kMaxPorts) + " ports");
   for (const DpdkPortConfig& portConfig : config_.dpdk.ports) {
     OpenedPort opened = openPort(portConfig, workerCount, s.pool.get());

@@ -37,6 +37,7 @@ WorkerCounters sumCounters(const std::vector<const WorkerCounters*>& workers) {
     sum.natReverse += w->natReverse;
     sum.flowsCreated += w->flowsCreated;
     sum.flowsExpired += w->flowsExpired;
+    sum.flowsEarlyDropped += w->flowsEarlyDropped;
     sum.rejected += w->rejected;
     sum.arpReplies += w->arpReplies;
     sum.arpRequests += w->arpRequests;
@@ -65,6 +66,7 @@ std::string formatCounters(const WorkerCounters& c) {
   line("nat_reverse", c.natReverse);
   line("flows_created", c.flowsCreated);
   line("flows_expired", c.flowsExpired);
+  line("flows_early_dropped", c.flowsEarlyDropped);
   line("rejected", c.rejected);
   line("arp_replies", c.arpReplies);
   line("arp_requests", c.arpRequests);

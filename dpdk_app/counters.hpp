@@ -21,7 +21,10 @@ namespace nicproxy {
   X(TtlExceeded, "ttl_exceeded", "TTL would reach zero")                             \
   X(NoService, "no_service", "to a node address but no service port there")          \
   X(NoFlow, "no_flow", "reply to a SNAT port with no connection")                    \
-  X(TcpNotSyn, "tcp_not_syn", "new TCP connection that does not start with SYN")     \
+  X(TcpNotSyn, "tcp_not_syn", "TCP segment of no known connection that is not a SYN (ACK, FIN, RST, SYN-ACK)") \
+  X(TcpInvalidFlags, "tcp_invalid_flags", "TCP flags no stack sends: SYN+FIN, SYN+RST, none, FIN without ACK") \
+  X(TcpInvalidState, "tcp_invalid_state", "TCP segment its connection's state does not allow (an ACK before the SYN-ACK, a SYN-ACK from the client)") \
+  X(TcpOutOfWindow, "tcp_out_of_window", "TCP segment outside the connection's sequence window (a RST or FIN is ignored)") \
   X(NeighborUnresolved, "neighbor_unresolved", "next hop MAC not yet known")         \
   X(NoRoute, "no_route", "no port subnet or gateway reaches the destination")        \
   X(FlowTableFull, "flow_table_full", "no free flow entry")                          \
@@ -51,6 +54,7 @@ struct alignas(64) WorkerCounters {
   uint64_t natReverse = 0;    // backend -> client, translated back
   uint64_t flowsCreated = 0;
   uint64_t flowsExpired = 0;
+  uint64_t flowsEarlyDropped = 0;  // connections not yet established (or closing) evicted for new ones
   uint64_t rejected = 0;      // RST or ICMP port unreachable sent for a service without endpoints
   uint64_t arpReplies = 0;    // ARP replies we sent
   uint64_t arpRequests = 0;   // ARP requests we sent to resolve next hops

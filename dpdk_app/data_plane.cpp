@@ -5,25 +5,25 @@ namespace nicproxy {
 Timeouts Timeouts::fromTscHz(uint64_t hz) {
   Timeouts t;
   t.hz = hz;
-  t.tcpSynSent = 30 * hz;
-  t.tcpEstablished = 900 * hz;
-  t.tcpClosing = 10 * hz;
-  t.tcpTimeWait = 120 * hz;
-  t.tcpClosed = 10 * hz;
-  t.udp = 30 * hz;
-  t.udpStream = 30 * hz;
+  t.applyConntrack(ConntrackConfig{});
   t.arpRetry = hz / 5;
   t.arpRefresh = 60 * hz;
   t.probeInterval = hz / 2;
   return t;
 }
 
-void Timeouts::applyConntrack(uint64_t establishedSeconds, uint64_t closeWaitSeconds, uint64_t udpSeconds,
-                              uint64_t udpStreamSeconds) {
-  tcpEstablished = establishedSeconds * hz;
-  tcpClosing = closeWaitSeconds * hz;
-  udp = udpSeconds * hz;
-  udpStream = udpStreamSeconds * hz;
+void Timeouts::applyConntrack(const ConntrackConfig& c) {
+  auto cycles = [this](std::chrono::seconds s) { return static_cast<uint64_t>(s.count()) * hz; };
+  tcpSynSent = cycles(c.tcpSynSentTimeout);
+  tcpSynRecv = cycles(c.tcpSynRecvTimeout);
+  tcpEstablished = cycles(c.tcpEstablishedTimeout);
+  tcpFinWait = cycles(c.tcpFinWaitTimeout);
+  tcpCloseWait = cycles(c.tcpCloseWaitTimeout);
+  tcpLastAck = cycles(c.tcpLastAckTimeout);
+  tcpTimeWait = cycles(c.tcpTimeWaitTimeout);
+  tcpClose = cycles(c.tcpCloseTimeout);
+  udp = cycles(c.udpTimeout);
+  udpStream = cycles(c.udpStreamTimeout);
 }
 
 }  // namespace nicproxy

@@ -22,6 +22,7 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include "control/config.hpp"
 #include "dpdk_app/neighbor.hpp"
 #include "dpdk_app/service_table.hpp"
 
@@ -50,28 +51,32 @@ struct PortInfo {
 /// Flow and neighbour timers, in TSC cycles.
 struct Timeouts {
   uint64_t hz = 0;           // TSC cycles per second
+  // TCP, one per conntrack state (flow_table.hpp TcpState); see ConntrackConfig.
   uint64_t tcpSynSent = 0;
+  uint64_t tcpSynRecv = 0;
   uint64_t tcpEstablished = 0;
-  uint64_t tcpClosing = 0;   // FIN seen from one side (conntrack.tcpCloseWaitTimeout)
-  uint64_t tcpTimeWait = 0;  // FIN seen from both sides (conntrack's 120 s TIME_WAIT)
-  uint64_t tcpClosed = 0;    // RST seen
+  uint64_t tcpFinWait = 0;
+  uint64_t tcpCloseWait = 0;
+  uint64_t tcpLastAck = 0;
+  uint64_t tcpTimeWait = 0;
+  uint64_t tcpClose = 0;
   uint64_t udp = 0;          // UDP without a reply yet
   uint64_t udpStream = 0;    // UDP that has seen a reply
   uint64_t arpRetry = 0;     // between two ARP requests for one address
   uint64_t arpRefresh = 0;   // re-ask a known neighbour after this long without news
   uint64_t probeInterval = 0;  // how often backends' MACs are resolved ahead of traffic
 
-  /// Defaults in seconds: TCP 30 / 900 / 10 / 10, UDP 30 / 30, ARP 0.2 / 60, probe 0.5.
+  /// ConntrackConfig's defaults (and ARP 0.2 / 60 s, probe 0.5 s) at `hz`.
   static Timeouts fromTscHz(uint64_t hz);
-  /// Takes the conntrack.* settings: established, close-wait (for FIN), UDP, UDP stream.
-  void applyConntrack(uint64_t establishedSeconds, uint64_t closeWaitSeconds, uint64_t udpSeconds,
-                      uint64_t udpStreamSeconds);
+  /// Takes the conntrack.* settings.
+  void applyConntrack(const ConntrackConfig& conntrack);
 };
 
 struct DataPlane {
   std::vector<PortInfo> ports;
   uint16_t workerCount = 1;
   Timeouts timeouts;
+  bool tcpBeLiberal = false;    // conntrack.tcpBeLiberal
   NeighborTable neighbors;
   std::atomic<const FastServiceTable*> services{nullptr};
   rte_rcu_qsbr* qsbr = nullptr;

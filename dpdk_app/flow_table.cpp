@@ -10,7 +10,8 @@
 
 namespace nicproxy {
 
-FlowTable::FlowTable(const std::string& name, uint32_t capacity, int socket) : capacity_(capacity) {
+FlowTable::FlowTable(const std::string& name, uint32_t capacity, int socket)
+    : capacity_(capacity), highWater_(capacity - capacity / 8) {
   rte_hash_parameters params{};
   params.name = name.c_str();
   // Two keys per connection; rte_hash needs some slack over the exact count.
@@ -99,6 +100,19 @@ void FlowTable::remove(uint32_t index) {
   freeList_[freeCount_++] = index;
   --used_;
   ++changes_;
+}
+
+bool FlowTable::evictUnassured(uint32_t scan) {
+  for (uint32_t scanned = 0; scanned < scan && used_ > 0; ++scanned) {
+    const uint32_t index = evictionCursor_;
+    if (++evictionCursor_ == capacity_) evictionCursor_ = 0;
+    const FlowEntry& e = entries_[index];
+    if (e.live && !e.assured()) {
+      remove(index);
+      return true;
+    }
+  }
+  return false;
 }
 
 uint32_t FlowTable::expire(uint64_t now, uint32_t budget) {

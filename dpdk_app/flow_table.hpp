@@ -20,6 +20,8 @@
 // it). The hash maps a key to (entry index << 1 | direction). Entries live in one
 // array allocated at start-up; a free list hands them out, so the fast path never
 // allocates.
+#include <netinet/in.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -52,26 +54,29 @@ enum class FlowDirection : uint8_t { Forward = 0, Reverse = 1 };
 enum class TcpState : uint8_t { None, SynSent, SynRecv, Established, FinWait, CloseWait, LastAck, TimeWait, Close };
 
 /// One side's sequence space, as conntrack tracks it (struct ip_ct_tcp_state): what the
-/// side has sent, how far the other side lets it send, the largest window it offered.
+/// side has sent, how far the other side lets it send, the largest window it offered, the
+/// highest ack it sent. Host order.
 struct TcpPeer {
-  uint32_t end = 0;        // highest sequence number sent + length (td_end), host order
+  uint32_t end = 0;        // highest sequence number sent + length (td_end)
   uint32_t maxEnd = 0;     // highest ack + window the other side granted (td_maxend)
-  uint32_t maxWindow = 0;  // largest window this side advertised, scaled (td_maxwin); 0: not seen yet
+  uint32_t maxWindow = 0;  // largest window this side advertised, scaled (td_maxwin); 0: side not seen yet
+  uint32_t maxAck = 0;     // highest ack this side sent (td_maxack), valid with kMaxAckSet
   uint8_t scale = 0;       // window scale this side announced in its SYN
-  uint8_t flags = 0;       // kWindowScaleSeen
+  uint8_t flags = 0;       // kWindowScaleSeen, kMaxAckSet
   uint16_t reserved = 0;
 
   static constexpr uint8_t kWindowScaleSeen = 1;
+  static constexpr uint8_t kMaxAckSet = 2;
 };
-static_assert(sizeof(TcpPeer) == 16);
+static_assert(sizeof(TcpPeer) == 20);
 
 /// A TCP connection's windows: [0] the client (forward direction), [1] the backend
 /// (reverse). Kept beside the flow entries rather than in them, so that a flow entry
-/// stays one cache line and UDP never touches this memory.
-struct TcpWindow {
+/// stays one cache line and UDP never touches this memory; one line per connection.
+struct alignas(64) TcpWindow {
   TcpPeer peer[2];
 };
-static_assert(sizeof(TcpWindow) == 32, "two windows per cache line");
+static_assert(sizeof(TcpWindow) == 64, "one cache line per connection");
 
 /// One connection: exactly one cache line, so that the prefetch the worker issues after
 /// the burst's bulk lookup brings in everything forwarding a packet reads and writes.
@@ -93,6 +98,12 @@ struct alignas(64) FlowEntry {
   uint16_t reserved = 0;
 
   static constexpr uint16_t kNoNeighborSlot = 0xffff;
+
+  /// conntrack's "assured": a TCP connection whose handshake completed and that is not
+  /// closing, or UDP that has seen a reply. Under pressure only the others are evicted.
+  bool assured() const {
+    return forward.protocol == IPPROTO_TCP ? tcpState == TcpState::Established : sawReply;
+  }
 };
 static_assert(sizeof(FlowEntry) == 64, "a flow entry is one cache line");
 
@@ -132,6 +143,15 @@ class FlowTable {
   int64_t insert(const FlowKey& forward, const FlowKey& reverse);
   void remove(uint32_t index);
 
+  /// True past the high-water mark (7/8 of the capacity): a new connection should first
+  /// make room with evictUnassured().
+  bool underPressure() const { return used_ >= highWater_; }
+  /// Removes one live entry that is not assured (FlowEntry::assured), looking at no more
+  /// than `scan` entries from where the previous call stopped: conntrack's early drop.
+  /// Half-open and closing connections go; established ones are never touched. False when
+  /// none was found in the scan.
+  bool evictUnassured(uint32_t scan);
+
   /// Removes up to `budget` expired entries, scanning at most 4 x budget slots from where
   /// the previous call stopped, so that expiry is a bounded slice of work per loop.
   uint32_t expire(uint64_t now, uint32_t budget);
@@ -148,6 +168,8 @@ class FlowTable {
   uint32_t capacity_ = 0;
   uint32_t used_ = 0;
   uint32_t expiryCursor_ = 0;
+  uint32_t evictionCursor_ = 0;
+  uint32_t highWater_ = 0;
   uint64_t changes_ = 0;
 };
 

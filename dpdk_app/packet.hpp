@@ -103,8 +103,9 @@ inline FrameKind parseFrame(rte_mbuf* m, ParsedFrame& f, DropReason& reason) {
     return FrameKind::Drop;
   }
   if (f.protocol == IPPROTO_TCP) {
+    // The whole TCP header, options included, in the first segment: tracking reads them.
     const uint32_t dataOffset = static_cast<uint32_t>(tcpHeader(f)->data_off >> 4) * 4;
-    if (dataOffset < sizeof(rte_tcp_hdr) || dataOffset > f.l4Length) {
+    if (dataOffset < sizeof(rte_tcp_hdr) || dataOffset > f.l4Length || dataOffset > l4InHead) {
       reason = DropReason::BadL4Header;
       return FrameKind::Drop;
     }

@@ -14,6 +14,7 @@
 #include "dpdk_app/next_hop.hpp"
 #include "dpdk_app/packet.hpp"
 #include "dpdk_app/scheduler.hpp"
+#include "dpdk_app/tcp_tracker.hpp"
 
 namespace nicproxy {
 
@@ -21,10 +22,40 @@ namespace {
 
 constexpr uint32_t kSnatAttempts = 32;
 constexpr uint32_t kProbesPerRound = 64;
+// Entries an early drop looks at before giving up (FlowTable::evictUnassured). Under a
+// flood of half-open connections nearly every entry qualifies, so the first few do.
+constexpr uint32_t kEarlyDropScan = 64;
 
 
 FlowKey keyOf(const ParsedFrame& f) {
   return FlowKey{f.ip->src_addr, f.ip->dst_addr, l4SourcePort(f), l4DestinationPort(f), f.protocol, {0, 0, 0}};
+}
+
+/// Moves connection `index` on by one packet in `direction` (TCP state and windows,
+/// expiry). False, with the packet dropped and counted, when tracking refuses it.
+bool trackPacket(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32_t index, FlowDirection direction,
+                 uint64_t now) {
+  FlowEntry& e = ctx.flows->entry(index);
+  if (f.protocol != IPPROTO_TCP) {
+    touchUdp(ctx.plane->timeouts, e, direction, now);
+    return true;
+  }
+  switch (trackTcp(e, ctx.flows->window(index), f, direction, ctx.plane->tcpBeLiberal)) {
+    case TcpVerdict::Accept:
+      e.expiresAt = now + tcpTimeout(ctx.plane->timeouts, e.tcpState);
+      break;
+    case TcpVerdict::Ignore:
+      break;
+    case TcpVerdict::InvalidState:
+      dropPacket(ctx, m, DropReason::TcpInvalidState);
+      return false;
+    case TcpVerdict::OutOfWindow:
+      dropPacket(ctx, m, DropReason::TcpOutOfWindow);
+      return false;
+  }
+  // The client has heard from the backend: a RST from nicproxy can reach it (purge).
+  if (direction == FlowDirection::Reverse) e.sawReply = true;
+  return true;
 }
 
 /// Sends a packet of an existing connection in its direction.
@@ -35,6 +66,7 @@ void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32
     dropPacket(ctx, m, DropReason::TtlExceeded);
     return;
   }
+  if (!trackPacket(ctx, m, f, index, direction, now)) return;
   if (direction == FlowDirection::Forward) {
     rte_ether_addr mac;
     if (e.neighborSlot == FlowEntry::kNoNeighborSlot || !ctx.plane->neighbors.lookupSlot(e.neighborSlot, mac)) {
@@ -46,13 +78,11 @@ void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32
     }
     rte_ether_addr_copy(&mac, &f.eth->dst_addr);
     rte_ether_addr_copy(&ctx.plane->ports[e.backendPort].mac, &f.eth->src_addr);
-    touchFlow(ctx.plane->timeouts, e, ctx.flows->window(index), f, direction, now);
     applyTranslation(f, Translation{e.reverse.destinationAddress, e.reverse.sourceAddress,
                                     e.reverse.destinationPort, e.reverse.sourcePort});
     ++ctx.counters.natForward;
     enqueueTx(ctx, e.backendPort, m);
   } else {
-    touchFlow(ctx.plane->timeouts, e, ctx.flows->window(index), f, direction, now);
     rte_ether_addr_copy(&e.clientHop, &f.eth->dst_addr);
     rte_ether_addr_copy(&ctx.plane->ports[e.clientPort].mac, &f.eth->src_addr);
     applyTranslation(f, Translation{e.forward.destinationAddress, e.forward.sourceAddress,
@@ -82,7 +112,7 @@ bool pickSnatPort(const WorkerContext& ctx, FlowKey& reverse) {
 /// A packet that matched no connection: a new connection to a service, a reject, or a drop.
 /// `service` is the frontend's entry in `services` (null: none), looked up by the caller.
 void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, const ServiceEntry* service,
-                         uint16_t rxPort, rte_mbuf* m, const ParsedFrame& f, uint64_t now, bool flowsChanged) {
+                         uint16_t rxPort, rte_mbuf* m, const ParsedFrame& f, uint64_t now) {
   if (service == nullptr) {
     const bool local = f.ip->dst_addr == ctx.plane->ports[rxPort].address ||
                        (services != nullptr && services->localAddressFlags(f.ip->dst_addr) != 0);
@@ -113,6 +143,8 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, c
     return;
   }
   if (f.protocol == IPPROTO_TCP) {
+    // Only a bare SYN opens a connection (the flags are valid: processBurst checked them);
+    // a FIN, RST or ACK of a connection nobody tracks is dropped and never makes a flow.
     const uint8_t flags = tcpHeader(f)->tcp_flags;
     if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG)) != RTE_TCP_SYN_FLAG) {
       dropPacket(ctx, m, DropReason::TcpNotSyn);
@@ -123,15 +155,7 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, c
     dropPacket(ctx, m, DropReason::TtlExceeded);
     return;
   }
-  // The bulk lookup ran before this burst's earlier packets were handled: a
-  // retransmitted SYN in the same burst finds the connection its twin just made. Only
-  // needed when the table changed since the bulk lookup.
-  uint64_t existing = 0;
   const FlowKey forward = keyOf(f);
-  if (flowsChanged && ctx.flows->lookup(forward, existing)) {
-    forwardOnFlow(ctx, m, f, FlowTable::entryIndex(existing), FlowTable::direction(existing), now);
-    return;
-  }
   const Backend& backend = chooseBackend(ctx, *service, forward, now);
   Route r;
   if (!route(*ctx.plane, backend.address, r)) {
@@ -143,6 +167,9 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, c
     dropPacket(ctx, m, DropReason::SnatPortsExhausted);
     return;
   }
+  // Past the high-water mark, make room first from connections that are not established
+  // (conntrack's early drop), so that a flood of half-open ones cannot lock new clients out.
+  if (ctx.flows->underPressure() && ctx.flows->evictUnassured(kEarlyDropScan)) ++ctx.counters.flowsEarlyDropped;
   const int64_t index = ctx.flows->insert(forward, reverse);
   if (index < 0) {
     dropPacket(ctx, m, DropReason::FlowTableFull);
@@ -153,31 +180,16 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, c
   e.clientPort = rxPort;
   e.backendPort = r.port;
   e.serviceId = service->serviceId;
-  e.tcpState = f.protocol == IPPROTO_TCP ? TcpState::SynSent : TcpState::None;
   // The next hop's neighbour slot, if it has one yet: forwardOnFlow() then reads the MAC
   // through it, and only falls back to resolveBackendHop() while the MAC is unknown.
   const uint32_t neighborSlot = ctx.plane->neighbors.slotOf(r.nextHop);
   if (neighborSlot != NeighborTable::kNoSlot) e.neighborSlot = static_cast<uint16_t>(neighborSlot);
   ++ctx.counters.flowsCreated;
-  // Arm the timer now: if the first packet waits for ARP, the entry must outlive the
+  // The connection exists from now on, so a retransmitted SYN that waited for ARP reaches
+  // the same backend. forwardOnFlow() tracks the SYN (state SynSent, the client's window)
+  // and arms the timer, before it may drop the packet for ARP: the entry must outlive the
   // expiry scan until the client retransmits.
-  touchFlow(ctx.plane->timeouts, e, ctx.flows->window(static_cast<uint32_t>(index)), f, FlowDirection::Forward, now);
-  // The connection exists from now on, so a retransmitted SYN that waited for ARP
-  // reaches the same backend.
   forwardOnFlow(ctx, m, f, static_cast<uint32_t>(index), FlowDirection::Forward, now);
-}
-
-/// A client that reuses its source port after closing starts a new connection: a bare
-/// SYN on a closing flow drops the old entry so that the SYN is balanced afresh.
-bool isNewSynOnClosedFlow(WorkerContext& ctx, const ParsedFrame& f, uint64_t value) {
-  if (f.protocol != IPPROTO_TCP || FlowTable::direction(value) != FlowDirection::Forward) return false;
-  const uint8_t flags = tcpHeader(f)->tcp_flags;
-  if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) != RTE_TCP_SYN_FLAG) return false;
-  const uint32_t index = FlowTable::entryIndex(value);
-  const TcpState state = ctx.flows->entry(index).tcpState;
-  if (state != TcpState::FinWait && state != TcpState::Close) return false;
-  ctx.flows->remove(index);
-  return true;
 }
 
 }  // namespace
@@ -245,6 +257,12 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
         continue;
       }
     }
+    if (f.protocol == IPPROTO_TCP && !tcpFlagsValid(tcpHeader(f)->tcp_flags)) {
+      // SYN+FIN, SYN+RST, no flags...: no stack sends them; they neither make nor move a flow.
+      dropPacket(ctx, m, DropReason::TcpInvalidFlags);
+      packets[i] = nullptr;
+      continue;
+    }
     keys[keyCount] = keyOf(f);
     keyPointers[keyCount] = &keys[keyCount];
     lookupSlot[i] = keyCount++;
@@ -253,10 +271,12 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
   // Pass 2: one bulk lookup for the burst, then translate or start connections.
   uint64_t values[kBurstSize];
   const uint64_t hits = keyCount > 0 ? ctx.flows->lookupBulk(keyPointers, keyCount, values) : 0;
-  // Every hit's entry is a cache miss in a large table: start loading all of them now,
-  // so that the misses overlap instead of stalling each packet in turn.
+  // Every hit's entry (and, for TCP, its windows) is a cache miss in a large table: start
+  // loading all of them now, so that the misses overlap instead of stalling each packet in turn.
   for (uint64_t pending = hits; pending != 0; pending &= pending - 1) {
-    ctx.flows->prefetch(FlowTable::entryIndex(values[__builtin_ctzll(pending)]));
+    const uint32_t slot = static_cast<uint32_t>(__builtin_ctzll(pending));
+    ctx.flows->prefetch(FlowTable::entryIndex(values[slot]));
+    if (keys[slot].protocol == IPPROTO_TCP) ctx.flows->prefetchWindow(FlowTable::entryIndex(values[slot]));
   }
   // The misses are new connections (or drops). Their service entry, Maglev slot and
   // endpoint are cache misses in large tables too: look the services up and prefetch
@@ -277,22 +297,41 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
     }
     prefetchChoices(ctx, found, foundKeys, foundCount);
   }
+  // The bulk lookup saw the table as it was before this burst. Once a packet of the burst
+  // has changed it (a new connection, a reopened or evicted one), every later packet is
+  // looked up again, hits as well as misses: a stale hit could hand a segment of a
+  // connection that is gone to the one that replaced it, a stale miss would make a second
+  // flow for a retransmitted SYN.
   const uint64_t changesAtLookup = ctx.flows->changes();
   for (uint16_t i = 0; i < count; ++i) {
     if (lookupSlot[i] == kNone) continue;
     const uint16_t slot = lookupSlot[i];
-    const bool hit = (hits & (uint64_t{1} << slot)) != 0;
-    if (hit && !isNewSynOnClosedFlow(ctx, frames[i], values[slot])) {
-      forwardOnFlow(ctx, packets[i], frames[i], FlowTable::entryIndex(values[slot]),
-                    FlowTable::direction(values[slot]), now);
+    const ParsedFrame& f = frames[i];
+    bool hit = (hits & (uint64_t{1} << slot)) != 0;
+    bool serviceKnown = !hit;  // serviceOf[i] was filled for the bulk misses
+    uint64_t value = values[slot];
+    if (ctx.flows->changes() != changesAtLookup) {
+      hit = ctx.flows->lookup(keys[slot], value);
+      serviceKnown = false;
+    }
+    if (hit && f.protocol == IPPROTO_TCP &&
+        reopensConnection(ctx.flows->entry(FlowTable::entryIndex(value)), tcpHeader(f)->tcp_flags,
+                          FlowTable::direction(value))) {
+      // The client reuses its port after the connection ended: balance the SYN afresh.
+      ctx.flows->remove(FlowTable::entryIndex(value));
+      hit = false;
+      serviceKnown = false;
+    }
+    if (hit) {
+      forwardOnFlow(ctx, packets[i], f, FlowTable::entryIndex(value), FlowTable::direction(value), now);
       continue;
     }
-    const ParsedFrame& f = frames[i];
     const ServiceEntry* service = nullptr;
     if (services != nullptr) {
-      service = hit ? services->lookup(ServiceKey{f.ip->dst_addr, l4DestinationPort(f), f.protocol, 0}) : serviceOf[i];
+      service = serviceKnown ? serviceOf[i]
+                             : services->lookup(ServiceKey{f.ip->dst_addr, l4DestinationPort(f), f.protocol, 0});
     }
-    handleNewConnection(ctx, services, service, rxPort, packets[i], f, now, ctx.flows->changes() != changesAtLookup);
+    handleNewConnection(ctx, services, service, rxPort, packets[i], f, now);
   }
 }
 

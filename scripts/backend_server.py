@@ -4,6 +4,8 @@
 HTTP: every GET (any path) on every --http port answers 200 with the body "NAME:PORT\n";
       with --echo-client the body is "NAME:PORT from CLIENT_IP\n" (the source address the
       backend sees, for checks of masquerade and of externalTrafficPolicy: Local).
+      GET /bytes/N answers N bytes (N <= 64 MiB) of a fixed pattern instead, for transfers
+      that take many segments and windows: byte i is i * 7 % 251.
 UDP:  every datagram on every --udp port is answered with "NAME:udp:PAYLOAD".
 
 Runs until SIGINT or SIGTERM. Example, inside a backend namespace:
@@ -18,6 +20,12 @@ import sys
 import threading
 
 
+def pattern(size):
+    """size bytes, byte i = i * 7 % 251 (what a client can check without a copy)."""
+    block = bytes(i * 7 % 251 for i in range(251))
+    return (block * (size // 251 + 1))[:size]
+
+
 def make_handler(name, port, quiet, echo_client=False):
     plain = f"{name}:{port}\n".encode()
 
@@ -27,6 +35,8 @@ def make_handler(name, port, quiet, echo_client=False):
 
         def do_GET(self):
             body = f"{name}:{port} from {self.client_address[0]}\n".encode() if echo_client else plain
+            if self.path.startswith("/bytes/") and self.path[7:].isdigit() and int(self.path[7:]) <= 64 << 20:
+                body = pattern(int(self.path[7:]))
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))

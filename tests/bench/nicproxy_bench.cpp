@@ -308,8 +308,11 @@ Result runOnce(const Options& o, bool quiet) {
     lane->rx = rx[i];
     lane->tx = tx[i];
     lane->pool = pool;
+    // Room for every flow below the table's high-water mark (7/8), past which new
+    // connections evict half-open ones (the SYN phase has nothing but half-open ones).
     lane->flows = std::make_unique<FlowTable>("bflows" + tag + "_" + std::to_string(i),
-                                              static_cast<uint32_t>(o.flows / o.workers + newFlows + 1024), socket);
+                                              static_cast<uint32_t>((o.flows / o.workers + newFlows) * 8 / 7 + 1024),
+                                              socket);
     lane->ctx.index = i;
     lane->ctx.queue = i;
     lane->ctx.plane = &plane;

@@ -104,7 +104,7 @@ double updatePauses(uint32_t services, uint32_t endpoints, uint32_t flowCount, u
   ServiceTable table = makeServices(services, endpoints, Protocol::Udp);
   auto provider = std::make_unique<DpdkProvider>(plane, std::vector<Ipv4Cidr>{}, socket);
   provider->sync(table, {}, true);
-  FlowTable flows("uflows" + tag, flowCount + 1024, socket);
+  FlowTable flows("uflows" + tag, flowCount * 8 / 7 + 1024, socket);  // below the high-water mark
   WorkerContext ctx;
   ctx.plane = &plane;
   ctx.flows = &flows;

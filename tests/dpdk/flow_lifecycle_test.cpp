@@ -1,17 +1,19 @@
 // A connection's life in the flow table: created while the backend's MAC is still
-// unknown, expired by its protocol's and state's timeout, refused when the table is
-// full, and replaced when a client reuses a closed connection's tuple.
+// unknown, expired by its protocol's timeout (TCP's states: tcp_tracking_test.cpp), refused
+// when the table is full of established connections, and replaced when a client reuses a
+// closed connection's tuple.
 // Test addresses (see harness.hpp): client 10.50.0.100:40000 and up; ClusterIP
 // 10.96.0.10:80/TCP and :53/UDP -> 10.50.0.11; 10.96.0.40:80 -> 10.50.0.44:8080 whose
 // MAC (02:00:00:00:00:2c) is not known until the test learns it; SNAT address 10.50.0.1.
-// The conntrack.* tests set timeouts of 5 s (UDP), 50 s (UDP stream), 3600 s (close
-// wait) through Timeouts::applyConntrack, as the daemon does from the configuration.
+// The conntrack.* test sets timeouts of 5 s (UDP) and 50 s (UDP stream) through
+// Timeouts::applyConntrack, as the daemon does from the configuration.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <rte_byteorder.h>
 
 #include "tests/dpdk/harness.hpp"
 #include "tests/dpdk/packets.hpp"
+#include "tests/dpdk/tcp_session.hpp"
 
 namespace nicproxy::testing {
 namespace {
@@ -23,19 +25,6 @@ uint16_t snatPortOfFlow(Harness& h, uint32_t vip, uint16_t vport, uint16_t clien
   uint64_t value = 0;
   if (!h.flows().lookup(forward, value)) return 0;
   return rte_be_to_cpu_16(h.flows().entry(FlowTable::entryIndex(value)).reverse.destinationPort);
-}
-
-TcpFrame backendSynAck(uint16_t snatPort) {
-  TcpFrame r;
-  r.eth = EthSpec{kPort0Mac, kBackendMac};
-  r.ip.source = kBackendIp;
-  r.ip.destination = kPort0Ip;
-  r.tcp.sourcePort = 8080;
-  r.tcp.destinationPort = snatPort;
-  r.tcp.seq = 0x55667788;
-  r.tcp.ack = 0x11223345;
-  r.tcp.flags = kTcpSyn | kTcpAck;
-  return r;
 }
 
 TEST(FlowLifecycle, UnresolvedBackendSendsArpAndKeepsTheFlow) {
@@ -103,28 +92,10 @@ TEST(FlowLifecycle, UdpFlowExpiresAfterTheUdpTimeout) {
   EXPECT_EQ(h.flows().size(), 1u);
 }
 
-TEST(FlowLifecycle, TcpTimeoutFollowsTheConnectionState) {
-  Harness h;
-  const Timeouts& to = h.timeouts();
-  const uint64_t t = h.now();
-  std::vector<Sent> sent = h.run(build(clientTcp(kWebVip, 80)));
-  ASSERT_EQ(sent.size(), 1u);
-  const uint16_t snatPort = sourcePortOf(sent[0].frame);
-  ASSERT_EQ(h.run(backendSynAck(snatPort).build()).size(), 1u);
-  // Established now: the SYN timeout no longer applies.
-  EXPECT_EQ(h.flows().expire(t + to.tcpSynSent + 1, 1000), 0u);
-  EXPECT_EQ(h.flows().size(), 1u);
-
-  TcpFrame fin = clientTcp(kWebVip, 80, 40000, kTcpFin | kTcpAck);
-  ASSERT_EQ(h.run(fin.build()).size(), 1u);
-  EXPECT_EQ(h.flows().expire(t + to.tcpClosing - 1, 1000), 0u);
-  EXPECT_EQ(h.flows().expire(t + to.tcpClosing, 1000), 1u) << "closing connections go after the closing timeout";
-}
-
 TEST(FlowLifecycle, SynOnAClosedTupleStartsANewConnection) {
   Harness h;
   ASSERT_EQ(h.run(build(clientTcp(kWebVip, 80))).size(), 1u);
-  ASSERT_EQ(h.run(build(clientTcp(kWebVip, 80, 40000, kTcpRst | kTcpAck))).size(), 1u);
+  ASSERT_EQ(h.run(build(clientTcp(kWebVip, 80, 40000, kTcpRst | kTcpAck))).size(), 1u) << "the client aborts";
   ASSERT_EQ(h.run(build(clientTcp(kWebVip, 80))).size(), 1u);
   EXPECT_EQ(h.counters().flowsCreated, 2u);
   EXPECT_EQ(h.flows().size(), 1u) << "the closed entry is replaced, not leaked";
@@ -139,37 +110,42 @@ TEST(FlowLifecycle, TtlOneOnAnEstablishedFlowIsDropped) {
   EXPECT_EQ(h.dropCount(DropReason::TtlExceeded), 1u);
 }
 
+// A table full of established connections has nothing to evict: new connections are
+// refused, and the established ones keep working both ways.
 TEST(FlowLifecycle, FullTableRefusesNewConnectionsAndKeepsOldOnes) {
   Harness::Options options;
   options.flowCapacity = 64;
   Harness h(options);
-  uint64_t forwarded = 0;
-  uint16_t firstSnat = 0;
-  for (int burst = 0; burst < 3; ++burst) {
-    std::vector<Bytes> frames;
-    for (int i = 0; i < 24; ++i) frames.push_back(build(clientTcp(kWebVip, 80, static_cast<uint16_t>(40000 + burst * 24 + i))));
-    const std::vector<Sent> sent = h.run(frames);
-    if (burst == 0) firstSnat = sourcePortOf(sent.at(0).frame);
-    forwarded += sent.size();
+  std::vector<TcpSession> sessions;
+  for (uint16_t i = 0; i < 64; ++i) {
+    sessions.emplace_back(h, kWebVip, 80, static_cast<uint16_t>(40000 + i));
+    sessions.back().open();
   }
-  EXPECT_EQ(forwarded, 64u);
-  EXPECT_EQ(h.dropCount(DropReason::FlowTableFull), 72u - 64u);
+  EXPECT_EQ(h.flows().size(), 64u);
+  std::vector<Bytes> frames;
+  for (uint16_t i = 0; i < 8; ++i) frames.push_back(build(clientTcp(kWebVip, 80, static_cast<uint16_t>(41000 + i))));
+  EXPECT_TRUE(h.run(frames).empty());
+  EXPECT_EQ(h.dropCount(DropReason::FlowTableFull), 8u);
+  EXPECT_EQ(h.counters().flowsEarlyDropped, 0u) << "established connections are never evicted";
   EXPECT_EQ(h.flows().size(), 64u);
 
   // The first connection still works both ways.
-  std::vector<Sent> sent = h.run(backendSynAck(firstSnat).build());
+  std::vector<Sent> sent = sessions[0].sendBackend(kTcpAck | kTcpPsh, Bytes{'h', 'i'});
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sourcePortOf(sent[0].frame), 80u);
-  sent = h.run(build(clientTcp(kWebVip, 80, 40000, kTcpAck)));
+  sent = sessions[0].sendClient(kTcpAck | kTcpPsh, Bytes{'o', 'k'});
   ASSERT_EQ(sent.size(), 1u);
-  EXPECT_EQ(sourcePortOf(sent[0].frame), firstSnat);
+  EXPECT_EQ(sourcePortOf(sent[0].frame), sessions[0].snatPort());
   EXPECT_EQ(h.dropCount(DropReason::FlowTableFull), 8u);
   EXPECT_EQ(h.mbufsInUse(), 0u);
 }
 
 TEST(FlowLifecycle, ConntrackUdpStreamTimeoutAfterAReply) {
   Harness h;
-  h.plane().timeouts.applyConntrack(86400, 3600, 5, 50);
+  ConntrackConfig conntrack;
+  conntrack.udpTimeout = std::chrono::seconds(5);
+  conntrack.udpStreamTimeout = std::chrono::seconds(50);
+  h.plane().timeouts.applyConntrack(conntrack);
   const uint64_t t = h.now();
   std::vector<Sent> sent = h.run(build(clientUdp(kWebVip, 53)));
   ASSERT_EQ(sent.size(), 1u);
@@ -186,25 +162,6 @@ TEST(FlowLifecycle, ConntrackUdpStreamTimeoutAfterAReply) {
   ASSERT_EQ(h.run(reply.build()).size(), 1u);
   EXPECT_EQ(h.flows().expire(t + 5 * h.hz() + 1, 1000), 0u) << "answered UDP follows udpStreamTimeout";
   EXPECT_EQ(h.flows().expire(t + 50 * h.hz() + 1, 1000), 1u);
-}
-
-TEST(FlowLifecycle, ConntrackFinFromBothSidesUsesTimeWait) {
-  Harness h;
-  h.plane().timeouts.applyConntrack(86400, 3600, 5, 50);
-  const Timeouts& to = h.timeouts();
-  const uint64_t t = h.now();
-  std::vector<Sent> sent = h.run(build(clientTcp(kWebVip, 80)));
-  ASSERT_EQ(sent.size(), 1u);
-  const uint16_t snatPort = sourcePortOf(sent[0].frame);
-  ASSERT_EQ(h.run(backendSynAck(snatPort).build()).size(), 1u);
-  EXPECT_EQ(h.flows().expire(t + 3600 * h.hz(), 1000), 0u) << "established: tcpEstablishedTimeout (24 h)";
-  ASSERT_EQ(h.run(build(clientTcp(kWebVip, 80, 40000, kTcpFin | kTcpAck))).size(), 1u);
-  EXPECT_EQ(h.flows().expire(t + 3599 * h.hz(), 1000), 0u) << "one FIN: tcpCloseWaitTimeout";
-  TcpFrame fin = backendSynAck(snatPort);
-  fin.tcp.flags = kTcpFin | kTcpAck;
-  ASSERT_EQ(h.run(fin.build()).size(), 1u);
-  EXPECT_EQ(h.flows().expire(t + to.tcpTimeWait - 1, 1000), 0u);
-  EXPECT_EQ(h.flows().expire(t + to.tcpTimeWait + 1, 1000), 1u) << "both FINs: TIME_WAIT's 120 s";
 }
 
 }  // namespace

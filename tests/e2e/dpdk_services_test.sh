@@ -72,9 +72,11 @@ CHECKS=(
     "f: LoadBalancer NodePort 10.50.0.1:30081"
     "FullNAT: backends see 10.50.0.1 as the client"
     "ICMP echo to 10.50.0.1"
+    "TCP tracking: a 4 MiB download through the ClusterIP arrives whole"
     "reload: SIGHUP picks up a new endpoint for demo/empty"
     "h: SIGTERM stops nicproxy with exit code 0"
     "h: counters printed at exit"
+    "TCP tracking: no segment of real connections refused (tcp_out_of_window, tcp_invalid_state)"
 )
 
 
@@ -182,6 +184,17 @@ else
     fail "${CHECKS[12]}" "no echo reply"
 fi
 
+# TCP tracking: thousands of segments, window scaling and SACK as Linux negotiates them,
+# through the window checks both ways; the pattern is checked byte for byte.
+expected_sha=$(python3 -c 'import hashlib; b = bytes(i * 7 % 251 for i in range(251)); n = 4 << 20
+print(hashlib.sha256((b * (n // 251 + 1))[:n]).hexdigest())')
+got_sha=$(in_client bash -c 'curl -sS --max-time 20 http://10.96.0.10/bytes/4194304 | sha256sum' 2>&1 | cut -d" " -f1)
+if [[ $got_sha == "$expected_sha" ]]; then
+    pass "${CHECKS[13]}"
+else
+    fail "${CHECKS[13]}" "sha256 $got_sha, want $expected_sha"
+fi
+
 # reload: give demo/empty the endpoint 10.50.0.12 in the services file, then SIGHUP.
 python3 - "$WORK/services.json" <<'PY'
 import json, sys
@@ -204,17 +217,17 @@ while ((SECONDS < deadline)); do
     sleep 0.2
 done
 if [[ $reload_out == "backend-2:8080" ]]; then
-    pass "${CHECKS[13]}"
+    pass "${CHECKS[14]}"
 else
-    fail "${CHECKS[13]}" "after SIGHUP http://10.96.0.40/ answered '$reload_out', want backend-2:8080"
+    fail "${CHECKS[14]}" "after SIGHUP http://10.96.0.40/ answered '$reload_out', want backend-2:8080"
 fi
 
 # h: clean stop.
 h_stop_nicproxy TERM 15
 if [[ $H_NICPROXY_RC == 0 ]]; then
-    pass "${CHECKS[14]}"
+    pass "${CHECKS[15]}"
 else
-    fail "${CHECKS[14]}" "exit status $H_NICPROXY_RC; log tail: $(tail -n 5 "$LOG" | tr '\n' '|')"
+    fail "${CHECKS[15]}" "exit status $H_NICPROXY_RC; log tail: $(tail -n 5 "$LOG" | tr '\n' '|')"
 fi
 # counter NAME: the last "NAME <number>" in the log (formatCounters prints "  name  value").
 counter() {
@@ -223,9 +236,18 @@ counter() {
 nat_fwd=$(counter nat_forward)
 rejected=$(counter rejected)
 if [[ -n $(counter rx_packets) && ${nat_fwd:-0} -gt 0 && ${rejected:-0} -gt 0 ]]; then
-    pass "${CHECKS[15]} (nat_forward $nat_fwd, rejected $rejected)"
+    pass "${CHECKS[16]} (nat_forward $nat_fwd, rejected $rejected)"
 else
-    fail "${CHECKS[15]}" "want rx_packets, nat_forward > 0 and rejected > 0 in the log; got nat_forward=$nat_fwd rejected=$rejected"
+    fail "${CHECKS[16]}" "want rx_packets, nat_forward > 0 and rejected > 0 in the log; got nat_forward=$nat_fwd rejected=$rejected"
+fi
+
+out_of_window=$(counter tcp_out_of_window)
+invalid_state=$(counter tcp_invalid_state)
+refused=$((${out_of_window:-0} + ${invalid_state:-0}))
+if [[ -n $nat_fwd && $refused -eq 0 ]]; then
+    pass "${CHECKS[17]}"
+else
+    fail "${CHECKS[17]}" "tcp_out_of_window ${out_of_window:-0}, tcp_invalid_state ${invalid_state:-0}"
 fi
 
 [[ $FAILED -eq 0 ]]

@@ -44,7 +44,9 @@ constexpr const char* kGoodConfig = R"({
     "workers": 2
   },
   "conntrack": {"tcpEstablishedTimeout": "1h30m", "tcpCloseWaitTimeout": "60s", "udpTimeout": "15s",
-                "udpStreamTimeout": "2m0s", "maxPerCore": 32768, "min": 131072}
+                "udpStreamTimeout": "2m0s", "maxPerCore": 32768, "min": 131072, "tcpBeLiberal": true,
+                "tcpSynSentTimeout": "20s", "tcpSynRecvTimeout": "10s", "tcpFinWaitTimeout": "1m",
+                "tcpLastAckTimeout": "15s", "tcpTimeWaitTimeout": "1m30s", "tcpCloseTimeout": "5s"}
 })";
 
 // The good config with one change applied, so each bad case differs in one place.
@@ -91,6 +93,13 @@ TEST(ConfigParse, GoodFileWithEveryField) {
   EXPECT_EQ(config.conntrack.tcpCloseWaitTimeout, std::chrono::seconds(60));
   EXPECT_EQ(config.conntrack.udpTimeout, std::chrono::seconds(15));
   EXPECT_EQ(config.conntrack.udpStreamTimeout, std::chrono::seconds(120));
+  EXPECT_TRUE(config.conntrack.tcpBeLiberal);
+  EXPECT_EQ(config.conntrack.tcpSynSentTimeout, std::chrono::seconds(20));
+  EXPECT_EQ(config.conntrack.tcpSynRecvTimeout, std::chrono::seconds(10));
+  EXPECT_EQ(config.conntrack.tcpFinWaitTimeout, std::chrono::seconds(60));
+  EXPECT_EQ(config.conntrack.tcpLastAckTimeout, std::chrono::seconds(15));
+  EXPECT_EQ(config.conntrack.tcpTimeWaitTimeout, std::chrono::seconds(90));
+  EXPECT_EQ(config.conntrack.tcpCloseTimeout, std::chrono::seconds(5));
 }
 
 TEST(ConfigParse, DefaultsWhenOptionalAbsent) {
@@ -106,6 +115,11 @@ TEST(ConfigParse, DefaultsWhenOptionalAbsent) {
   EXPECT_EQ(result.config->dpdk.workers, 0);
   EXPECT_EQ(result.config->conntrack.tcpEstablishedTimeout, std::chrono::hours(24));
   EXPECT_EQ(result.config->conntrack.udpTimeout, std::chrono::seconds(30));
+  EXPECT_FALSE(result.config->conntrack.tcpBeLiberal);
+  EXPECT_EQ(result.config->conntrack.tcpSynSentTimeout, std::chrono::seconds(30));
+  EXPECT_EQ(result.config->conntrack.tcpSynRecvTimeout, std::chrono::seconds(30));
+  EXPECT_EQ(result.config->conntrack.tcpCloseWaitTimeout, std::chrono::hours(1));
+  EXPECT_EQ(result.config->conntrack.tcpTimeWaitTimeout, std::chrono::seconds(120));
   EXPECT_TRUE(result.config->dpdk.eal.empty());
 }
 
@@ -224,6 +238,12 @@ TEST(ConfigErrors, EachKindOfMistake) {
        {"dpdk.workers: -1 is out of range 0..128"}},
       {"conntrack timeout not a duration", [](auto& top) { top["conntrack"] = boost::json::object{{"udpTimeout", "30"}}; },
        {R"(conntrack.udpTimeout: "30" is not a duration of at least 1s (for example "15m0s"))"}},
+      {"conntrack tcpBeLiberal not a boolean",
+       [](auto& top) { top["conntrack"] = boost::json::object{{"tcpBeLiberal", "yes"}}; },
+       {R"(conntrack.tcpBeLiberal: expected true or false, got "yes")"}},
+      {"conntrack half-open timeout not a duration",
+       [](auto& top) { top["conntrack"] = boost::json::object{{"tcpSynRecvTimeout", "0s"}}; },
+       {R"(conntrack.tcpSynRecvTimeout: "0s" is not a duration of at least 1s (for example "15m0s"))"}},
       {"conntrack unknown key", [](auto& top) { top["conntrack"] = boost::json::object{{"tcpTimeout", "1s"}}; },
        {"conntrack.tcpTimeout: unknown key"}},
       {"scheduler unknown", [](auto& top) { dpdkOf(top)["scheduler"] = "wrr"; },

@@ -59,9 +59,11 @@ struct Timeouts {
   uint64_t udpStream = 0;    // UDP that has seen a reply
   uint64_t arpRetry = 0;     // between two ARP requests for one address
   uint64_t arpRefresh = 0;   // re-ask a known neighbour after this long without news
+  uint64_t arpFail = 0;      // then unresolved if it has not answered for this long more
+  uint64_t arpExpire = 0;    // a neighbour nobody asked for or confirmed this long is freed
   uint64_t probeInterval = 0;  // how often backends' MACs are resolved ahead of traffic
 
-  /// Defaults in seconds: TCP 30 / 900 / 10 / 10, UDP 30 / 30, ARP 0.2 / 60, probe 0.5.
+  /// Defaults in seconds: TCP 30 / 900 / 10 / 10, UDP 30 / 30, ARP 0.2 / 60 / 5 / 300, probe 0.5.
   static Timeouts fromTscHz(uint64_t hz);
   /// Takes the conntrack.* settings: established, close-wait (for FIN), UDP, UDP stream.
   void applyConntrack(uint64_t establishedSeconds, uint64_t closeWaitSeconds, uint64_t udpSeconds,

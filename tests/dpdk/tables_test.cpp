@@ -3,8 +3,13 @@
 // 10.1-6.x.y (bulk: 10.3 permanent, 10.4 resolved, 10.5 unresolved); flows between
 // client 10.50.0.100:40000, VIP 10.96.0.10:80, backend 10.50.0.11:8080 and SNAT
 // address 10.50.0.1.
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <optional>
+#include <random>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -212,6 +217,22 @@ TEST(NeighborTable, EvictionTakesUnresolvedFirstAndNeverPermanent) {
   for (uint32_t i = 0; i < kResolved; ++i) EXPECT_EQ(macIn(table, ipv4(10, 4, 0, 0) + i), macOf(1000 + i)) << i;
 }
 
+// A request still within its retry window may be answered any moment: a claim does not
+// evict it (its answer would find no entry), it is refused and asks again later.
+TEST(NeighborTable, EvictionSparesEntriesAwaitingAnAnswer) {
+  NeighborTable table;
+  uint32_t refused = 0;
+  for (uint32_t i = 0; i < 2 * NeighborTable::kSlots; ++i) {
+    if (!table.claimRequest(rte_cpu_to_be_32(ipv4(10, 7, 0, 0) + i), kT, kRetry, kRefresh)) ++refused;
+  }
+  EXPECT_GT(refused, 0u);
+  EXPECT_EQ(table.claimsRefused(), refused);
+  EXPECT_EQ(table.evicted(), 0u);
+  EXPECT_TRUE(table.claimRequest(rte_cpu_to_be_32(ipv4(10, 8, 0, 0)), kT + kRetry, kRetry, kRefresh))
+      << "once the retry window is over, the next claim may evict";
+  EXPECT_EQ(table.evicted(), 1u);
+}
+
 // Every candidate slot permanent: a claim is refused (counted) rather than evicting one.
 TEST(NeighborTable, FullOfPermanentEntriesRefusesClaims) {
   NeighborTable table;
@@ -223,6 +244,77 @@ TEST(NeighborTable, FullOfPermanentEntriesRefusesClaims) {
   EXPECT_FALSE(table.claimRequest(rte_cpu_to_be_32(kBackendIp), kT, kRetry, kRefresh));
   EXPECT_EQ(table.claimsRefused(), 1u);
   EXPECT_EQ(table.evicted(), 0u);
+}
+
+// Several threads claim, answer, expire and evict at once while readers keep (slot,
+// generation) like flows and read through it later: a reader must never get the MAC of
+// another address. Each MAC encodes its address, so any mix-up shows. A stress test: it
+// catches a missing generation bump within a few thousand reuses (see the report).
+TEST(NeighborTable, ConcurrentReuseNeverShowsAnotherHostsMac) {
+  NeighborTable table;
+  constexpr uint32_t kAddresses = 6000;  // more than the slots: claims evict
+  auto addressOf = [](uint32_t i) { return ipv4(10, 9, 0, 0) + i; };
+  auto macFor = [](uint32_t address) {
+    return Mac{0x02, 0x01, static_cast<uint8_t>(address >> 24), static_cast<uint8_t>(address >> 16),
+               static_cast<uint8_t>(address >> 8), static_cast<uint8_t>(address)};
+  };
+  std::atomic<uint64_t> clock{kT};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> wrong{0}, reads{0}, reused{0};
+
+  auto writer = [&](uint32_t seed) {
+    std::mt19937 rng(seed);
+    while (!stop.load(std::memory_order_relaxed)) {
+      const uint32_t address = addressOf(rng() % kAddresses);
+      const rte_be32_t a = rte_cpu_to_be_32(address);
+      const uint64_t now = clock.fetch_add(kRetry, std::memory_order_relaxed);
+      if (table.claimRequest(a, now, kRetry, kRefresh)) table.hear(a, etherAddr(macFor(address)), now, true, kRetry);
+    }
+  };
+  auto expirer = [&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      table.expire(clock.load(std::memory_order_relaxed), kRefresh, kFail, 50 * kRetry, 256);
+    }
+  };
+  auto reader = [&](uint32_t seed) {
+    std::mt19937 rng(seed);
+    struct Cached {
+      uint32_t address;
+      NeighborTable::Ref ref;
+    };
+    std::vector<Cached> flows;
+    rte_ether_addr mac;
+    while (!stop.load(std::memory_order_relaxed)) {
+      const uint32_t address = addressOf(rng() % kAddresses);
+      NeighborTable::Ref ref;
+      if (table.find(rte_cpu_to_be_32(address), ref, mac)) {
+        if (!sameMac(mac, macFor(address))) wrong.fetch_add(1);
+        if (flows.size() < 4096) flows.push_back({address, ref});
+      }
+      for (size_t i = 0; i < flows.size(); i += 1 + rng() % 8) {
+        reads.fetch_add(1, std::memory_order_relaxed);
+        if (!table.lookupSlot(flows[i].ref.slot, flows[i].ref.generation, mac)) {
+          reused.fetch_add(1, std::memory_order_relaxed);
+          flows[i] = flows.back();  // back to the slow path: forget it
+          flows.pop_back();
+        } else if (!sameMac(mac, macFor(flows[i].address))) {
+          wrong.fetch_add(1);
+        }
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back(writer, 1);
+  threads.emplace_back(writer, 2);
+  threads.emplace_back(expirer);
+  threads.emplace_back(reader, 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  stop.store(true);
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0u) << "a reader saw another address's MAC";
+  EXPECT_GT(reused.load(), 100u) << "the test did not make slots change hands";
+  EXPECT_GT(table.evicted() + table.expired(), 100u);
+  EXPECT_LE(table.size(), NeighborTable::kSlots);
 }
 
 FlowKey key(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport) {

@@ -1,8 +1,8 @@
 // Tests: control/arp_owners (the --validate warnings about external / LB IPs that another
 // host answers ARP for). Addresses: port 0 10.50.0.1/24 with gateway 10.50.0.254 and the
 // permanent neighbour 10.50.0.9 (02:00:00:00:00:09); port 1 10.60.0.1/24; endpoints
-// 10.50.0.11 (service "web") and 10.60.0.21 (service "far"); free addresses 10.50.0.200
-// and 192.0.2.10 (outside every port subnet).
+// 10.50.0.11 (service "web"), 10.60.0.21 (service "far") and 172.16.0.5 (service "pod",
+// outside every port subnet); free addresses 10.50.0.200 and 192.0.2.10 (outside).
 #include <gtest/gtest.h>
 
 #include "control/arp_owners.hpp"
@@ -43,7 +43,8 @@ ServicePortPtr servicePort(const std::string& name, Ipv4 endpoint, std::vector<I
 
 ServiceTable tableWith(Ipv4 externalIP, bool asLoadBalancer = false) {
   ServiceTable::Map map;
-  for (auto sp : {servicePort("web", ip(10, 50, 0, 11), {}), servicePort("far", ip(10, 60, 0, 21), {})}) {
+  for (auto sp : {servicePort("web", ip(10, 50, 0, 11), {}), servicePort("far", ip(10, 60, 0, 21), {}),
+                  servicePort("pod", ip(172, 16, 0, 5), {})}) {
     map[sp->name] = sp;
   }
   auto clash = asLoadBalancer ? servicePort("clash", ip(10, 50, 0, 12), {}, {externalIP})
@@ -75,6 +76,7 @@ TEST(ArpOwnerWarnings, Table) {
        "external IP 10.50.0.12 of default/clash:http is an endpoint of default/clash:http"},
       {"a free address in the subnet", ip(10, 50, 0, 200), false, ""},
       {"outside every port subnet (not answered)", ip(192, 0, 2, 10), false, ""},
+      {"an endpoint outside every port subnet (not answered)", ip(172, 16, 0, 5), false, ""},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.description);

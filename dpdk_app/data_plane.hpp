@@ -3,7 +3,8 @@
 //
 // Who reads and writes:
 //  - ports, timeouts, workerCount: written once before the workers start, then read-only.
-//  - neighbors: see neighbor.hpp (lock-free, any worker writes, every worker reads).
+//  - neighbors: see neighbor.hpp (lock-free, any worker writes, every worker and the
+//    control thread read; slots are reused, never deallocated).
 //  - services: written by the control thread only (DpdkProvider), with a release store
 //    after the new table is fully built; each worker loads it with acquire once per
 //    loop iteration and stops using it before it reports a quiescent state on qsbr.

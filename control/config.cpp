@@ -244,7 +244,11 @@ std::optional<DpdkPortConfig> readPort(const boost::json::value& value, const st
       port.gateway = ip;
     }
   }
-  if (errors.size() == errorsBefore) readStaticNeighbors(reader, errors, port);
+  if (errors.size() == errorsBefore) {
+    readStaticNeighbors(reader, errors, port);
+  } else {
+    reader.get("neighbors");  // a known key, not read while the address is wrong
+  }
   reader.rejectUnknownKeys();
   if (errors.size() != errorsBefore) return std::nullopt;
   return port;

@@ -2,6 +2,7 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "control/arp_owners.hpp"
 #include "control/change_tracker.hpp"
 #include "control/config.hpp"
 #include "control/endpoints.hpp"
@@ -73,6 +74,7 @@ int validateConfiguration(const std::filesystem::path& configPath, std::ostream&
                        protocolName(name.protocol), describeFrontends(*port), port->endpoints.size(),
                        usable.size(), usable.empty() ? " none (connections are rejected)" : endpoints);
   }
+  for (const std::string& w : arpOwnerWarnings(config, *snapshot.table)) out << "warning: " << w << "\n";
   const bool ok = contents.errors.empty() && !contents.unreadable;
   out << (ok ? "configuration OK\n" : "configuration has errors\n");
   return ok ? 0 : 1;

@@ -275,6 +275,7 @@ int App::run() {
   spdlog::info("data path ready: {} service ports, {} frontends, {} workers on lcores {}", s.tracker.current()->size(),
                s.provider->current()->frontendCount(), workerCount, fmt::join(s.workerLcores, ","));
 
+  auto nextOwnerCheck = SyncRunner::Clock::now();
   while (true) {
     const int signal = takePendingSignal();
     if (signal == SIGINT || signal == SIGTERM) {
@@ -291,6 +292,10 @@ int App::run() {
     auto now = SyncRunner::Clock::now();
     s.runner->runIfDue(now);
     s.provider->reclaim();
+    if (now >= nextOwnerCheck) {  // the workers' probes are answered between syncs
+      s.provider->checkAnsweredAddresses();
+      nextOwnerCheck = now + std::chrono::seconds(1);
+    }
     // Wake for the next event, the next due sync, or every 100 ms to look at signals.
     now = SyncRunner::Clock::now();
     const auto wake = std::min(s.runner->nextDue(now), now + std::chrono::milliseconds(100));
@@ -315,6 +320,10 @@ int App::run() {
   }
   spdlog::info("counters at shutdown ({} workers, {} flows in tables):\n{}", workerCount, flows,
                formatCounters(sumCounters(counters)));
+  spdlog::info("neighbours at shutdown: {} in the table, {} expired, {} evicted, {} stopped answering, {} claims "
+               "refused (table full)",
+               plane.neighbors.size(), plane.neighbors.expired(), plane.neighbors.evicted(),
+               plane.neighbors.unreachable(), plane.neighbors.claimsRefused());
   return 0;
 }
 

@@ -29,7 +29,9 @@ namespace nicproxy {
   X(NoRoute, "no_route", "no port subnet or gateway reaches the destination")        \
   X(FlowTableFull, "flow_table_full", "no free flow entry")                          \
   X(SnatPortsExhausted, "snat_ports_exhausted", "no free SNAT port for the tuple")   \
-  X(ArpIgnored, "arp_ignored", "ARP not asking for one of our addresses")            \
+  X(ArpIgnored, "arp_ignored", "malformed ARP, or a request for an address nicproxy does not answer for") \
+  X(ArpUnsolicited, "arp_unsolicited", "ARP reply or announcement nicproxy did not ask for: learns nothing") \
+  X(ArpConflict, "arp_conflict", "ARP request for an external/LB IP another host answers for: not answered") \
   X(TxFull, "tx_full", "the transmit queue did not take the packet")                \
   X(SourceRange, "source_range", "source outside the LB IP's loadBalancerSourceRanges") \
   X(NoLocalEndpoints, "no_local_endpoints", "traffic policy Local and no endpoint on this node") \
@@ -58,7 +60,7 @@ struct alignas(64) WorkerCounters {
   uint64_t rejected = 0;      // RST or ICMP port unreachable sent for a service without endpoints
   uint64_t arpReplies = 0;    // ARP replies we sent
   uint64_t arpRequests = 0;   // ARP requests we sent to resolve next hops
-  uint64_t arpLearned = 0;    // ARP replies to us, consumed after learning the sender
+  uint64_t arpLearned = 0;    // answers to our ARP requests, consumed after setting the MAC
   uint64_t icmpEchoReplies = 0;
   uint64_t redirected = 0;    // replies handed to the worker that owns their flow (the owner
                               // counts them in its rx_packets again)

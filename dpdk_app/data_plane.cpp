@@ -8,6 +8,8 @@ Timeouts Timeouts::fromTscHz(uint64_t hz) {
   t.applyConntrack(ConntrackConfig{});
   t.arpRetry = hz / 5;
   t.arpRefresh = 60 * hz;
+  t.arpFail = 5 * hz;
+  t.arpExpire = 300 * hz;
   t.probeInterval = hz / 2;
   return t;
 }

@@ -3,7 +3,8 @@
 //
 // Who reads and writes:
 //  - ports, timeouts, workerCount: written once before the workers start, then read-only.
-//  - neighbors: see neighbor.hpp (lock-free, any worker writes, every worker reads).
+//  - neighbors: see neighbor.hpp (lock-free, any worker writes, every worker and the
+//    control thread read; slots are reused, never deallocated).
 //  - services: written by the control thread only (DpdkProvider), with a release store
 //    after the new table is fully built; each worker loads it with acquire once per
 //    loop iteration and stops using it before it reports a quiescent state on qsbr.
@@ -64,9 +65,11 @@ struct Timeouts {
   uint64_t udpStream = 0;    // UDP that has seen a reply
   uint64_t arpRetry = 0;     // between two ARP requests for one address
   uint64_t arpRefresh = 0;   // re-ask a known neighbour after this long without news
+  uint64_t arpFail = 0;      // then unresolved if it has not answered for this long more
+  uint64_t arpExpire = 0;    // a neighbour nobody asked for or confirmed this long is freed
   uint64_t probeInterval = 0;  // how often backends' MACs are resolved ahead of traffic
 
-  /// ConntrackConfig's defaults (and ARP 0.2 / 60 s, probe 0.5 s) at `hz`.
+  /// ConntrackConfig's defaults (and ARP 0.2 / 60 / 5 / 300 s, probe 0.5 s) at `hz`.
   static Timeouts fromTscHz(uint64_t hz);
   /// Takes the conntrack.* settings.
   void applyConntrack(const ConntrackConfig& conntrack);

@@ -91,7 +91,7 @@ void DpdkProvider::sync(const ServiceTable& table, const ChangedPorts& changed, 
   auto next = std::make_unique<FastServiceTable>(writer_->index(),
                                                  generations.fetch_add(1, std::memory_order_relaxed) + 1,
                                                  std::move(removed), writer_->backendAddresses(),
-                                                 writer_->backendCount());
+                                                 writer_->backendCount(), writer_->answeredAddresses());
   const auto built = std::chrono::steady_clock::now();
   // release: the table is completely built before a worker can load its pointer;
   // workers load it with acquire (runWorker). (The index's own keys were published by
@@ -109,6 +109,7 @@ void DpdkProvider::sync(const ServiceTable& table, const ChangedPorts& changed, 
   pending_.push_back(std::move(replaced));
   current_ = std::move(next);
   reclaim();
+  checkAnsweredAddresses();
   const auto done = std::chrono::steady_clock::now();
   lastBuild_ = built - start;
   lastPublish_ = done - built;
@@ -119,6 +120,29 @@ void DpdkProvider::sync(const ServiceTable& table, const ChangedPorts& changed, 
                current_->removedBackends().size(),
                std::chrono::duration_cast<std::chrono::microseconds>(lastBuild_).count(),
                std::chrono::duration_cast<std::chrono::microseconds>(lastPublish_).count(), pending_.size());
+}
+
+size_t DpdkProvider::checkAnsweredAddresses() {
+  if (current_ == nullptr) return 0;
+  std::map<rte_be32_t, MacAddress> owned;
+  for (rte_be32_t address : current_->answeredAddresses()) {
+    rte_ether_addr mac;
+    // Lock-free and read-only: see the header on why the control thread may do this.
+    if (!plane_.neighbors.lookup(address, mac)) continue;
+    MacAddress bytes;
+    std::copy(std::begin(mac.addr_bytes), std::end(mac.addr_bytes), bytes.begin());
+    owned.emplace(address, bytes);
+    const auto before = ownedByOthers_.find(address);
+    if (before != ownedByOthers_.end() && before->second == bytes) continue;
+    const ServicePortName* port = writer_->answeringPort(address);
+    spdlog::warn("dpdk: {} (an external or LB IP of {}) belongs to {} with MAC {}: another host answers ARP "
+                 "for it, so nicproxy does not; fix the service or that host",
+                 formatIpv4(rte_be_to_cpu_32(address)), port != nullptr ? port->toString() : "a service",
+                 plane_.neighbors.isPermanent(address) ? "the permanent neighbour" : "a neighbour",
+                 formatMac(bytes));
+  }
+  ownedByOthers_ = std::move(owned);
+  return ownedByOthers_.size();
 }
 
 }  // namespace nicproxy

@@ -15,6 +15,11 @@
 // time has since reported quiescent, so none can still hold it. Neither side waits for
 // the other: a worker that is slow to report only delays the freeing.
 //
+// The neighbour table (DataPlane::neighbors) is read here, never written: lookups are
+// lock-free loads that prove their result belongs to the address (neighbor.hpp), and
+// its slots are never deallocated while the plane lives, so the control thread reads it
+// as safely as a worker does.
+//
 // Removed endpoints: an endpoint that disappears from a service port (not one that is
 // merely terminating) is listed in the next tables for kRemovedMemory, so that every
 // worker's purge scan sees it at least once and resets (TCP) or deletes (UDP) the
@@ -48,6 +53,12 @@ class DpdkProvider : public Provider {
   /// Frees what earlier syncs replaced, as far as their grace periods are over.
   /// Cheap; the control loop calls it on every round.
   void reclaim();
+  /// Warns, once per (address, MAC), about each external / LB IP nicproxy answers ARP for
+  /// that turns out to be another host's (a permanent neighbour, or one that answered
+  /// the workers' probe): the workers stop answering for it. Called by sync() and by the
+  /// control loop (the probes' answers come between syncs). Returns how many addresses
+  /// are owned by another host now.
+  size_t checkAnsweredAddresses();
   /// Syncs whose replaced state is still waiting for its grace period.
   size_t awaitingReclaim() const { return pending_.size(); }
 
@@ -82,6 +93,7 @@ class DpdkProvider : public Provider {
   void release(Replaced& replaced);
   std::deque<Replaced> pending_;
   std::map<RemovedBackend, std::chrono::steady_clock::time_point> recentlyRemoved_;
+  std::map<rte_be32_t, MacAddress> ownedByOthers_;  // warned about, with the MAC
   std::chrono::nanoseconds lastBuild_{0};
   std::chrono::nanoseconds lastPublish_{0};
 };

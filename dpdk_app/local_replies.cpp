@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "dpdk_app/arp_rules.hpp"
 #include "dpdk_app/checksum.hpp"
 
 namespace nicproxy {
@@ -45,26 +46,22 @@ void handleArp(WorkerContext& ctx, const FastServiceTable* services, uint16_t po
   }
   const rte_be32_t target = arp->arp_data.arp_tip;
   const rte_be32_t sender = arp->arp_data.arp_sip;
-  const bool forUs = target == p.address ||
-                     (services != nullptr && (services->localAddressFlags(target) & kAnswerArp) != 0 &&
-                      (target & p.mask) == (p.address & p.mask));
-  // Learn like the kernel does: from ARP addressed to us, and refresh entries we
-  // already have (gratuitous ARP after a pod moves), but never fill the table with
-  // every host that talks on the segment.
-  const bool senderOnLink = sender != 0 && (sender & p.mask) == (p.address & p.mask);
-  if (senderOnLink) {
-    if (forUs) {
-      ctx.plane->neighbors.learn(sender, arp->arp_data.arp_sha, now);
-    } else {
-      ctx.plane->neighbors.refresh(sender, arp->arp_data.arp_sha, now);
-    }
+  const bool request = arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+  // The sender first: answering rewrites the frame. Learns only what we asked for.
+  const bool solicited = hearArpSender(ctx, port, *arp, now) == NeighborTable::Heard::Solicited;
+  const ArpTarget answer = request ? arpTargetOf(*ctx.plane, services, port, target) : ArpTarget::NotOurs;
+  if (answer == ArpTarget::Conflict) {
+    dropPacket(ctx, m, DropReason::ArpConflict);
+    return;
   }
-  if (!forUs || arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST)) {
-    if (forUs) {
-      ++ctx.counters.arpLearned;  // a reply to our request: learnt above
+  if (answer == ArpTarget::NotOurs) {
+    if (solicited) {
+      ++ctx.counters.arpLearned;  // an answer to our request: learnt above
       rte_pktmbuf_free(m);
     } else {
-      dropPacket(ctx, m, DropReason::ArpIgnored);
+      // A request for another host is normal chatter; anything else (a reply, a
+      // gratuitous announcement: sender == target) is an ARP we did not ask for.
+      dropPacket(ctx, m, request && sender != target ? DropReason::ArpIgnored : DropReason::ArpUnsolicited);
     }
     return;
   }

@@ -1,6 +1,6 @@
 #pragma once
 // Frames the node answers or originates itself, rather than translating: ARP
-// (answers, learning, requests), ICMP echo, and the REJECT replies for service ports
+// (answers, requests), ICMP echo, and the REJECT replies for service ports
 // without endpoints. Called from the worker's burst loop; same rules as worker.hpp
 // (per-lcore, never blocks, allocates only mbufs from the worker's pool).
 #include <cstdint>
@@ -14,8 +14,9 @@ namespace nicproxy {
 /// Broadcasts "who has `target`" on port index `port`.
 void sendArpRequest(WorkerContext& ctx, uint16_t port, rte_be32_t target);
 
-/// Learns the sender when the ARP is for us (or refreshes a known neighbour) and answers
-/// requests for the port address and for external / LB IPs in the port's subnet.
+/// Tells the neighbour table what the sender said (hearArpSender: learns only answers
+/// to our own requests) and answers requests for the port address and for external / LB
+/// IPs in the port's subnet that no other host answers for (arpTargetOf).
 void handleArp(WorkerContext& ctx, const FastServiceTable* services, uint16_t port, rte_mbuf* m,
                const ParsedFrame& f, uint64_t now);
 

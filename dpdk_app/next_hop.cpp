@@ -14,14 +14,16 @@ static_assert(NeighborTable::kSlots <= FlowEntry::kNoNeighborSlot, "a neighbour 
     return false;
   }
   NeighborTable& neighbors = ctx.plane->neighbors;
-  const uint32_t slot = neighbors.slotOf(r.nextHop);
-  if (slot == NeighborTable::kNoSlot || !neighbors.lookupSlot(slot, mac)) {
+  NeighborTable::Ref ref;
+  if (!neighbors.find(r.nextHop, ref, mac)) {
     const Timeouts& t = ctx.plane->timeouts;
     if (neighbors.claimRequest(r.nextHop, now, t.arpRetry, t.arpRefresh)) sendArpRequest(ctx, r.port, r.nextHop);
     reason = DropReason::NeighborUnresolved;
     return false;
   }
-  e.neighborSlot = static_cast<uint16_t>(slot);
+  // (slot, generation): forwardOnFlow() uses the slot only while it is in this tenure.
+  e.neighborSlot = static_cast<uint16_t>(ref.slot);
+  e.neighborGeneration = ref.generation;
   e.backendPort = r.port;
   return true;
 }

@@ -40,7 +40,8 @@ inline bool route(const DataPlane& plane, rte_be32_t destination, Route& out) {
 
 /// The slow part of forwarding towards a backend, taken until the next hop's MAC is known:
 /// routes the backend's address, asks ARP when it is time, and on success remembers the
-/// next hop's neighbour slot in the entry so that later packets skip all of this. False
+/// next hop's neighbour slot and its generation in the entry so that later packets skip
+/// all of this (until the slot changes hands or the neighbour turns unresolved). False
 /// (with `reason`) when the packet cannot leave yet.
 bool resolveBackendHop(WorkerContext& ctx, FlowEntry& e, uint64_t now, rte_ether_addr& mac, DropReason& reason);
 

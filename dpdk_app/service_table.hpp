@@ -2,7 +2,8 @@
 // The fast-path view of a control-plane ServiceTable, as the workers see it: the
 // frontend index (VIP, port, protocol -> ServiceEntry; the node's own addresses), plus
 // what changes with each sync as a whole: its generation, the endpoints removed
-// recently, and the backend addresses whose MACs the workers resolve ahead of traffic.
+// recently, the backend addresses whose MACs the workers resolve ahead of traffic, and
+// the external / LB IPs the workers answer ARP for (and probe for other owners).
 //
 // Who reads and writes: DpdkProvider publishes one FastServiceTable per sync (a release
 // store into DataPlane::services) and frees it after an RCU grace period; workers only
@@ -39,7 +40,8 @@ class FastServiceTable {
  public:
   /// `index` must outlive this table. `removedBackends` need not be sorted.
   FastServiceTable(const FrontendIndex& index, uint64_t generation, std::vector<RemovedBackend> removedBackends,
-                   std::shared_ptr<const std::vector<rte_be32_t>> backendAddresses, size_t backendCount);
+                   std::shared_ptr<const std::vector<rte_be32_t>> backendAddresses, size_t backendCount,
+                   std::shared_ptr<const std::vector<rte_be32_t>> answeredAddresses = nullptr);
   FastServiceTable(const FastServiceTable&) = delete;
   FastServiceTable& operator=(const FastServiceTable&) = delete;
 
@@ -49,6 +51,9 @@ class FastServiceTable {
   uint32_t localAddressFlags(rte_be32_t address) const { return index_.localAddressFlags(address); }
   /// Distinct backend addresses, for resolving their MACs ahead of traffic.
   const std::vector<rte_be32_t>& backendAddresses() const { return *backendAddresses_; }
+  /// External and LB IPs nicproxy answers ARP for (not the port addresses): probed to find
+  /// out whether another host owns one.
+  const std::vector<rte_be32_t>& answeredAddresses() const { return *answeredAddresses_; }
 
   /// Endpoints removed recently from a service port; its flows to them are torn down.
   bool hasRemovedBackends() const { return !removedBackends_.empty(); }
@@ -66,6 +71,7 @@ class FastServiceTable {
   std::vector<RemovedBackend> removedBackends_;  // sorted
   std::shared_ptr<const std::vector<rte_be32_t>> backendAddresses_;
   size_t backendCount_;
+  std::shared_ptr<const std::vector<rte_be32_t>> answeredAddresses_;  // never null
 };
 
 }  // namespace nicproxy

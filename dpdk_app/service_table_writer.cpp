@@ -186,15 +186,15 @@ void ServiceTableWriter::settleTouched() {
   sortUnique(touchedAddresses_);
   for (rte_be32_t address : touchedAddresses_) {
     uint32_t flags = 0;
-    if (std::any_of(settings_.ports.begin(), settings_.ports.end(),
-                    [address](const PortSubnet& p) { return p.address == address; })) {
-      flags |= kAnswerArp;
-    }
+    const bool portAddress = std::any_of(settings_.ports.begin(), settings_.ports.end(),
+                                         [address](const PortSubnet& p) { return p.address == address; });
+    if (portAddress) flags |= kAnswerArp;
     if (const auto it = addressUses_.find(address); it != addressUses_.end()) {
       if (it->second.frontends > 0) flags |= kServiceAddress;
       if (it->second.arp > 0) flags |= kAnswerArp;
       if (it->second.frontends == 0) addressUses_.erase(it);
     }
+    setAnswered(address, !portAddress && (flags & kAnswerArp) != 0);
     if (index_->localAddressFlags(address) != flags) index_->setLocalAddress(address, flags);
   }
   touchedAddresses_.clear();
@@ -280,6 +280,37 @@ bool ServiceTableWriter::update(const ServiceTable& table, const ChangedPorts& c
 std::shared_ptr<const std::vector<rte_be32_t>> ServiceTableWriter::backendAddresses() {
   if (publishedBackendList_ == nullptr) publishedBackendList_ = std::make_shared<const std::vector<rte_be32_t>>(backendList_);
   return publishedBackendList_;
+}
+
+void ServiceTableWriter::setAnswered(rte_be32_t address, bool answered) {
+  const auto it = answeredPositions_.find(address);
+  if (answered == (it != answeredPositions_.end())) return;
+  publishedAnswered_.reset();
+  if (answered) {
+    answeredPositions_.emplace(address, static_cast<uint32_t>(answeredList_.size()));
+    answeredList_.push_back(address);
+    return;
+  }
+  // Swap-remove, as for the backend addresses.
+  const uint32_t position = it->second;
+  answeredList_[position] = answeredList_.back();
+  answeredPositions_[answeredList_[position]] = position;
+  answeredList_.pop_back();
+  answeredPositions_.erase(address);
+}
+
+std::shared_ptr<const std::vector<rte_be32_t>> ServiceTableWriter::answeredAddresses() {
+  if (publishedAnswered_ == nullptr) publishedAnswered_ = std::make_shared<const std::vector<rte_be32_t>>(answeredList_);
+  return publishedAnswered_;
+}
+
+const ServicePortName* ServiceTableWriter::answeringPort(rte_be32_t address) const {
+  for (const auto& [name, record] : records_) {
+    for (const PortFrontends::Frontend& f : record->frontends) {
+      if (f.answerArp && f.key.address == address) return &name;
+    }
+  }
+  return nullptr;
 }
 
 ServiceTableWriter::Retired ServiceTableWriter::takeRetired() {

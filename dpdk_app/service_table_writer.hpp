@@ -62,6 +62,12 @@ class ServiceTableWriter {
   /// Distinct backend addresses; a new vector only when the set changed.
   std::shared_ptr<const std::vector<rte_be32_t>> backendAddresses();
   size_t backendCount() const { return backendTotal_; }
+  /// External and LB IPs inside a port's subnet, which nicproxy answers ARP for (port
+  /// addresses excluded); a new vector only when the set changed.
+  std::shared_ptr<const std::vector<rte_be32_t>> answeredAddresses();
+  /// The first service port (in name order) whose frontend makes nicproxy answer ARP for
+  /// `address`; nullptr when none. A scan of every record: for rare messages only.
+  const ServicePortName* answeringPort(rte_be32_t address) const;
   const std::map<ServicePortName, std::shared_ptr<const PortFrontends>>& records() const { return records_; }
   /// Ports built and reused by the last update() or rebuild().
   size_t builtPorts() const { return builtPorts_; }
@@ -100,6 +106,8 @@ class ServiceTableWriter {
   void removeRecord(const PortFrontends& record);
   /// Installs the first claimant (in service-port name order) of each touched key.
   void settleTouched();
+  /// Keeps `address` in (or out of) the answered-address list.
+  void setAnswered(rte_be32_t address, bool answered);
 
   Settings settings_;
   std::unique_ptr<FrontendIndex> index_;
@@ -112,6 +120,9 @@ class ServiceTableWriter {
   std::unordered_map<rte_be32_t, BackendAddress> backendAddresses_;
   std::vector<rte_be32_t> backendList_;
   std::shared_ptr<const std::vector<rte_be32_t>> publishedBackendList_;
+  std::unordered_map<rte_be32_t, uint32_t> answeredPositions_;  // address -> position in answeredList_
+  std::vector<rte_be32_t> answeredList_;
+  std::shared_ptr<const std::vector<rte_be32_t>> publishedAnswered_;
   size_t backendTotal_ = 0;
   std::vector<uint64_t> touchedKeys_;
   std::vector<rte_be32_t> touchedAddresses_;

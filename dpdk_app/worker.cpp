@@ -21,7 +21,6 @@ namespace nicproxy {
 namespace {
 
 constexpr uint32_t kSnatAttempts = 32;
-constexpr uint32_t kProbesPerRound = 64;
 // Entries an early drop looks at before giving up (FlowTable::evictUnassured). Under a
 // flood of half-open connections nearly every entry qualifies, so the first few do.
 constexpr uint32_t kEarlyDropScan = 64;
@@ -69,7 +68,8 @@ void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32
   if (!trackPacket(ctx, m, f, index, direction, now)) return;
   if (direction == FlowDirection::Forward) {
     rte_ether_addr mac;
-    if (e.neighborSlot == FlowEntry::kNoNeighborSlot || !ctx.plane->neighbors.lookupSlot(e.neighborSlot, mac)) {
+    if (e.neighborSlot == FlowEntry::kNoNeighborSlot ||
+        !ctx.plane->neighbors.lookupSlot(e.neighborSlot, e.neighborGeneration, mac)) {
       DropReason reason = DropReason::NeighborUnresolved;
       if (!resolveBackendHop(ctx, e, now, mac, reason)) {
         dropPacket(ctx, m, reason);
@@ -180,10 +180,6 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, c
   e.clientPort = rxPort;
   e.backendPort = r.port;
   e.serviceId = service->serviceId;
-  // The next hop's neighbour slot, if it has one yet: forwardOnFlow() then reads the MAC
-  // through it, and only falls back to resolveBackendHop() while the MAC is unknown.
-  const uint32_t neighborSlot = ctx.plane->neighbors.slotOf(r.nextHop);
-  if (neighborSlot != NeighborTable::kNoSlot) e.neighborSlot = static_cast<uint16_t>(neighborSlot);
   ++ctx.counters.flowsCreated;
   // The connection exists from now on, so a retransmitted SYN that waited for ARP reaches
   // the same backend. forwardOnFlow() tracks the SYN (state SynSent, the client's window)
@@ -332,28 +328,6 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
                              : services->lookup(ServiceKey{f.ip->dst_addr, l4DestinationPort(f), f.protocol, 0});
     }
     handleNewConnection(ctx, services, service, rxPort, packets[i], f, now);
-  }
-}
-
-void probeNeighbors(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
-  const Timeouts& t = ctx.plane->timeouts;
-  for (uint16_t i = 0; i < ctx.plane->ports.size(); ++i) {
-    const rte_be32_t gateway = ctx.plane->ports[i].gateway;
-    if (gateway != 0 && ctx.plane->neighbors.claimRequest(gateway, now, t.arpRetry, t.arpRefresh)) {
-      sendArpRequest(ctx, i, gateway);
-    }
-  }
-  if (services == nullptr) return;
-  const auto& addresses = services->backendAddresses();
-  const uint32_t total = static_cast<uint32_t>(addresses.size());
-  for (uint32_t n = 0; n < kProbesPerRound && n < total; ++n) {
-    if (ctx.probeCursor >= total) ctx.probeCursor = 0;
-    const rte_be32_t address = addresses[ctx.probeCursor++];
-    Route r;
-    if (route(*ctx.plane, address, r) && r.nextHop == address &&
-        ctx.plane->neighbors.claimRequest(address, now, t.arpRetry, t.arpRefresh)) {
-      sendArpRequest(ctx, r.port, address);
-    }
   }
 }
 

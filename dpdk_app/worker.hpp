@@ -41,6 +41,7 @@ struct WorkerContext {
   rte_mempool* pool = nullptr; // for ARP requests and ICMP errors
   uint64_t nextProbeAt = 0;
   uint32_t probeCursor = 0;
+  uint32_t ownerProbeCursor = 0;  // in FastServiceTable::answeredAddresses()
   uint64_t seenGeneration = 0;  // the last service table generation this worker saw
   uint32_t purgeCursor = 0;     // removed-endpoint scan over the flow table
   uint32_t purgeRemaining = 0;  // entries left to scan; 0: no scan in progress
@@ -76,8 +77,9 @@ inline void enqueueTx(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
 void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort,
                   rte_mbuf** packets, uint16_t count, uint64_t now);
 
-/// Sends ARP requests for backend addresses and gateways whose MAC is unknown or old.
-/// Bounded work per call.
+/// Sends ARP requests for backend addresses and gateways whose MAC is unknown or old,
+/// and for the external / LB IPs nicproxy answers for (does another host own one?); runs
+/// a slice of the neighbour table's expiry. Bounded work per call (neighbor_probe.cpp).
 void probeNeighbors(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
 
 /// Processes what other workers redirected to this one (replies to flows it owns).

@@ -269,10 +269,9 @@ Result runOnce(const Options& o, bool quiet) {
   plane.ports = {info};
   plane.workerCount = o.workers;
   plane.timeouts = Timeouts::fromTscHz(rte_get_tsc_hz());
-  const auto now = rte_rdtsc();
   for (uint32_t i = 0; i < kBackendAddresses; ++i) {
     rte_ether_addr mac{{0x02, 0, 0, 1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)}};
-    plane.neighbors.learn(rte_cpu_to_be_32(kBackendBase + i), mac, now);
+    plane.neighbors.addPermanent(rte_cpu_to_be_32(kBackendBase + i), mac);  // as dpdk.ports[].neighbors
   }
   const size_t qsbrSize = rte_rcu_qsbr_get_memsize(o.workers);
   auto* qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("bench_qsbr", qsbrSize, RTE_CACHE_LINE_SIZE));

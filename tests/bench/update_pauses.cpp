@@ -96,7 +96,7 @@ double updatePauses(uint32_t services, uint32_t endpoints, uint32_t flowCount, u
   plane.timeouts = Timeouts::fromTscHz(rte_get_tsc_hz());
   for (uint32_t i = 0; i < kBackendAddresses; ++i) {
     rte_ether_addr mac{{0x02, 0, 0, 1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)}};
-    plane.neighbors.learn(rte_cpu_to_be_32(kBackendBase + i), mac, rte_rdtsc());
+    plane.neighbors.addPermanent(rte_cpu_to_be_32(kBackendBase + i), mac);  // as dpdk.ports[].neighbors
   }
   auto* qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("upd_qsbr", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
   rte_rcu_qsbr_init(qsbr, 1);

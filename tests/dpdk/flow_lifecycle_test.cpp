@@ -55,7 +55,7 @@ TEST(FlowLifecycle, UnresolvedBackendSendsArpAndKeepsTheFlow) {
 
   // The backend answers; the next retransmission goes out on the same flow.
   h.setNow(h.now() + h.hz());
-  h.plane().neighbors.learn(rte_cpu_to_be_32(kDarkBackendIp), etherAddr(kDarkBackendMac), h.now());
+  h.seedNeighbor(kDarkBackendIp, kDarkBackendMac);
   sent = h.run(synFrame);
   ASSERT_EQ(sent.size(), 1u);
   const Bytes expected = build(translated(clientTcp(kDarkVip, 80), EthSpec{kDarkBackendMac, kPort0Mac}, kPort0Ip,

@@ -115,7 +115,7 @@ Harness::Harness(const Options& options) : hz_(rte_get_tsc_hz()), withServices_(
                                               {kBackend2Ip, kBackend2Mac},
                                               {kBackend3Ip, kBackend3Mac},
                                               {kFarBackendIp, kFarBackendMac}};
-    for (const auto& [address, mac] : known) plane_.neighbors.learn(rte_cpu_to_be_32(address), etherAddr(mac), now_);
+    for (const auto& [address, mac] : known) seedNeighbor(address, mac);
   }
 }
 
@@ -187,6 +187,21 @@ std::vector<Sent> Harness::drainRedirect(uint16_t worker) {
   while (processRedirected(ctx, withServices_ ? services() : nullptr, now_) > 0) {
   }
   return collect(ctx);
+}
+
+std::vector<Sent> Harness::probe(uint16_t worker) {
+  WorkerContext& ctx = *contexts_.at(worker);
+  probeNeighbors(ctx, withServices_ ? services() : nullptr, now_);
+  return collect(ctx);
+}
+
+void Harness::seedNeighbor(uint32_t address, const Mac& mac) {
+  const rte_be32_t a = rte_cpu_to_be_32(address);
+  const Timeouts& t = plane_.timeouts;
+  if (!plane_.neighbors.claimRequest(a, now_, t.arpRetry, t.arpRefresh) ||
+      plane_.neighbors.hear(a, etherAddr(mac), now_, true, t.arpRetry) != NeighborTable::Heard::Solicited) {
+    throw std::runtime_error("seedNeighbor: the neighbour table did not take the entry");
+  }
 }
 
 std::vector<Sent> Harness::purge(uint16_t worker) {

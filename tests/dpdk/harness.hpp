@@ -81,7 +81,7 @@ class Harness {
     uint32_t flowCapacity = 1024;
     uint16_t workerCount = 1;
     uint16_t workerIndex = 0;
-    bool learnBackends = true;  // pre-resolve every backend MAC except the dark one
+    bool learnBackends = true;  // pre-resolve every backend MAC except the dark one (seedNeighbor)
     bool withServices = true;   // false: processBurst sees a null service table
     bool allWorkers = false;    // one context per worker (index 0..workerCount-1) and redirect rings
     Scheduler scheduler = Scheduler::Maglev;  // the provider's default
@@ -101,6 +101,11 @@ class Harness {
   }
   /// The owner's side of the redirect ring: processRedirected() on `worker`, then its tx.
   std::vector<Sent> drainRedirect(uint16_t worker);
+  /// probeNeighbors() on `worker` (the daemon runs it on worker 0), then its tx.
+  std::vector<Sent> probe(uint16_t worker = 0);
+  /// Resolves `address` to `mac` as the data path would: nicproxy asks (claimRequest)
+  /// and the neighbour answers at once (NeighborTable::hear, solicited).
+  void seedNeighbor(uint32_t address, const Mac& mac);
   /// purgeRemovedFlows() on `worker` until its scan is done, then its tx.
   std::vector<Sent> purge(uint16_t worker = 0);
   /// Publishes `table` through the provider as an incremental sync (the changed ports

@@ -137,8 +137,7 @@ TEST(Affinity, SameEndpointOnEveryWorkerUntilTheTimeout) {
   std::vector<Endpoint> twenty = three;
   for (uint32_t i = 14; i <= 30; ++i) {
     twenty.push_back(makeEndpoint(ipv4(10, 50, 0, i), 8080));
-    h.plane().neighbors.learn(rte_cpu_to_be_32(ipv4(10, 50, 0, i)), etherAddr(Mac{2, 0, 0, 0, 0, static_cast<uint8_t>(i)}),
-                              h.now());
+    h.seedNeighbor(ipv4(10, 50, 0, i), Mac{2, 0, 0, 0, 0, static_cast<uint8_t>(i)});
   }
   sticky.endpoints = twenty;
   h.sync(withPorts(standardServices(), {sticky}));
@@ -204,7 +203,7 @@ TEST(IncrementalSync, RemovingOneOfTenEndpointsMovesOnlyItsConnections) {
   std::vector<Endpoint> ten;
   for (uint8_t i = 21; i <= 30; ++i) {
     ten.push_back(makeEndpoint(ipv4(10, 50, 0, i), 8080));
-    h.plane().neighbors.learn(rte_cpu_to_be_32(ipv4(10, 50, 0, i)), etherAddr(Mac{2, 0, 0, 0, 1, i}), h.now());
+    h.seedNeighbor(ipv4(10, 50, 0, i), Mac{2, 0, 0, 0, 1, i});
   }
   const ServiceTable before = withPorts(standardServices(), {makePort("ten", kTenVip, 80, ten)});
   h.sync(before);

@@ -4,7 +4,8 @@
 #
 # Good: configs/demo.json (ships with the repo) and configs/nicproxy.example.json (PCI
 # device, gateway; its servicesFile pointed at the demo services) exit 0 and list the
-# services as namespace/name. Bad: each broken copy exits non-zero and names the key path.
+# services as namespace/name; a gateway that is an external IP is a warning (exit 0). Bad:
+# each broken copy exits non-zero and names the key path.
 #
 # Prints "PASS: name" or "FAIL: name (reason)" per check; exits non-zero if any failed.
 set -uo pipefail
@@ -72,6 +73,23 @@ with open(sys.argv[2], "w") as f:
     json.dump(c, f, indent=4)
 PY
 run_good "g: --validate configs/nicproxy.example.json (PCI device, gateway) exits 0" "$WORK/example.json"
+
+# A warning, not an error: the gateway is demo/web-ext's external IP 10.50.0.50, which
+# nicproxy answers ARP for (it is in the port's subnet) while the gateway answers for it too.
+derive gateway-owns-external 'c["dpdk"]["ports"][0]["gateway"] = "10.50.0.50"'
+out="$WORK/gateway-owns-external.out"
+"$NICPROXY" --config "$WORK/gateway-owns-external.json" --validate >"$out" 2>&1
+rc=$?
+if [[ $rc -eq 0 ]] && grep -q 'warning: external IP 10.50.0.50 of demo/web-ext:http is the gateway of dpdk.ports\[0\]' "$out"; then
+    pass "g: an external IP that is the gateway is warned about (exit 0)"
+else
+    fail "g: an external IP that is the gateway is warned about" "exit $rc: $(oneline "$out")"
+fi
+if "$NICPROXY" --config "$ROOT/configs/demo.json" --validate 2>&1 | grep -q 'nicproxy would answer'; then
+    fail "g: the demo configuration has no ARP owner warning" "it warns"
+else
+    pass "g: the demo configuration has no ARP owner warning"
+fi
 
 # ---- bad configurations ---------------------------------------------------------------
 # run_bad NAME KEYPATH PYTHON_EXPR

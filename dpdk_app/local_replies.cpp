@@ -45,7 +45,7 @@ void handleArp(WorkerContext& ctx, const FastServiceTable* services, uint16_t po
   }
   const rte_be32_t target = arp->arp_data.arp_tip;
   const rte_be32_t sender = arp->arp_data.arp_sip;
-  const bool forUs = target == p.address ||
+  const bool forUs = p.isOwnAddress(target) ||
                      (services != nullptr && (services->localAddressFlags(target) & kAnswerArp) != 0 &&
                       (target & p.mask) == (p.address & p.mask));
   // Learn like the kernel does: from ARP addressed to us, and refresh entries we

@@ -22,6 +22,7 @@
 #include "dpdk_app/counters.hpp"
 #include "dpdk_app/data_plane.hpp"
 #include "dpdk_app/flow_table.hpp"
+#include "dpdk_app/snat_ports.hpp"
 
 namespace nicproxy {
 
@@ -44,6 +45,7 @@ struct WorkerContext {
   uint64_t seenGeneration = 0;  // the last service table generation this worker saw
   uint32_t purgeCursor = 0;     // removed-endpoint scan over the flow table
   uint32_t purgeRemaining = 0;  // entries left to scan; 0: no scan in progress
+  SnatScans snat;               // SNAT tuples nearly full (snat_allocator.hpp)
   WorkerCounters counters;
   std::array<TxBatch, kMaxPorts> tx{};
   // The last loops over 100 us, (start TSC, length in cycles), slot loopsOver100us %

@@ -174,6 +174,7 @@ std::vector<Sent> Harness::run(const std::vector<Bytes>& frames, uint16_t rxPort
     void* data = rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size()));
     if (data == nullptr && !frame.empty()) throw std::runtime_error("frame larger than an mbuf");
     if (!frame.empty()) std::memcpy(data, frame.data(), frame.size());
+    m->ol_flags |= rxFlags_;
     mbufs.push_back(m);
   }
   WorkerContext& ctx = *contexts_.at(worker);
@@ -186,6 +187,18 @@ std::vector<Sent> Harness::drainRedirect(uint16_t worker) {
   WorkerContext& ctx = *contexts_.at(worker);
   while (processRedirected(ctx, withServices_ ? services() : nullptr, now_) > 0) {
   }
+  return collect(ctx);
+}
+
+void Harness::addSnatAddress(uint16_t port, uint32_t address) {
+  PortInfo& p = plane_.ports.at(port);
+  if (p.extraSnatCount == PortInfo::kMaxExtraSnatAddresses) throw std::runtime_error("too many SNAT addresses");
+  p.extraSnatAddresses[p.extraSnatCount++] = rte_cpu_to_be_32(address);
+}
+
+std::vector<Sent> Harness::housekeeping(uint16_t worker) {
+  WorkerContext& ctx = *contexts_.at(worker);
+  nicproxy::housekeeping(ctx, withServices_ ? services() : nullptr, now_);
   return collect(ctx);
 }
 

@@ -129,6 +129,19 @@ TEST(Ingress, SourcesNextToTheMartiansAreForwarded) {
   }
 }
 
+TEST(Ingress, OnAPointToPointSubnetThePeerIsNoBroadcast) {
+  // RFC 3021: a /31 has no broadcast address; both addresses are hosts.
+  IngressHarness h;
+  PortInfo& p1 = h.plane().ports[1];
+  p1.address = rte_cpu_to_be_32(ipv4(10, 60, 0, 0));
+  p1.mask = rte_cpu_to_be_32(0xfffffffe);
+  TcpFrame f = synFrom(ipv4(10, 60, 0, 1));
+  f.eth = EthSpec{kPort1Mac, kFarBackendMac};
+  const std::vector<Sent> sent = h.run(f.build(), 1);
+  EXPECT_EQ(sent.size(), 1u);
+  EXPECT_EQ(h.counters().totalDrops(), 0u) << firstDropReason(h);
+}
+
 ArpFrame arpRequestFor(uint32_t target, uint32_t sender, const Mac& senderMac = kClientMac) {
   ArpFrame f;
   f.eth = EthSpec{kBroadcast, senderMac};

@@ -279,6 +279,9 @@ std::optional<DpdkPortConfig> readPort(const boost::json::value& value, const st
   }
   if (errors.size() == errorsBefore) readStaticNeighbors(reader, errors, port);
   if (errors.size() == errorsBefore) readSnatAddresses(reader, errors, port);
+  // Known keys even when an earlier mistake left them unread (they need a good address).
+  reader.get("neighbors");
+  reader.get("snatAddresses");
   reader.rejectUnknownKeys();
   if (errors.size() != errorsBefore) return std::nullopt;
   return port;

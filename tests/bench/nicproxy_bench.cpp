@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -61,7 +62,36 @@ struct Options {
   double newShare = 0;
   uint16_t workers = 1;
   uint64_t packets = 10'000'000;  // per worker, established phase
+  IngressChecks ingress;          // which ingress checks the worker runs (--ingress-checks)
 };
+
+/// "all", "none", or a comma-separated list of mac, martian, checksum, options.
+std::optional<IngressChecks> parseIngressChecks(const std::string& text) {
+  if (text == "all") return IngressChecks{};
+  IngressChecks checks{false, false, false, false};
+  if (text == "none") return checks;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string name = text.substr(start, comma - start);
+    if (name == "mac") checks.sourceMac = true;
+    else if (name == "martian") checks.martianSource = true;
+    else if (name == "checksum") checks.ipChecksum = true;
+    else if (name == "options") checks.ipOptions = true;
+    else return std::nullopt;
+    start = comma + 1;
+  }
+  return checks;
+}
+
+std::string describeIngressChecks(const IngressChecks& c) {
+  std::string out;
+  for (const auto& [on, name] : {std::pair{c.sourceMac, "mac"}, std::pair{c.martianSource, "martian"},
+                                 std::pair{c.ipChecksum, "checksum"}, std::pair{c.ipOptions, "options"}}) {
+    if (on) out += (out.empty() ? "" : ",") + std::string(name);
+  }
+  return out.empty() ? "none" : out;
+}
 
 /// Cycles and packets of one phase, over all bursts and over the bursts the thread was
 /// not switched out in.
@@ -269,6 +299,7 @@ Result runOnce(const Options& o, bool quiet) {
   plane.ports = {info};
   plane.workerCount = o.workers;
   plane.timeouts = Timeouts::fromTscHz(rte_get_tsc_hz());
+  plane.ingress = o.ingress;
   const auto now = rte_rdtsc();
   for (uint32_t i = 0; i < kBackendAddresses; ++i) {
     rte_ether_addr mac{{0x02, 0, 0, 1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)}};
@@ -415,6 +446,10 @@ int main(int argc, char** argv) {
   cli.add_option("--new-share", o.newShare, "share of packets that open a new flow (0..1)")->capture_default_str();
   cli.add_option("--workers", o.workers, "worker lcores")->capture_default_str();
   cli.add_option("--packets", o.packets, "packets per worker per phase")->capture_default_str();
+  std::string ingressChecks = "all";
+  cli.add_option("--ingress-checks", ingressChecks,
+                 "ingress checks the worker runs: all, none, or a list of mac,martian,checksum,options")
+      ->capture_default_str();
   cli.add_option("--lcores", lcores, "EAL --lcores (main lcore first); workers use the others")->capture_default_str();
   cli.add_flag("--huge", huge, "use hugepages (default: --no-huge)");
   cli.add_option("--sweep", sweepCsv, "run the sweep (services 10..100000, flows 1000..1000000) into this CSV");
@@ -431,6 +466,13 @@ int main(int argc, char** argv) {
   cli.add_option("--repeat", repeat, "runs per configuration; the median is printed (this host is shared)")
       ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
+  if (const auto checks = parseIngressChecks(ingressChecks)) {
+    o.ingress = *checks;
+  } else {
+    std::fprintf(stderr, "nicproxy-bench: --ingress-checks: '%s' is not all, none or a list of "
+                         "mac,martian,checksum,options\n", ingressChecks.c_str());
+    return 2;
+  }
 
   std::vector<std::string> args{"nicproxy-bench", "--lcores", lcores, "--no-pci", "--no-telemetry",
                                 "--log-level", "*:error", "--file-prefix", "npbench" + std::to_string(getpid())};
@@ -450,9 +492,9 @@ int main(int argc, char** argv) {
   std::string load;
   std::getline(loadavg, load);
   std::printf("# nicproxy-bench: %s, TSC %.2f GHz, EAL --lcores %s (worker lcores time only their own data path); "
-              "load average at start: %s\n",
+              "ingress checks: %s; load average at start: %s\n",
               huge ? "hugepages" : "--no-huge", static_cast<double>(rte_get_tsc_hz()) / 1e9, lcores.c_str(),
-              load.c_str());
+              describeIngressChecks(o.ingress).c_str(), load.c_str());
   int rc = 0;
   try {
     if (pauses) {

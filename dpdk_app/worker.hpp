@@ -91,8 +91,8 @@ uint16_t processRedirected(WorkerContext& ctx, const FastServiceTable* services,
 /// A scan starts (or restarts its count) when a new table with removals is seen.
 void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
 
-/// The bounded per-loop chores after the bursts: a slice of flow expiry and of the
-/// removed-endpoint purge.
+/// The bounded per-loop chores after the bursts: a slice of flow expiry, of the
+/// removed-endpoint purge and of the scans for free SNAT ports (snat_allocator.hpp).
 void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
 
 /// Transmits what ctx.tx holds; frees and counts what the queues refuse.

@@ -19,6 +19,7 @@ constexpr auto kStrict = ObjectReader::Nulls::Error;
 constexpr uint32_t kMinFlowTableSize = 1024;
 constexpr uint32_t kMaxFlowTableSize = 1U << 26;
 constexpr int64_t kMaxWorkers = 128;
+constexpr size_t kMaxExtraSnatAddresses = 7;  // dpdk_app's PortInfo::kMaxExtraSnatAddresses
 
 // conntrack.*: duration strings as KubeProxyConfiguration writes them ("24h0m0s").
 void readConntrack(ObjectReader& top, Errors& errors, ConntrackConfig& conntrack) {
@@ -210,6 +211,45 @@ void readStaticNeighbors(ObjectReader& port, Errors& errors, DpdkPortConfig& con
   }
 }
 
+// dpdk.ports[].snatAddresses: ["10.0.0.5", ...], hosts of the port's subnet that nothing
+// else claims (read after the address, gateway and neighbours, which must be good).
+void readSnatAddresses(ObjectReader& port, Errors& errors, DpdkPortConfig& config) {
+  const auto* array = port.array("snatAddresses");
+  if (array == nullptr) return;
+  if (array->size() > kMaxExtraSnatAddresses) {
+    port.error("snatAddresses", std::to_string(array->size()) + " addresses; at most " +
+                                    std::to_string(kMaxExtraSnatAddresses) + " (the port address is one more)");
+    return;
+  }
+  const Ipv4Cidr& subnet = config.address;
+  const bool hasBroadcast = subnet.prefixLength <= 30;  // /31 and /32 have none (RFC 3021)
+  for (size_t i = 0; i < array->size(); ++i) {
+    const std::string path = json::indexPath(port.pathOf("snatAddresses"), i);
+    const auto text = json::asString((*array)[i], path, errors);
+    if (!text) continue;
+    const auto ip = parseIpv4(*text);
+    auto fail = [&](const std::string& why) { errors.push_back(path + ": " + *text + " " + why); };
+    if (!ip) {
+      errors.push_back(path + ": " + json::quote(*text) + " is not a valid IPv4 address");
+    } else if (!subnet.contains(*ip) ||
+               (hasBroadcast && (*ip == subnet.network() || *ip == (subnet.network() | ~subnet.mask())))) {
+      fail("is not a host address on " + formatIpv4Cidr(subnet));
+    } else if (*ip == subnet.address) {
+      fail("is the port's own address (a SNAT address already)");
+    } else if (config.gateway && *ip == *config.gateway) {
+      fail("is the port's gateway");
+    } else if (std::any_of(config.neighbors.begin(), config.neighbors.end(),
+                           [&](const StaticNeighbor& n) { return n.address == *ip; })) {
+      fail("is a static neighbour (another host)");
+    } else if (std::find(config.snatAddresses.begin(), config.snatAddresses.end(), *ip) !=
+               config.snatAddresses.end()) {
+      fail("is listed twice");
+    } else {
+      config.snatAddresses.push_back(*ip);
+    }
+  }
+}
+
 std::optional<DpdkPortConfig> readPort(const boost::json::value& value, const std::string& path, Errors& errors) {
   const auto* object = json::asObject(value, path, errors);
   if (object == nullptr) return std::nullopt;
@@ -244,11 +284,11 @@ std::optional<DpdkPortConfig> readPort(const boost::json::value& value, const st
       port.gateway = ip;
     }
   }
-  if (errors.size() == errorsBefore) {
-    readStaticNeighbors(reader, errors, port);
-  } else {
-    reader.get("neighbors");  // a known key, not read while the address is wrong
-  }
+  if (errors.size() == errorsBefore) readStaticNeighbors(reader, errors, port);
+  if (errors.size() == errorsBefore) readSnatAddresses(reader, errors, port);
+  // Known keys even when an earlier mistake left them unread (they need a good address).
+  reader.get("neighbors");
+  reader.get("snatAddresses");
   reader.rejectUnknownKeys();
   if (errors.size() != errorsBefore) return std::nullopt;
   return port;
@@ -270,6 +310,24 @@ void readPorts(ObjectReader& reader, Errors& errors, DpdkConfig& dpdk) {
     if (duplicate) {
       errors.push_back(path + ".device: " + json::quote(port->device) + " is already used by another port");
     }
+    // A SNAT address names its port to the replies: no other port may claim it.
+    for (size_t a = 0; a < port->snatAddresses.size(); ++a) {
+      for (size_t other = 0; other < dpdk.ports.size(); ++other) {
+        const DpdkPortConfig& o = dpdk.ports[other];
+        if (o.address.address == port->snatAddresses[a] ||
+            std::find(o.snatAddresses.begin(), o.snatAddresses.end(), port->snatAddresses[a]) != o.snatAddresses.end()) {
+          errors.push_back(json::indexPath(path + ".snatAddresses", a) + ": " + formatIpv4(port->snatAddresses[a]) +
+                           " is already an address of " + json::indexPath(reader.pathOf("ports"), other));
+        }
+      }
+    }
+    for (size_t other = 0; other < dpdk.ports.size(); ++other) {
+      const auto& taken = dpdk.ports[other].snatAddresses;
+      if (std::find(taken.begin(), taken.end(), port->address.address) != taken.end()) {
+        errors.push_back(path + ".address: " + formatIpv4(port->address.address) + " is a SNAT address of " +
+                         json::indexPath(reader.pathOf("ports"), other));
+      }
+    }
     dpdk.ports.push_back(std::move(*port));
   }
 }
@@ -282,6 +340,21 @@ void readScheduler(ObjectReader& reader, DpdkConfig& dpdk) {
   } else {
     reader.error("scheduler", json::quote(*text) + " is not one of random, roundrobin, maglev");
   }
+}
+
+// dpdk.ingress: {"verifyIpChecksum": false, ...}; absent keys keep their default (on).
+void readIngress(ObjectReader& dpdk, Errors& errors, IngressConfig& ingress) {
+  const auto* object = dpdk.object("ingress");
+  if (object == nullptr) return;
+  ObjectReader reader(*object, dpdk.pathOf("ingress"), errors, kStrict);
+  auto flag = [&reader](std::string_view key, bool& out) {
+    if (const auto value = reader.boolean(key)) out = *value;
+  };
+  flag("dropInvalidSourceMac", ingress.dropInvalidSourceMac);
+  flag("dropMartianSources", ingress.dropMartianSources);
+  flag("verifyIpChecksum", ingress.verifyIpChecksum);
+  flag("dropSourceRoute", ingress.dropSourceRoute);
+  reader.rejectUnknownKeys();
 }
 
 void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk, bool required) {
@@ -309,6 +382,7 @@ void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk, bool required
   }
   readScheduler(reader, dpdk);
   readKernelFallback(reader, dpdk);
+  readIngress(reader, errors, dpdk.ingress);
   if (const auto workers = reader.integer("workers", "a non-negative integer")) {
     if (*workers < 0 || *workers > kMaxWorkers) {
       reader.error("workers", std::to_string(*workers) + " is out of range 0.." + std::to_string(kMaxWorkers));

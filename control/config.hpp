@@ -39,6 +39,18 @@ struct DpdkPortConfig {
   Ipv4Cidr address;                 // the node's address on this port, with its subnet
   std::optional<Ipv4> gateway;      // next hop for destinations off the subnet
   std::vector<StaticNeighbor> neighbors;  // on the port's subnet
+  // More SNAT source addresses besides `address` (which is always one), on the port's
+  // subnet: each multiplies the connections a worker can open to one backend port.
+  std::vector<Ipv4> snatAddresses;
+};
+
+/// dpdk.ingress: which checks the workers run on every received frame (docs/ingress.md).
+/// All on by default; each can be switched off where it gets in the way.
+struct IngressConfig {
+  bool dropInvalidSourceMac = true;  // broadcast, multicast or all-zero source MAC
+  bool dropMartianSources = true;    // 0/8, 127/8, 224/4, 240/4, subnet broadcasts, own addresses
+  bool verifyIpChecksum = true;      // the NIC's verdict, else software
+  bool dropSourceRoute = true;       // LSRR and SSRR options (and malformed option lengths)
 };
 
 struct DpdkConfig {
@@ -48,6 +60,7 @@ struct DpdkConfig {
   Scheduler scheduler = Scheduler::Maglev;  // default; Service annotation nicproxy.io/scheduler overrides
   uint16_t workers = 0;                     // forwarding lcores to use; 0: every worker lcore of the EAL
   KernelFallback kernelFallback = KernelFallback::None;  // kernel dataplane programmed as well
+  IngressConfig ingress;
 };
 
 /// KubeProxyIPTablesConfiguration's fields, plus nicproxy's chain prefix.

@@ -188,6 +188,15 @@ int App::run() {
   plane.timeouts.applyConntrack(config_.conntrack);
   plane.tcpBeLiberal = config_.conntrack.tcpBeLiberal;
   if (ports > kMaxPorts) throw std::runtime_error("dpdk.ports: at most " + std::to_string(kMaxPorts) + " ports");
+  const IngressConfig& ingress = config_.dpdk.ingress;
+  plane.ingress = IngressChecks{ingress.dropInvalidSourceMac, ingress.dropMartianSources, ingress.verifyIpChecksum,
+                                ingress.dropSourceRoute};
+  for (const auto& [on, key] : {std::pair{ingress.dropInvalidSourceMac, "dropInvalidSourceMac"},
+                                std::pair{ingress.dropMartianSources, "dropMartianSources"},
+                                std::pair{ingress.verifyIpChecksum, "verifyIpChecksum"},
+                                std::pair{ingress.dropSourceRoute, "dropSourceRoute"}}) {
+    if (!on) spdlog::warn("dpdk.ingress.{} is off: that ingress check is not made (docs/ingress.md)", key);
+  }
   for (const DpdkPortConfig& portConfig : config_.dpdk.ports) {
     OpenedPort opened = openPort(portConfig, workerCount, s.pool.get());
     s.openedPorts.push_back(opened.portId);
@@ -197,6 +206,11 @@ int App::run() {
     info.address = rte_cpu_to_be_32(portConfig.address.address);
     info.mask = rte_cpu_to_be_32(portConfig.address.mask());
     info.gateway = portConfig.gateway ? rte_cpu_to_be_32(*portConfig.gateway) : 0;
+    if (portConfig.snatAddresses.size() > PortInfo::kMaxExtraSnatAddresses) {
+      throw std::runtime_error("dpdk.ports[].snatAddresses: at most " +
+                               std::to_string(PortInfo::kMaxExtraSnatAddresses) + " per port");
+    }
+    for (const Ipv4 snat : portConfig.snatAddresses) info.extraSnatAddresses[info.extraSnatCount++] = rte_cpu_to_be_32(snat);
     plane.ports.push_back(info);
     for (const StaticNeighbor& neighbor : portConfig.neighbors) {
       rte_ether_addr mac;
@@ -204,6 +218,12 @@ int App::run() {
       if (!plane.neighbors.addPermanent(rte_cpu_to_be_32(neighbor.address), mac)) {
         throw std::runtime_error("dpdk.ports[].neighbors: the neighbour table is full");
       }
+    }
+    if (!portConfig.snatAddresses.empty()) {
+      std::vector<std::string> snat;
+      for (const Ipv4 a : portConfig.snatAddresses) snat.push_back(formatIpv4(a));
+      spdlog::info("port {}: SNAT addresses {} and {}", opened.portId, formatIpv4(portConfig.address.address),
+                   fmt::join(snat, ", "));
     }
     spdlog::info("opened port {} ({}, driver {}, MAC {}) with address {}{}, {} queue pair(s)", opened.portId,
                  portNameOf(portConfig), opened.driver, formatMac(opened.mac), formatIpv4Cidr(portConfig.address),

@@ -6,13 +6,13 @@ namespace nicproxy {
 
 ArpTarget arpTargetOf(const DataPlane& plane, const FastServiceTable* services, uint16_t port, rte_be32_t target) {
   const PortInfo& p = plane.ports[port];
-  if (target == p.address) return ArpTarget::Ours;
+  if (p.isOwnAddress(target)) return ArpTarget::Ours;  // the port address or one of its SNAT addresses
   const bool inSubnet = (target & p.mask) == (p.address & p.mask);
   if (!inSubnet || services == nullptr || (services->localAddressFlags(target) & kAnswerArp) == 0) {
     return ArpTarget::NotOurs;
   }
   for (const PortInfo& other : plane.ports) {
-    if (target == other.gateway || target == other.address) return ArpTarget::Conflict;
+    if (target == other.gateway || other.isOwnAddress(target)) return ArpTarget::Conflict;
   }
   // A bucket search of the neighbour table: ARP requests for external IPs only.
   if (plane.neighbors.knownHost(target)) return ArpTarget::Conflict;
@@ -22,7 +22,7 @@ ArpTarget arpTargetOf(const DataPlane& plane, const FastServiceTable* services, 
 NeighborTable::Heard hearArpSender(WorkerContext& ctx, uint16_t port, const rte_arp_hdr& arp, uint64_t now) {
   const PortInfo& p = ctx.plane->ports[port];
   const rte_be32_t sender = arp.arp_data.arp_sip;
-  if (sender == 0 || sender == p.address || (sender & p.mask) != (p.address & p.mask)) {
+  if (sender == 0 || p.isOwnAddress(sender) || (sender & p.mask) != (p.address & p.mask)) {
     return NeighborTable::Heard::Unknown;
   }
   // Only a reply to our port address can answer our request (we ask from it).

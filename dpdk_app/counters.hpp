@@ -14,7 +14,7 @@ namespace nicproxy {
   X(TooShort, "too_short", "frame shorter than its headers claim")                   \
   X(NotForUs, "not_for_us", "destination MAC or IP is not this node's")              \
   X(UnsupportedL2, "unsupported_l2", "VLAN, IPv6 or another EtherType")              \
-  X(BadIpHeader, "bad_ip_header", "IPv4 version, header length or total length wrong") \
+  X(BadIpHeader, "bad_ip_header", "IPv4 version, header length, total length or an option length wrong") \
   X(IpFragment, "ip_fragment", "IPv4 fragment (not reassembled)")                    \
   X(BadL4Header, "bad_l4_header", "TCP/UDP header truncated or inconsistent")        \
   X(UnsupportedL4, "unsupported_l4", "protocol other than TCP, UDP, ICMP echo")      \
@@ -35,7 +35,11 @@ namespace nicproxy {
   X(TxFull, "tx_full", "the transmit queue did not take the packet")                \
   X(SourceRange, "source_range", "source outside the LB IP's loadBalancerSourceRanges") \
   X(NoLocalEndpoints, "no_local_endpoints", "traffic policy Local and no endpoint on this node") \
-  X(RedirectFull, "redirect_full", "the owning worker's redirect ring was full")
+  X(RedirectFull, "redirect_full", "the owning worker's redirect ring was full")       \
+  X(BadSourceMac, "bad_source_mac", "source MAC broadcast, multicast or all zeros")    \
+  X(MartianSource, "martian_source", "IPv4 source (or ARP sender) that cannot be: 0/8, 127/8, multicast, class E, a subnet broadcast, or this node's own address") \
+  X(BadIpChecksum, "bad_ip_checksum", "IPv4 header checksum wrong (NIC or software)")  \
+  X(IpSourceRoute, "ip_source_route", "IPv4 loose or strict source route option")
 
 enum class DropReason : uint8_t {
 #define NICPROXY_X(name, text, help) name,

@@ -2,7 +2,7 @@
 // State shared by every worker lcore and the control thread.
 //
 // Who reads and writes:
-//  - ports, timeouts, workerCount: written once before the workers start, then read-only.
+//  - ports, timeouts, workerCount, ingress: written once before the workers start, then read-only.
 //  - neighbors: see neighbor.hpp (lock-free, any worker writes, every worker and the
 //    control thread read; slots are reused, never deallocated).
 //  - services: written by the control thread only (DpdkProvider), with a release store
@@ -15,6 +15,7 @@
 //    names another owner; only the owner dequeues (single consumer). The ring's
 //    enqueue/dequeue carry the release/acquire ordering for the mbufs' contents.
 //  - running: cleared by the control thread to stop the workers.
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <vector>
@@ -42,11 +43,40 @@ inline constexpr uint16_t kNodePortMax = 32767;
 inline bool isSnatPort(uint16_t port) { return port >= kSnatPortMin && (port < kNodePortMin || port > kNodePortMax); }
 
 struct PortInfo {
+  /// dpdk.ports[].snatAddresses: at most this many besides the port address.
+  static constexpr uint8_t kMaxExtraSnatAddresses = 7;
+
   uint16_t portId = 0;       // DPDK port id
   rte_ether_addr mac{};
   rte_be32_t address = 0;    // the node's address on this port
   rte_be32_t mask = 0;
   rte_be32_t gateway = 0;    // 0: none
+  // More SNAT source addresses on this port's subnet (snat_allocator.hpp); the port
+  // address is always the first one. Answered by ARP like the port address.
+  std::array<rte_be32_t, kMaxExtraSnatAddresses> extraSnatAddresses{};
+  uint8_t extraSnatCount = 0;
+
+  uint32_t snatAddressCount() const { return 1u + extraSnatCount; }
+  /// SNAT address i (0: the port address).
+  rte_be32_t snatAddress(uint32_t i) const { return i == 0 ? address : extraSnatAddresses[i - 1]; }
+  /// True for the port address and the port's SNAT addresses: the node's own addresses
+  /// on this port (answered by ARP; replies to them are replies to SNATed connections).
+  bool isOwnAddress(rte_be32_t a) const {
+    if (a == address) return true;
+    for (uint8_t i = 0; i < extraSnatCount; ++i) {
+      if (a == extraSnatAddresses[i]) return true;
+    }
+    return false;
+  }
+};
+
+/// Which ingress checks the workers run on every frame (ingress_filter.hpp); all on by
+/// default, each can be switched off (dpdk.ingress.*, nicproxy-bench --ingress-checks).
+struct IngressChecks {
+  bool sourceMac = true;      // drop broadcast, multicast and all-zero source MACs
+  bool martianSource = true;  // drop impossible IPv4 sources (and ARP senders)
+  bool ipChecksum = true;     // drop IPv4 headers whose checksum is wrong
+  bool ipOptions = true;      // drop source routes (LSRR, SSRR) and malformed options
 };
 
 /// Flow and neighbour timers, in TSC cycles.
@@ -85,6 +115,7 @@ struct DataPlane {
   rte_rcu_qsbr* qsbr = nullptr;
   std::vector<rte_ring*> redirect;  // per worker; empty when there is one worker
   std::atomic<bool> running{true};
+  IngressChecks ingress;
 };
 
 }  // namespace nicproxy

@@ -6,9 +6,10 @@
 // rte_hash is created without concurrency flags. Replies reach the owner because the
 // SNAT port the owner picks encodes the owner (port % workerCount == worker index);
 // a reply that arrives on another worker's queue (RSS knows nothing of SNAT ports) is
-// recognised by its destination (a port address, and a SNAT port, isSnatPort(), whose
-// owner is not the receiving worker) and handed to the owner through the owner's
-// redirect ring (DataPlane::redirect); the owner processes it in its own loop.
+// recognised by its destination (a SNAT address of the port, PortInfo::isOwnAddress(),
+// and a SNAT port, isSnatPort(), whose owner is not the receiving worker) and handed to
+// the owner through the owner's redirect ring (DataPlane::redirect); the owner
+// processes it in its own loop.
 // Client-side packets (to VIPs, and to NodePorts, which SNAT ports never use) reach the
 // creating worker because RSS (or af_packet's fanout hash) maps a 5-tuple to one queue.
 // So: only the owner ever looks a flow up or changes it. (A NodePort outside

@@ -44,6 +44,12 @@ OpenedPort openPort(const DpdkPortConfig& config, uint16_t queues, rte_mempool* 
     conf.rx_adv_conf.rss_conf.rss_hf =
         (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
   }
+  // The NIC verifies IPv4 header checksums where it can; the workers read its verdict
+  // from the mbuf and compute the checksum only when there is none (ingress_filter.hpp).
+  const bool checksumOffload = (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) != 0;
+  if (checksumOffload) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+  spdlog::info("port {}: IPv4 header checksums verified {}", config.device,
+               checksumOffload ? "by the NIC (rx offload)" : "in software (the device offers no rx offload)");
   rc = rte_eth_dev_configure(opened.portId, queues, queues, &conf);
   if (rc != 0) fail(config, "rte_eth_dev_configure", rc);
   uint16_t rxDescriptors = kRxDescriptors;

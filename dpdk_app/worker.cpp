@@ -9,18 +9,19 @@
 #include <rte_ring.h>
 
 #include "dpdk_app/flow_timers.hpp"
+#include "dpdk_app/ingress_filter.hpp"
 #include "dpdk_app/local_replies.hpp"
 #include "dpdk_app/nat.hpp"
 #include "dpdk_app/next_hop.hpp"
 #include "dpdk_app/packet.hpp"
 #include "dpdk_app/scheduler.hpp"
+#include "dpdk_app/snat_allocator.hpp"
 #include "dpdk_app/tcp_tracker.hpp"
 
 namespace nicproxy {
 
 namespace {
 
-constexpr uint32_t kSnatAttempts = 32;
 // Entries an early drop looks at before giving up (FlowTable::evictUnassured). Under a
 // flood of half-open connections nearly every entry qualifies, so the first few do.
 constexpr uint32_t kEarlyDropScan = 64;
@@ -92,33 +93,16 @@ void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32
   }
 }
 
-/// Picks a free SNAT port owned by this worker for (backend, snatAddress). Writes the
-/// reverse key; false when none was found in kSnatAttempts tries.
-bool pickSnatPort(const WorkerContext& ctx, FlowKey& reverse) {
-  const uint32_t workers = ctx.plane->workerCount;
-  const uint32_t slots = (65536u - kSnatPortMin) / workers;  // ports this worker owns
-  for (uint32_t attempt = 0; attempt < kSnatAttempts; ++attempt) {
-    const uint32_t slot = static_cast<uint32_t>(rte_rand_max(slots));
-    // Port p belongs to worker p % workers, so a reply's port names its owner.
-    uint32_t candidate = kSnatPortMin + slot * workers;
-    candidate += (ctx.index + workers - candidate % workers) % workers;
-    if (candidate > 65535 || !isSnatPort(static_cast<uint16_t>(candidate))) continue;
-    reverse.destinationPort = rte_cpu_to_be_16(static_cast<uint16_t>(candidate));
-    if (!ctx.flows->contains(reverse)) return true;
-  }
-  return false;
-}
-
 /// A packet that matched no connection: a new connection to a service, a reject, or a drop.
 /// `service` is the frontend's entry in `services` (null: none), looked up by the caller.
 void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, const ServiceEntry* service,
                          uint16_t rxPort, rte_mbuf* m, const ParsedFrame& f, uint64_t now) {
   if (service == nullptr) {
-    const bool local = f.ip->dst_addr == ctx.plane->ports[rxPort].address ||
+    const bool local = ctx.plane->ports[rxPort].isOwnAddress(f.ip->dst_addr) ||
                        (services != nullptr && services->localAddressFlags(f.ip->dst_addr) != 0);
     if (!local) {
       dropPacket(ctx, m, DropReason::NotForUs);
-    } else if (f.ip->dst_addr == ctx.plane->ports[rxPort].address &&
+    } else if (ctx.plane->ports[rxPort].isOwnAddress(f.ip->dst_addr) &&
                rte_be_to_cpu_16(l4DestinationPort(f)) >= kSnatPortMin) {
       dropPacket(ctx, m, DropReason::NoFlow);
     } else {
@@ -162,8 +146,8 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, c
     dropPacket(ctx, m, DropReason::NoRoute);
     return;
   }
-  FlowKey reverse{backend.address, ctx.plane->ports[r.port].address, backend.port, 0, f.protocol, {0, 0, 0}};
-  if (!pickSnatPort(ctx, reverse)) {
+  FlowKey reverse{backend.address, 0, backend.port, 0, f.protocol, {0, 0, 0}};
+  if (!pickSnatPort(ctx, ctx.plane->ports[r.port], reverse, now)) {
     dropPacket(ctx, m, DropReason::SnatPortsExhausted);
     return;
   }
@@ -199,6 +183,7 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
   constexpr uint16_t kNone = 0xffff;
   const PortInfo& port = ctx.plane->ports[rxPort];
 
+  refillSnatScanBudget(ctx);
   while (count > kBurstSize) {  // callers normally pass at most one burst
     processBurst(ctx, services, rxPort, packets, kBurstSize, now);
     packets += kBurstSize;
@@ -216,7 +201,7 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
     f = ParsedFrame{};
     DropReason reason = DropReason::TooShort;
     const FrameKind kind = parseFrame(m, f, reason);
-    if (kind == FrameKind::Drop) {
+    if (kind == FrameKind::Drop || !passesIngressFilter(*ctx.plane, port, m, kind, f, reason)) {
       dropPacket(ctx, m, reason);
       packets[i] = nullptr;
       continue;
@@ -232,13 +217,13 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
       continue;
     }
     if (f.protocol == IPPROTO_ICMP) {
-      const bool local = f.ip->dst_addr == port.address ||
+      const bool local = port.isOwnAddress(f.ip->dst_addr) ||
                          (services != nullptr && services->localAddressFlags(f.ip->dst_addr) != 0);
       handleIcmp(ctx, rxPort, m, f, local);
       packets[i] = nullptr;
       continue;
     }
-    if (!ctx.plane->redirect.empty() && f.ip->dst_addr == port.address) {
+    if (!ctx.plane->redirect.empty() && port.isOwnAddress(f.ip->dst_addr)) {
       // A reply to a SNAT port owned by another worker.
       const uint16_t destinationPort = rte_be_to_cpu_16(l4DestinationPort(f));
       const uint16_t owner = static_cast<uint16_t>(destinationPort % ctx.plane->workerCount);

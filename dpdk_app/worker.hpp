@@ -22,6 +22,7 @@
 #include "dpdk_app/counters.hpp"
 #include "dpdk_app/data_plane.hpp"
 #include "dpdk_app/flow_table.hpp"
+#include "dpdk_app/snat_ports.hpp"
 
 namespace nicproxy {
 
@@ -45,6 +46,7 @@ struct WorkerContext {
   uint64_t seenGeneration = 0;  // the last service table generation this worker saw
   uint32_t purgeCursor = 0;     // removed-endpoint scan over the flow table
   uint32_t purgeRemaining = 0;  // entries left to scan; 0: no scan in progress
+  SnatScans snat;               // SNAT tuples nearly full (snat_allocator.hpp)
   WorkerCounters counters;
   std::array<TxBatch, kMaxPorts> tx{};
   // The last loops over 100 us, (start TSC, length in cycles), slot loopsOver100us %
@@ -91,8 +93,8 @@ uint16_t processRedirected(WorkerContext& ctx, const FastServiceTable* services,
 /// A scan starts (or restarts its count) when a new table with removals is seen.
 void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
 
-/// The bounded per-loop chores after the bursts: a slice of flow expiry and of the
-/// removed-endpoint purge.
+/// The bounded per-loop chores after the bursts: a slice of flow expiry, of the
+/// removed-endpoint purge and of the scans for free SNAT ports (snat_allocator.hpp).
 void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
 
 /// Transmits what ctx.tx holds; frees and counts what the queues refuse.

@@ -6,6 +6,7 @@
 #include <rte_ring.h>
 
 #include "dpdk_app/local_replies.hpp"
+#include "dpdk_app/snat_allocator.hpp"
 #include "dpdk_app/worker.hpp"
 
 namespace nicproxy {
@@ -76,6 +77,7 @@ void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uin
 void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
   ctx.counters.flowsExpired += ctx.flows->expire(now, kExpiryBudget);
   purgeRemovedFlows(ctx, services, now);
+  continueSnatScans(ctx, now);
 }
 
 }  // namespace nicproxy

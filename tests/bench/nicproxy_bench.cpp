@@ -22,10 +22,12 @@
 // with --update-pauses, the loop lengths of the real runWorker() without updates and
 // while the control thread publishes a changed service every 50 ms.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -61,7 +63,49 @@ struct Options {
   double newShare = 0;
   uint16_t workers = 1;
   uint64_t packets = 10'000'000;  // per worker, established phase
+  IngressChecks ingress;          // which ingress checks the worker runs (--ingress-checks)
+  unsigned ingressCompare = 0;    // rounds of the interleaved check comparison; 0: none
 };
+
+/// The configurations --ingress-compare runs: every check, none, and each alone.
+struct NamedChecks {
+  const char* name;
+  IngressChecks checks;
+};
+constexpr std::array<NamedChecks, 6> kComparedChecks{{{"all", {true, true, true, true}},
+                                                      {"none", {false, false, false, false}},
+                                                      {"mac", {true, false, false, false}},
+                                                      {"martian", {false, true, false, false}},
+                                                      {"checksum", {false, false, true, false}},
+                                                      {"options", {false, false, false, true}}}};
+
+/// "all", "none", or a comma-separated list of mac, martian, checksum, options.
+std::optional<IngressChecks> parseIngressChecks(const std::string& text) {
+  if (text == "all") return IngressChecks{};
+  IngressChecks checks{false, false, false, false};
+  if (text == "none") return checks;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string name = text.substr(start, comma - start);
+    if (name == "mac") checks.sourceMac = true;
+    else if (name == "martian") checks.martianSource = true;
+    else if (name == "checksum") checks.ipChecksum = true;
+    else if (name == "options") checks.ipOptions = true;
+    else return std::nullopt;
+    start = comma + 1;
+  }
+  return checks;
+}
+
+std::string describeIngressChecks(const IngressChecks& c) {
+  std::string out;
+  for (const auto& [on, name] : {std::pair{c.sourceMac, "mac"}, std::pair{c.martianSource, "martian"},
+                                 std::pair{c.ipChecksum, "checksum"}, std::pair{c.ipOptions, "options"}}) {
+    if (on) out += (out.empty() ? "" : ",") + std::string(name);
+  }
+  return out.empty() ? "none" : out;
+}
 
 /// Cycles and packets of one phase, over all bursts and over the bursts the thread was
 /// not switched out in.
@@ -90,6 +134,9 @@ struct Result {
   uint64_t dropped = 0;
   double buildMs = 0;
   double publishOneMs = 0;
+  // --ingress-compare, per kComparedChecks entry: cycles per packet over all bursts and
+  // over the clean ones, and the median of the rounds' clean cycles per packet.
+  std::array<double, kComparedChecks.size()> compareCycles{}, compareClean{}, compareMedian{};
 };
 
 
@@ -105,6 +152,8 @@ struct Lane {
   const Options* options = nullptr;
   const FastServiceTable* services = nullptr;
   Tally syn, worker, baseline;
+  std::array<Tally, kComparedChecks.size()> compared;                    // --ingress-compare
+  std::array<std::vector<double>, kComparedChecks.size()> comparedRounds;  // clean cycles per round
   uint64_t transmitted = 0;
 };
 
@@ -213,6 +262,26 @@ int runLane(void* arg) {
     }
   };
   drive(lane, o.packets, false, established, lane.worker);
+  if (o.ingressCompare > 0) {
+    // Every configuration on the same flows and tables, interleaved in short chunks, so
+    // that a busy spell of a shared host falls on all of them alike. One worker only:
+    // the checks are switched while no other lcore reads them.
+    const uint64_t chunk = std::max<uint64_t>(kBurstSize, o.packets / o.ingressCompare);
+    for (unsigned round = 0; round < o.ingressCompare; ++round) {
+      for (size_t c = 0; c < kComparedChecks.size(); ++c) {
+        lane.ctx.plane->ingress = kComparedChecks[c].checks;
+        Tally t;
+        drive(lane, chunk, false, established, t);
+        Tally& sum = lane.compared[c];
+        sum.cycles += t.cycles;
+        sum.packets += t.packets;
+        sum.cleanCycles += t.cleanCycles;
+        sum.cleanPackets += t.cleanPackets;
+        lane.comparedRounds[c].push_back(t.cleanPerPacket());
+      }
+    }
+    lane.ctx.plane->ingress = o.ingress;
+  }
   rng = 0x9e3779b97f4a7c15ull ^ (lane.index + 1);
   fresh = 0;
   drive(lane, o.packets, true, established, lane.baseline);
@@ -269,6 +338,7 @@ Result runOnce(const Options& o, bool quiet) {
   plane.ports = {info};
   plane.workerCount = o.workers;
   plane.timeouts = Timeouts::fromTscHz(rte_get_tsc_hz());
+  plane.ingress = o.ingress;
   for (uint32_t i = 0; i < kBackendAddresses; ++i) {
     rte_ether_addr mac{{0x02, 0, 0, 1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)}};
     plane.neighbors.addPermanent(rte_cpu_to_be_32(kBackendBase + i), mac);  // as dpdk.ports[].neighbors
@@ -346,6 +416,14 @@ Result runOnce(const Options& o, bool quiet) {
   result.baselineClean = baselineClean / o.workers;
   result.synClean = synClean / o.workers;
   result.switchedShare = switched / o.workers;
+  for (size_t c = 0; c < kComparedChecks.size() && o.ingressCompare > 0; ++c) {
+    Lane& lane = *lanes[0];
+    result.compareCycles[c] = lane.compared[c].perPacket();
+    result.compareClean[c] = lane.compared[c].cleanPerPacket();
+    std::vector<double> rounds = lane.comparedRounds[c];
+    std::sort(rounds.begin(), rounds.end());
+    result.compareMedian[c] = rounds[rounds.size() / 2];
+  }
 
   lanes.clear();
   provider.reset();
@@ -375,6 +453,24 @@ void printResult(const Result& r) {
               r.workerCycles, baseMpps, mpps / baseMpps, hz / r.synCycles * o.workers, cleanMpps, r.workerClean,
               cleanMpps / cleanBaseMpps, hz / r.synClean * o.workers, 100 * r.switchedShare, r.buildMs,
               r.publishOneMs);
+  std::fflush(stdout);
+}
+
+void printComparison(const Result& r) {
+  if (r.options.ingressCompare == 0) return;
+  const double hz = static_cast<double>(rte_get_tsc_hz());
+  std::printf("# ingress checks compared on the same flows and tables: %u rounds of %llu packets per configuration, "
+              "interleaved; cost = extra clean cycles per packet (median of the rounds) over none\n",
+              r.options.ingressCompare,
+              static_cast<unsigned long long>(r.options.packets / r.options.ingressCompare));
+  std::printf("%-9s %8s %11s %14s %15s %8s\n", "checks", "Mpps", "clean Mpps", "clean cyc/pkt", "median cyc/pkt",
+              "cost");
+  const double none = r.compareMedian[1];
+  for (size_t c = 0; c < kComparedChecks.size(); ++c) {
+    std::printf("%-9s %8.2f %11.2f %14.1f %15.1f %+7.1f%%\n", kComparedChecks[c].name, hz / r.compareCycles[c] / 1e6,
+                hz / r.compareClean[c] / 1e6, r.compareClean[c], r.compareMedian[c],
+                100 * (r.compareMedian[c] - none) / none);
+  }
   std::fflush(stdout);
 }
 
@@ -417,6 +513,13 @@ int main(int argc, char** argv) {
   cli.add_option("--new-share", o.newShare, "share of packets that open a new flow (0..1)")->capture_default_str();
   cli.add_option("--workers", o.workers, "worker lcores")->capture_default_str();
   cli.add_option("--packets", o.packets, "packets per worker per phase")->capture_default_str();
+  std::string ingressChecks = "all";
+  cli.add_option("--ingress-checks", ingressChecks,
+                 "ingress checks the worker runs: all, none, or a list of mac,martian,checksum,options")
+      ->capture_default_str();
+  cli.add_option("--ingress-compare", o.ingressCompare,
+                 "after the established phase, run every check, none, and each alone on the same flows, "
+                 "interleaved in this many rounds of --packets/N packets each (one worker)");
   cli.add_option("--lcores", lcores, "EAL --lcores (main lcore first); workers use the others")->capture_default_str();
   cli.add_flag("--huge", huge, "use hugepages (default: --no-huge)");
   cli.add_option("--sweep", sweepCsv, "run the sweep (services 10..100000, flows 1000..1000000) into this CSV");
@@ -433,6 +536,17 @@ int main(int argc, char** argv) {
   cli.add_option("--repeat", repeat, "runs per configuration; the median is printed (this host is shared)")
       ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
+  if (o.ingressCompare > 0 && o.workers != 1) {
+    std::fprintf(stderr, "nicproxy-bench: --ingress-compare needs --workers 1\n");
+    return 2;
+  }
+  if (const auto checks = parseIngressChecks(ingressChecks)) {
+    o.ingress = *checks;
+  } else {
+    std::fprintf(stderr, "nicproxy-bench: --ingress-checks: '%s' is not all, none or a list of "
+                         "mac,martian,checksum,options\n", ingressChecks.c_str());
+    return 2;
+  }
 
   std::vector<std::string> args{"nicproxy-bench", "--lcores", lcores, "--no-pci", "--no-telemetry",
                                 "--log-level", "*:error", "--file-prefix", "npbench" + std::to_string(getpid())};
@@ -452,9 +566,9 @@ int main(int argc, char** argv) {
   std::string load;
   std::getline(loadavg, load);
   std::printf("# nicproxy-bench: %s, TSC %.2f GHz, EAL --lcores %s (worker lcores time only their own data path); "
-              "load average at start: %s\n",
+              "ingress checks: %s; load average at start: %s\n",
               huge ? "hugepages" : "--no-huge", static_cast<double>(rte_get_tsc_hz()) / 1e9, lcores.c_str(),
-              load.c_str());
+              describeIngressChecks(o.ingress).c_str(), load.c_str());
   int rc = 0;
   try {
     if (pauses) {
@@ -465,7 +579,9 @@ int main(int argc, char** argv) {
     }
     printHeader();
     if (sweepCsv.empty()) {
-      printResult(median(o, repeat));
+      const Result r = median(o, repeat);
+      printResult(r);
+      printComparison(r);
     } else {
       std::ofstream csv(sweepCsv);
       csv << "sweep,services,endpoints,flows,size,new_share,workers,mpps,ns_per_packet,cycles_per_packet,"

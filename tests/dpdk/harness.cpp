@@ -174,6 +174,7 @@ std::vector<Sent> Harness::run(const std::vector<Bytes>& frames, uint16_t rxPort
     void* data = rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size()));
     if (data == nullptr && !frame.empty()) throw std::runtime_error("frame larger than an mbuf");
     if (!frame.empty()) std::memcpy(data, frame.data(), frame.size());
+    m->ol_flags |= rxFlags_;
     mbufs.push_back(m);
   }
   WorkerContext& ctx = *contexts_.at(worker);
@@ -202,6 +203,18 @@ void Harness::seedNeighbor(uint32_t address, const Mac& mac) {
       plane_.neighbors.hear(a, etherAddr(mac), now_, true, t.arpRetry) != NeighborTable::Heard::Solicited) {
     throw std::runtime_error("seedNeighbor: the neighbour table did not take the entry");
   }
+}
+
+void Harness::addSnatAddress(uint16_t port, uint32_t address) {
+  PortInfo& p = plane_.ports.at(port);
+  if (p.extraSnatCount == PortInfo::kMaxExtraSnatAddresses) throw std::runtime_error("too many SNAT addresses");
+  p.extraSnatAddresses[p.extraSnatCount++] = rte_cpu_to_be_32(address);
+}
+
+std::vector<Sent> Harness::housekeeping(uint16_t worker) {
+  WorkerContext& ctx = *contexts_.at(worker);
+  nicproxy::housekeeping(ctx, withServices_ ? services() : nullptr, now_);
+  return collect(ctx);
 }
 
 std::vector<Sent> Harness::purge(uint16_t worker) {

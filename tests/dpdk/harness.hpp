@@ -65,6 +65,9 @@ inline constexpr uint32_t kUnknownVip = ipv4(10, 96, 0, 99);
 inline constexpr uint32_t kExternalInSubnet = ipv4(10, 50, 0, 200);
 inline constexpr uint32_t kExternalOutside = ipv4(192, 0, 2, 10);
 inline constexpr uint16_t kWebNodePort = 30080;
+/// A SNAT address besides port 0's own (dpdk.ports[0].snatAddresses), for the tests that
+/// add it with Harness::addSnatAddress().
+inline constexpr uint32_t kPort0SnatIp = ipv4(10, 50, 0, 5);
 
 /// The standard service table described at the top of this file.
 ServiceTable standardServices();
@@ -99,6 +102,9 @@ class Harness {
   std::vector<Sent> run(const Bytes& frame, uint16_t rxPort = 0, uint16_t worker = 0) {
     return run(std::vector<Bytes>{frame}, rxPort, worker);
   }
+  /// Rx offload flags (RTE_MBUF_F_RX_*) that run() sets on every mbuf it builds, as a
+  /// PMD with checksum offload would; 0 (the default): the PMD said nothing.
+  void setRxFlags(uint64_t flags) { rxFlags_ = flags; }
   /// The owner's side of the redirect ring: processRedirected() on `worker`, then its tx.
   std::vector<Sent> drainRedirect(uint16_t worker);
   /// probeNeighbors() on `worker` (the daemon runs it on worker 0), then its tx.
@@ -106,6 +112,9 @@ class Harness {
   /// Resolves `address` to `mac` as the data path would: nicproxy asks (claimRequest)
   /// and the neighbour answers at once (NeighborTable::hear, solicited).
   void seedNeighbor(uint32_t address, const Mac& mac);
+  /// One round of the worker loop's chores (housekeeping(): expiry, purge, SNAT scans)
+  /// on `worker` at now(), then its tx.
+  std::vector<Sent> housekeeping(uint16_t worker = 0);
   /// purgeRemovedFlows() on `worker` until its scan is done, then its tx.
   std::vector<Sent> purge(uint16_t worker = 0);
   /// Publishes `table` through the provider as an incremental sync (the changed ports
@@ -119,6 +128,9 @@ class Harness {
   uint64_t hz() const { return hz_; }
 
   DataPlane& plane() { return plane_; }
+  /// Gives port index `port` one more SNAT address (host order), as
+  /// dpdk.ports[].snatAddresses does before the workers start.
+  void addSnatAddress(uint16_t port, uint32_t address);
   FlowTable& flows(uint16_t worker = 0) { return *flows_.at(worker); }
   const Timeouts& timeouts() const { return plane_.timeouts; }
   const WorkerCounters& counters(uint16_t worker = 0) const { return contexts_.at(worker)->counters; }
@@ -133,6 +145,7 @@ class Harness {
   uint64_t hz_;
   uint64_t now_;
   bool withServices_;
+  uint64_t rxFlags_ = 0;
   DataPlane plane_;
   rte_rcu_qsbr* qsbr_ = nullptr;
   std::vector<rte_ring*> rings_;

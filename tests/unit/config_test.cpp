@@ -7,6 +7,8 @@
 //   ConfigErrors.EachKindOfMistake            table: one mistake -> exactly the expected error(s)
 //   ConfigErrors.InvalidJson                  one error with line and column
 //   ConfigErrors.CollectsEveryError           several mistakes -> all reported, no config
+//   ConfigSnatAddresses.*                     dpdk.ports[].snatAddresses: read, each mistake, neighbours, two ports
+//   ConfigIngress.*                           dpdk.ingress: defaults on, switched off, mistakes
 //   ConfigLoad.ReadsFileAndResolvesAgainstItsFolder
 //   ConfigLoad.MissingFileNamesPathAndReason
 #include <gtest/gtest.h>
@@ -301,6 +303,116 @@ TEST(ConfigErrors, CollectsEveryError) {
   EXPECT_EQ(errors, (Strings{"colour: unknown key", R"(dpdk.flowTableSize: expected a positive integer, got "big")",
                              R"(dpdk.ports[0].address: "10.50.0.1/33" is not a valid CIDR)",
                              "mode: expected a string, got 5"}));
+}
+
+// dpdk.ports[].snatAddresses. Port 0 is 10.50.0.1/24 with gateway 10.50.0.254 (also a
+// static neighbour); port 1 is 10.60.0.1/32.
+TEST(ConfigSnatAddresses, ReadInOrderBesideThePortAddress) {
+  const auto result = parseConfig(goodWith([](auto& top) {
+                                    portOf(top, 0)["snatAddresses"] = boost::json::array{"10.50.0.5", "10.50.0.6"};
+                                  }),
+                                  "/");
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(result.errors);
+  const auto& snat = result.config->dpdk.ports[0].snatAddresses;
+  ASSERT_EQ(snat.size(), 2u);
+  EXPECT_EQ(formatIpv4(snat[0]), "10.50.0.5");
+  EXPECT_EQ(formatIpv4(snat[1]), "10.50.0.6");
+  EXPECT_TRUE(result.config->dpdk.ports[1].snatAddresses.empty());
+}
+
+TEST(ConfigSnatAddresses, EachMistakeNamesItsKeyPath) {
+  using Array = boost::json::array;
+  const struct {
+    const char* description;
+    size_t port;
+    boost::json::value list;
+    std::vector<std::string> errors;
+  } cases[] = {
+      {"not a list", 0, "10.50.0.5", {R"(dpdk.ports[0].snatAddresses: expected an array, got "10.50.0.5")"}},
+      {"not a string", 0, Array{5}, {"dpdk.ports[0].snatAddresses[0]: expected a string, got 5"}},
+      {"not an address", 0, Array{"10.50.0.5", "10.50.0"},
+       {R"(dpdk.ports[0].snatAddresses[1]: "10.50.0" is not a valid IPv4 address)"}},
+      {"outside the subnet", 0, Array{"10.51.0.5"},
+       {"dpdk.ports[0].snatAddresses[0]: 10.51.0.5 is not a host address on 10.50.0.1/24"}},
+      {"the subnet's network address", 0, Array{"10.50.0.0"},
+       {"dpdk.ports[0].snatAddresses[0]: 10.50.0.0 is not a host address on 10.50.0.1/24"}},
+      {"the subnet's broadcast address", 0, Array{"10.50.0.255"},
+       {"dpdk.ports[0].snatAddresses[0]: 10.50.0.255 is not a host address on 10.50.0.1/24"}},
+      {"the port address", 0, Array{"10.50.0.1"},
+       {"dpdk.ports[0].snatAddresses[0]: 10.50.0.1 is the port's own address (a SNAT address already)"}},
+      {"the gateway", 0, Array{"10.50.0.254"}, {"dpdk.ports[0].snatAddresses[0]: 10.50.0.254 is the port's gateway"}},
+      {"listed twice", 0, Array{"10.50.0.5", "10.50.0.6", "10.50.0.5"},
+       {"dpdk.ports[0].snatAddresses[2]: 10.50.0.5 is listed twice"}},
+      {"too many", 0, Array{"10.50.0.2", "10.50.0.3", "10.50.0.4", "10.50.0.5", "10.50.0.6", "10.50.0.7", "10.50.0.8",
+                            "10.50.0.9"},
+       {"dpdk.ports[0].snatAddresses: 8 addresses; at most 7 (the port address is one more)"}},
+      {"a /32 port has no room for one", 1, Array{"10.60.0.2"},
+       {"dpdk.ports[1].snatAddresses[0]: 10.60.0.2 is not a host address on 10.60.0.1/32"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.description);
+    const auto result = parseConfig(goodWith([&](auto& top) { portOf(top, c.port)["snatAddresses"] = c.list; }), "/");
+    EXPECT_FALSE(result.ok());
+    EXPECT_EQ(result.errors, c.errors);
+  }
+}
+
+TEST(ConfigSnatAddresses, AStaticNeighbourIsAnotherHost) {
+  const auto result = parseConfig(goodWith([](auto& top) {
+                                    auto& port = portOf(top, 0);
+                                    port["neighbors"].as_array().push_back(
+                                        boost::json::object{{"address", "10.50.0.9"}, {"mac", "02:00:5e:00:00:09"}});
+                                    port["snatAddresses"] = boost::json::array{"10.50.0.9"};
+                                  }),
+                                  "/");
+  EXPECT_EQ(result.errors, Strings{"dpdk.ports[0].snatAddresses[0]: 10.50.0.9 is a static neighbour (another host)"});
+}
+
+TEST(ConfigSnatAddresses, NoAddressBelongsToTwoPorts) {
+  // Two ports on the same subnet (10.50.0.0/24): neither may take the other's addresses.
+  const auto result = parseConfig(goodWith([](auto& top) {
+                                    portOf(top, 0)["snatAddresses"] = boost::json::array{"10.50.0.5"};
+                                    auto& second = portOf(top, 1);
+                                    second["address"] = "10.50.0.5/24";
+                                    second["snatAddresses"] = boost::json::array{"10.50.0.1", "10.50.0.7"};
+                                  }),
+                                  "/");
+  EXPECT_EQ(result.errors, (Strings{"dpdk.ports[1].snatAddresses[0]: 10.50.0.1 is already an address of dpdk.ports[0]",
+                                    "dpdk.ports[1].address: 10.50.0.5 is a SNAT address of dpdk.ports[0]"}));
+}
+
+// dpdk.ingress: every check on unless switched off.
+TEST(ConfigIngress, ChecksAreOnByDefaultAndEachCanBeSwitchedOff) {
+  const auto defaults = parseConfig(kGoodConfig, "/");
+  ASSERT_TRUE(defaults.ok());
+  const IngressConfig& on = defaults.config->dpdk.ingress;
+  EXPECT_TRUE(on.dropInvalidSourceMac && on.dropMartianSources && on.verifyIpChecksum && on.dropSourceRoute);
+
+  const auto result = parseConfig(goodWith([](auto& top) {
+                                    dpdkOf(top)["ingress"] = boost::json::object{{"verifyIpChecksum", false},
+                                                                                 {"dropSourceRoute", false}};
+                                  }),
+                                  "/");
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(result.errors);
+  const IngressConfig& some = result.config->dpdk.ingress;
+  EXPECT_TRUE(some.dropInvalidSourceMac);
+  EXPECT_TRUE(some.dropMartianSources);
+  EXPECT_FALSE(some.verifyIpChecksum);
+  EXPECT_FALSE(some.dropSourceRoute);
+}
+
+TEST(ConfigIngress, MistakesNameTheirKeyPath) {
+  const auto result = parseConfig(goodWith([](auto& top) {
+                                    dpdkOf(top)["ingress"] =
+                                        boost::json::object{{"verifyIpChecksum", "no"}, {"dropMartians", false}};
+                                  }),
+                                  "/");
+  Strings errors = result.errors;
+  std::sort(errors.begin(), errors.end());
+  EXPECT_EQ(errors, (Strings{"dpdk.ingress.dropMartians: unknown key",
+                             R"(dpdk.ingress.verifyIpChecksum: expected true or false, got "no")"}));
+  const auto notObject = parseConfig(goodWith([](auto& top) { dpdkOf(top)["ingress"] = true; }), "/");
+  EXPECT_EQ(notObject.errors, Strings{"dpdk.ingress: expected an object, got true"});
 }
 
 class ConfigLoad : public testing::Test {

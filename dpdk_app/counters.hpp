@@ -17,7 +17,7 @@ namespace nicproxy {
   X(BadIpHeader, "bad_ip_header", "IPv4 version, header length or total length wrong") \
   X(IpFragment, "ip_fragment", "IPv4 fragment (not reassembled)")                    \
   X(BadL4Header, "bad_l4_header", "TCP/UDP header truncated or inconsistent")        \
-  X(UnsupportedL4, "unsupported_l4", "protocol other than TCP, UDP, ICMP echo")      \
+  X(UnsupportedL4, "unsupported_l4", "protocol other than TCP, UDP, ICMP")           \
   X(TtlExceeded, "ttl_exceeded", "TTL would reach zero")                             \
   X(NoService, "no_service", "to a node address but no service port there")          \
   X(NoFlow, "no_flow", "reply to a SNAT port with no connection")                    \
@@ -30,7 +30,15 @@ namespace nicproxy {
   X(TxFull, "tx_full", "the transmit queue did not take the packet")                \
   X(SourceRange, "source_range", "source outside the LB IP's loadBalancerSourceRanges") \
   X(NoLocalEndpoints, "no_local_endpoints", "traffic policy Local and no endpoint on this node") \
-  X(RedirectFull, "redirect_full", "the owning worker's redirect ring was full")
+  X(RedirectFull, "redirect_full", "the owning worker's redirect ring was full")      \
+  X(IcmpIgnored, "icmp_ignored", "ICMP to us that is neither an echo request nor an error about a connection") \
+  X(IcmpErrorNoFlow, "icmp_error_no_flow", "ICMP error quoting a packet of no connection nicproxy tracks") \
+  X(IcmpErrorMalformed, "icmp_error_malformed", "ICMP error whose quoted packet is truncated or inconsistent") \
+  X(IcmpErrorUnsupported, "icmp_error_unsupported",                                \
+    "ICMP error about neither TCP nor UDP (ICMP about ICMP), or a non-first fragment") \
+  X(IcmpErrorMismatch, "icmp_error_mismatch", "ICMP error sent to an address other than its quoted packet's source") \
+  X(IcmpErrorBadChecksum, "icmp_error_bad_checksum", "ICMP error about a connection with a wrong ICMP checksum") \
+  X(ReplyRateLimited, "reply_rate_limited", "a RST or ICMP reply of nicproxy's own over dpdk.replyRateLimit: not sent")
 
 enum class DropReason : uint8_t {
 #define NICPROXY_X(name, text, help) name,
@@ -56,6 +64,8 @@ struct alignas(64) WorkerCounters {
   uint64_t arpRequests = 0;   // ARP requests we sent to resolve next hops
   uint64_t arpLearned = 0;    // ARP replies to us, consumed after learning the sender
   uint64_t icmpEchoReplies = 0;
+  uint64_t icmpErrorsToClient = 0;   // ICMP errors from the backend side, translated for the client
+  uint64_t icmpErrorsToBackend = 0;  // ICMP errors from the client side, translated for the backend
   uint64_t redirected = 0;    // replies handed to the worker that owns their flow (the owner
                               // counts them in its rx_packets again)
   uint64_t affinityHits = 0;  // new connections sent to a ClientIP affinity record's endpoint

@@ -9,6 +9,7 @@
 #include <rte_ring.h>
 
 #include "dpdk_app/flow_timers.hpp"
+#include "dpdk_app/icmp_errors.hpp"
 #include "dpdk_app/local_replies.hpp"
 #include "dpdk_app/nat.hpp"
 #include "dpdk_app/next_hop.hpp"
@@ -190,6 +191,7 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
   uint16_t lookupSlot[kBurstSize];  // packet i -> index in keys, or kNone
   constexpr uint16_t kNone = 0xffff;
   const PortInfo& port = ctx.plane->ports[rxPort];
+  ctx.now = now;
 
   while (count > kBurstSize) {  // callers normally pass at most one burst
     processBurst(ctx, services, rxPort, packets, kBurstSize, now);
@@ -197,7 +199,7 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
     count = static_cast<uint16_t>(count - kBurstSize);
   }
 
-  // Pass 1: parse, answer ARP and ICMP, collect flow keys of TCP and UDP.
+  // Pass 1: parse, answer ARP and ICMP echo, translate ICMP errors, collect flow keys of TCP and UDP.
   uint16_t keyCount = 0;
   for (uint16_t i = 0; i < count; ++i) {
     if (i + 3 < count) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 3], void*));
@@ -224,9 +226,13 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
       continue;
     }
     if (f.protocol == IPPROTO_ICMP) {
-      const bool local = f.ip->dst_addr == port.address ||
-                         (services != nullptr && services->localAddressFlags(f.ip->dst_addr) != 0);
-      handleIcmp(ctx, rxPort, m, f, local);
+      if (isIcmpError(icmpHeader(f)->icmp_type)) {
+        handleIcmpError(ctx, services, rxPort, m, f, now);
+      } else {
+        const bool local = f.ip->dst_addr == port.address ||
+                           (services != nullptr && services->localAddressFlags(f.ip->dst_addr) != 0);
+        handleIcmp(ctx, rxPort, m, f, local);
+      }
       packets[i] = nullptr;
       continue;
     }

@@ -22,6 +22,7 @@
 #include "dpdk_app/counters.hpp"
 #include "dpdk_app/data_plane.hpp"
 #include "dpdk_app/flow_table.hpp"
+#include "dpdk_app/reply_limiter.hpp"
 
 namespace nicproxy {
 
@@ -44,6 +45,13 @@ struct WorkerContext {
   uint64_t seenGeneration = 0;  // the last service table generation this worker saw
   uint32_t purgeCursor = 0;     // removed-endpoint scan over the flow table
   uint32_t purgeRemaining = 0;  // entries left to scan; 0: no scan in progress
+  // The TSC of the processBurst() or purge in progress: the replies whose callers do not
+  // pass the time (rejectTcp, sendResetToClient, ...) refill replyLimiter from it.
+  uint64_t now = 0;
+  ReplyLimiter replyLimiter;    // nicproxy's own RST and ICMP replies (dpdk.replyRateLimit); default: none
+  // While processRedirected() runs a batch: how many workers its ICMP errors visited
+  // before this one (icmp_errors.hpp); 0 otherwise.
+  uint8_t icmpErrorHops = 0;
   WorkerCounters counters;
   std::array<TxBatch, kMaxPorts> tx{};
   // The last loops over 100 us, (start TSC, length in cycles), slot loopsOver100us %

@@ -40,8 +40,6 @@ class ReplyLimiter {
     return true;
   }
 
-  bool limited() const { return cyclesPerToken_ != 0; }
-
  private:
   uint64_t cyclesPerToken_ = 0;  // 0: no limit
   uint64_t capacity_ = 0;        // burst x cyclesPerToken_

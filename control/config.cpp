@@ -20,6 +20,8 @@ constexpr uint32_t kMinFlowTableSize = 1024;
 constexpr uint32_t kMaxFlowTableSize = 1U << 26;
 constexpr int64_t kMaxWorkers = 128;
 constexpr size_t kMaxExtraSnatAddresses = 7;  // dpdk_app's PortInfo::kMaxExtraSnatAddresses
+constexpr int64_t kMaxRepliesPerSecond = 10000000;
+constexpr int64_t kMaxReplyBurst = 1000000;
 
 // conntrack.*: duration strings as KubeProxyConfiguration writes them ("24h0m0s").
 void readConntrack(ObjectReader& top, Errors& errors, ConntrackConfig& conntrack) {
@@ -357,6 +359,29 @@ void readIngress(ObjectReader& dpdk, Errors& errors, IngressConfig& ingress) {
   reader.rejectUnknownKeys();
 }
 
+// dpdk.replyRateLimit: {"perSecond": 1000, "burst": 50}, either may be left out.
+void readReplyRateLimit(ObjectReader& dpdk, Errors& errors, ReplyRateLimitConfig& limit) {
+  const auto* object = dpdk.object("replyRateLimit");
+  if (object == nullptr) return;
+  ObjectReader reader(*object, dpdk.pathOf("replyRateLimit"), errors, kStrict);
+  if (const auto perSecond = reader.integer("perSecond", "a non-negative integer")) {
+    if (*perSecond < 0 || *perSecond > kMaxRepliesPerSecond) {
+      reader.error("perSecond", std::to_string(*perSecond) + " is out of range 0.." +
+                                    std::to_string(kMaxRepliesPerSecond) + " (0: no limit)");
+    } else {
+      limit.perSecond = static_cast<uint32_t>(*perSecond);
+    }
+  }
+  if (const auto burst = reader.integer("burst", "a positive integer")) {
+    if (*burst < 1 || *burst > kMaxReplyBurst) {
+      reader.error("burst", std::to_string(*burst) + " is out of range 1.." + std::to_string(kMaxReplyBurst));
+    } else {
+      limit.burst = static_cast<uint32_t>(*burst);
+    }
+  }
+  reader.rejectUnknownKeys();
+}
+
 void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk, bool required) {
   const auto* object = top.object("dpdk");
   if (object == nullptr) {
@@ -390,6 +415,7 @@ void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk, bool required
       dpdk.workers = static_cast<uint16_t>(*workers);
     }
   }
+  readReplyRateLimit(reader, errors, dpdk.replyRateLimit);
   reader.rejectUnknownKeys();
 }
 

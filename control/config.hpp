@@ -53,6 +53,13 @@ struct IngressConfig {
   bool dropSourceRoute = true;       // LSRR and SSRR options (and malformed option lengths)
 };
 
+/// dpdk.replyRateLimit: the RSTs and ICMP replies nicproxy originates (REJECT, echo
+/// replies), per worker; Linux's net.ipv4.icmp_msgs_per_sec and icmp_msgs_burst.
+struct ReplyRateLimitConfig {
+  uint32_t perSecond = 1000;  // average per worker; 0: no limit
+  uint32_t burst = 50;        // sent at once before the average applies
+};
+
 struct DpdkConfig {
   std::vector<std::string> eal;     // passed to rte_eal_init as given
   std::vector<DpdkPortConfig> ports;
@@ -61,6 +68,7 @@ struct DpdkConfig {
   uint16_t workers = 0;                     // forwarding lcores to use; 0: every worker lcore of the EAL
   KernelFallback kernelFallback = KernelFallback::None;  // kernel dataplane programmed as well
   IngressConfig ingress;
+  ReplyRateLimitConfig replyRateLimit;
 };
 
 /// KubeProxyIPTablesConfiguration's fields, plus nicproxy's chain prefix.

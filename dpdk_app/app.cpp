@@ -260,6 +260,8 @@ int App::run() {
     ctx->flows = s.flowTables.back().get();
     ctx->affinity = s.affinity.get();
     ctx->pool = s.pool.get();
+    const ReplyRateLimitConfig& limit = config_.dpdk.replyRateLimit;
+    ctx->replyLimiter = ReplyLimiter(rte_get_tsc_hz(), limit.perSecond, limit.burst);
     s.workers.push_back(std::move(ctx));
   }
 

@@ -43,6 +43,8 @@ WorkerCounters sumCounters(const std::vector<const WorkerCounters*>& workers) {
     sum.arpRequests += w->arpRequests;
     sum.arpLearned += w->arpLearned;
     sum.icmpEchoReplies += w->icmpEchoReplies;
+    sum.icmpErrorsToClient += w->icmpErrorsToClient;
+    sum.icmpErrorsToBackend += w->icmpErrorsToBackend;
     sum.redirected += w->redirected;
     sum.affinityHits += w->affinityHits;
     sum.flowsReset += w->flowsReset;
@@ -72,6 +74,8 @@ std::string formatCounters(const WorkerCounters& c) {
   line("arp_requests", c.arpRequests);
   line("arp_learned", c.arpLearned);
   line("icmp_echo_replies", c.icmpEchoReplies);
+  line("icmp_errors_to_client", c.icmpErrorsToClient);
+  line("icmp_errors_to_backend", c.icmpErrorsToBackend);
   line("redirected", c.redirected);
   line("affinity_hits", c.affinityHits);
   line("flows_reset", c.flowsReset);

@@ -17,7 +17,7 @@ namespace nicproxy {
   X(BadIpHeader, "bad_ip_header", "IPv4 version, header length, total length or an option length wrong") \
   X(IpFragment, "ip_fragment", "IPv4 fragment (not reassembled)")                    \
   X(BadL4Header, "bad_l4_header", "TCP/UDP header truncated or inconsistent")        \
-  X(UnsupportedL4, "unsupported_l4", "protocol other than TCP, UDP, ICMP echo")      \
+  X(UnsupportedL4, "unsupported_l4", "protocol other than TCP, UDP, ICMP")           \
   X(TtlExceeded, "ttl_exceeded", "TTL would reach zero")                             \
   X(NoService, "no_service", "to a node address but no service port there")          \
   X(NoFlow, "no_flow", "reply to a SNAT port with no connection")                    \
@@ -39,7 +39,15 @@ namespace nicproxy {
   X(BadSourceMac, "bad_source_mac", "source MAC broadcast, multicast or all zeros")    \
   X(MartianSource, "martian_source", "IPv4 source (or ARP sender) that cannot be: 0/8, 127/8, multicast, class E, a subnet broadcast, or this node's own address") \
   X(BadIpChecksum, "bad_ip_checksum", "IPv4 header checksum wrong (NIC or software)")  \
-  X(IpSourceRoute, "ip_source_route", "IPv4 loose or strict source route option")
+  X(IpSourceRoute, "ip_source_route", "IPv4 loose or strict source route option") \
+  X(IcmpIgnored, "icmp_ignored", "ICMP to us that is neither an echo request nor an error about a connection") \
+  X(IcmpErrorNoFlow, "icmp_error_no_flow", "ICMP error quoting a packet of no connection nicproxy tracks") \
+  X(IcmpErrorMalformed, "icmp_error_malformed", "ICMP error whose quoted packet is truncated or inconsistent") \
+  X(IcmpErrorUnsupported, "icmp_error_unsupported",                                \
+    "ICMP error about neither TCP nor UDP (ICMP about ICMP), or a non-first fragment") \
+  X(IcmpErrorMismatch, "icmp_error_mismatch", "ICMP error sent to an address other than its quoted packet's source") \
+  X(IcmpErrorBadChecksum, "icmp_error_bad_checksum", "ICMP error about a connection with a wrong ICMP checksum") \
+  X(ReplyRateLimited, "reply_rate_limited", "a RST or ICMP reply of nicproxy's own over dpdk.replyRateLimit: not sent")
 
 enum class DropReason : uint8_t {
 #define NICPROXY_X(name, text, help) name,
@@ -66,6 +74,8 @@ struct alignas(64) WorkerCounters {
   uint64_t arpRequests = 0;   // ARP requests we sent to resolve next hops
   uint64_t arpLearned = 0;    // answers to our ARP requests, consumed after setting the MAC
   uint64_t icmpEchoReplies = 0;
+  uint64_t icmpErrorsToClient = 0;   // ICMP errors from the backend side, translated for the client
+  uint64_t icmpErrorsToBackend = 0;  // ICMP errors from the client side, translated for the backend
   uint64_t redirected = 0;    // replies handed to the worker that owns their flow (the owner
                               // counts them in its rx_packets again)
   uint64_t affinityHits = 0;  // new connections sent to a ClientIP affinity record's endpoint

@@ -12,7 +12,8 @@
 //    (rte_rcu_qsbr_start/check, see dpdk_provider.hpp).
 //  - redirect: one rte_ring per worker (empty with one worker), created before the
 //    workers start. Any worker enqueues (multi-producer) the replies whose SNAT port
-//    names another owner; only the owner dequeues (single consumer). The ring's
+//    names another owner, and ICMP errors looking for their connection's worker
+//    (icmp_errors.hpp); only the owner dequeues (single consumer). The ring's
 //    enqueue/dequeue carry the release/acquire ordering for the mbufs' contents.
 //  - running: cleared by the control thread to stop the workers.
 #include <array>

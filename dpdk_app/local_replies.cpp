@@ -9,6 +9,9 @@ namespace nicproxy {
 
 namespace {
 constexpr uint8_t kReplyTtl = 64;
+
+/// Takes a token for one reply of nicproxy's own (dpdk.replyRateLimit).
+bool replyAllowed(WorkerContext& ctx) { return ctx.replyLimiter.allow(ctx.now); }
 }  // namespace
 
 void sendArpRequest(WorkerContext& ctx, uint16_t port, rte_be32_t target) {
@@ -81,7 +84,11 @@ void handleArp(WorkerContext& ctx, const FastServiceTable* services, uint16_t po
 void handleIcmp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFrame& f, bool toLocalAddress) {
   rte_icmp_hdr* icmp = icmpHeader(f);
   if (!toLocalAddress || icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0) {
-    dropPacket(ctx, m, toLocalAddress ? DropReason::UnsupportedL4 : DropReason::NotForUs);
+    dropPacket(ctx, m, toLocalAddress ? DropReason::IcmpIgnored : DropReason::NotForUs);
+    return;
+  }
+  if (!replyAllowed(ctx)) {
+    dropPacket(ctx, m, DropReason::ReplyRateLimited);
     return;
   }
   uint16_t before;
@@ -104,6 +111,10 @@ void handleIcmp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFram
 
 /// Answers a TCP segment with a RST, in place (kube-proxy's REJECT for TCP).
 void sendResetToClient(WorkerContext& ctx, const FlowEntry& e, uint32_t sequence) {
+  if (!replyAllowed(ctx)) {
+    ctx.counters.drop(DropReason::ReplyRateLimited);  // no packet to free: the RST itself is what is dropped
+    return;
+  }
   rte_mbuf* m = rte_pktmbuf_alloc(ctx.pool);
   if (m == nullptr) return;  // pool empty: the client finds out on its next packet (no flow, NoFlow drop)
   constexpr uint16_t kLength = sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr);
@@ -135,6 +146,10 @@ void rejectTcp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFrame
   const rte_tcp_hdr in = *tcpHeader(f);
   if ((in.tcp_flags & RTE_TCP_RST_FLAG) != 0) {
     dropPacket(ctx, m, DropReason::NoService);  // never answer a RST with a RST
+    return;
+  }
+  if (!replyAllowed(ctx)) {
+    dropPacket(ctx, m, DropReason::ReplyRateLimited);
     return;
   }
   const uint32_t headerLength = static_cast<uint32_t>(in.data_off >> 4) * 4;
@@ -178,6 +193,10 @@ void rejectTcp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFrame
 
 /// Answers a UDP datagram with ICMP port unreachable (kube-proxy's REJECT for UDP).
 void rejectUdp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFrame& f) {
+  if (!replyAllowed(ctx)) {
+    dropPacket(ctx, m, DropReason::ReplyRateLimited);
+    return;
+  }
   rte_mbuf* reply = rte_pktmbuf_alloc(ctx.pool);
   if (reply == nullptr) {
     dropPacket(ctx, m, DropReason::NoService);

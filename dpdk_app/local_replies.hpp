@@ -2,7 +2,10 @@
 // Frames the node answers or originates itself, rather than translating: ARP
 // (answers, requests), ICMP echo, and the REJECT replies for service ports
 // without endpoints. Called from the worker's burst loop; same rules as worker.hpp
-// (per-lcore, never blocks, allocates only mbufs from the worker's pool).
+// (per-lcore, never blocks, allocates only mbufs from the worker's pool). Every reply
+// but ARP takes a token from the worker's ReplyLimiter at ctx.now (reply_limiter.hpp);
+// without one it is not sent and the packet that asked for it is dropped as
+// ReplyRateLimited.
 #include <cstdint>
 
 #include "dpdk_app/packet.hpp"
@@ -20,7 +23,8 @@ void sendArpRequest(WorkerContext& ctx, uint16_t port, rte_be32_t target);
 void handleArp(WorkerContext& ctx, const FastServiceTable* services, uint16_t port, rte_mbuf* m,
                const ParsedFrame& f, uint64_t now);
 
-/// Answers an ICMP echo request to one of our addresses in place; drops other ICMP.
+/// Answers an ICMP echo request to one of our addresses in place; drops other ICMP
+/// (errors go to handleIcmpError(), icmp_errors.hpp).
 void handleIcmp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFrame& f, bool toLocalAddress);
 
 /// kube-proxy's REJECT for TCP: a RST in place (never for a RST).

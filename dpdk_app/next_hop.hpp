@@ -45,4 +45,16 @@ inline bool route(const DataPlane& plane, rte_be32_t destination, Route& out) {
 /// (with `reason`) when the packet cannot leave yet.
 bool resolveBackendHop(WorkerContext& ctx, FlowEntry& e, uint64_t now, rte_ether_addr& mac, DropReason& reason);
 
+/// The MAC of connection `e`'s next hop towards its backend: through the neighbour slot
+/// the entry keeps while its generation still matches (one atomic load), else the slow
+/// path above. False (with `reason`) when the packet cannot leave yet.
+inline bool backendHopMac(WorkerContext& ctx, FlowEntry& e, uint64_t now, rte_ether_addr& mac, DropReason& reason) {
+  if (e.neighborSlot != FlowEntry::kNoNeighborSlot &&
+      ctx.plane->neighbors.lookupSlot(e.neighborSlot, e.neighborGeneration, mac)) {
+    return true;
+  }
+  reason = DropReason::NeighborUnresolved;
+  return resolveBackendHop(ctx, e, now, mac, reason);
+}
+
 }  // namespace nicproxy

@@ -9,6 +9,7 @@
 #include <rte_ring.h>
 
 #include "dpdk_app/flow_timers.hpp"
+#include "dpdk_app/icmp_errors.hpp"
 #include "dpdk_app/ingress_filter.hpp"
 #include "dpdk_app/local_replies.hpp"
 #include "dpdk_app/nat.hpp"
@@ -69,13 +70,10 @@ void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32
   if (!trackPacket(ctx, m, f, index, direction, now)) return;
   if (direction == FlowDirection::Forward) {
     rte_ether_addr mac;
-    if (e.neighborSlot == FlowEntry::kNoNeighborSlot ||
-        !ctx.plane->neighbors.lookupSlot(e.neighborSlot, e.neighborGeneration, mac)) {
-      DropReason reason = DropReason::NeighborUnresolved;
-      if (!resolveBackendHop(ctx, e, now, mac, reason)) {
-        dropPacket(ctx, m, reason);
-        return;
-      }
+    DropReason reason = DropReason::NeighborUnresolved;
+    if (!backendHopMac(ctx, e, now, mac, reason)) {
+      dropPacket(ctx, m, reason);
+      return;
     }
     rte_ether_addr_copy(&mac, &f.eth->dst_addr);
     rte_ether_addr_copy(&ctx.plane->ports[e.backendPort].mac, &f.eth->src_addr);
@@ -182,6 +180,7 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
   uint16_t lookupSlot[kBurstSize];  // packet i -> index in keys, or kNone
   constexpr uint16_t kNone = 0xffff;
   const PortInfo& port = ctx.plane->ports[rxPort];
+  ctx.now = now;
 
   refillSnatScanBudget(ctx);
   while (count > kBurstSize) {  // callers normally pass at most one burst
@@ -190,7 +189,7 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
     count = static_cast<uint16_t>(count - kBurstSize);
   }
 
-  // Pass 1: parse, answer ARP and ICMP, collect flow keys of TCP and UDP.
+  // Pass 1: parse, answer ARP and ICMP echo, translate ICMP errors, collect flow keys of TCP and UDP.
   uint16_t keyCount = 0;
   for (uint16_t i = 0; i < count; ++i) {
     if (i + 3 < count) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 3], void*));
@@ -217,9 +216,13 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
       continue;
     }
     if (f.protocol == IPPROTO_ICMP) {
-      const bool local = port.isOwnAddress(f.ip->dst_addr) ||
-                         (services != nullptr && services->localAddressFlags(f.ip->dst_addr) != 0);
-      handleIcmp(ctx, rxPort, m, f, local);
+      if (isIcmpError(icmpHeader(f)->icmp_type)) {
+        handleIcmpError(ctx, services, rxPort, m, f, now);
+      } else {
+        const bool local = port.isOwnAddress(f.ip->dst_addr) ||
+                           (services != nullptr && services->localAddressFlags(f.ip->dst_addr) != 0);
+        handleIcmp(ctx, rxPort, m, f, local);
+      }
       packets[i] = nullptr;
       continue;
     }

@@ -23,6 +23,7 @@
 #include "dpdk_app/data_plane.hpp"
 #include "dpdk_app/flow_table.hpp"
 #include "dpdk_app/snat_ports.hpp"
+#include "dpdk_app/reply_limiter.hpp"
 
 namespace nicproxy {
 
@@ -47,6 +48,13 @@ struct WorkerContext {
   uint32_t purgeCursor = 0;     // removed-endpoint scan over the flow table
   uint32_t purgeRemaining = 0;  // entries left to scan; 0: no scan in progress
   SnatScans snat;               // SNAT tuples nearly full (snat_allocator.hpp)
+  // The TSC of the processBurst() or purge in progress: the replies whose callers do not
+  // pass the time (rejectTcp, sendResetToClient, ...) refill replyLimiter from it.
+  uint64_t now = 0;
+  ReplyLimiter replyLimiter;    // nicproxy's own RST and ICMP replies (dpdk.replyRateLimit); default: none
+  // While processRedirected() runs a batch: how many workers its ICMP errors visited
+  // before this one (icmp_errors.hpp); 0 otherwise.
+  uint8_t icmpErrorHops = 0;
   WorkerCounters counters;
   std::array<TxBatch, kMaxPorts> tx{};
   // The last loops over 100 us, (start TSC, length in cycles), slot loopsOver100us %

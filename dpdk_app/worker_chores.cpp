@@ -26,19 +26,24 @@ uint16_t processRedirected(WorkerContext& ctx, const FastServiceTable* services,
   const auto n = static_cast<uint16_t>(rte_ring_sc_dequeue_burst(ctx.plane->redirect[ctx.index],
                                                                   reinterpret_cast<void**>(packets), kBurstSize,
                                                                   nullptr));
-  // Runs of packets received on the same port go through processBurst together.
+  // Runs of packets with the same mbuf->port go through processBurst together. Its low
+  // byte is the receiving port's index; its high byte, for an ICMP error handed on, the
+  // number of workers that looked for its connection already (icmp_errors.hpp).
   uint16_t start = 0;
   for (uint16_t i = 1; i <= n; ++i) {
     if (i == n || packets[i]->port != packets[start]->port) {
-      processBurst(ctx, services, packets[start]->port, packets + start, static_cast<uint16_t>(i - start), now);
+      ctx.icmpErrorHops = static_cast<uint8_t>(packets[start]->port >> 8);
+      processBurst(ctx, services, static_cast<uint16_t>(packets[start]->port & 0xff), packets + start,
+                   static_cast<uint16_t>(i - start), now);
       start = i;
     }
   }
+  ctx.icmpErrorHops = 0;
   return n;
 }
 
 void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
-  (void)now;
+  ctx.now = now;  // sendResetToClient's rate limit
   if (services == nullptr) return;
   if (services->generation() != ctx.seenGeneration) {
     ctx.seenGeneration = services->generation();

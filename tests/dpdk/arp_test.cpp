@@ -131,11 +131,14 @@ TEST(Icmp, OtherIcmpIsDropped) {
   Harness h;
   EXPECT_TRUE(h.run(echoRequest(kUnknownVip).build()).empty());
   EXPECT_EQ(h.dropCount(DropReason::NotForUs), 1u);
-  IcmpFrame unreachable = echoRequest(kPort0Ip);
-  unreachable.type = 3;
-  unreachable.code = 1;
-  EXPECT_TRUE(h.run(unreachable.build()).empty());
-  EXPECT_EQ(h.dropCount(DropReason::UnsupportedL4), 1u);
+  IcmpFrame timestamp = echoRequest(kPort0Ip);
+  timestamp.type = 13;  // timestamp request
+  EXPECT_TRUE(h.run(timestamp.build()).empty());
+  EXPECT_EQ(h.dropCount(DropReason::IcmpIgnored), 1u);
+  IcmpFrame reply = echoRequest(kWebVip);
+  reply.type = 0;  // an echo reply nobody asked for
+  EXPECT_TRUE(h.run(reply.build()).empty());
+  EXPECT_EQ(h.dropCount(DropReason::IcmpIgnored), 2u);
   EXPECT_EQ(h.mbufsInUse(), 0u);
 }
 

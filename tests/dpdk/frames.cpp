@@ -136,6 +136,20 @@ Bytes IcmpFrame::build() const {
   return ethernetFrame(eth, kEtherTypeIpv4, ipv4Packet(header, msg));
 }
 
+IcmpFrame icmpError(const EthSpec& eth, const Ipv4Spec& ip, uint8_t type, uint8_t code, uint32_t rest,
+                    const Bytes& quotedFrame, size_t quoteLength) {
+  IcmpFrame f;
+  f.eth = eth;
+  f.ip = ip;
+  f.type = type;
+  f.code = code;
+  f.rest = rest;
+  const size_t available = quotedFrame.size() - kEthLength;
+  const size_t length = quoteLength < available ? quoteLength : available;
+  f.data.assign(quotedFrame.begin() + kEthLength, quotedFrame.begin() + static_cast<std::ptrdiff_t>(kEthLength + length));
+  return f;
+}
+
 Bytes ArpFrame::build() const {
   Bytes arp;
   put16(arp, 1);       // Ethernet

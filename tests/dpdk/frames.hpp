@@ -121,6 +121,15 @@ struct IcmpFrame {
   Bytes build() const;
 };
 
+/// An ICMP error (destination unreachable, time exceeded, parameter problem) from `ip`
+/// quoting the first `quoteLength` bytes of the IPv4 packet in `quotedFrame` (an Ethernet
+/// frame; the quote leaves its Ethernet header out, and ends with the packet if that is
+/// shorter), as a router sends it. `rest` is the word after the checksum: the next-hop
+/// MTU of "fragmentation needed" in its low 16 bits, parameter problem's pointer in its
+/// top byte.
+IcmpFrame icmpError(const EthSpec& eth, const Ipv4Spec& ip, uint8_t type, uint8_t code, uint32_t rest,
+                    const Bytes& quotedFrame, size_t quoteLength);
+
 struct ArpFrame {
   EthSpec eth;
   uint16_t opcode = 1;  // 1 request, 2 reply

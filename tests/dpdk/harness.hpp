@@ -134,6 +134,8 @@ class Harness {
   FlowTable& flows(uint16_t worker = 0) { return *flows_.at(worker); }
   const Timeouts& timeouts() const { return plane_.timeouts; }
   const WorkerCounters& counters(uint16_t worker = 0) const { return contexts_.at(worker)->counters; }
+  /// A worker's context, for settings the daemon writes into it (its reply rate limit).
+  WorkerContext& context(uint16_t worker = 0) { return *contexts_.at(worker); }
   uint64_t dropCount(DropReason reason, uint16_t worker = 0) const {
     return contexts_.at(worker)->counters.dropCount(reason);
   }

@@ -1,6 +1,8 @@
 // Tests: control/config (parseConfig, loadConfigFile).
 //   ConfigParse.GoodFileWithEveryField        all fields read, servicesFile resolved, PCI vs vdev
-//   ConfigParse.DefaultsWhenOptionalAbsent    flowTableSize, scheduler (maglev), workers, conntrack, clusterCIDR "" unset
+//   ConfigParse.DefaultsWhenOptionalAbsent    flowTableSize, scheduler (maglev), workers, conntrack, clusterCIDR "" unset,
+//                                             replyRateLimit 1000/s burst 50
+//   ConfigParse.ReplyRateLimitHalfGiven       one of perSecond / burst given, the other keeps its default
 //   ConfigParse.DualStackClusterCidr          the IPv6 half of "v4,v6" is ignored
 //   ConfigParse.RelativeAndAbsoluteServicesFile
 //   ConfigParse.DeviceKinds                   which device strings are PCI addresses
@@ -43,7 +45,8 @@ constexpr const char* kGoodConfig = R"({
     ],
     "flowTableSize": 65536,
     "scheduler": "random",
-    "workers": 2
+    "workers": 2,
+    "replyRateLimit": {"perSecond": 200, "burst": 10}
   },
   "conntrack": {"tcpEstablishedTimeout": "1h30m", "tcpCloseWaitTimeout": "60s", "udpTimeout": "15s",
                 "udpStreamTimeout": "2m0s", "maxPerCore": 32768, "min": 131072, "tcpBeLiberal": true,
@@ -91,6 +94,8 @@ TEST(ConfigParse, GoodFileWithEveryField) {
   EXPECT_EQ(config.dpdk.flowTableSize, 65536u);
   EXPECT_EQ(config.dpdk.scheduler, Scheduler::Random);
   EXPECT_EQ(config.dpdk.workers, 2);
+  EXPECT_EQ(config.dpdk.replyRateLimit.perSecond, 200u);
+  EXPECT_EQ(config.dpdk.replyRateLimit.burst, 10u);
   EXPECT_EQ(config.conntrack.tcpEstablishedTimeout, std::chrono::minutes(90));
   EXPECT_EQ(config.conntrack.tcpCloseWaitTimeout, std::chrono::seconds(60));
   EXPECT_EQ(config.conntrack.udpTimeout, std::chrono::seconds(15));
@@ -115,6 +120,8 @@ TEST(ConfigParse, DefaultsWhenOptionalAbsent) {
   EXPECT_EQ(result.config->dpdk.flowTableSize, 1048576u);
   EXPECT_EQ(result.config->dpdk.scheduler, Scheduler::Maglev);
   EXPECT_EQ(result.config->dpdk.workers, 0);
+  EXPECT_EQ(result.config->dpdk.replyRateLimit.perSecond, 1000u);
+  EXPECT_EQ(result.config->dpdk.replyRateLimit.burst, 50u);
   EXPECT_EQ(result.config->conntrack.tcpEstablishedTimeout, std::chrono::hours(24));
   EXPECT_EQ(result.config->conntrack.udpTimeout, std::chrono::seconds(30));
   EXPECT_FALSE(result.config->conntrack.tcpBeLiberal);
@@ -123,6 +130,17 @@ TEST(ConfigParse, DefaultsWhenOptionalAbsent) {
   EXPECT_EQ(result.config->conntrack.tcpCloseWaitTimeout, std::chrono::hours(1));
   EXPECT_EQ(result.config->conntrack.tcpTimeWaitTimeout, std::chrono::seconds(120));
   EXPECT_TRUE(result.config->dpdk.eal.empty());
+}
+
+TEST(ConfigParse, ReplyRateLimitHalfGiven) {
+  auto result = parseConfig(goodWith([](auto& top) { dpdkOf(top)["replyRateLimit"] = {{"perSecond", 0}}; }), "/");
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(result.errors);
+  EXPECT_EQ(result.config->dpdk.replyRateLimit.perSecond, 0u) << "0: no limit";
+  EXPECT_EQ(result.config->dpdk.replyRateLimit.burst, 50u);
+  result = parseConfig(goodWith([](auto& top) { dpdkOf(top)["replyRateLimit"] = {{"burst", 1}}; }), "/");
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(result.errors);
+  EXPECT_EQ(result.config->dpdk.replyRateLimit.perSecond, 1000u);
+  EXPECT_EQ(result.config->dpdk.replyRateLimit.burst, 1u);
 }
 
 TEST(ConfigParse, DualStackClusterCidr) {
@@ -238,6 +256,18 @@ TEST(ConfigErrors, EachKindOfMistake) {
        {R"(mode: "userspace" is not one of dpdk, iptables, ipvs, nftables)"}},
       {"workers negative", [](auto& top) { dpdkOf(top)["workers"] = -1; },
        {"dpdk.workers: -1 is out of range 0..128"}},
+      {"replyRateLimit.perSecond negative",
+       [](auto& top) { dpdkOf(top)["replyRateLimit"].as_object()["perSecond"] = -5; },
+       {"dpdk.replyRateLimit.perSecond: -5 is out of range 0..10000000 (0: no limit)"}},
+      {"replyRateLimit.perSecond a string",
+       [](auto& top) { dpdkOf(top)["replyRateLimit"].as_object()["perSecond"] = "1000/s"; },
+       {R"(dpdk.replyRateLimit.perSecond: expected a non-negative integer, got "1000/s")"}},
+      {"replyRateLimit.burst zero", [](auto& top) { dpdkOf(top)["replyRateLimit"].as_object()["burst"] = 0; },
+       {"dpdk.replyRateLimit.burst: 0 is out of range 1..1000000"}},
+      {"replyRateLimit unknown key", [](auto& top) { dpdkOf(top)["replyRateLimit"].as_object()["rate"] = 5; },
+       {"dpdk.replyRateLimit.rate: unknown key"}},
+      {"replyRateLimit not an object", [](auto& top) { dpdkOf(top)["replyRateLimit"] = 1000; },
+       {"dpdk.replyRateLimit: expected an object, got 1000"}},
       {"conntrack timeout not a duration", [](auto& top) { top["conntrack"] = boost::json::object{{"udpTimeout", "30"}}; },
        {R"(conntrack.udpTimeout: "30" is not a duration of at least 1s (for example "15m0s"))"}},
       {"conntrack tcpBeLiberal not a boolean",

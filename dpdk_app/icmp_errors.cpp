@@ -1,0 +1,109 @@
+#include "dpdk_app/icmp_errors.hpp"
+
+#include <rte_ring.h>
+
+#include "dpdk_app/next_hop.hpp"
+
+namespace nicproxy {
+
+namespace {
+
+bool isOwnAddress(const DataPlane& plane, rte_be32_t address) {
+  for (const PortInfo& p : plane.ports) {
+    if (p.isOwnAddress(address)) return true;  // the port address or one of its SNAT addresses
+  }
+  return false;
+}
+
+/// Puts `m` on worker `worker`'s redirect ring; `hops`: workers that looked before it.
+void handOn(WorkerContext& ctx, rte_mbuf* m, uint16_t rxPort, uint16_t worker, uint8_t hops) {
+  m->port = static_cast<uint16_t>(rxPort | hops << 8);  // unpacked by processRedirected()
+  if (rte_ring_mp_enqueue(ctx.plane->redirect[worker], m) != 0) {
+    dropPacket(ctx, m, DropReason::RedirectFull);
+  } else {
+    ++ctx.counters.redirected;
+  }
+}
+
+}  // namespace
+
+void handleIcmpError(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort, rte_mbuf* m,
+                     const ParsedFrame& f, uint64_t now) {
+  QuotedPacket q;
+  DropReason reason = DropReason::IcmpErrorMalformed;
+  if (!parseQuote(m, f, q, reason)) {
+    dropPacket(ctx, m, reason);
+    return;
+  }
+  // The error must go back to where the quoted packet came from: the SNAT address or the
+  // frontend that nicproxy sent it from.
+  if (q.ip->src_addr != f.ip->dst_addr) {
+    dropPacket(ctx, m, DropReason::IcmpErrorMismatch);
+    return;
+  }
+  const DataPlane& plane = *ctx.plane;
+  const uint16_t quotedSourcePort = rte_be_to_cpu_16(q.sourcePort());
+  // A quote from a port address and a SNAT port names its owner, as a reply to that port would.
+  const bool ownerKnown = isOwnAddress(plane, f.ip->dst_addr) && isSnatPort(quotedSourcePort);
+  if (!plane.redirect.empty() && ownerKnown) {
+    const auto owner = static_cast<uint16_t>(quotedSourcePort % plane.workerCount);
+    if (owner != ctx.index) {
+      handOn(ctx, m, rxPort, owner, 0);
+      return;
+    }
+  }
+
+  // The quoted packet reversed is a key of its connection: the reverse key for a packet
+  // nicproxy sent to a backend, the forward key for a reply it sent to a client.
+  const FlowKey key{q.ip->dst_addr, q.ip->src_addr, q.destinationPort(), q.sourcePort(), q.protocol, {0, 0, 0}};
+  uint64_t value = 0;
+  if (!ctx.flows->lookup(key, value)) {
+    const bool local = isOwnAddress(plane, f.ip->dst_addr) ||
+                       (services != nullptr && services->localAddressFlags(f.ip->dst_addr) != 0);
+    if (!local) {
+      dropPacket(ctx, m, DropReason::NotForUs);
+    } else if (!plane.redirect.empty() && !ownerKnown && ctx.icmpErrorHops + 1u < plane.workerCount) {
+      handOn(ctx, m, rxPort, static_cast<uint16_t>((ctx.index + 1) % plane.workerCount),
+             static_cast<uint8_t>(ctx.icmpErrorHops + 1));
+    } else {
+      dropPacket(ctx, m, DropReason::IcmpErrorNoFlow);
+    }
+    return;
+  }
+  // Checked only now: a flood of errors about nothing costs a lookup, not a checksum.
+  if (!icmpChecksumGood(f)) {
+    dropPacket(ctx, m, DropReason::IcmpErrorBadChecksum);
+    return;
+  }
+  if (f.ip->time_to_live <= 1) {
+    dropPacket(ctx, m, DropReason::TtlExceeded);  // never an ICMP error about an ICMP error
+    return;
+  }
+  FlowEntry& e = ctx.flows->entry(FlowTable::entryIndex(value));
+  if (FlowTable::direction(value) == FlowDirection::Reverse) {
+    // About a packet to the backend: the client hears it about the packet it sent.
+    rewriteIcmpError(f, q, e.forward.destinationAddress, e.forward.sourceAddress,
+                     Translation{e.forward.sourceAddress, e.forward.destinationAddress, e.forward.sourcePort,
+                                 e.forward.destinationPort});
+    rte_ether_addr_copy(&e.clientHop, &f.eth->dst_addr);
+    rte_ether_addr_copy(&plane.ports[e.clientPort].mac, &f.eth->src_addr);
+    ++ctx.counters.icmpErrorsToClient;
+    enqueueTx(ctx, e.clientPort, m);
+    return;
+  }
+  // About a reply to the client: the backend hears it about the packet it sent.
+  rte_ether_addr mac;
+  if (!backendHopMac(ctx, e, now, mac, reason)) {
+    dropPacket(ctx, m, reason);
+    return;
+  }
+  rewriteIcmpError(f, q, e.reverse.destinationAddress, e.reverse.sourceAddress,
+                   Translation{e.reverse.sourceAddress, e.reverse.destinationAddress, e.reverse.sourcePort,
+                               e.reverse.destinationPort});
+  rte_ether_addr_copy(&mac, &f.eth->dst_addr);
+  rte_ether_addr_copy(&plane.ports[e.backendPort].mac, &f.eth->src_addr);
+  ++ctx.counters.icmpErrorsToBackend;
+  enqueueTx(ctx, e.backendPort, m);
+}
+
+}  // namespace nicproxy

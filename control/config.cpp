@@ -19,6 +19,9 @@ constexpr auto kStrict = ObjectReader::Nulls::Error;
 constexpr uint32_t kMinFlowTableSize = 1024;
 constexpr uint32_t kMaxFlowTableSize = 1U << 26;
 constexpr int64_t kMaxWorkers = 128;
+constexpr int64_t kMaxFragmentDatagrams = 65536;  // per worker; each may hold 8 mbufs
+constexpr std::chrono::milliseconds kMinFragmentTimeout{100};
+constexpr std::chrono::milliseconds kMaxFragmentTimeout{60000};
 
 // conntrack.*: duration strings as KubeProxyConfiguration writes them ("24h0m0s").
 void readConntrack(ObjectReader& top, Errors& errors, ConntrackConfig& conntrack) {
@@ -273,6 +276,29 @@ void readScheduler(ObjectReader& reader, DpdkConfig& dpdk) {
   }
 }
 
+// dpdk.fragments: {"maxDatagrams": 1024, "timeout": "5s"}.
+void readFragments(ObjectReader& dpdk, Errors& errors, FragmentsConfig& fragments) {
+  const auto* object = dpdk.object("fragments");
+  if (object == nullptr) return;
+  ObjectReader reader(*object, "dpdk.fragments", errors, kStrict);
+  if (const auto count = reader.integer("maxDatagrams", "a non-negative integer")) {
+    if (*count < 0 || *count > kMaxFragmentDatagrams) {
+      reader.error("maxDatagrams", std::to_string(*count) + " is out of range 0.." + std::to_string(kMaxFragmentDatagrams));
+    } else {
+      fragments.maxDatagrams = static_cast<uint32_t>(*count);
+    }
+  }
+  if (const auto text = reader.string("timeout")) {
+    const auto value = parseGoDuration(*text);
+    if (!value || *value < kMinFragmentTimeout || *value > kMaxFragmentTimeout) {
+      reader.error("timeout", json::quote(*text) + R"( is not a duration from 100ms to 1m (for example "5s"))");
+    } else {
+      fragments.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*value);
+    }
+  }
+  reader.rejectUnknownKeys();
+}
+
 void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk, bool required) {
   const auto* object = top.object("dpdk");
   if (object == nullptr) {
@@ -305,6 +331,7 @@ void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk, bool required
       dpdk.workers = static_cast<uint16_t>(*workers);
     }
   }
+  readFragments(reader, errors, dpdk.fragments);
   reader.rejectUnknownKeys();
 }
 

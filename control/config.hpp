@@ -41,6 +41,12 @@ struct DpdkPortConfig {
   std::vector<StaticNeighbor> neighbors;  // on the port's subnet
 };
 
+/// dpdk.fragments: IPv4 reassembly on each worker (docs/fragments.md).
+struct FragmentsConfig {
+  uint32_t maxDatagrams = 1024;               // incomplete datagrams held per worker; 0: no reassembly
+  std::chrono::milliseconds timeout{5000};    // an incomplete datagram is dropped after this long
+};
+
 struct DpdkConfig {
   std::vector<std::string> eal;     // passed to rte_eal_init as given
   std::vector<DpdkPortConfig> ports;
@@ -48,6 +54,7 @@ struct DpdkConfig {
   Scheduler scheduler = Scheduler::Maglev;  // default; Service annotation nicproxy.io/scheduler overrides
   uint16_t workers = 0;                     // forwarding lcores to use; 0: every worker lcore of the EAL
   KernelFallback kernelFallback = KernelFallback::None;  // kernel dataplane programmed as well
+  FragmentsConfig fragments;
 };
 
 /// KubeProxyIPTablesConfiguration's fields, plus nicproxy's chain prefix.

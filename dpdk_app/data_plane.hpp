@@ -45,6 +45,8 @@ struct PortInfo {
   rte_be32_t address = 0;    // the node's address on this port
   rte_be32_t mask = 0;
   rte_be32_t gateway = 0;    // 0: none
+  uint16_t mtu = RTE_ETHER_MTU;  // the device's MTU (longest IP datagram sent), read at start-up
+  bool linearizeTx = false;  // the device cannot send chained mbufs: copy them into one
 };
 
 /// Flow and neighbour timers, in TSC cycles.

@@ -44,6 +44,9 @@ OpenedPort openPort(const DpdkPortConfig& config, uint16_t queues, rte_mempool* 
     conf.rx_adv_conf.rss_conf.rss_hf =
         (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
   }
+  // Reassembled datagrams and the fragments made of them are mbuf chains.
+  opened.multiSegTx = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
+  if (opened.multiSegTx) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
   rc = rte_eth_dev_configure(opened.portId, queues, queues, &conf);
   if (rc != 0) fail(config, "rte_eth_dev_configure", rc);
   uint16_t rxDescriptors = kRxDescriptors;
@@ -60,6 +63,8 @@ OpenedPort openPort(const DpdkPortConfig& config, uint16_t queues, rte_mempool* 
   }
   rc = rte_eth_macaddr_get(opened.portId, &opened.mac);
   if (rc != 0) fail(config, "rte_eth_macaddr_get", rc);
+  rc = rte_eth_dev_get_mtu(opened.portId, &opened.mtu);
+  if (rc != 0) fail(config, "rte_eth_dev_get_mtu", rc);
   rc = rte_eth_dev_start(opened.portId);
   if (rc != 0) fail(config, "rte_eth_dev_start", rc);
   // ARP and frames to our MAC suffice; promiscuous mode is not needed, and a PMD that

@@ -25,6 +25,8 @@
 
 namespace nicproxy {
 
+class ReassemblyTable;  // fragments.hpp
+
 /// Packets waiting for transmission, per port index.
 struct TxBatch {
   static constexpr uint16_t kCapacity = kBurstSize * 2;
@@ -39,6 +41,8 @@ struct WorkerContext {
   FlowTable* flows = nullptr;
   AffinityTable* affinity = nullptr;  // ClientIP affinity records, shared by all workers (null: none kept)
   rte_mempool* pool = nullptr; // for ARP requests and ICMP errors
+  ReassemblyTable* reassembly = nullptr;  // this worker's IPv4 reassembly; null: fragments dropped
+  rte_mempool* indirectPool = nullptr;    // fragments' payload references; null: no fragmenting
   uint64_t nextProbeAt = 0;
   uint32_t probeCursor = 0;
   uint64_t seenGeneration = 0;  // the last service table generation this worker saw
@@ -59,14 +63,27 @@ inline void dropPacket(WorkerContext& ctx, rte_mbuf* m, DropReason reason) {
   rte_pktmbuf_free(m);
 }
 
-/// Queues a packet for transmission on port index `port` at the next flushTx().
-inline void enqueueTx(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
+/// Sends a packet that is chained (reassembled) or longer than the port's MTU: as it
+/// is, or in fragments (fragments.cpp).
+void enqueueOversized(WorkerContext& ctx, uint16_t port, rte_mbuf* m);
+
+/// Queues a frame as it is for transmission on port index `port` at the next flushTx().
+inline void enqueueFrame(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
   TxBatch& batch = ctx.tx[port];
   if (batch.count == TxBatch::kCapacity) {
     dropPacket(ctx, m, DropReason::TxFull);
     return;
   }
   batch.packets[batch.count++] = m;
+}
+
+/// Queues a packet for transmission on port index `port` at the next flushTx().
+inline void enqueueTx(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
+  if (m->nb_segs > 1 || rte_pktmbuf_pkt_len(m) > ctx.plane->ports[port].mtu + uint32_t{RTE_ETHER_HDR_LEN}) {
+    enqueueOversized(ctx, port, m);
+    return;
+  }
+  enqueueFrame(ctx, port, m);
 }
 
 /// Handles `count` packets received on port index `rxPort` at TSC `now` with the
@@ -90,7 +107,7 @@ uint16_t processRedirected(WorkerContext& ctx, const FastServiceTable* services,
 void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
 
 /// The bounded per-loop chores after the bursts: a slice of flow expiry and of the
-/// removed-endpoint purge.
+/// removed-endpoint purge, and the reassembly timeouts.
 void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
 
 /// Transmits what ctx.tx holds; frees and counts what the queues refuse.

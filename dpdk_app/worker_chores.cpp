@@ -1,10 +1,11 @@
 // The worker's chores besides its own bursts: packets other workers redirected to it,
-// the flow table's expiry slice and the removed-endpoint purge. Same rules as
+// the flow table's expiry slice, the removed-endpoint purge and the reassembly timeouts. Same rules as
 // worker.hpp: per lcore, bounded work per call, never blocks, throws or logs.
 #include <netinet/in.h>
 #include <rte_byteorder.h>
 #include <rte_ring.h>
 
+#include "dpdk_app/fragments.hpp"
 #include "dpdk_app/local_replies.hpp"
 #include "dpdk_app/worker.hpp"
 
@@ -76,6 +77,7 @@ void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uin
 void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
   ctx.counters.flowsExpired += ctx.flows->expire(now, kExpiryBudget);
   purgeRemovedFlows(ctx, services, now);
+  expireFragments(ctx, now);
 }
 
 }  // namespace nicproxy

@@ -179,6 +179,29 @@ TEST(Fragments, TcpSegmentInFragments) {
   EXPECT_EQ(h.mbufsInUse(), 0u);
 }
 
+// REJECT answers a reassembled datagram like any other: one bare RST (not the datagram's
+// length of garbage), or one ICMP port unreachable.
+TEST(Fragments, RejectAnswersOnceForAWholeDatagram) {
+  Harness h;
+  TcpFrame syn = clientTcp(kEmptyVip, 80);
+  syn.ip.fragment = 0;
+  syn.tcp.payload = patternPayload(2000);
+  std::vector<Sent> sent = h.run(splitFrame(syn.build(), 1200));
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].segments, 1u);
+  EXPECT_EQ(sent[0].frame.size(), kEthLength + 40) << "a bare RST";
+  EXPECT_EQ(sent[0].frame.at(l4Offset(sent[0].frame) + 13), kTcpRst | kTcpAck);
+  EXPECT_EQ(read32(sent[0].frame, l4Offset(sent[0].frame) + 8), syn.tcp.seq + 1 + 2000);
+
+  UdpFrame query = bigQuery(3000);
+  query.ip.destination = kEmptyVip;
+  sent = h.run(splitFrame(query.build(), 1024));
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].frame.at(l4Offset(sent[0].frame)), 3) << "ICMP destination unreachable";
+  EXPECT_EQ(h.counters().rejected, 2u);
+  EXPECT_EQ(h.mbufsInUse(), 0u);
+}
+
 // Port 1 has a smaller MTU than port 0: a whole frame from port 0 leaves port 1 in
 // fragments, unless Don't Fragment forbids it.
 TEST(Fragments, EgressPortMtu) {

@@ -132,11 +132,11 @@ else
     fail "${CHECKS[2]}" "$(IFS='|'; echo "${bad_answers[*]}")"
 fi
 
-# Hostile fragments: one that never completes, two that overlap. Then longer than the 1 s
-# timeout, so that the first is freed before the counters are read.
-in_client python3 "$ROOT/tests/e2e/send_fragments.py" 10.96.0.20 53 --case incomplete
+# Hostile fragments: two that overlap, then one that never completes. Nothing arrives
+# after it, so the worker's housekeeping must free it once the 1 s timeout is over.
 in_client python3 "$ROOT/tests/e2e/send_fragments.py" 10.96.0.20 53 --case overlap
-sleep 1.5
+in_client python3 "$ROOT/tests/e2e/send_fragments.py" 10.96.0.20 53 --case incomplete
+sleep 2
 
 h_stop_nicproxy TERM 15
 stop_rc=$H_NICPROXY_RC

@@ -282,6 +282,12 @@ int App::run() {
     s.workers.push_back(std::move(ctx));
   }
 
+  if (fragments.maxDatagrams != 0) {
+    spdlog::info("IPv4 reassembly: up to {} incomplete datagrams per worker, timeout {} ms ({} mbufs reserved)",
+                 fragments.maxDatagrams, fragments.timeout.count(), reassemblyMbufs);
+  } else {
+    spdlog::info("IPv4 reassembly off (dpdk.fragments.maxDatagrams 0): fragments are dropped");
+  }
   s.provider = std::make_unique<DpdkProvider>(plane, config_.nodePortAddresses, socket, config_.dpdk.scheduler);
   std::vector<Provider*> providers{s.provider.get()};
   if (config_.dpdk.kernelFallback != KernelFallback::None) {

@@ -2,7 +2,7 @@
 // The per-lcore data path.
 //
 // Who reads and writes: a WorkerContext belongs to one worker lcore. Its flow table,
-// counters and transmit batches are written by that lcore only. It reads the shared
+// reassembly table, counters and transmit batches are written by that lcore only. It reads the shared
 // DataPlane (see data_plane.hpp for the rules there), enqueues replies owned by another
 // worker on that worker's redirect ring and dequeues its own, and reads and tries to
 // write the shared ClientIP affinity table (affinity.hpp: never waits). The control
@@ -40,7 +40,7 @@ struct WorkerContext {
   DataPlane* plane = nullptr;
   FlowTable* flows = nullptr;
   AffinityTable* affinity = nullptr;  // ClientIP affinity records, shared by all workers (null: none kept)
-  rte_mempool* pool = nullptr; // for ARP requests and ICMP errors
+  rte_mempool* pool = nullptr; // for ARP requests, ICMP errors and the headers of fragments sent
   ReassemblyTable* reassembly = nullptr;  // this worker's IPv4 reassembly; null: fragments dropped
   rte_mempool* indirectPool = nullptr;    // fragments' payload references; null: no fragmenting
   uint64_t nextProbeAt = 0;

@@ -1,6 +1,6 @@
 // The worker's chores besides its own bursts: packets other workers redirected to it,
-// the flow table's expiry slice, the removed-endpoint purge and the reassembly timeouts. Same rules as
-// worker.hpp: per lcore, bounded work per call, never blocks, throws or logs.
+// the flow table's expiry slice, the removed-endpoint purge and the reassembly timeouts.
+// Same rules as worker.hpp: per lcore, bounded work per call, never blocks, throws or logs.
 #include <netinet/in.h>
 #include <rte_byteorder.h>
 #include <rte_ring.h>

@@ -98,7 +98,16 @@ void expireFragments(WorkerContext& ctx, uint64_t now) {
   }
 }
 
-rte_mbuf* reassembleFragment(WorkerContext& ctx, rte_mbuf* m, ParsedFrame& f, uint64_t now) {
+rte_mbuf* reassembleFragment(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort, rte_mbuf* m,
+                             ParsedFrame& f, uint64_t now) {
+  // nicproxy routes nothing but its own addresses: a datagram to another one would be
+  // dropped once whole, so its fragments take no room in the table.
+  const rte_be32_t destination = f.ip->dst_addr;
+  if (destination != ctx.plane->ports[rxPort].address &&
+      (services == nullptr || services->localAddressFlags(destination) == 0)) {
+    dropPacket(ctx, m, DropReason::NotForUs);
+    return nullptr;
+  }
   DropReason reason = DropReason::IpFragment;
   if (ctx.reassembly == nullptr || !acceptable(m, f, reason)) {
     dropPacket(ctx, m, reason);

@@ -19,6 +19,7 @@
 #include <rte_mbuf.h>
 
 #include "dpdk_app/packet.hpp"
+#include "dpdk_app/service_table.hpp"
 #include "dpdk_app/worker.hpp"
 
 namespace nicproxy {
@@ -49,12 +50,14 @@ class ReassemblyTable {
   rte_ip_frag_death_row deathRow_{};  // empty between calls: fragments.cpp frees it at once
 };
 
-/// Takes a fragment (FrameKind::Fragment, already checked to be for this node's MAC) into
-/// the worker's reassembly table. When it completes a datagram, returns the datagram (a
-/// chain of the fragments' mbufs with a correct IP checksum) parsed into `f`; otherwise
-/// returns null: the datagram waits for more fragments, or the fragment was dropped and
-/// counted.
-rte_mbuf* reassembleFragment(WorkerContext& ctx, rte_mbuf* m, ParsedFrame& f, uint64_t now);
+/// Takes a fragment (FrameKind::Fragment, already checked to be for this node's MAC),
+/// received on port index `rxPort`, into the worker's reassembly table. When it completes
+/// a datagram, returns the datagram (a chain of the fragments' mbufs with a correct IP
+/// checksum) parsed into `f`; otherwise returns null: the datagram waits for more
+/// fragments, or the fragment was dropped and counted. Fragments to an address that is
+/// neither the port's nor a service's are dropped at once (`services` may be null).
+rte_mbuf* reassembleFragment(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort, rte_mbuf* m,
+                             ParsedFrame& f, uint64_t now);
 
 /// Frees the datagrams that did not complete within the timeout and counts their
 /// fragments (fragment_timeout). Part of the worker's housekeeping; bounded work.

@@ -226,7 +226,7 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
     }
     if (kind == FrameKind::Fragment) {
       // The fragment completes its datagram, which goes on from here, or it waits.
-      m = reassembleFragment(ctx, m, f, now);
+      m = reassembleFragment(ctx, services, rxPort, m, f, now);
       packets[i] = m;
       if (m == nullptr) continue;
     }

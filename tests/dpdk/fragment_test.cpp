@@ -320,6 +320,12 @@ std::vector<DropCase> dropCases() {
                      DropReason::FragmentMalformed, 1});
   }
   {
+    UdpFrame elsewhere = bigQuery(3000);
+    elsewhere.ip.destination = kUnknownVip;
+    cases.push_back({"fragments to an address that is no service's", splitFrame(elsewhere.build(), 1024),
+                     DropReason::NotForUs, 3});
+  }
+  {
     IcmpFrame ping;
     ping.eth = EthSpec{kPort0Mac, kClientMac};
     ping.ip.source = kClientIp;

@@ -22,6 +22,9 @@ constexpr int64_t kMaxWorkers = 128;
 constexpr size_t kMaxExtraSnatAddresses = 7;  // dpdk_app's PortInfo::kMaxExtraSnatAddresses
 constexpr int64_t kMaxRepliesPerSecond = 10000000;
 constexpr int64_t kMaxReplyBurst = 1000000;
+constexpr int64_t kMaxFragmentDatagrams = 65536;  // per worker; each may hold 8 mbufs
+constexpr std::chrono::milliseconds kMinFragmentTimeout{100};
+constexpr std::chrono::milliseconds kMaxFragmentTimeout{60000};
 
 // conntrack.*: duration strings as KubeProxyConfiguration writes them ("24h0m0s").
 void readConntrack(ObjectReader& top, Errors& errors, ConntrackConfig& conntrack) {
@@ -382,6 +385,29 @@ void readReplyRateLimit(ObjectReader& dpdk, Errors& errors, ReplyRateLimitConfig
   reader.rejectUnknownKeys();
 }
 
+// dpdk.fragments: {"maxDatagrams": 1024, "timeout": "5s"}.
+void readFragments(ObjectReader& dpdk, Errors& errors, FragmentsConfig& fragments) {
+  const auto* object = dpdk.object("fragments");
+  if (object == nullptr) return;
+  ObjectReader reader(*object, "dpdk.fragments", errors, kStrict);
+  if (const auto count = reader.integer("maxDatagrams", "a non-negative integer")) {
+    if (*count < 0 || *count > kMaxFragmentDatagrams) {
+      reader.error("maxDatagrams", std::to_string(*count) + " is out of range 0.." + std::to_string(kMaxFragmentDatagrams));
+    } else {
+      fragments.maxDatagrams = static_cast<uint32_t>(*count);
+    }
+  }
+  if (const auto text = reader.string("timeout")) {
+    const auto value = parseGoDuration(*text);
+    if (!value || *value < kMinFragmentTimeout || *value > kMaxFragmentTimeout) {
+      reader.error("timeout", json::quote(*text) + R"( is not a duration from 100ms to 1m (for example "5s"))");
+    } else {
+      fragments.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*value);
+    }
+  }
+  reader.rejectUnknownKeys();
+}
+
 void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk, bool required) {
   const auto* object = top.object("dpdk");
   if (object == nullptr) {
@@ -416,6 +442,7 @@ void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk, bool required
     }
   }
   readReplyRateLimit(reader, errors, dpdk.replyRateLimit);
+  readFragments(reader, errors, dpdk.fragments);
   reader.rejectUnknownKeys();
 }
 

@@ -60,6 +60,12 @@ struct ReplyRateLimitConfig {
   uint32_t burst = 50;        // sent at once before the average applies
 };
 
+/// dpdk.fragments: IPv4 reassembly on each worker (docs/fragments.md).
+struct FragmentsConfig {
+  uint32_t maxDatagrams = 1024;               // incomplete datagrams held per worker; 0: no reassembly
+  std::chrono::milliseconds timeout{5000};    // an incomplete datagram is dropped after this long
+};
+
 struct DpdkConfig {
   std::vector<std::string> eal;     // passed to rte_eal_init as given
   std::vector<DpdkPortConfig> ports;
@@ -69,6 +75,7 @@ struct DpdkConfig {
   KernelFallback kernelFallback = KernelFallback::None;  // kernel dataplane programmed as well
   IngressConfig ingress;
   ReplyRateLimitConfig replyRateLimit;
+  FragmentsConfig fragments;
 };
 
 /// KubeProxyIPTablesConfiguration's fields, plus nicproxy's chain prefix.

@@ -24,6 +24,7 @@
 #include "dpdk_app/counters.hpp"
 #include "dpdk_app/dpdk_provider.hpp"
 #include "dpdk_app/flow_table.hpp"
+#include "dpdk_app/fragments.hpp"
 #include "dpdk_app/port.hpp"
 #include "dpdk_app/worker.hpp"
 #include "drivers/kernel_proxy.hpp"
@@ -33,6 +34,9 @@ namespace nicproxy {
 namespace {
 
 constexpr unsigned kRedirectRingSize = 4096;  // per worker; a power of two
+// Indirect mbufs of outgoing fragments (payload references) live until the device has sent
+// them: a port's tx ring and batch per worker, at most.
+constexpr unsigned kIndirectPerQueue = 1024 + 2 * 64;
 
 std::string formatMac(const rte_ether_addr& mac) {
   char text[RTE_ETHER_ADDR_FMT_SIZE];
@@ -52,9 +56,11 @@ struct App::State {
   bool ealReady = false;
   std::vector<uint16_t> openedPorts;
   std::unique_ptr<rte_mempool, RteDeleter> pool;
+  std::unique_ptr<rte_mempool, RteDeleter> indirectPool;  // for fragmenting to an egress MTU
   std::unique_ptr<rte_rcu_qsbr, RteDeleter> qsbr;
   std::unique_ptr<DataPlane> plane;
   std::vector<std::unique_ptr<FlowTable>> flowTables;
+  std::vector<std::unique_ptr<ReassemblyTable>> reassemblyTables;  // per worker; empty when off
   std::unique_ptr<AffinityTable> affinity;  // shared by the workers (affinity.hpp)
   std::vector<std::unique_ptr<rte_ring, RteDeleter>> redirectRings;
   std::vector<std::unique_ptr<WorkerContext>> workers;
@@ -84,6 +90,7 @@ App::~App() {
   s.provider.reset();
   s.workers.clear();
   s.flowTables.clear();
+  s.reassemblyTables.clear();  // gives the fragments it holds back to the pool
   s.affinity.reset();
   // Packets still in a redirect ring go back to the pool before it is freed.
   for (auto& ring : s.redirectRings) {
@@ -94,6 +101,7 @@ App::~App() {
   for (uint16_t port : s.openedPorts) closePort(port);
   s.plane.reset();
   s.qsbr.reset();
+  s.indirectPool.reset();
   s.pool.reset();
   if (s.ealReady) rte_eal_cleanup();
 }
@@ -173,12 +181,25 @@ int App::run() {
   const int socket = static_cast<int>(rte_socket_id());
 
   const unsigned ports = static_cast<unsigned>(config_.dpdk.ports.size());
+  const FragmentsConfig& fragments = config_.dpdk.fragments;
+  const unsigned reassemblyMbufs =
+      fragments.maxDatagrams == 0 ? 0u : workerCount * ReassemblyTable::mbufsHeld(fragments.maxDatagrams);
   const unsigned mbufs =
-      std::max(8191u, ports * workerCount * 2048u + workerCount * 512u + 2048u + (workerCount > 1 ? workerCount * kRedirectRingSize : 0u));
+      std::max(8191u, ports * workerCount * 2048u + workerCount * 512u + 2048u + (workerCount > 1 ? workerCount * kRedirectRingSize : 0u)) +
+      reassemblyMbufs;
   s.pool.reset(rte_pktmbuf_pool_create("nicproxy_mbufs", mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket));
   if (!s.pool) {
     throw std::runtime_error("cannot create a pool of " + std::to_string(mbufs) +
-                             " mbufs: " + rte_strerror(rte_errno) + " (raise -m in dpdk.eal)");
+                             " mbufs: " + rte_strerror(rte_errno) + " (raise -m in dpdk.eal" +
+                             (reassemblyMbufs != 0 ? ", or lower dpdk.fragments.maxDatagrams, which takes " +
+                                                         std::to_string(reassemblyMbufs) + " of them)"
+                                                   : ")"));
+  }
+  const unsigned indirectMbufs = std::max(4095u, ports * workerCount * kIndirectPerQueue);
+  s.indirectPool.reset(rte_pktmbuf_pool_create("nicproxy_indirect", indirectMbufs, 256, 0, 0, socket));
+  if (!s.indirectPool) {
+    throw std::runtime_error("cannot create a pool of " + std::to_string(indirectMbufs) +
+                             " indirect mbufs: " + rte_strerror(rte_errno) + " (raise -m in dpdk.eal)");
   }
 
   s.plane = std::make_unique<DataPlane>();
@@ -211,6 +232,8 @@ int App::run() {
                                std::to_string(PortInfo::kMaxExtraSnatAddresses) + " per port");
     }
     for (const Ipv4 snat : portConfig.snatAddresses) info.extraSnatAddresses[info.extraSnatCount++] = rte_cpu_to_be_32(snat);
+    info.mtu = opened.mtu;
+    info.linearizeTx = !opened.multiSegTx;
     plane.ports.push_back(info);
     for (const StaticNeighbor& neighbor : portConfig.neighbors) {
       rte_ether_addr mac;
@@ -225,8 +248,9 @@ int App::run() {
       spdlog::info("port {}: SNAT addresses {} and {}", opened.portId, formatIpv4(portConfig.address.address),
                    fmt::join(snat, ", "));
     }
-    spdlog::info("opened port {} ({}, driver {}, MAC {}) with address {}{}, {} queue pair(s)", opened.portId,
-                 portNameOf(portConfig), opened.driver, formatMac(opened.mac), formatIpv4Cidr(portConfig.address),
+    spdlog::info("opened port {} ({}, driver {}, MAC {}, MTU {}) with address {}{}, {} queue pair(s)", opened.portId,
+                 portNameOf(portConfig), opened.driver, formatMac(opened.mac), opened.mtu,
+                 formatIpv4Cidr(portConfig.address),
                  portConfig.gateway ? ", gateway " + formatIpv4(*portConfig.gateway) : std::string(), workerCount);
   }
 
@@ -253,6 +277,16 @@ int App::run() {
       }
       plane.redirect.push_back(s.redirectRings.back().get());
     }
+    if (fragments.maxDatagrams != 0) {
+      const uint64_t timeoutCycles =
+          static_cast<uint64_t>(fragments.timeout.count()) * plane.timeouts.hz / 1000;
+      s.reassemblyTables.push_back(
+          std::make_unique<ReassemblyTable>(fragments.maxDatagrams, timeoutCycles, lcoreSocket));
+      if (!s.reassemblyTables.back()->ok()) {
+        throw std::runtime_error("no memory for the reassembly table of worker " + std::to_string(i) +
+                                 " (dpdk.fragments.maxDatagrams " + std::to_string(fragments.maxDatagrams) + ")");
+      }
+    }
     auto ctx = std::make_unique<WorkerContext>();
     ctx->index = i;
     ctx->queue = i;
@@ -262,9 +296,17 @@ int App::run() {
     ctx->pool = s.pool.get();
     const ReplyRateLimitConfig& limit = config_.dpdk.replyRateLimit;
     ctx->replyLimiter = ReplyLimiter(rte_get_tsc_hz(), limit.perSecond, limit.burst);
+    ctx->reassembly = s.reassemblyTables.empty() ? nullptr : s.reassemblyTables.back().get();
+    ctx->indirectPool = s.indirectPool.get();
     s.workers.push_back(std::move(ctx));
   }
 
+  if (fragments.maxDatagrams != 0) {
+    spdlog::info("IPv4 reassembly: up to {} incomplete datagrams per worker, timeout {} ms ({} mbufs reserved)",
+                 fragments.maxDatagrams, fragments.timeout.count(), reassemblyMbufs);
+  } else {
+    spdlog::info("IPv4 reassembly off (dpdk.fragments.maxDatagrams 0): fragments are dropped");
+  }
   s.provider = std::make_unique<DpdkProvider>(plane, config_.nodePortAddresses, socket, config_.dpdk.scheduler);
   std::vector<Provider*> providers{s.provider.get()};
   if (config_.dpdk.kernelFallback != KernelFallback::None) {

@@ -52,6 +52,10 @@ WorkerCounters sumCounters(const std::vector<const WorkerCounters*>& workers) {
     sum.loopMaxCycles = std::max(sum.loopMaxCycles, w->loopMaxCycles);
     sum.loops += w->loops;
     sum.loopsOver100us += w->loopsOver100us;
+    sum.datagramsReassembled += w->datagramsReassembled;
+    sum.fragmentsReassembled += w->fragmentsReassembled;
+    sum.datagramsFragmented += w->datagramsFragmented;
+    sum.fragmentsSent += w->fragmentsSent;
     for (size_t i = 0; i < kDropReasonCount; ++i) sum.drops[i] += w->drops[i];
   }
   return sum;
@@ -82,6 +86,10 @@ std::string formatCounters(const WorkerCounters& c) {
   line("flows_purged", c.flowsPurged);
   line("loops", c.loops);
   line("loops_over_100us", c.loopsOver100us);
+  line("datagrams_reassembled", c.datagramsReassembled);
+  line("fragments_reassembled", c.fragmentsReassembled);
+  line("datagrams_fragmented", c.datagramsFragmented);
+  line("fragments_sent", c.fragmentsSent);
   for (size_t i = 0; i < kDropReasonCount; ++i) {
     if (c.drops[i] != 0) line(fmt::format("drop_{}", kNames[i]).c_str(), c.drops[i]);
   }

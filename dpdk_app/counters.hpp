@@ -10,12 +10,31 @@
 
 namespace nicproxy {
 
+// Fragments (fragments.hpp): counted per fragment, as received. The ones the reassembly
+// library refuses are told apart by what it puts on its death row (fragments.cpp).
+#define NICPROXY_FRAGMENT_DROP_REASONS(X)                                            \
+  X(FragmentMalformed, "fragment_malformed",                                         \
+    "fragment with no payload, a payload not a multiple of 8 bytes before the last fragment, or an end past 65535 bytes") \
+  X(FragmentTiny, "fragment_tiny", "first fragment too short to hold the whole TCP/UDP header (RFC 1858 tiny fragment)") \
+  X(FragmentHeaderOverlap, "fragment_header_overlap",                                \
+    "fragment whose offset falls inside the 20-byte TCP header (RFC 1858 overlapping fragment)") \
+  X(FragmentRejected, "fragment_rejected",                                           \
+    "fragment of a datagram the reassembly dropped whole: its fragments overlapped or repeated, or it had more than 8") \
+  X(FragmentTableFull, "fragment_table_full",                                        \
+    "fragment of a new datagram while the worker's reassembly table was full (dpdk.fragments.maxDatagrams)") \
+  X(FragmentTimeout, "fragment_timeout",                                             \
+    "fragment of a datagram that did not complete within dpdk.fragments.timeout")     \
+  X(FragmentationNeeded, "fragmentation_needed",                                     \
+    "longer than the egress port's MTU with Don't Fragment set (no ICMP fragmentation-needed is sent)") \
+  X(FragmentationFailed, "fragmentation_failed",                                     \
+    "could not be fragmented for the egress port's MTU: no mbufs, or more than 64 fragments needed")
+
 #define NICPROXY_DROP_REASONS(X)                                                     \
   X(TooShort, "too_short", "frame shorter than its headers claim")                   \
   X(NotForUs, "not_for_us", "destination MAC or IP is not this node's")              \
   X(UnsupportedL2, "unsupported_l2", "VLAN, IPv6 or another EtherType")              \
   X(BadIpHeader, "bad_ip_header", "IPv4 version, header length, total length or an option length wrong") \
-  X(IpFragment, "ip_fragment", "IPv4 fragment (not reassembled)")                    \
+  X(IpFragment, "ip_fragment", "IPv4 fragment not reassembled: not TCP or UDP, or reassembly is off (dpdk.fragments.maxDatagrams 0)") \
   X(BadL4Header, "bad_l4_header", "TCP/UDP header truncated or inconsistent")        \
   X(UnsupportedL4, "unsupported_l4", "protocol other than TCP, UDP, ICMP")           \
   X(TtlExceeded, "ttl_exceeded", "TTL would reach zero")                             \
@@ -47,7 +66,8 @@ namespace nicproxy {
     "ICMP error about neither TCP nor UDP (ICMP about ICMP), or a non-first fragment") \
   X(IcmpErrorMismatch, "icmp_error_mismatch", "ICMP error sent to an address other than its quoted packet's source") \
   X(IcmpErrorBadChecksum, "icmp_error_bad_checksum", "ICMP error about a connection with a wrong ICMP checksum") \
-  X(ReplyRateLimited, "reply_rate_limited", "a RST or ICMP reply of nicproxy's own over dpdk.replyRateLimit: not sent")
+  X(ReplyRateLimited, "reply_rate_limited", "a RST or ICMP reply of nicproxy's own over dpdk.replyRateLimit: not sent") \
+  NICPROXY_FRAGMENT_DROP_REASONS(X)
 
 enum class DropReason : uint8_t {
 #define NICPROXY_X(name, text, help) name,
@@ -83,6 +103,10 @@ struct alignas(64) WorkerCounters {
   uint64_t flowsPurged = 0;   // UDP flows to a removed endpoint: deleted at once
   uint64_t loopMaxCycles = 0; // longest runWorker loop iteration (TSC cycles), start to start
   uint64_t loops = 0;         // runWorker loop iterations
+  uint64_t datagramsReassembled = 0;  // complete datagrams out of the reassembly table
+  uint64_t fragmentsReassembled = 0;  // the fragments they were made of
+  uint64_t datagramsFragmented = 0;   // packets fragmented for an egress port's MTU
+  uint64_t fragmentsSent = 0;         // the fragments made of them
   uint64_t loopsOver100us = 0;  // iterations that took longer than 100 microseconds
   std::array<uint64_t, kDropReasonCount> drops{};
 

@@ -56,6 +56,8 @@ struct PortInfo {
   // address is always the first one. Answered by ARP like the port address.
   std::array<rte_be32_t, kMaxExtraSnatAddresses> extraSnatAddresses{};
   uint8_t extraSnatCount = 0;
+  uint16_t mtu = RTE_ETHER_MTU;  // the device's MTU (longest IP datagram sent), read at start-up
+  bool linearizeTx = false;  // the device cannot send chained mbufs: copy them into one
 
   uint32_t snatAddressCount() const { return 1u + extraSnatCount; }
   /// SNAT address i (0: the port address).

@@ -184,6 +184,14 @@ void rejectTcp(WorkerContext& ctx, uint16_t port, rte_mbuf* m, const ParsedFrame
   tcp->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
 
   const uint32_t length = sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr);
+  if (m->next != nullptr) {
+    // A reassembled segment is a chain (fragments.hpp), and rte_pktmbuf_trim() trims only
+    // the last mbuf: the RST needs the first one alone, which holds the headers.
+    rte_pktmbuf_free(m->next);
+    m->next = nullptr;
+    m->nb_segs = 1;
+    m->pkt_len = m->data_len;
+  }
   rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - length));
   rte_ether_addr_copy(&f.eth->src_addr, &f.eth->dst_addr);
   rte_ether_addr_copy(&ctx.plane->ports[port].mac, &f.eth->src_addr);

@@ -16,7 +16,9 @@
 
 namespace nicproxy {
 
-enum class FrameKind : uint8_t { Ipv4, Arp, Drop };
+/// Fragment: an IPv4 fragment whose IP header checked out; f.l4 and f.l4Length are its
+/// payload (fragments.hpp reassembles it).
+enum class FrameKind : uint8_t { Ipv4, Arp, Fragment, Drop };
 
 /// Pointers into the first segment of an mbuf; valid while the mbuf is unchanged.
 struct ParsedFrame {
@@ -79,14 +81,11 @@ inline FrameKind parseFrame(rte_mbuf* m, ParsedFrame& f, DropReason& reason) {
     reason = DropReason::TooShort;
     return FrameKind::Drop;
   }
-  const uint16_t fragment = rte_be_to_cpu_16(f.ip->fragment_offset);
-  if ((fragment & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
-    reason = DropReason::IpFragment;
-    return FrameKind::Drop;
-  }
   f.protocol = f.ip->next_proto_id;
   f.l4 = l3 + headerLength;
   f.l4Length = static_cast<uint16_t>(totalLength - headerLength);
+  const uint16_t fragment = rte_be_to_cpu_16(f.ip->fragment_offset);
+  if ((fragment & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) return FrameKind::Fragment;
   const uint32_t l4InHead = l3Available - headerLength;
 
   uint32_t needed = 0;

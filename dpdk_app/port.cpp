@@ -50,6 +50,9 @@ OpenedPort openPort(const DpdkPortConfig& config, uint16_t queues, rte_mempool* 
   if (checksumOffload) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
   spdlog::info("port {}: IPv4 header checksums verified {}", config.device,
                checksumOffload ? "by the NIC (rx offload)" : "in software (the device offers no rx offload)");
+  // Reassembled datagrams and the fragments made of them are mbuf chains.
+  opened.multiSegTx = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
+  if (opened.multiSegTx) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
   rc = rte_eth_dev_configure(opened.portId, queues, queues, &conf);
   if (rc != 0) fail(config, "rte_eth_dev_configure", rc);
   uint16_t rxDescriptors = kRxDescriptors;
@@ -66,6 +69,8 @@ OpenedPort openPort(const DpdkPortConfig& config, uint16_t queues, rte_mempool* 
   }
   rc = rte_eth_macaddr_get(opened.portId, &opened.mac);
   if (rc != 0) fail(config, "rte_eth_macaddr_get", rc);
+  rc = rte_eth_dev_get_mtu(opened.portId, &opened.mtu);
+  if (rc != 0) fail(config, "rte_eth_dev_get_mtu", rc);
   rc = rte_eth_dev_start(opened.portId);
   if (rc != 0) fail(config, "rte_eth_dev_start", rc);
   // ARP and frames to our MAC suffice; promiscuous mode is not needed, and a PMD that

@@ -19,6 +19,8 @@ struct OpenedPort {
   uint16_t portId = 0;
   rte_ether_addr mac{};
   std::string driver;
+  uint16_t mtu = 1500;        // the device's MTU: longer datagrams leave in fragments
+  bool multiSegTx = false;    // the device sends chained mbufs (reassembled datagrams, fragments)
 };
 
 /// Configures and starts the port for `config`. Throws std::runtime_error naming the

@@ -9,6 +9,7 @@
 #include <rte_ring.h>
 
 #include "dpdk_app/flow_timers.hpp"
+#include "dpdk_app/fragments.hpp"
 #include "dpdk_app/icmp_errors.hpp"
 #include "dpdk_app/ingress_filter.hpp"
 #include "dpdk_app/local_replies.hpp"
@@ -214,6 +215,12 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
       dropPacket(ctx, m, DropReason::NotForUs);
       packets[i] = nullptr;
       continue;
+    }
+    if (kind == FrameKind::Fragment) {
+      // The fragment completes its datagram, which goes on from here, or it waits.
+      m = reassembleFragment(ctx, services, rxPort, m, f, now);
+      packets[i] = m;
+      if (m == nullptr) continue;
     }
     if (f.protocol == IPPROTO_ICMP) {
       if (isIcmpError(icmpHeader(f)->icmp_type)) {

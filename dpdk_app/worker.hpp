@@ -2,7 +2,7 @@
 // The per-lcore data path.
 //
 // Who reads and writes: a WorkerContext belongs to one worker lcore. Its flow table,
-// counters and transmit batches are written by that lcore only. It reads the shared
+// reassembly table, counters and transmit batches are written by that lcore only. It reads the shared
 // DataPlane (see data_plane.hpp for the rules there), enqueues replies owned by another
 // worker on that worker's redirect ring and dequeues its own, and reads and tries to
 // write the shared ClientIP affinity table (affinity.hpp: never waits). The control
@@ -27,6 +27,8 @@
 
 namespace nicproxy {
 
+class ReassemblyTable;  // fragments.hpp
+
 /// Packets waiting for transmission, per port index.
 struct TxBatch {
   static constexpr uint16_t kCapacity = kBurstSize * 2;
@@ -40,7 +42,9 @@ struct WorkerContext {
   DataPlane* plane = nullptr;
   FlowTable* flows = nullptr;
   AffinityTable* affinity = nullptr;  // ClientIP affinity records, shared by all workers (null: none kept)
-  rte_mempool* pool = nullptr; // for ARP requests and ICMP errors
+  rte_mempool* pool = nullptr; // for ARP requests, ICMP errors and the headers of fragments sent
+  ReassemblyTable* reassembly = nullptr;  // this worker's IPv4 reassembly; null: fragments dropped
+  rte_mempool* indirectPool = nullptr;    // fragments' payload references; null: no fragmenting
   uint64_t nextProbeAt = 0;
   uint32_t probeCursor = 0;
   uint32_t ownerProbeCursor = 0;  // in FastServiceTable::answeredAddresses()
@@ -70,14 +74,27 @@ inline void dropPacket(WorkerContext& ctx, rte_mbuf* m, DropReason reason) {
   rte_pktmbuf_free(m);
 }
 
-/// Queues a packet for transmission on port index `port` at the next flushTx().
-inline void enqueueTx(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
+/// Sends a packet that is chained (reassembled) or longer than the port's MTU: as it
+/// is, or in fragments (fragments.cpp).
+void enqueueOversized(WorkerContext& ctx, uint16_t port, rte_mbuf* m);
+
+/// Queues a frame as it is for transmission on port index `port` at the next flushTx().
+inline void enqueueFrame(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
   TxBatch& batch = ctx.tx[port];
   if (batch.count == TxBatch::kCapacity) {
     dropPacket(ctx, m, DropReason::TxFull);
     return;
   }
   batch.packets[batch.count++] = m;
+}
+
+/// Queues a packet for transmission on port index `port` at the next flushTx().
+inline void enqueueTx(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
+  if (m->nb_segs > 1 || rte_pktmbuf_pkt_len(m) > ctx.plane->ports[port].mtu + uint32_t{RTE_ETHER_HDR_LEN}) {
+    enqueueOversized(ctx, port, m);
+    return;
+  }
+  enqueueFrame(ctx, port, m);
 }
 
 /// Handles `count` packets received on port index `rxPort` at TSC `now` with the
@@ -102,7 +119,8 @@ uint16_t processRedirected(WorkerContext& ctx, const FastServiceTable* services,
 void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
 
 /// The bounded per-loop chores after the bursts: a slice of flow expiry, of the
-/// removed-endpoint purge and of the scans for free SNAT ports (snat_allocator.hpp).
+/// removed-endpoint purge and of the scans for free SNAT ports (snat_allocator.hpp), and
+/// the reassembly timeouts.
 void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
 
 /// Transmits what ctx.tx holds; frees and counts what the queues refuse.

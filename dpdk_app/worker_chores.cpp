@@ -1,10 +1,11 @@
 // The worker's chores besides its own bursts: packets other workers redirected to it,
-// the flow table's expiry slice and the removed-endpoint purge. Same rules as
-// worker.hpp: per lcore, bounded work per call, never blocks, throws or logs.
+// the flow table's expiry slice, the removed-endpoint purge and the reassembly timeouts.
+// Same rules as worker.hpp: per lcore, bounded work per call, never blocks, throws or logs.
 #include <netinet/in.h>
 #include <rte_byteorder.h>
 #include <rte_ring.h>
 
+#include "dpdk_app/fragments.hpp"
 #include "dpdk_app/local_replies.hpp"
 #include "dpdk_app/snat_allocator.hpp"
 #include "dpdk_app/worker.hpp"
@@ -83,6 +84,7 @@ void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t
   ctx.counters.flowsExpired += ctx.flows->expire(now, kExpiryBudget);
   purgeRemovedFlows(ctx, services, now);
   continueSnatScans(ctx, now);
+  expireFragments(ctx, now);
 }
 
 }  // namespace nicproxy

@@ -4,7 +4,7 @@
 #
 #   h_write_config SRC_CONFIG SERVICES_FILE IFACE OUTDIR   -> prints the new config's path
 #   h_start_backends PREFIX LOGDIR                         -> backend-1..3 on be1..be3
-#   h_start_nicproxy PREFIX CONFIG LOGFILE                 -> sets H_NICPROXY_PID
+#   h_start_nicproxy PREFIX CONFIG LOGFILE [ROLE]          -> sets H_NICPROXY_PID
 #   h_wait_log LOGFILE REGEX SECONDS [PID]                 -> 0 found, 1 timeout, 2 PID exited
 #   h_stop_nicproxy [SIGNAL] [SECONDS]                     -> sets H_NICPROXY_RC
 #   h_cleanup PREFIX                                       -> everything above undone
@@ -70,13 +70,13 @@ h_start_backends() {
     done
 }
 
-# Starts nicproxy in the node namespace; stdout and stderr go to LOGFILE.
+# Starts nicproxy in the node namespace (or ROLE's); stdout and stderr go to LOGFILE.
 # `ip netns exec` and `env` exec the next command, so $! is nicproxy's own pid.
 # A non-interactive bash starts background jobs with SIGINT and SIGQUIT ignored;
 # `env --default-signal` gives nicproxy the default dispositions back.
 h_start_nicproxy() {
-    local p=$1 config=$2 log=$3 ns
-    ns=$(topo_ns "$p" node)
+    local p=$1 config=$2 log=$3 role=${4:-node} ns
+    ns=$(topo_ns "$p" "$role")
     ip netns exec "$ns" env --default-signal=INT,QUIT "$NICPROXY" --config "$config" >"$log" 2>&1 &
     H_NICPROXY_PID=$!
 }

@@ -86,6 +86,8 @@ Harness::Harness(const Options& options) : hz_(rte_get_tsc_hz()), withServices_(
   pool_ = rte_pktmbuf_pool_create(uniqueName("test_pool").c_str(), 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                   SOCKET_ID_ANY);
   if (pool_ == nullptr) throw std::runtime_error("rte_pktmbuf_pool_create failed");
+  indirectPool_ = rte_pktmbuf_pool_create(uniqueName("test_indirect").c_str(), 1023, 0, 0, 0, SOCKET_ID_ANY);
+  if (indirectPool_ == nullptr) throw std::runtime_error("rte_pktmbuf_pool_create (indirect) failed");
   const uint16_t contexts = options.allWorkers ? options.workerCount : 1;
   affinity_ = std::make_unique<AffinityTable>(SOCKET_ID_ANY);
   for (uint16_t i = 0; i < contexts; ++i) {
@@ -96,6 +98,13 @@ Harness::Harness(const Options& options) : hz_(rte_get_tsc_hz()), withServices_(
       plane_.redirect.push_back(rings_.back());
     }
     auto ctx = std::make_unique<WorkerContext>();
+    if (options.fragmentDatagrams != 0) {
+      reassembly_.push_back(std::make_unique<ReassemblyTable>(
+          options.fragmentDatagrams, options.fragmentTimeoutMs * hz_ / 1000, SOCKET_ID_ANY));
+      if (!reassembly_.back()->ok()) throw std::runtime_error("rte_ip_frag_table_create failed");
+      ctx->reassembly = reassembly_.back().get();
+    }
+    ctx->indirectPool = indirectPool_;
     ctx->index = options.allWorkers ? i : options.workerIndex;
     ctx->queue = 0;
     ctx->plane = &plane_;
@@ -132,8 +141,10 @@ Harness::~Harness() {
     rte_ring_free(ring);
   }
   provider_.reset();
+  reassembly_.clear();
   rte_free(qsbr_);
   rte_mempool_free(pool_);
+  rte_mempool_free(indirectPool_);
 }
 
 void Harness::sync(const ServiceTable& table) {
@@ -158,7 +169,7 @@ std::vector<Sent> Harness::collect(WorkerContext& ctx) {
       Bytes frame(rte_pktmbuf_pkt_len(m));
       const void* bytes = rte_pktmbuf_read(m, 0, static_cast<uint32_t>(frame.size()), frame.data());
       if (bytes != frame.data() && !frame.empty()) std::memcpy(frame.data(), bytes, frame.size());
-      sent.push_back(Sent{port, std::move(frame)});
+      sent.push_back(Sent{port, std::move(frame), m->nb_segs});
       rte_pktmbuf_free(m);
     }
     batch.count = 0;

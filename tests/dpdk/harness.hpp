@@ -30,6 +30,7 @@
 #include "dpdk_app/data_plane.hpp"
 #include "dpdk_app/dpdk_provider.hpp"
 #include "dpdk_app/flow_table.hpp"
+#include "dpdk_app/fragments.hpp"
 #include "dpdk_app/service_table.hpp"
 #include "dpdk_app/worker.hpp"
 #include "tests/dpdk/frames.hpp"
@@ -76,6 +77,7 @@ ServiceTable standardServices();
 struct Sent {
   uint16_t port;
   Bytes frame;
+  uint16_t segments = 1;  // mbufs the frame was made of (reassembled datagrams and fragments are chains)
 };
 
 class Harness {
@@ -88,6 +90,8 @@ class Harness {
     bool withServices = true;   // false: processBurst sees a null service table
     bool allWorkers = false;    // one context per worker (index 0..workerCount-1) and redirect rings
     Scheduler scheduler = Scheduler::Maglev;  // the provider's default
+    uint32_t fragmentDatagrams = 64;          // reassembly table size per context; 0: none
+    uint64_t fragmentTimeoutMs = 5000;
   };
 
   Harness() : Harness(Options{}) {}
@@ -112,8 +116,8 @@ class Harness {
   /// Resolves `address` to `mac` as the data path would: nicproxy asks (claimRequest)
   /// and the neighbour answers at once (NeighborTable::hear, solicited).
   void seedNeighbor(uint32_t address, const Mac& mac);
-  /// One round of the worker loop's chores (housekeeping(): expiry, purge, SNAT scans)
-  /// on `worker` at now(), then its tx.
+  /// One round of the worker loop's chores (housekeeping(): expiry, purge, SNAT scans,
+  /// reassembly timeouts) on `worker` at now(), then its tx.
   std::vector<Sent> housekeeping(uint16_t worker = 0);
   /// purgeRemovedFlows() on `worker` until its scan is done, then its tx.
   std::vector<Sent> purge(uint16_t worker = 0);
@@ -139,7 +143,8 @@ class Harness {
   uint64_t dropCount(DropReason reason, uint16_t worker = 0) const {
     return contexts_.at(worker)->counters.dropCount(reason);
   }
-  unsigned mbufsInUse() const { return rte_mempool_in_use_count(pool_); }
+  /// Every mbuf not in the pools: held by the worker (reassembly) or leaked.
+  unsigned mbufsInUse() const { return rte_mempool_in_use_count(pool_) + rte_mempool_in_use_count(indirectPool_); }
 
  private:
   std::vector<Sent> collect(WorkerContext& ctx);
@@ -156,6 +161,8 @@ class Harness {
   std::unique_ptr<DpdkProvider> provider_;
   ServiceTable snapshot_;
   rte_mempool* pool_ = nullptr;
+  rte_mempool* indirectPool_ = nullptr;
+  std::vector<std::unique_ptr<ReassemblyTable>> reassembly_;
   std::vector<std::unique_ptr<WorkerContext>> contexts_;
 };
 

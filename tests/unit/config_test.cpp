@@ -1,7 +1,7 @@
 // Tests: control/config (parseConfig, loadConfigFile).
 //   ConfigParse.GoodFileWithEveryField        all fields read, servicesFile resolved, PCI vs vdev
-//   ConfigParse.DefaultsWhenOptionalAbsent    flowTableSize, scheduler (maglev), workers, conntrack, clusterCIDR "" unset,
-//                                             replyRateLimit 1000/s burst 50
+//   ConfigParse.DefaultsWhenOptionalAbsent    flowTableSize, scheduler (maglev), workers, fragments, conntrack,
+//                                             clusterCIDR "" unset, replyRateLimit 1000/s burst 50
 //   ConfigParse.ReplyRateLimitHalfGiven       one of perSecond / burst given, the other keeps its default
 //   ConfigParse.DualStackClusterCidr          the IPv6 half of "v4,v6" is ignored
 //   ConfigParse.RelativeAndAbsoluteServicesFile
@@ -46,7 +46,8 @@ constexpr const char* kGoodConfig = R"({
     "flowTableSize": 65536,
     "scheduler": "random",
     "workers": 2,
-    "replyRateLimit": {"perSecond": 200, "burst": 10}
+    "replyRateLimit": {"perSecond": 200, "burst": 10},
+    "fragments": {"maxDatagrams": 256, "timeout": "2500ms"}
   },
   "conntrack": {"tcpEstablishedTimeout": "1h30m", "tcpCloseWaitTimeout": "60s", "udpTimeout": "15s",
                 "udpStreamTimeout": "2m0s", "maxPerCore": 32768, "min": 131072, "tcpBeLiberal": true,
@@ -62,6 +63,7 @@ std::string goodWith(const std::function<void(boost::json::object&)>& change) {
 }
 
 boost::json::object& dpdkOf(boost::json::object& top) { return top["dpdk"].as_object(); }
+boost::json::object& fragmentsOf(boost::json::object& top) { return dpdkOf(top)["fragments"].as_object(); }
 boost::json::object& portOf(boost::json::object& top, size_t i) {
   return dpdkOf(top)["ports"].as_array()[i].as_object();
 }
@@ -96,6 +98,8 @@ TEST(ConfigParse, GoodFileWithEveryField) {
   EXPECT_EQ(config.dpdk.workers, 2);
   EXPECT_EQ(config.dpdk.replyRateLimit.perSecond, 200u);
   EXPECT_EQ(config.dpdk.replyRateLimit.burst, 10u);
+  EXPECT_EQ(config.dpdk.fragments.maxDatagrams, 256u);
+  EXPECT_EQ(config.dpdk.fragments.timeout, std::chrono::milliseconds(2500));
   EXPECT_EQ(config.conntrack.tcpEstablishedTimeout, std::chrono::minutes(90));
   EXPECT_EQ(config.conntrack.tcpCloseWaitTimeout, std::chrono::seconds(60));
   EXPECT_EQ(config.conntrack.udpTimeout, std::chrono::seconds(15));
@@ -122,6 +126,8 @@ TEST(ConfigParse, DefaultsWhenOptionalAbsent) {
   EXPECT_EQ(result.config->dpdk.workers, 0);
   EXPECT_EQ(result.config->dpdk.replyRateLimit.perSecond, 1000u);
   EXPECT_EQ(result.config->dpdk.replyRateLimit.burst, 50u);
+  EXPECT_EQ(result.config->dpdk.fragments.maxDatagrams, 1024u);
+  EXPECT_EQ(result.config->dpdk.fragments.timeout, std::chrono::seconds(5));
   EXPECT_EQ(result.config->conntrack.tcpEstablishedTimeout, std::chrono::hours(24));
   EXPECT_EQ(result.config->conntrack.udpTimeout, std::chrono::seconds(30));
   EXPECT_FALSE(result.config->conntrack.tcpBeLiberal);
@@ -268,6 +274,22 @@ TEST(ConfigErrors, EachKindOfMistake) {
        {"dpdk.replyRateLimit.rate: unknown key"}},
       {"replyRateLimit not an object", [](auto& top) { dpdkOf(top)["replyRateLimit"] = 1000; },
        {"dpdk.replyRateLimit: expected an object, got 1000"}},
+      {"fragments.maxDatagrams negative", [](auto& top) { fragmentsOf(top)["maxDatagrams"] = -1; },
+       {"dpdk.fragments.maxDatagrams: -1 is out of range 0..65536"}},
+      {"fragments.maxDatagrams too large", [](auto& top) { fragmentsOf(top)["maxDatagrams"] = 65537; },
+       {"dpdk.fragments.maxDatagrams: 65537 is out of range 0..65536"}},
+      {"fragments.maxDatagrams a string", [](auto& top) { fragmentsOf(top)["maxDatagrams"] = "many"; },
+       {R"(dpdk.fragments.maxDatagrams: expected a non-negative integer, got "many")"}},
+      {"fragments.timeout not a duration", [](auto& top) { fragmentsOf(top)["timeout"] = "5"; },
+       {R"(dpdk.fragments.timeout: "5" is not a duration from 100ms to 1m (for example "5s"))"}},
+      {"fragments.timeout too short", [](auto& top) { fragmentsOf(top)["timeout"] = "10ms"; },
+       {R"(dpdk.fragments.timeout: "10ms" is not a duration from 100ms to 1m (for example "5s"))"}},
+      {"fragments.timeout too long", [](auto& top) { fragmentsOf(top)["timeout"] = "2m"; },
+       {R"(dpdk.fragments.timeout: "2m" is not a duration from 100ms to 1m (for example "5s"))"}},
+      {"fragments unknown key", [](auto& top) { fragmentsOf(top)["maxFragments"] = 8; },
+       {"dpdk.fragments.maxFragments: unknown key"}},
+      {"fragments not an object", [](auto& top) { dpdkOf(top)["fragments"] = 1024; },
+       {"dpdk.fragments: expected an object, got 1024"}},
       {"conntrack timeout not a duration", [](auto& top) { top["conntrack"] = boost::json::object{{"udpTimeout", "30"}}; },
        {R"(conntrack.udpTimeout: "30" is not a duration of at least 1s (for example "15m0s"))"}},
       {"conntrack tcpBeLiberal not a boolean",

@@ -273,6 +273,9 @@ for proto in udp tcp; do
     note=""
     [[ $(result "io-$proto" generator_bound) == ceiling ]] &&
         note="io-forward kept up with the generator's fastest: its rate is higher, the ratio lower"
+    if [[ $(result "nicproxy-$proto" generator_bound) == yes || $(result "io-$proto" generator_bound) == yes ]]; then
+        note="the generator fell behind its rate (its CPU was taken): these are the generator's rates, not the DUTs'"
+    fi
     printf '%-34s %12s %12s %8s %s\n' "  $proto (64-byte frames)" "${np:--}" "${io:--}" "$ratio" "$note"
 done
 if [[ $DO_TESTPMD -eq 1 ]]; then

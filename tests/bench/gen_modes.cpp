@@ -179,6 +179,13 @@ void search(Engine& engine, const TrialSettings& settings, const SearchSettings&
     if (ok) {
       if (offered >= lo) best = r;
       lo = std::max(lo, offered);
+      if (r.generatorBound()) {
+        // Asking for more would test the same rate again: this is what the generator
+        // can offer on this host now.
+        std::printf("search: the generator could not offer its target rate; the search stops at the rate it "
+                    "offered (generator_bound=yes)\n");
+        break;
+      }
     } else {
       hi = std::max(lo, offered);
     }

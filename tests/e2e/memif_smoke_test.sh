@@ -32,6 +32,7 @@ SOCKET=$WORK/memif.sock
 GEN_MAC=02:00:00:00:00:64
 PEER="net_memif0,role=client,socket=$SOCKET,socket-abstract=no,rsize=12,mac=$GEN_MAC"
 PIDS=()
+# shellcheck disable=SC2317  # called from the trap
 cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done

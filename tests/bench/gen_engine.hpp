@@ -13,6 +13,7 @@
 // frame of the measured traffic addressed to another MAC (a real NIC would not take it).
 // Measured frames carry a GenMarker (flow, trial) so that counts are kept per trial
 // without a lookup; TCP initial sequence numbers carry the flow too (kClientIsnTag).
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>

@@ -85,6 +85,8 @@ cleanup() {
         mkdir -p "$KEEP" && cp -r "$WORK"/. "$KEEP"/ && echo "# logs and configurations kept in $KEEP"
     fi
     rm -rf "$WORK"
+    # EAL leaves a runtime directory per --file-prefix even with --no-shconf.
+    rm -rf "/var/run/dpdk/npmemif$$" "/var/run/dpdk/npmemifgen$$" "/var/run/dpdk/npmemiftp$$"
 }
 trap cleanup EXIT
 trap 'echo "# interrupted"; exit 130' INT TERM
@@ -99,9 +101,9 @@ forget() {  # removes a finished process from the cleanup list
 quiet() { grep -v -e 'Failed to register mp action callback' -e '^TELEMETRY:' || true; }
 
 "$GEN" plan --dir "$WORK" --nicproxy-device "$NP_DEVICE,mac=$NP_MAC" --generator-mac "$GEN_MAC" \
-    --nicproxy-prefix "npbench$$" --lcores 0@0,1@1
+    --nicproxy-prefix "npmemif$$" --lcores 0@0,1@1
 "$GEN" plan --dir "$WORK" --config-name nicproxy-flowgen.json --nicproxy-device "$NP_DEVICE,mac=$FLOWGEN_MAC" \
-    --generator-mac "$GEN_MAC" --nicproxy-prefix "npbench$$" --lcores 0@0,1@1
+    --generator-mac "$GEN_MAC" --nicproxy-prefix "npmemif$$" --lcores 0@0,1@1
 
 NP_PID=""
 NP_LOG=""
@@ -154,7 +156,7 @@ GEN_LOG=""
 run_gen() {  # run_gen NAME GEN-ARGS...: runs until its results are out; it then holds the link
     GEN_LOG=$WORK/gen-$1.log
     shift
-    "$GEN" --device "$PEER_DEVICE,mac=$GEN_MAC" --file-prefix "npgen$$" --hold "$@" >"$GEN_LOG" 2>&1 &
+    "$GEN" --device "$PEER_DEVICE,mac=$GEN_MAC" --file-prefix "npmemifgen$$" --hold "$@" >"$GEN_LOG" 2>&1 &
     GEN_PID=$!
     PIDS+=("$GEN_PID")
     while kill -0 "$GEN_PID" 2>/dev/null && ! grep -q '^# done' "$GEN_LOG"; do sleep 0.2; done
@@ -175,7 +177,7 @@ start_testpmd() {  # start_testpmd NAME LCORES DEVICE TESTPMD-ARGS...
     TP_LOG=$WORK/testpmd-$1.log
     local lcores=$2 device=$3
     shift 3
-    dpdk-testpmd --lcores "$lcores" --no-huge -m 512 --no-pci --no-shconf --file-prefix "nptp$$" --vdev "$device" \
+    dpdk-testpmd --lcores "$lcores" --no-huge -m 512 --no-pci --no-shconf --file-prefix "npmemiftp$$" --vdev "$device" \
         -- --total-num-mbufs 16384 --auto-start "$@" >"$TP_LOG" 2>&1 &
     TP_PID=$!
     PIDS+=("$TP_PID")

@@ -41,6 +41,8 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null
     done
     if [[ $FAILED -ne 0 || ${KEEP_WORK:-0} == 1 ]]; then echo "# logs kept in $WORK"; else rm -rf "$WORK"; fi
+    # EAL leaves a runtime directory per --file-prefix even with --no-shconf.
+    rm -rf "/var/run/dpdk/npsmoke$$" "/var/run/dpdk/npsmokegen$$" "/var/run/dpdk/npsmoketp$$"
 }
 trap cleanup EXIT
 trap 'exit 130' INT

@@ -1,7 +1,8 @@
 #pragma once
 // nicproxy-bench's traffic: a synthetic cluster (services with cluster IPs and
 // endpoints) and the frames that drive it, written into mbufs by a generator that runs
-// outside the timed part of the benchmark.
+// outside the timed part of the benchmark. Below them, frame writers of any shape (UDP,
+// TCP with any flags, ARP) for nicproxy-gen, the memif traffic generator.
 //
 // Addresses (host order): port 10.0.0.1/8 (MAC 02:00:00:00:00:01); service s has cluster
 // IP 10.96.0.0 + s, port 80/TCP; endpoint i of service s is 10.1.0.0 + (s*E+i) % 1000,
@@ -11,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include <rte_ether.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
 
 #include "control/model.hpp"
@@ -67,5 +70,56 @@ void writeSynAck(rte_mbuf* m, uint32_t backendBe, uint16_t backendPortBe, uint32
 /// Writes a UDP datagram of `size` bytes for `flow` (destination port 80), for traffic
 /// that needs no handshake.
 void writeUdpFrame(rte_mbuf* m, const FlowTuple& flow, uint16_t size);
+
+// ---- Frames of any shape, for nicproxy-gen (tests/bench/memif_gen.cpp) ----
+
+/// Both ends of a frame. Addresses and ports in host order.
+struct FrameEnds {
+  rte_ether_addr sourceMac;
+  rte_ether_addr destinationMac;
+  uint32_t source = 0;
+  uint32_t destination = 0;
+  uint16_t sourcePort = 0;
+  uint16_t destinationPort = 0;
+};
+
+/// What nicproxy-gen writes at the start of the payload of the traffic it measures, so
+/// that the receiving end knows the flow and trial without a lookup, and knows the frame
+/// is one of its own (the magic). Flood frames carry one too where they have a payload.
+struct __attribute__((packed)) GenMarker {
+  uint16_t magic;  // kGenMagic, host order
+  uint8_t kind;    // GenKind
+  uint8_t trial;
+  uint32_t flow;   // host order
+};
+inline constexpr uint16_t kGenMagic = 0x4e47;  // "NG"
+enum GenKind : uint8_t { kGenRequest = 'Q', kGenAnswer = 'A', kGenFlood = 'F' };
+
+/// Frame length without FCS for a frame size that counts it (64 -> 60), never below
+/// `minimum` nor below Ethernet's 60.
+uint16_t frameLengthFor(uint16_t sizeWithFcs, uint16_t minimum);
+
+/// A UDP datagram filling a frame of `sizeWithFcs` bytes (at least 64), with `marker`
+/// (if not null) at the start of its payload and no UDP checksum (RFC 768 allows none,
+/// as testpmd's generators send). Valid IPv4 header checksum, TTL 64.
+void writeUdp(rte_mbuf* m, const FrameEnds& ends, uint16_t sizeWithFcs, const GenMarker* marker);
+
+/// A TCP segment with `payloadLength` bytes of payload (the marker first if not null; at
+/// least sizeof(GenMarker) then), valid IPv4 and TCP checksums, window 65535, TTL 64.
+void writeTcp(rte_mbuf* m, const FrameEnds& ends, uint8_t flags, uint32_t seq, uint32_t ack,
+              uint16_t payloadLength, const GenMarker* marker);
+
+/// An Ethernet + ARP frame (padded to 60 bytes). `senderIp` and `targetIp` in host order.
+void writeArp(rte_mbuf* m, const rte_ether_addr& ethSource, const rte_ether_addr& ethDestination, uint16_t opcode,
+              const rte_ether_addr& senderMac, uint32_t senderIp, const rte_ether_addr& targetMac, uint32_t targetIp);
+
+/// Turns a received IPv4 TCP or UDP frame around in place, as an answering host would
+/// address it: MACs (the new source is `ownMac`), addresses and ports swapped, TTL 64,
+/// IP header checksum recomputed. The caller then edits the L4 header and payload and,
+/// for TCP, calls setTcpChecksum.
+void turnAround(rte_ether_hdr* eth, rte_ipv4_hdr* ip, const rte_ether_addr& ownMac);
+
+/// Recomputes the TCP checksum of an IPv4 segment whose header and payload are in place.
+void setTcpChecksum(rte_ipv4_hdr* ip);
 
 }  // namespace nicproxy::bench

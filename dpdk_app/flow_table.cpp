@@ -27,15 +27,12 @@ FlowTable::FlowTable(const std::string& name, uint32_t capacity, int socket)
     throw std::runtime_error(fmt::format("flow table {}: rte_hash_create for {} entries failed: {}",
                                          name, params.entries, rte_strerror(rte_errno)));
   }
-  entries_ = static_cast<FlowEntry*>(
-      rte_zmalloc_socket("flow_entries", sizeof(FlowEntry) * capacity, RTE_CACHE_LINE_SIZE, socket));
-  windows_ = static_cast<TcpWindow*>(
-      rte_zmalloc_socket("flow_windows", sizeof(TcpWindow) * capacity, RTE_CACHE_LINE_SIZE, socket));
+  // rte_zmalloc: zeroed memory is a valid Slot (FlowEntry and TcpWindow are plain data).
+  slots_ = static_cast<Slot*>(rte_zmalloc_socket("flow_slots", sizeof(Slot) * capacity, alignof(Slot), socket));
   freeList_ = static_cast<uint32_t*>(
       rte_malloc_socket("flow_free", sizeof(uint32_t) * capacity, RTE_CACHE_LINE_SIZE, socket));
-  if (entries_ == nullptr || windows_ == nullptr || freeList_ == nullptr) {
-    rte_free(entries_);
-    rte_free(windows_);
+  if (slots_ == nullptr || freeList_ == nullptr) {
+    rte_free(slots_);
     rte_free(freeList_);
     rte_hash_free(hash_);
     throw std::runtime_error(fmt::format("flow table {}: no memory for {} entries", name, capacity));
@@ -47,8 +44,7 @@ FlowTable::FlowTable(const std::string& name, uint32_t capacity, int socket)
 
 FlowTable::~FlowTable() {
   rte_hash_free(hash_);
-  rte_free(entries_);
-  rte_free(windows_);
+  rte_free(slots_);
   rte_free(freeList_);
 }
 
@@ -82,17 +78,17 @@ int64_t FlowTable::insert(const FlowKey& forward, const FlowKey& reverse) {
   --freeCount_;
   ++used_;
   ++changes_;
-  FlowEntry& e = entries_[index];
+  FlowEntry& e = slots_[index].entry;
   e = FlowEntry{};
   e.forward = forward;
   e.reverse = reverse;
   e.live = true;
-  windows_[index] = TcpWindow{};
+  slots_[index].window = TcpWindow{};
   return index;
 }
 
 void FlowTable::remove(uint32_t index) {
-  FlowEntry& e = entries_[index];
+  FlowEntry& e = slots_[index].entry;
   if (!e.live) return;
   rte_hash_del_key(hash_, &e.forward);
   rte_hash_del_key(hash_, &e.reverse);
@@ -106,7 +102,7 @@ bool FlowTable::evictUnassured(uint32_t scan) {
   for (uint32_t scanned = 0; scanned < scan && used_ > 0; ++scanned) {
     const uint32_t index = evictionCursor_;
     if (++evictionCursor_ == capacity_) evictionCursor_ = 0;
-    const FlowEntry& e = entries_[index];
+    const FlowEntry& e = slots_[index].entry;
     if (e.live && !e.assured()) {
       remove(index);
       return true;
@@ -119,7 +115,7 @@ uint32_t FlowTable::expire(uint64_t now, uint32_t budget) {
   uint32_t removed = 0;
   const uint32_t scanLimit = budget * 4;
   for (uint32_t scanned = 0; scanned < scanLimit && removed < budget && used_ > 0; ++scanned) {
-    FlowEntry& e = entries_[expiryCursor_];
+    FlowEntry& e = slots_[expiryCursor_].entry;
     if (e.live && e.expiresAt <= now) {
       remove(expiryCursor_);
       ++removed;
@@ -129,7 +125,7 @@ uint32_t FlowTable::expire(uint64_t now, uint32_t budget) {
   // The next call scans the entries from the cursor on: start loading them now, so that
   // by then they are in the cache instead of each costing a miss in turn.
   for (uint32_t i = 0, at = expiryCursor_; i < scanLimit && used_ > 0; ++i) {
-    rte_prefetch0(&entries_[at]);
+    rte_prefetch0(&slots_[at].entry);
     if (++at == capacity_) at = 0;
   }
   return removed;

@@ -94,27 +94,26 @@ inline bool windowScaleOption(const ParsedFrame& f, uint8_t& scale) {
 }
 
 /// A side's first SYN (or a SYN with a new initial sequence number) sets its window state.
-inline void initialisePeer(TcpPeer& sender, TcpPeer& receiver, const ParsedFrame& f, uint32_t end, uint16_t window) {
+inline void initialisePeer(TcpPeer& sender, uint8_t& senderBits, const TcpPeer& receiver, uint8_t& receiverBits,
+                           const ParsedFrame& f, uint32_t end, uint16_t window) {
   sender = TcpPeer{};
   sender.end = end;
   sender.maxEnd = end;
   sender.maxWindow = window == 0 ? 1 : window;
+  senderBits = 0;
   uint8_t scale = 0;
-  if (windowScaleOption(f, scale)) {
-    sender.scale = scale;
-    sender.flags |= TcpPeer::kWindowScaleSeen;
-  }
+  if (windowScaleOption(f, scale)) senderBits = static_cast<uint8_t>(scale | kTcpWindowScaleSeen);
   // RFC 7323: windows are scaled only when both SYNs carried the option; decided at the
   // second SYN (the SYN-ACK), when both are known.
-  if (receiver.maxWindow != 0 && (sender.flags & receiver.flags & TcpPeer::kWindowScaleSeen) == 0) {
-    sender.scale = 0;
-    receiver.scale = 0;
+  if (receiver.maxWindow != 0 && (senderBits & receiverBits & kTcpWindowScaleSeen) == 0) {
+    senderBits &= static_cast<uint8_t>(~kTcpScaleMask);
+    receiverBits &= static_cast<uint8_t>(~kTcpScaleMask);
   }
 }
 
 /// conntrack's tcp_in_window(): checks the segment against the windows and, when it fits,
-/// moves them on. `seq` may be adjusted by the caller (a RST answering a SYN).
-inline bool inWindow(TcpWindow& w, const ParsedFrame& f, FlowDirection direction, TcpState state) {
+/// moves them on. `bits`: the entry's tcpPeerBits.
+inline bool inWindow(TcpWindow& w, uint8_t* bits, const ParsedFrame& f, FlowDirection direction, TcpState state) {
   const rte_tcp_hdr* tcp = tcpHeader(f);
   const uint8_t flags = tcp->tcp_flags;
   const int d = direction == FlowDirection::Forward ? 0 : 1;
@@ -130,12 +129,12 @@ inline bool inWindow(TcpWindow& w, const ParsedFrame& f, FlowDirection direction
 
   if (sender.maxWindow == 0) {
     // The side's first segment must be its SYN (trackTcp sees to that).
-    initialisePeer(sender, receiver, f, end, static_cast<uint16_t>(window));
+    initialisePeer(sender, bits[d], receiver, bits[1 - d], f, end, static_cast<uint16_t>(window));
     if ((flags & RTE_TCP_ACK_FLAG) == 0) return true;  // the client's SYN: nothing to check against yet
   } else if (syn && ((state == TcpState::SynSent && d == 0) || (state == TcpState::SynRecv && d == 1)) &&
              after(end, sender.end)) {
     // A SYN again with a higher initial sequence number: the side restarted (RFC 793).
-    initialisePeer(sender, receiver, f, end, static_cast<uint16_t>(window));
+    initialisePeer(sender, bits[d], receiver, bits[1 - d], f, end, static_cast<uint16_t>(window));
   }
   if ((flags & RTE_TCP_ACK_FLAG) == 0 ||
       ((flags & (RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG)) == (RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG) && ack == 0)) {
@@ -149,15 +148,18 @@ inline bool inWindow(TcpWindow& w, const ParsedFrame& f, FlowDirection direction
                     after(ack, receiver.end - maxAckWindow - 1);
   if (!fits) return false;
 
-  if (!syn) window <<= sender.scale;
+  if (!syn) window <<= (bits[d] & kTcpScaleMask);
   if (sender.maxWindow < window) sender.maxWindow = window;
   if (after(end, sender.end)) sender.end = end;
   if ((flags & RTE_TCP_ACK_FLAG) != 0) {
-    if ((sender.flags & TcpPeer::kMaxAckSet) == 0 || after(ack, sender.maxAck)) sender.maxAck = ack;
-    sender.flags |= TcpPeer::kMaxAckSet;
+    if ((bits[d] & kTcpMaxAckSet) == 0 || after(ack, sender.maxAck)) sender.maxAck = ack;
+    bits[d] |= kTcpMaxAckSet;
   }
   if (receiver.maxWindow != 0 && after(end, sender.maxEnd)) receiver.maxWindow += end - sender.maxEnd;
-  if (after(ack + window, receiver.maxEnd - 1)) receiver.maxEnd = ack + window + (window == 0 ? 1 : 0);
+  // conntrack's after(ack + window, maxEnd - 1), without storing the same value again (a
+  // store dirties the line, which then costs a write back).
+  const uint32_t grantedEnd = ack + window + (window == 0 ? 1 : 0);
+  if (after(grantedEnd, receiver.maxEnd)) receiver.maxEnd = grantedEnd;
   return true;
 }
 
@@ -174,89 +176,53 @@ inline TcpState closingState(uint8_t finSeen) {
   return TcpState::Established;
 }
 
+/// inWindow() for the segment most packets are: ACK set, no SYN, FIN or RST, both sides'
+/// windows known (an established connection). The same checks and updates with the
+/// branches that cannot apply left out.
+[[gnu::always_inline]] inline bool inEstablishedWindow(TcpWindow& w, const uint8_t* bits, const ParsedFrame& f, int d) {
+  const rte_tcp_hdr* tcp = tcpHeader(f);
+  TcpPeer& sender = w.peer[d];
+  TcpPeer& receiver = w.peer[1 - d];
+  const uint32_t seq = rte_be_to_cpu_32(tcp->sent_seq);
+  const uint32_t ack = rte_be_to_cpu_32(tcp->recv_ack);
+  const uint32_t window = static_cast<uint32_t>(rte_be_to_cpu_16(tcp->rx_win)) << (bits[d] & kTcpScaleMask);
+  const uint32_t end = seq + (f.l4Length - static_cast<uint32_t>(tcp->data_off >> 4) * 4);
+  const uint32_t maxAckWindow = sender.maxWindow > kMinAckWindow ? sender.maxWindow : kMinAckWindow;
+  if (!before(seq, sender.maxEnd + 1) || !after(end, sender.end - receiver.maxWindow - 1) ||
+      !before(ack, receiver.end + 1) || !after(ack, receiver.end - maxAckWindow - 1)) {
+    return false;
+  }
+  if (sender.maxWindow < window) sender.maxWindow = window;
+  if (after(end, sender.end)) sender.end = end;
+  if (after(ack, sender.maxAck)) sender.maxAck = ack;  // kTcpMaxAckSet since the handshake's ACKs
+  if (after(end, sender.maxEnd)) receiver.maxWindow += end - sender.maxEnd;
+  // conntrack's after(ack + window, maxEnd - 1), without storing the same value again (a
+  // store dirties the line, which then costs a write back).
+  const uint32_t grantedEnd = ack + window + (window == 0 ? 1 : 0);
+  if (after(grantedEnd, receiver.maxEnd)) receiver.maxEnd = grantedEnd;
+  return true;
+}
+
 }  // namespace tcp_detail
+
+TcpVerdict trackTcpSegment(FlowEntry& e, TcpWindow& w, const ParsedFrame& f, FlowDirection direction, bool liberal);
 
 /// Tracks one segment of connection `e` (flags already checked with tcpFlagsValid).
 /// `direction` Forward: from the client. On Accept the state and windows have moved on;
 /// the caller then sets the expiry. `liberal` (conntrack.tcpBeLiberal): a segment outside
 /// the window is forwarded as Ignore, except a RST or FIN, which is always dropped.
-inline TcpVerdict trackTcp(FlowEntry& e, TcpWindow& w, const ParsedFrame& f, FlowDirection direction,
-                           bool liberal) {
-  using namespace tcp_detail;
-  const rte_tcp_hdr* tcp = tcpHeader(f);
-  const uint8_t flags = tcp->tcp_flags;
-  const int d = direction == FlowDirection::Forward ? 0 : 1;
-  const bool syn = (flags & RTE_TCP_SYN_FLAG) != 0;
-  const bool ack = (flags & RTE_TCP_ACK_FLAG) != 0;
-  const bool rst = (flags & RTE_TCP_RST_FLAG) != 0;
-  const bool fin = (flags & RTE_TCP_FIN_FLAG) != 0;
-  const TcpState state = e.tcpState;
-
-  // Segments whose kind the state rules out, before any window is touched.
-  if (syn && !ack) {
-    if (d == 1) return TcpVerdict::InvalidState;  // a backend never opens towards a client
-    if (state != TcpState::None && state != TcpState::SynSent) return TcpVerdict::Ignore;
-  } else if (syn) {  // SYN-ACK
-    if (d == 0) return TcpVerdict::InvalidState;
-    if (state != TcpState::SynSent) return TcpVerdict::Ignore;  // a retransmitted one
-  } else if (state == TcpState::None) {
-    return TcpVerdict::InvalidState;  // a connection starts with the client's SYN
-  } else if (state == TcpState::SynSent) {
-    // The client cannot ACK or FIN before the SYN-ACK; it may abort with a RST (checked
-    // against its window below).
-    if (d == 0 && !rst) return TcpVerdict::InvalidState;
-    // The backend has not sent its SYN yet, so its window is unknown: only a RST refusing
-    // the client's SYN (acknowledging exactly it) is taken; a bare ACK passes untracked,
-    // as conntrack lets it (a challenge ACK from a stale connection on the backend).
-    if (d == 1 && rst) {
-      if (!ack || rte_be_to_cpu_32(tcp->recv_ack) != w.peer[0].end) return TcpVerdict::OutOfWindow;
-      e.tcpState = TcpState::Close;
+[[gnu::always_inline]] inline TcpVerdict trackTcp(FlowEntry& e, TcpWindow& w, const ParsedFrame& f,
+                                                  FlowDirection direction, bool liberal) {
+  // Nearly every packet: data or an ACK on an established connection, which stays
+  // established. Checked here, inline; everything else in trackTcpSegment().
+  constexpr uint8_t kKind = RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG;
+  if (e.tcpState == TcpState::Established && (tcpHeader(f)->tcp_flags & kKind) == RTE_TCP_ACK_FLAG) {
+    if (tcp_detail::inEstablishedWindow(w, e.tcpPeerBits, f, direction == FlowDirection::Forward ? 0 : 1)) {
       return TcpVerdict::Accept;
     }
-    if (d == 1) return fin ? TcpVerdict::InvalidState : TcpVerdict::Ignore;
+    return liberal ? TcpVerdict::Ignore : TcpVerdict::OutOfWindow;
   }
-
-  if (!inWindow(w, f, direction, state)) {
-    return liberal && !rst && !fin ? TcpVerdict::Ignore : TcpVerdict::OutOfWindow;
-  }
-  if (rst) {
-    // conntrack's "invalid rst": older than what the receiver has already acknowledged.
-    const TcpPeer& receiver = w.peer[1 - d];
-    if ((receiver.flags & TcpPeer::kMaxAckSet) != 0 && before(rte_be_to_cpu_32(tcp->sent_seq), receiver.maxAck)) {
-      return TcpVerdict::OutOfWindow;
-    }
-    e.tcpState = TcpState::Close;
-    return TcpVerdict::Accept;
-  }
-  switch (state) {
-    case TcpState::None:
-      e.tcpState = TcpState::SynSent;  // the client's SYN
-      return TcpVerdict::Accept;
-    case TcpState::SynSent:
-      e.tcpState = syn ? (d == 0 ? TcpState::SynSent : TcpState::SynRecv) : state;
-      return TcpVerdict::Accept;
-    case TcpState::SynRecv:
-      if (fin) {
-        e.finSeen |= kFinFrom[d];
-        e.tcpState = TcpState::FinWait;
-      } else if (d == 0) {
-        e.tcpState = TcpState::Established;  // the client's ACK completes the handshake
-      }
-      return TcpVerdict::Accept;
-    case TcpState::Close:
-      return TcpVerdict::Accept;  // late segments of a reset connection
-    default:
-      break;
-  }
-  // Established or closing: a FIN-ACK or ACK may acknowledge the other side's FIN (its end
-  // counts the FIN), and a FIN marks this side's.
-  const int other = 1 - d;
-  if (ack && (e.finSeen & kFinFrom[other]) != 0 && !before(rte_be_to_cpu_32(tcp->recv_ack), w.peer[other].end)) {
-    e.finSeen |= kFinAcked[other];
-  }
-  if (fin) e.finSeen |= kFinFrom[d];
-  e.tcpState = closingState(e.finSeen);
-  return TcpVerdict::Accept;
+  return trackTcpSegment(e, w, f, direction, liberal);
 }
 
 }  // namespace nicproxy

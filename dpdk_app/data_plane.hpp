@@ -42,6 +42,10 @@ inline constexpr uint16_t kSnatPortMin = 1024;
 inline constexpr uint16_t kNodePortMin = 30000;
 inline constexpr uint16_t kNodePortMax = 32767;
 inline bool isSnatPort(uint16_t port) { return port >= kSnatPortMin && (port < kNodePortMin || port > kNodePortMax); }
+/// The worker that owns SNAT port `port` (host order): the one that picked it.
+inline uint16_t ownerOfSnatPort(uint16_t port, uint16_t workerCount) {
+  return static_cast<uint16_t>(port % workerCount);
+}
 
 struct PortInfo {
   /// dpdk.ports[].snatAddresses: at most this many besides the port address.

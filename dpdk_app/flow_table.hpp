@@ -102,10 +102,17 @@ struct alignas(64) FlowEntry {
 
   static constexpr uint16_t kNoNeighborSlot = 0xffff;
 
-  /// conntrack's "assured": a TCP connection whose handshake completed and that is not
-  /// closing, or UDP that has seen a reply. Under pressure only the others are evicted.
+  /// What early drop keeps (FlowTable::evictUnassured): a TCP connection that is
+  /// established, or half-closed (CLOSE_WAIT: one side closed, the other may still send
+  /// for as long as tcpCloseWaitTimeout), and UDP that has seen a reply. Half-open
+  /// connections and ones that are closing (FIN_WAIT before the FIN is acknowledged,
+  /// LAST_ACK, TIME_WAIT, CLOSE) are evicted first, as the attacks fill the table
+  /// with exactly those. (Linux keeps a connection "assured" through its close; a flood
+  /// of closing connections is cheap to make here, so nicproxy does not.)
   bool assured() const {
-    return forward.protocol == IPPROTO_TCP ? tcpState == TcpState::Established : sawReply;
+    return forward.protocol == IPPROTO_TCP
+               ? (tcpState == TcpState::Established || tcpState == TcpState::CloseWait)
+               : sawReply;
   }
 };
 static_assert(sizeof(FlowEntry) == 64, "a flow entry is one cache line");
@@ -151,8 +158,8 @@ class FlowTable {
   bool underPressure() const { return used_ >= highWater_; }
   /// Removes one live entry that is not assured (FlowEntry::assured), looking at no more
   /// than `scan` entries from where the previous call stopped: conntrack's early drop.
-  /// Half-open and closing connections go; established ones are never touched. False when
-  /// none was found in the scan.
+  /// Half-open and closing connections go; established and half-closed ones are never
+  /// touched. False when none was found in the scan.
   bool evictUnassured(uint32_t scan);
 
   /// Removes up to `budget` expired entries, scanning at most 4 x budget slots from where

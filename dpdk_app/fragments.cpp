@@ -16,7 +16,7 @@ namespace nicproxy {
 namespace {
 
 // Each datagram's key hashes to two buckets of this many entries; with as many buckets as
-// datagrams allowed, the table is an eighth full at most and a bucket pair is hardly
+// datagrams allowed, the table is a quarter full at most and a bucket pair is hardly
 // ever full before the table is.
 constexpr uint32_t kBucketEntries = 4;
 // Enough for a 65535-byte datagram down to a 1280-byte MTU (IPv6's minimum, common for
@@ -103,7 +103,7 @@ rte_mbuf* reassembleFragment(WorkerContext& ctx, const FastServiceTable* service
   // nicproxy routes nothing but its own addresses: a datagram to another one would be
   // dropped once whole, so its fragments take no room in the table.
   const rte_be32_t destination = f.ip->dst_addr;
-  if (destination != ctx.plane->ports[rxPort].address &&
+  if (!ctx.plane->ports[rxPort].isOwnAddress(destination) &&
       (services == nullptr || services->localAddressFlags(destination) == 0)) {
     dropPacket(ctx, m, DropReason::NotForUs);
     return nullptr;

@@ -55,7 +55,8 @@ class ReassemblyTable {
 /// a datagram, returns the datagram (a chain of the fragments' mbufs with a correct IP
 /// checksum) parsed into `f`; otherwise returns null: the datagram waits for more
 /// fragments, or the fragment was dropped and counted. Fragments to an address that is
-/// neither the port's nor a service's are dropped at once (`services` may be null).
+/// neither one of the port's own (PortInfo::isOwnAddress) nor a service's are dropped at
+/// once (`services` may be null).
 rte_mbuf* reassembleFragment(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort, rte_mbuf* m,
                              ParsedFrame& f, uint64_t now);
 

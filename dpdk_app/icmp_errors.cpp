@@ -1,6 +1,5 @@
 #include "dpdk_app/icmp_errors.hpp"
 
-#include <rte_ring.h>
 
 #include "dpdk_app/next_hop.hpp"
 
@@ -13,16 +12,6 @@ bool isOwnAddress(const DataPlane& plane, rte_be32_t address) {
     if (p.isOwnAddress(address)) return true;  // the port address or one of its SNAT addresses
   }
   return false;
-}
-
-/// Puts `m` on worker `worker`'s redirect ring; `hops`: workers that looked before it.
-void handOn(WorkerContext& ctx, rte_mbuf* m, uint16_t rxPort, uint16_t worker, uint8_t hops) {
-  m->port = static_cast<uint16_t>(rxPort | hops << 8);  // unpacked by processRedirected()
-  if (rte_ring_mp_enqueue(ctx.plane->redirect[worker], m) != 0) {
-    dropPacket(ctx, m, DropReason::RedirectFull);
-  } else {
-    ++ctx.counters.redirected;
-  }
 }
 
 }  // namespace
@@ -46,9 +35,9 @@ void handleIcmpError(WorkerContext& ctx, const FastServiceTable* services, uint1
   // A quote from a port address and a SNAT port names its owner, as a reply to that port would.
   const bool ownerKnown = isOwnAddress(plane, f.ip->dst_addr) && isSnatPort(quotedSourcePort);
   if (!plane.redirect.empty() && ownerKnown) {
-    const auto owner = static_cast<uint16_t>(quotedSourcePort % plane.workerCount);
+    const uint16_t owner = ownerOfSnatPort(quotedSourcePort, plane.workerCount);
     if (owner != ctx.index) {
-      handOn(ctx, m, rxPort, owner, 0);
+      redirectToWorker(ctx, m, rxPort, owner);
       return;
     }
   }
@@ -63,7 +52,7 @@ void handleIcmpError(WorkerContext& ctx, const FastServiceTable* services, uint1
     if (!local) {
       dropPacket(ctx, m, DropReason::NotForUs);
     } else if (!plane.redirect.empty() && !ownerKnown && ctx.icmpErrorHops + 1u < plane.workerCount) {
-      handOn(ctx, m, rxPort, static_cast<uint16_t>((ctx.index + 1) % plane.workerCount),
+      redirectToWorker(ctx, m, rxPort, static_cast<uint16_t>((ctx.index + 1) % plane.workerCount),
              static_cast<uint8_t>(ctx.icmpErrorHops + 1));
     } else {
       dropPacket(ctx, m, DropReason::IcmpErrorNoFlow);

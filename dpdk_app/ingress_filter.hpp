@@ -124,7 +124,7 @@ inline bool ipChecksumAcceptable(rte_mbuf* m, rte_ipv4_hdr* ip, uint32_t headerL
   }
 }
 
-/// Runs the enabled checks on a frame parseFrame() accepted (`kind` Ipv4 or Arp)
+/// Runs the enabled checks on a frame parseFrame() accepted (`kind` Ipv4, Fragment or Arp)
 /// received on `port`. False, with `reason`, when the frame must be dropped.
 ///
 /// IPv4 frames to another MAC skip the IP checks: the worker drops them as not_for_us
@@ -150,9 +150,16 @@ inline bool passesIngressFilter(const DataPlane& plane, const PortInfo& port, rt
   if (!rte_is_same_ether_addr(&f.eth->dst_addr, &port.mac)) return true;
   const uint32_t headerLength = static_cast<uint32_t>(f.ip->version_ihl & 0x0f) * 4;
   // Integrity first: a corrupt header's addresses and options mean nothing.
-  if (checks.ipChecksum && !ipChecksumAcceptable(m, f.ip, headerLength)) {
-    reason = DropReason::BadIpChecksum;
-    return false;
+  if (checks.ipChecksum) {
+    if (!ipChecksumAcceptable(m, f.ip, headerLength)) {
+      reason = DropReason::BadIpChecksum;
+      return false;
+    }
+  } else if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_NONE) {
+    // Not a check but a repair the NAT step needs whatever the setting: the field was
+    // left unfilled, and the incremental update must start from a right checksum.
+    f.ip->hdr_checksum = 0;
+    f.ip->hdr_checksum = rte_ipv4_cksum(f.ip);
   }
   if (checks.ipOptions && headerLength > sizeof(rte_ipv4_hdr) && !ipOptionsAcceptable(f.ip, headerLength, reason)) {
     return false;

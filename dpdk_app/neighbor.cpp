@@ -169,7 +169,13 @@ uint32_t NeighborTable::findOrClaim(rte_be32_t address, uint64_t now, uint64_t r
     return slot;
   }
   if (mayEvict) slot = evictFor(first, second, address, now, retryAfter);
-  if (slot == kNoSlot) claimsRefused_.fetch_add(1, std::memory_order_relaxed);
+  if (slot == kNoSlot && age(now, lastRefusalAt_.load(std::memory_order_relaxed)) >= retryAfter) {
+    // A refused claim repeats with every packet of the flows waiting for this next hop, on
+    // every worker: counted once per retry interval, with plain stores (a lost update
+    // between two workers loses one count), so that no worker writes this line per packet.
+    lastRefusalAt_.store(now, std::memory_order_relaxed);
+    claimsRefused_.store(claimsRefused_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   return slot;
 }
 
@@ -214,7 +220,8 @@ bool NeighborTable::claimAsk(rte_be32_t address, uint64_t now, uint64_t retryAft
   if (slot == kNoSlot) return false;
   Times& t = times_[slot];
   if (t.permanent.load(std::memory_order_relaxed)) return false;
-  t.wantedAt.store(now, std::memory_order_relaxed);
+  // Wanted now; written once per retry interval at most, not by every packet that asks.
+  if (age(now, t.wantedAt.load(std::memory_order_relaxed)) >= retryAfter) t.wantedAt.store(now, std::memory_order_relaxed);
   const bool resolved = (words_[slot].load(std::memory_order_acquire) & kValid) != 0;
   if (resolved && age(now, t.confirmedAt.load(std::memory_order_relaxed)) < refreshAfter) return false;
   uint64_t last = t.requestedAt.load(std::memory_order_relaxed);

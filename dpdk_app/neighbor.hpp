@@ -145,6 +145,7 @@ class NeighborTable {
   uint64_t expired() const { return expired_.load(std::memory_order_relaxed); }
   uint64_t evicted() const { return evicted_.load(std::memory_order_relaxed); }
   uint64_t unreachable() const { return unreachable_.load(std::memory_order_relaxed); }
+  /// Claims refused for want of a slot, counted at most once per retry interval.
   uint64_t claimsRefused() const { return claimsRefused_.load(std::memory_order_relaxed); }
 
   static constexpr uint64_t kBusy = uint64_t{1} << 32;  // in a key: being claimed or freed
@@ -175,7 +176,8 @@ class NeighborTable {
   std::atomic<uint64_t> expired_{0};
   std::atomic<uint64_t> evicted_{0};
   std::atomic<uint64_t> unreachable_{0};
-  std::atomic<uint64_t> claimsRefused_{0};
+  std::atomic<uint64_t> claimsRefused_{0};  // refusal events, at most one per retry interval
+  std::atomic<uint64_t> lastRefusalAt_{0};
 };
 
 }  // namespace nicproxy

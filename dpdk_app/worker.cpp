@@ -102,7 +102,7 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, c
     if (!local) {
       dropPacket(ctx, m, DropReason::NotForUs);
     } else if (ctx.plane->ports[rxPort].isOwnAddress(f.ip->dst_addr) &&
-               rte_be_to_cpu_16(l4DestinationPort(f)) >= kSnatPortMin) {
+               isSnatPort(rte_be_to_cpu_16(l4DestinationPort(f)))) {
       dropPacket(ctx, m, DropReason::NoFlow);
     } else {
       dropPacket(ctx, m, DropReason::NoService);
@@ -236,14 +236,9 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
     if (!ctx.plane->redirect.empty() && port.isOwnAddress(f.ip->dst_addr)) {
       // A reply to a SNAT port owned by another worker.
       const uint16_t destinationPort = rte_be_to_cpu_16(l4DestinationPort(f));
-      const uint16_t owner = static_cast<uint16_t>(destinationPort % ctx.plane->workerCount);
+      const uint16_t owner = ownerOfSnatPort(destinationPort, ctx.plane->workerCount);
       if (isSnatPort(destinationPort) && owner != ctx.index) {
-        m->port = rxPort;  // the owner needs the receiving port's index
-        if (rte_ring_mp_enqueue(ctx.plane->redirect[owner], m) != 0) {
-          dropPacket(ctx, m, DropReason::RedirectFull);
-        } else {
-          ++ctx.counters.redirected;
-        }
+        redirectToWorker(ctx, m, rxPort, owner);
         packets[i] = nullptr;
         continue;
       }

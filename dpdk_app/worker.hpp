@@ -17,6 +17,7 @@
 
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 
 #include "dpdk_app/affinity.hpp"
 #include "dpdk_app/counters.hpp"
@@ -31,7 +32,9 @@ class ReassemblyTable;  // fragments.hpp
 
 /// Packets waiting for transmission, per port index.
 struct TxBatch {
-  static constexpr uint16_t kCapacity = kBurstSize * 2;
+  // A burst's packets, and room for what they grow into: a reassembled datagram leaves in
+  // up to 8 fragments at the same MTU (more towards a port with a smaller one).
+  static constexpr uint16_t kCapacity = kBurstSize * 8;
   std::array<rte_mbuf*, kCapacity> packets{};
   uint16_t count = 0;
 };
@@ -86,6 +89,19 @@ inline void enqueueFrame(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
     return;
   }
   batch.packets[batch.count++] = m;
+}
+
+/// Hands `m`, received on port index `rxPort`, to worker `worker` through its redirect ring
+/// (processRedirected() takes it there). `hops`: how many workers looked at it before
+/// (ICMP errors that do not name their worker, icmp_errors.hpp); travels in the high byte
+/// of m->port, unpacked by processRedirected().
+inline void redirectToWorker(WorkerContext& ctx, rte_mbuf* m, uint16_t rxPort, uint16_t worker, uint8_t hops = 0) {
+  m->port = static_cast<uint16_t>(rxPort | hops << 8);
+  if (rte_ring_mp_enqueue(ctx.plane->redirect[worker], m) != 0) {
+    dropPacket(ctx, m, DropReason::RedirectFull);
+  } else {
+    ++ctx.counters.redirected;
+  }
 }
 
 /// Queues a packet for transmission on port index `port` at the next flushTx().

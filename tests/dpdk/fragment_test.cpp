@@ -147,6 +147,37 @@ TEST(Fragments, ReplyInFragmentsIsTranslatedBack) {
   EXPECT_EQ(h.mbufsInUse(), 0u);
 }
 
+// A reply in fragments to one of the port's extra SNAT addresses (dpdk.ports[].snatAddresses)
+// is the node's too: reassembled and translated back like one to the port address.
+TEST(Fragments, ReplyToAnExtraSnatAddressIsReassembled) {
+  constexpr uint32_t kExtraSnat = ipv4(10, 50, 0, 2);
+  Harness h;
+  h.addSnatAddress(0, kExtraSnat);
+  uint16_t clientPort = 0;
+  uint16_t snat = 0;
+  for (uint16_t p = 41000; p < 41064 && clientPort == 0; ++p) {
+    UdpFrame query = bigQuery(100);
+    query.udp.sourcePort = p;
+    const std::vector<Sent> out = h.run(query.build());
+    ASSERT_EQ(out.size(), 1u);
+    if (read32(out[0].frame, kEthLength + 12) == kExtraSnat) {
+      clientPort = p;
+      snat = sourcePortOf(out[0].frame);
+    }
+  }
+  ASSERT_NE(clientPort, 0) << "no connection used the extra SNAT address";
+  UdpFrame answer = bigAnswer(snat, 4000);
+  answer.ip.destination = kExtraSnat;
+  const std::vector<Sent> back = h.run(splitFrame(answer.build(), 1480));
+  ASSERT_EQ(back.size(), 3u);
+  const Bytes whole = receive(back, 0);
+  const Bytes expected =
+      build(translated(answer, EthSpec{kClientMac, kPort0Mac}, kWebVip, kClientIp, 53, clientPort));
+  EXPECT_EQ(whole, expected) << "got\n" << hexDump(whole) << "\nwant\n" << hexDump(expected);
+  EXPECT_EQ(h.dropCount(DropReason::NotForUs), 0u);
+  EXPECT_EQ(h.mbufsInUse(), 0u);
+}
+
 TEST(Fragments, SmallDatagramInFragmentsLeavesInOneFrame) {
   for (const bool linearize : {false, true}) {
     SCOPED_TRACE(linearize ? "device without chained transmit" : "device with chained transmit");

@@ -312,6 +312,15 @@ TEST(Ingress, TheNicsChecksumVerdictIsUsedWhenThePmdGivesOne) {
     const size_t headerEnd = kEthLength + kIpv4Length;
     EXPECT_EQ(internetChecksum(sent[0].frame.data() + kEthLength, headerEnd - kEthLength), 0u)
         << "the forwarded header's checksum must verify";
+    // The same with the check switched off (dpdk.ingress.verifyIpChecksum: false): writing
+    // the missing checksum is what NAT needs, not a filter.
+    Harness h3;
+    h3.plane().ingress.ipChecksum = false;
+    h3.setRxFlags(RTE_MBUF_F_RX_IP_CKSUM_NONE);
+    const std::vector<Sent> unchecked = h3.run(withIpChecksum(good, 0));
+    ASSERT_EQ(unchecked.size(), 1u);
+    EXPECT_EQ(internetChecksum(unchecked[0].frame.data() + kEthLength, headerEnd - kEthLength), 0u)
+        << "with verifyIpChecksum off, the forwarded header's checksum must still verify";
   }
 }
 

@@ -403,8 +403,8 @@ TEST(TcpClose, SynReopensATimeWaitConnection) {
   EXPECT_EQ(stateOf(h), TcpState::Established);
 }
 
-// The attack: half-open connections fill the table; established ones must keep
-// working and new clients must still get in.
+// The attack: half-open connections fill the table; established (and half-closed)
+// ones must keep working and new clients must still get in.
 TEST(EarlyDrop, HalfOpenFloodCannotLockOutNewClients) {
   Harness::Options options;
   options.flowCapacity = 64;  // high-water mark 56
@@ -414,6 +414,12 @@ TEST(EarlyDrop, HalfOpenFloodCannotLockOutNewClients) {
     established.emplace_back(h, kWebVip, 80, static_cast<uint16_t>(40000 + i));
     established.back().open();
   }
+  // One of them half-closed: the client sent its FIN, the backend acknowledged it and goes
+  // on sending (CLOSE_WAIT). It must survive too.
+  TcpSession& halfClosed = established.back();
+  ASSERT_EQ(halfClosed.sendClient(kTcpFin | kTcpAck).size(), 1u);
+  ASSERT_EQ(halfClosed.sendBackend(kTcpAck).size(), 1u);
+  ASSERT_EQ(stateOf(h, halfClosed.clientPort()), TcpState::CloseWait);
   // 1,000 spoofed SYNs, each answered by the backend, none ever completed.
   uint32_t forwarded = 0;
   for (uint16_t i = 0; i < 1000; ++i) {
@@ -426,7 +432,9 @@ TEST(EarlyDrop, HalfOpenFloodCannotLockOutNewClients) {
   EXPECT_GE(h.counters().flowsEarlyDropped, 1000u - 16u);
   EXPECT_EQ(h.dropCount(DropReason::FlowTableFull), 0u);
   for (TcpSession& s : established) {
-    ASSERT_EQ(s.sendClient(kTcpAck | kTcpPsh, kHello).size(), 1u) << s.clientPort();
+    if (&s != &halfClosed) {
+      ASSERT_EQ(s.sendClient(kTcpAck | kTcpPsh, kHello).size(), 1u) << s.clientPort();
+    }
     ASSERT_EQ(s.sendBackend(kTcpAck | kTcpPsh, kHello).size(), 1u) << s.clientPort();
   }
   TcpSession newcomer(h, kWebVip, 80, 50000);

@@ -249,6 +249,14 @@ NeighborTable::Heard NeighborTable::hear(rte_be32_t address, const rte_ether_add
   const uint64_t claimed = macBits(mac);
   uint64_t requested = t.requestedAt.load(std::memory_order_relaxed);
   if (answersUs && requested != 0 && age(now, requested) <= answerWindow) {
+    // Another MAC for a resolved neighbour that confirmed its own within the last two
+    // windows: its owner is alive, and whoever answers first (a flood of forged replies
+    // does) must not take the address over. A host that really moved is taken once the old
+    // MAC has stayed silent that long (the next answer, or the next refresh).
+    if ((word & kValid) != 0 && (word & kMacBits) != claimed &&
+        age(now, t.confirmedAt.load(std::memory_order_relaxed)) <= 2 * answerWindow) {
+      return Heard::Disputed;
+    }
     const uint64_t generation = word & kGenerationBits;
     // acq_rel: the CAS fails if the slot was freed since readWord() (new generation).
     while (!words_[slot].compare_exchange_weak(word, kValid | generation | claimed, std::memory_order_acq_rel)) {

@@ -123,6 +123,8 @@ class NeighborTable {
     Solicited,   // an answer to our request within `answerWindow`: the MAC is set
     Confirmed,   // unsolicited, the MAC we have: the entry is confirmed
     Differs,     // unsolicited, unresolved or another MAC: nothing changed, ask now
+    Disputed,    // an answer claiming another MAC while the one we have answered lately:
+                 // nothing changed, the request stays open for the owner's answer
   };
   /// `answersUs`: an ARP reply addressed to our port address (only those can answer our
   /// request).

@@ -184,6 +184,31 @@ TEST(Neighbors, SolicitedReplyIsLearntUnsolicitedIsNot) {
 
 // Rule: an unsolicited ARP with a new MAC does not move a resolved entry; nicproxy asks
 // at once and the answer moves it. The same MAC only confirms.
+// The flood the generator sends: forged replies claiming a backend's address, fast
+// enough that one lands in every window in which nicproxy waits for an answer. While the
+// real owner answers too, the address must not move.
+TEST(Neighbors, ForgedAnswersCannotTakeOverALiveNeighbour) {
+  Harness h;
+  const Bytes syn = build(clientTcp(kWebVip, 80));
+  for (int round = 0; round < 5; ++round) {
+    SCOPED_TRACE(round);
+    h.setNow(h.now() + h.timeouts().arpRetry);  // the previous request's window is over
+    // A forged announcement makes nicproxy ask; a forged reply comes first, then the owner's.
+    std::vector<Sent> sent = h.run(gratuitous(kBackendIp, kMovedMac).build());
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].frame, ourRequest(kBackendIp));
+    EXPECT_TRUE(h.run(replyToUs(kBackendIp, kMovedMac).build()).empty());
+    EXPECT_EQ(neighbor(h, kBackendIp), kBackendMac) << "a forged answer does not move a neighbour that answers";
+    EXPECT_TRUE(h.run(replyToUs(kBackendIp, kBackendMac).build()).empty());
+    EXPECT_EQ(neighbor(h, kBackendIp), kBackendMac);
+    sent = h.run(syn);
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(destinationMac(sent[0].frame), kBackendMac);
+  }
+  EXPECT_EQ(h.counters().arpLearned, 5u) << "the owner's answers";
+  EXPECT_EQ(h.mbufsInUse(), 0u);
+}
+
 TEST(Neighbors, GratuitousArpWithANewMacAsksBeforeMoving) {
   Harness h;
   const Bytes syn = build(clientTcp(kWebVip, 80));
@@ -191,6 +216,9 @@ TEST(Neighbors, GratuitousArpWithANewMacAsksBeforeMoving) {
   EXPECT_TRUE(sent.empty()) << "the same MAC: nothing to ask";
   EXPECT_EQ(h.counters().arpRequests, 0u);
 
+  // A second later (the old MAC silent for more than two answer windows), the address
+  // moves to another host, which announces itself.
+  h.setNow(h.now() + h.hz());
   sent = h.run(gratuitous(kBackendIp, kMovedMac).build());
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].frame, ourRequest(kBackendIp)) << hexDump(sent[0].frame);

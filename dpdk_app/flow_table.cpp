@@ -111,6 +111,23 @@ bool FlowTable::evictUnassured(uint32_t scan) {
   return false;
 }
 
+bool FlowTable::evictUnassuredTo(FlowKey& reverse, uint32_t scan) {
+  for (uint32_t scanned = 0; scanned < scan && used_ > 0; ++scanned) {
+    const uint32_t index = evictionCursor_;
+    if (++evictionCursor_ == capacity_) evictionCursor_ = 0;
+    const FlowEntry& e = slots_[index].entry;
+    if (!e.live || e.assured() || e.reverse.sourceAddress != reverse.sourceAddress ||
+        e.reverse.sourcePort != reverse.sourcePort || e.reverse.protocol != reverse.protocol) {
+      continue;
+    }
+    reverse.destinationAddress = e.reverse.destinationAddress;
+    reverse.destinationPort = e.reverse.destinationPort;
+    remove(index);
+    return true;
+  }
+  return false;
+}
+
 uint32_t FlowTable::expire(uint64_t now, uint32_t budget) {
   uint32_t removed = 0;
   const uint32_t scanLimit = budget * 4;

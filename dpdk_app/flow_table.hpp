@@ -161,6 +161,12 @@ class FlowTable {
   /// Half-open and closing connections go; established and half-closed ones are never
   /// touched. False when none was found in the scan.
   bool evictUnassured(uint32_t scan);
+  /// The same, for a connection to the backend of reply key `reverse` (its sourceAddress,
+  /// sourcePort and protocol): when every SNAT port to that backend is taken, a new
+  /// connection takes the SNAT address and port of one that is not assured, which this
+  /// writes into `reverse` (destinationAddress, destinationPort). False when none was
+  /// found in the scan.
+  bool evictUnassuredTo(FlowKey& reverse, uint32_t scan);
 
   /// Removes up to `budget` expired entries, scanning at most 4 x budget slots from where
   /// the previous call stopped, so that expiry is a bounded slice of work per loop.

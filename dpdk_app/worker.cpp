@@ -147,8 +147,14 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, c
   }
   FlowKey reverse{backend.address, 0, backend.port, 0, f.protocol, {0, 0, 0}};
   if (!pickSnatPort(ctx, ctx.plane->ports[r.port], reverse, now)) {
-    dropPacket(ctx, m, DropReason::SnatPortsExhausted);
-    return;
+    // Every SNAT port to this backend is taken. The early drop again, for this backend: a
+    // connection to it that is not established gives up its SNAT address and port, so that
+    // a flood of half-open connections to one backend cannot lock its new clients out.
+    if (!ctx.flows->evictUnassuredTo(reverse, kEarlyDropScan)) {
+      dropPacket(ctx, m, DropReason::SnatPortsExhausted);
+      return;
+    }
+    ++ctx.counters.flowsEarlyDropped;
   }
   // Past the high-water mark, make room first from connections that are not established
   // (conntrack's early drop), so that a flood of half-open ones cannot lock new clients out.

@@ -44,8 +44,11 @@ Harness::Options fourWorkers() {
 }
 
 /// Connections to the web backend from `snatIp` on each of `ports`, put straight into
-/// the flow table (as if opened long ago, and never expiring).
-void occupy(Harness& h, uint32_t snatIp, const std::vector<uint16_t>& ports) {
+/// the flow table (as if opened long ago, and never expiring), established unless `state`
+/// says otherwise (half-open ones give their port to a new connection, see
+/// HalfOpenConnectionsGiveUpTheirPorts).
+void occupy(Harness& h, uint32_t snatIp, const std::vector<uint16_t>& ports,
+            TcpState state = TcpState::Established) {
   uint32_t n = 0;
   for (const uint16_t port : ports) {
     const FlowKey forward{rte_cpu_to_be_32(kFillerClients + n / 50000), rte_cpu_to_be_32(kWebVip),
@@ -55,7 +58,9 @@ void occupy(Harness& h, uint32_t snatIp, const std::vector<uint16_t>& ports) {
                           rte_cpu_to_be_16(port), kProtoTcp, {0, 0, 0}};
     const int64_t index = h.flows().insert(forward, reverse);
     ASSERT_GE(index, 0);
-    h.flows().entry(static_cast<uint32_t>(index)).expiresAt = UINT64_MAX;
+    FlowEntry& e = h.flows().entry(static_cast<uint32_t>(index));
+    e.expiresAt = UINT64_MAX;
+    e.tcpState = state;
     ++n;
   }
 }
@@ -96,6 +101,23 @@ TEST(Snat, TheLastFreePortOfAWorkerIsFound) {
     EXPECT_LE(h.dropCount(DropReason::SnatPortsExhausted), 1u) << "at most the first SYN waits for the scan";
     EXPECT_EQ(h.flows().size(), ports.size());
   }
+}
+
+// A flood of half-open connections to a one-backend Service takes every SNAT port of the
+// backend: a new client still gets in, on the port of one of them (the early drop for
+// that backend), and established connections are never taken.
+TEST(Snat, HalfOpenConnectionsGiveUpTheirPorts) {
+  const std::vector<uint16_t> ports = portsOfWorker(kWorker, kWorkers);
+  Harness h(fourWorkers());
+  occupy(h, kPort0Ip, ports, TcpState::SynRecv);
+  const std::vector<Sent> sent = h.run(build(clientTcp(kWebVip, 80)));
+  ASSERT_EQ(sent.size(), 1u) << "a new client is not locked out";
+  const uint16_t port = sourcePortOf(sent[0].frame);
+  EXPECT_TRUE(std::binary_search(ports.begin(), ports.end(), port));
+  EXPECT_EQ(h.counters().flowsEarlyDropped, 1u);
+  EXPECT_EQ(h.dropCount(DropReason::SnatPortsExhausted), 0u);
+  EXPECT_EQ(h.flows().size(), ports.size()) << "one half-open connection made way for it";
+  EXPECT_EQ(h.mbufsInUse(), 0u);
 }
 
 TEST(Snat, AnExhaustedTupleIsDroppedAndCountedUntilAPortIsFreed) {
@@ -142,7 +164,13 @@ std::set<std::pair<uint32_t, uint16_t>> openUntilExhausted(Harness& h, uint32_t 
         const FlowKey forward{rte_cpu_to_be_32(kClientIp), rte_cpu_to_be_32(kWebVip), rte_cpu_to_be_16(pending[i]),
                               rte_cpu_to_be_16(80), kProtoTcp, {0, 0, 0}};
         uint64_t value = 0;
-        if (!h.flows().lookup(forward, value)) dropped.push_back(pending[i]);
+        if (!h.flows().lookup(forward, value)) {
+          dropped.push_back(pending[i]);
+        } else {
+          // As if the handshake completed: established connections keep their ports (a
+          // half-open one would give its port to the next client, HalfOpenConnectionsGiveUpTheirPorts).
+          h.flows().entry(FlowTable::entryIndex(value)).tcpState = TcpState::Established;
+        }
       }
       h.housekeeping();
     }

@@ -96,6 +96,23 @@ class NeighborTable {
     std::memcpy(mac.addr_bytes, &word, RTE_ETHER_ADDR_LEN);
     return true;
   }
+  /// Reachability confirmed by the traffic itself (as Linux's TCP confirms its neighbours):
+  /// a packet of a flow that arrived from the MAC `mac` that `slot` holds in tenure
+  /// `generation` counts as an answer from its owner, so that a forged ARP reply cannot
+  /// take over the address of a next hop that is visibly alive (hear(), Disputed).
+  /// Writes the shared timestamp at most once per `minInterval`; inline, on the path of
+  /// every packet from a backend.
+  void confirmSlot(uint32_t slot, uint16_t generation, const rte_ether_addr& mac, uint64_t now,
+                   uint64_t minInterval) {
+    const uint64_t word = words_[slot].load(std::memory_order_acquire);
+    if ((word >> kGenerationShift) != ((kValidBit >> kGenerationShift) | generation)) return;
+    uint64_t heard = 0;
+    std::memcpy(&heard, mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+    if ((word & ((uint64_t{1} << kGenerationShift) - 1)) != heard) return;
+    std::atomic<uint64_t>& confirmed = times_[slot].confirmedAt;
+    // relaxed: a timestamp only; a lost race between two workers loses nothing.
+    if (now - confirmed.load(std::memory_order_relaxed) >= minInterval) confirmed.store(now, std::memory_order_relaxed);
+  }
   /// True when `address` is a host that answers ARP itself: a permanent entry, or one
   /// resolved by an answer to our request.
   bool knownHost(rte_be32_t address) const;

@@ -83,6 +83,11 @@ void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32
     ++ctx.counters.natForward;
     enqueueTx(ctx, e.backendPort, m);
   } else {
+    // The reply came from the next hop towards the backend: it is alive (see confirmSlot).
+    if (e.neighborSlot != FlowEntry::kNoNeighborSlot) {
+      ctx.plane->neighbors.confirmSlot(e.neighborSlot, e.neighborGeneration, f.eth->src_addr, now,
+                                       ctx.plane->timeouts.arpRetry);
+    }
     rte_ether_addr_copy(&e.clientHop, &f.eth->dst_addr);
     rte_ether_addr_copy(&ctx.plane->ports[e.clientPort].mac, &f.eth->src_addr);
     applyTranslation(f, Translation{e.forward.destinationAddress, e.forward.sourceAddress,

@@ -18,6 +18,7 @@
 
 #include "tests/dpdk/harness.hpp"
 #include "tests/dpdk/packets.hpp"
+#include "tests/dpdk/tcp_session.hpp"
 #include "tests/dpdk/services.hpp"
 
 namespace nicproxy::testing {
@@ -207,6 +208,24 @@ TEST(Neighbors, ForgedAnswersCannotTakeOverALiveNeighbour) {
   }
   EXPECT_EQ(h.counters().arpLearned, 5u) << "the owner's answers";
   EXPECT_EQ(h.mbufsInUse(), 0u);
+}
+
+// The traffic confirms a next hop too: a backend that has answered no ARP for a while but
+// keeps sending a connection's packets from its MAC is alive, and a forged reply does not
+// take its address over.
+TEST(Neighbors, ABackendThatSendsIsConfirmedByItsTraffic) {
+  Harness h;
+  TcpSession s(h, kWebVip, 80);
+  s.open();
+  h.setNow(h.now() + h.hz());  // the last ARP answer is a second old
+  ASSERT_EQ(s.sendBackend(kTcpAck | kTcpPsh, Bytes{'d', 'a', 't', 'a'}).size(), 1u);
+  std::vector<Sent> sent = h.run(gratuitous(kBackendIp, kMovedMac).build());
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_TRUE(h.run(replyToUs(kBackendIp, kMovedMac).build()).empty());
+  EXPECT_EQ(neighbor(h, kBackendIp), kBackendMac) << "the backend's own packets vouched for its MAC";
+  sent = s.sendClient(kTcpAck | kTcpPsh, Bytes{'o', 'k'});
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(destinationMac(sent[0].frame), kBackendMac);
 }
 
 TEST(Neighbors, GratuitousArpWithANewMacAsksBeforeMoving) {

@@ -16,18 +16,6 @@
 namespace nicproxy::testing {
 namespace {
 
-ArpFrame arpRequest(uint32_t target, uint32_t sender = kClientIp, const Mac& senderMac = kClientMac) {
-  ArpFrame f;
-  f.eth = EthSpec{kBroadcast, senderMac};
-  f.opcode = 1;
-  f.senderMac = senderMac;
-  f.senderIp = sender;
-  f.targetMac = kZeroMac;
-  f.targetIp = target;
-  f.padTo = 60;
-  return f;
-}
-
 /// The reply the node owes for `request`, claiming `address` for port 0's MAC.
 ArpFrame arpReply(const ArpFrame& request) {
   ArpFrame f;
@@ -41,13 +29,7 @@ ArpFrame arpReply(const ArpFrame& request) {
   return f;
 }
 
-std::optional<Mac> neighbor(Harness& h, uint32_t address) {
-  rte_ether_addr mac;
-  if (!h.plane().neighbors.lookup(rte_cpu_to_be_32(address), mac)) return std::nullopt;
-  Mac out;
-  std::memcpy(out.data(), mac.addr_bytes, 6);
-  return out;
-}
+
 
 struct ArpCase {
   std::string description;
@@ -75,13 +57,13 @@ TEST(Arp, RequestsForOurAddressesAreAnsweredByteExact) {
       EXPECT_EQ(sent[0].frame, expected) << "got:\n" << hexDump(sent[0].frame) << "\nwant:\n" << hexDump(expected);
       EXPECT_EQ(h.counters().arpReplies, 1u);
       EXPECT_EQ(h.counters().totalDrops(), 0u);
-      EXPECT_EQ(neighbor(h, kClientIp), std::nullopt) << "nicproxy did not ask for the requester: not learnt";
+      EXPECT_EQ(neighborMac(h, kClientIp), std::nullopt) << "nicproxy did not ask for the requester: not learnt";
       EXPECT_EQ(h.plane().neighbors.size(), 4u) << "the four backends the harness resolved, nothing more";
     } else {
       EXPECT_TRUE(sent.empty());
       EXPECT_EQ(h.dropCount(DropReason::ArpIgnored), 1u);
       EXPECT_EQ(h.counters().arpReplies, 0u);
-      EXPECT_EQ(neighbor(h, kClientIp), std::nullopt) << "ARP not for us must not fill the table";
+      EXPECT_EQ(neighborMac(h, kClientIp), std::nullopt) << "ARP not for us must not fill the table";
     }
     EXPECT_EQ(h.mbufsInUse(), 0u);
   }

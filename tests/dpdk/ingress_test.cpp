@@ -142,24 +142,7 @@ TEST(Ingress, OnAPointToPointSubnetThePeerIsNoBroadcast) {
   EXPECT_EQ(h.counters().totalDrops(), 0u) << firstDropReason(h);
 }
 
-ArpFrame arpRequestFor(uint32_t target, uint32_t sender, const Mac& senderMac = kClientMac) {
-  ArpFrame f;
-  f.eth = EthSpec{kBroadcast, senderMac};
-  f.opcode = 1;
-  f.senderMac = senderMac;
-  f.senderIp = sender;
-  f.targetIp = target;
-  f.padTo = 60;
-  return f;
-}
 
-std::optional<Mac> neighbor(Harness& h, uint32_t address) {
-  rte_ether_addr mac;
-  if (!h.plane().neighbors.lookup(rte_cpu_to_be_32(address), mac)) return std::nullopt;
-  Mac out;
-  std::memcpy(out.data(), mac.addr_bytes, 6);
-  return out;
-}
 
 TEST(Ingress, ArpFromAMartianSenderIsNeitherAnsweredNorLearnt) {
   const std::pair<const char*, uint32_t> senders[] = {
@@ -171,16 +154,16 @@ TEST(Ingress, ArpFromAMartianSenderIsNeitherAnsweredNorLearnt) {
   };
   for (const auto& [name, sender] : senders) {
     IngressHarness h;
-    expectDropped(h, {std::string("ARP request from ") + name, arpRequestFor(kPort0Ip, sender).build(),
+    expectDropped(h, {std::string("ARP request from ") + name, arpRequest(kPort0Ip, sender).build(),
                       DropReason::MartianSource});
-    EXPECT_EQ(neighbor(h, sender), std::nullopt);
+    EXPECT_EQ(neighborMac(h, sender), std::nullopt);
   }
 }
 
 TEST(Ingress, ArpProbeFromZeroIsStillAnswered) {
   // RFC 5227: a host checking that an address is free asks with sender 0.0.0.0.
   IngressHarness h;
-  const std::vector<Sent> sent = h.run(arpRequestFor(kPort0Ip, 0).build());
+  const std::vector<Sent> sent = h.run(arpRequest(kPort0Ip, 0).build());
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(h.counters().arpReplies, 1u);
   EXPECT_EQ(h.counters().totalDrops(), 0u);
@@ -204,7 +187,7 @@ TEST(Ingress, BroadcastOrMulticastSourceMacIsDroppedWithoutAReply) {
     echo.ip.source = kClientIp;
     echo.ip.destination = kPort0Ip;
     cases.push_back({std::string("ICMP echo from ") + name, echo.build(), DropReason::BadSourceMac});
-    ArpFrame arp = arpRequestFor(kPort0Ip, kClientIp);
+    ArpFrame arp = arpRequest(kPort0Ip, kClientIp);
     arp.eth.source = mac;
     cases.push_back({std::string("ARP request from ") + name, arp.build(), DropReason::BadSourceMac});
     TcpFrame empty = clientTcp(kEmptyVip, 80);  // would be answered with a RST
@@ -214,7 +197,7 @@ TEST(Ingress, BroadcastOrMulticastSourceMacIsDroppedWithoutAReply) {
     for (const DropCase& c : cases) {
       Harness h;
       expectDropped(h, c);
-      EXPECT_EQ(neighbor(h, kClientIp), std::nullopt);
+      EXPECT_EQ(neighborMac(h, kClientIp), std::nullopt);
     }
   }
 }

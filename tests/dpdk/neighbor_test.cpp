@@ -28,19 +28,6 @@ constexpr Mac kForgedMac{0x02, 0, 0, 0, 0, 0xee};
 constexpr Mac kMovedMac{0x02, 0, 0, 0, 0, 0x99};
 constexpr Mac kOwnerMac{0x02, 0, 0, 0, 0, 0xc8};
 
-/// Who-has `target` from `sender` (a request on port 0's segment).
-ArpFrame request(uint32_t target, uint32_t sender = kClientIp, const Mac& senderMac = kClientMac) {
-  ArpFrame f;
-  f.eth = EthSpec{kBroadcast, senderMac};
-  f.opcode = 1;
-  f.senderMac = senderMac;
-  f.senderIp = sender;
-  f.targetMac = kZeroMac;
-  f.targetIp = target;
-  f.padTo = 60;
-  return f;
-}
-
 /// `sender` is at `mac`, told to port 0's address (what answers our request).
 ArpFrame replyToUs(uint32_t sender, const Mac& mac) {
   ArpFrame f;
@@ -55,7 +42,7 @@ ArpFrame replyToUs(uint32_t sender, const Mac& mac) {
 }
 
 /// A gratuitous announcement: sender == target.
-ArpFrame gratuitous(uint32_t address, const Mac& mac) { return request(address, address, mac); }
+ArpFrame gratuitous(uint32_t address, const Mac& mac) { return arpRequest(address, address, mac); }
 
 /// The request nicproxy sends from port 0 for `target`.
 Bytes ourRequest(uint32_t target) {
@@ -82,13 +69,7 @@ Bytes ourAnswer(const ArpFrame& asked) {
   return f.build();
 }
 
-std::optional<Mac> neighbor(Harness& h, uint32_t address) {
-  rte_ether_addr mac;
-  if (!h.plane().neighbors.lookup(rte_cpu_to_be_32(address), mac)) return std::nullopt;
-  Mac out;
-  std::memcpy(out.data(), mac.addr_bytes, 6);
-  return out;
-}
+
 
 Mac destinationMac(const Bytes& frame) {
   Mac mac;
@@ -117,7 +98,7 @@ void expectDarkBackendResolves(Harness& h) {
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].frame, ourRequest(kDarkBackendIp)) << hexDump(sent[0].frame);
   EXPECT_TRUE(h.run(replyToUs(kDarkBackendIp, kDarkBackendMac).build()).empty());
-  EXPECT_EQ(neighbor(h, kDarkBackendIp), kDarkBackendMac);
+  EXPECT_EQ(neighborMac(h, kDarkBackendIp), kDarkBackendMac);
   h.setNow(h.now() + h.timeouts().arpRetry);
   sent = h.run(syn);
   ASSERT_EQ(sent.size(), 1u);
@@ -138,10 +119,10 @@ TEST(Neighbors, FloodFromMadeUpSendersLearnsNothing) {
       const Mac mac{0x02, 0x66, static_cast<uint8_t>(rng()), static_cast<uint8_t>(rng()),
                     static_cast<uint8_t>(rng()), static_cast<uint8_t>(rng())};
       switch (rng() % 4) {
-        case 0: frames.push_back(request(kPort0Ip, sender, mac).build()); ++requestsForUs; break;
+        case 0: frames.push_back(arpRequest(kPort0Ip, sender, mac).build()); ++requestsForUs; break;
         case 1: frames.push_back(replyToUs(sender, mac).build()); ++unsolicited; break;
         case 2: frames.push_back(gratuitous(sender, mac).build()); ++unsolicited; break;
-        default: frames.push_back(request(ipv4(10, 50, 0, 77), sender, mac).build()); ++others; break;
+        default: frames.push_back(arpRequest(ipv4(10, 50, 0, 77), sender, mac).build()); ++others; break;
       }
     }
     h.run(frames);
@@ -162,7 +143,7 @@ TEST(Neighbors, SolicitedReplyIsLearntUnsolicitedIsNot) {
   const Bytes answer = replyToUs(kDarkBackendIp, kDarkBackendMac).build();
   EXPECT_TRUE(h.run(answer).empty());
   EXPECT_EQ(h.dropCount(DropReason::ArpUnsolicited), 1u);
-  EXPECT_EQ(neighbor(h, kDarkBackendIp), std::nullopt) << "nobody asked: not learnt";
+  EXPECT_EQ(neighborMac(h, kDarkBackendIp), std::nullopt) << "nobody asked: not learnt";
 
   // A flow to the dark backend makes nicproxy ask.
   std::vector<Sent> sent = h.run(build(clientTcp(kDarkVip, 80)));
@@ -174,10 +155,10 @@ TEST(Neighbors, SolicitedReplyIsLearntUnsolicitedIsNot) {
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].frame, ourRequest(kDarkBackendIp));
   EXPECT_EQ(h.dropCount(DropReason::ArpUnsolicited), 2u);
-  EXPECT_EQ(neighbor(h, kDarkBackendIp), std::nullopt);
+  EXPECT_EQ(neighborMac(h, kDarkBackendIp), std::nullopt);
   // In time: learnt, consumed, counted.
   EXPECT_TRUE(h.run(answer).empty());
-  EXPECT_EQ(neighbor(h, kDarkBackendIp), kDarkBackendMac);
+  EXPECT_EQ(neighborMac(h, kDarkBackendIp), kDarkBackendMac);
   EXPECT_EQ(h.counters().arpLearned, 1u);
   EXPECT_EQ(h.dropCount(DropReason::ArpUnsolicited), 2u);
   EXPECT_EQ(h.mbufsInUse(), 0u);
@@ -199,9 +180,9 @@ TEST(Neighbors, ForgedAnswersCannotTakeOverALiveNeighbour) {
     ASSERT_EQ(sent.size(), 1u);
     EXPECT_EQ(sent[0].frame, ourRequest(kBackendIp));
     EXPECT_TRUE(h.run(replyToUs(kBackendIp, kMovedMac).build()).empty());
-    EXPECT_EQ(neighbor(h, kBackendIp), kBackendMac) << "a forged answer does not move a neighbour that answers";
+    EXPECT_EQ(neighborMac(h, kBackendIp), kBackendMac) << "a forged answer does not move a neighbour that answers";
     EXPECT_TRUE(h.run(replyToUs(kBackendIp, kBackendMac).build()).empty());
-    EXPECT_EQ(neighbor(h, kBackendIp), kBackendMac);
+    EXPECT_EQ(neighborMac(h, kBackendIp), kBackendMac);
     sent = h.run(syn);
     ASSERT_EQ(sent.size(), 1u);
     EXPECT_EQ(destinationMac(sent[0].frame), kBackendMac);
@@ -222,7 +203,7 @@ TEST(Neighbors, ABackendThatSendsIsConfirmedByItsTraffic) {
   std::vector<Sent> sent = h.run(gratuitous(kBackendIp, kMovedMac).build());
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_TRUE(h.run(replyToUs(kBackendIp, kMovedMac).build()).empty());
-  EXPECT_EQ(neighbor(h, kBackendIp), kBackendMac) << "the backend's own packets vouched for its MAC";
+  EXPECT_EQ(neighborMac(h, kBackendIp), kBackendMac) << "the backend's own packets vouched for its MAC";
   sent = s.sendClient(kTcpAck | kTcpPsh, Bytes{'o', 'k'});
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(destinationMac(sent[0].frame), kBackendMac);
@@ -242,13 +223,13 @@ TEST(Neighbors, GratuitousArpWithANewMacAsksBeforeMoving) {
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].frame, ourRequest(kBackendIp)) << hexDump(sent[0].frame);
   EXPECT_EQ(h.dropCount(DropReason::ArpUnsolicited), 2u);
-  EXPECT_EQ(neighbor(h, kBackendIp), kBackendMac) << "not moved by an announcement";
+  EXPECT_EQ(neighborMac(h, kBackendIp), kBackendMac) << "not moved by an announcement";
   sent = h.run(syn);
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(destinationMac(sent[0].frame), kBackendMac);
 
   EXPECT_TRUE(h.run(replyToUs(kBackendIp, kMovedMac).build()).empty());
-  EXPECT_EQ(neighbor(h, kBackendIp), kMovedMac) << "the answer to our request moves it";
+  EXPECT_EQ(neighborMac(h, kBackendIp), kMovedMac) << "the answer to our request moves it";
   EXPECT_EQ(h.counters().arpLearned, 1u);
   sent = h.run(syn);  // the same flow, retransmitted: follows the move
   ASSERT_EQ(sent.size(), 1u);
@@ -269,11 +250,11 @@ TEST(Neighbors, BackendThatStopsAnsweringBecomesUnresolved) {
   h.setNow(t0 + t.arpRefresh);
   std::vector<Sent> sent = h.probe();
   EXPECT_TRUE(contains(sent, ourRequest(kBackendIp))) << "stale: asked again";
-  EXPECT_EQ(neighbor(h, kBackendIp), kBackendMac) << "still used while it is asked";
+  EXPECT_EQ(neighborMac(h, kBackendIp), kBackendMac) << "still used while it is asked";
 
   h.setNow(t0 + t.arpRefresh + t.arpFail);
   for (int round = 0; round < 8; ++round) h.probe();
-  EXPECT_EQ(neighbor(h, kBackendIp), std::nullopt) << "no answer: unresolved";
+  EXPECT_EQ(neighborMac(h, kBackendIp), std::nullopt) << "no answer: unresolved";
   EXPECT_EQ(h.plane().neighbors.unreachable(), 4u) << "the four resolved backends";
   h.setNow(h.now() + t.arpRetry);
   sent = h.run(syn);
@@ -303,7 +284,7 @@ TEST(Neighbors, UnwantedNeighbourExpiresAndFreesItsSlot) {
   for (int round = 0; round < 8; ++round) h.probe();
   EXPECT_EQ(h.plane().neighbors.size(), size - 1);
   EXPECT_EQ(h.plane().neighbors.expired(), 1u);
-  EXPECT_EQ(neighbor(h, unwanted), std::nullopt);
+  EXPECT_EQ(neighborMac(h, unwanted), std::nullopt);
   EXPECT_EQ(h.mbufsInUse(), 0u);
 }
 
@@ -321,7 +302,7 @@ TEST(Neighbors, FlowWhoseSlotWasReusedDoesNotUseTheNewOwnersMac) {
 
   // Nobody wanted the backends for a moment: expiry frees them (the flow is still young).
   expireAll(h, h.now() + 2, 1);
-  ASSERT_EQ(neighbor(h, kBackendIp), std::nullopt);
+  ASSERT_EQ(neighborMac(h, kBackendIp), std::nullopt);
   bool reused = false;
   for (uint32_t i = 0; i < 20000 && !reused; ++i) {
     const uint32_t intruder = ipv4(10, 70, 0, 0) + i;
@@ -372,7 +353,7 @@ TEST(Neighbors, NoAnswerForAddressesOtherHostsOwn) {
   uint64_t conflicts = 0;
   for (const Case& c : cases) {
     SCOPED_TRACE(c.description);
-    const ArpFrame asked = request(c.target);
+    const ArpFrame asked = arpRequest(c.target);
     const std::vector<Sent> sent = h.run(asked.build());
     if (c.answered) {
       ASSERT_EQ(sent.size(), 1u);
@@ -390,7 +371,7 @@ TEST(Neighbors, NoAnswerForAddressesOtherHostsOwn) {
 // nicproxy stops answering for it (arp_conflict) and the control thread warns once.
 TEST(Neighbors, ProbeFindsAnotherOwnerOfAnExternalIp) {
   Harness h;
-  const ArpFrame asked = request(kExternalInSubnet);
+  const ArpFrame asked = arpRequest(kExternalInSubnet);
   std::vector<Sent> sent = h.run(asked.build());
   ASSERT_EQ(sent.size(), 1u) << "answered while nobody else claims it";
 
@@ -402,7 +383,7 @@ TEST(Neighbors, ProbeFindsAnotherOwnerOfAnExternalIp) {
   EXPECT_TRUE(contains(h.probe(), ourRequest(kExternalInSubnet))) << "asked again every arpRefresh";
 
   EXPECT_TRUE(h.run(replyToUs(kExternalInSubnet, kOwnerMac).build()).empty());
-  EXPECT_EQ(neighbor(h, kExternalInSubnet), kOwnerMac);
+  EXPECT_EQ(neighborMac(h, kExternalInSubnet), kOwnerMac);
   EXPECT_TRUE(h.run(asked.build()).empty()) << "another host owns it: nicproxy keeps quiet";
   EXPECT_EQ(h.dropCount(DropReason::ArpConflict), 1u);
   EXPECT_EQ(h.counters().arpReplies, 1u);

@@ -3,9 +3,13 @@
 // the frame a NAT step should turn it into. The expected frame is the same spec with
 // the translated fields, rebuilt from scratch (checksums included) by frames.cpp.
 #include <cstdint>
+#include <cstring>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <variant>
+
+#include <rte_byteorder.h>
 
 #include "tests/dpdk/frames.hpp"
 #include "tests/dpdk/harness.hpp"
@@ -70,6 +74,29 @@ inline L4Frame translated(L4Frame frame, const EthSpec& eth, uint32_t source, ui
       },
       frame);
   return frame;
+}
+
+/// Who-has `target` from `sender` (at `senderMac`) on port 0's segment, padded to the
+/// minimum frame.
+inline ArpFrame arpRequest(uint32_t target, uint32_t sender = kClientIp, const Mac& senderMac = kClientMac) {
+  ArpFrame f;
+  f.eth = EthSpec{kBroadcast, senderMac};
+  f.opcode = 1;
+  f.senderMac = senderMac;
+  f.senderIp = sender;
+  f.targetMac = kZeroMac;
+  f.targetIp = target;
+  f.padTo = 60;
+  return f;
+}
+
+/// The MAC the harness's neighbour table holds for `address`, if it is resolved.
+inline std::optional<Mac> neighborMac(Harness& h, uint32_t address) {
+  rte_ether_addr mac;
+  if (!h.plane().neighbors.lookup(rte_cpu_to_be_32(address), mac)) return std::nullopt;
+  Mac out;
+  std::memcpy(out.data(), mac.addr_bytes, 6);
+  return out;
 }
 
 /// The L4 source port of an Ethernet + IPv4 + TCP/UDP frame (the SNAT port on the

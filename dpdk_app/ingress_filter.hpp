@@ -124,14 +124,11 @@ inline bool ipChecksumAcceptable(rte_mbuf* m, rte_ipv4_hdr* ip, uint32_t headerL
   }
 }
 
-/// Runs the enabled checks on a frame parseFrame() accepted (`kind` Ipv4, Fragment or Arp)
-/// received on `port`. False, with `reason`, when the frame must be dropped.
-///
-/// IPv4 frames to another MAC skip the IP checks: the worker drops them as not_for_us
-/// right after (a segment's DHCP broadcasts from 0.0.0.0 are not attacks on us, and
-/// counting them as martians would hide the ones that are).
-inline bool passesIngressFilter(const DataPlane& plane, const PortInfo& port, rte_mbuf* m, FrameKind kind,
-                                const ParsedFrame& f, DropReason& reason) {
+/// The checks of any frame parseFrame() accepted (`kind` Ipv4, Fragment or Arp), before
+/// anything answers or learns from it: its source MAC, and an ARP sender's address. False,
+/// with `reason`, when the frame must be dropped.
+[[gnu::always_inline]] inline bool passesFrameChecks(const DataPlane& plane, FrameKind kind, const ParsedFrame& f,
+                                                      DropReason& reason) {
   const IngressChecks& checks = plane.ingress;
   if (checks.sourceMac && !isStationMac(f.eth->src_addr)) {
     reason = DropReason::BadSourceMac;
@@ -145,9 +142,17 @@ inline bool passesIngressFilter(const DataPlane& plane, const PortInfo& port, rt
       reason = DropReason::MartianSource;
       return false;
     }
-    return true;
   }
-  if (!rte_is_same_ether_addr(&f.eth->dst_addr, &port.mac)) return true;
+  return true;
+}
+
+/// The checks of an IPv4 frame (or fragment) addressed to this port's MAC: header
+/// checksum, options, source address. IPv4 frames to another MAC skip them: the worker
+/// drops those as not_for_us first (a segment's DHCP broadcasts from 0.0.0.0 are not
+/// attacks on us, and counting them as martians would hide the ones that are).
+[[gnu::always_inline]] inline bool passesIpv4Checks(const DataPlane& plane, rte_mbuf* m, const ParsedFrame& f,
+                                                     DropReason& reason) {
+  const IngressChecks& checks = plane.ingress;
   const uint32_t headerLength = static_cast<uint32_t>(f.ip->version_ihl & 0x0f) * 4;
   // Integrity first: a corrupt header's addresses and options mean nothing.
   if (checks.ipChecksum) {

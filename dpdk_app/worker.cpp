@@ -212,7 +212,7 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
     f = ParsedFrame{};
     DropReason reason = DropReason::TooShort;
     const FrameKind kind = parseFrame(m, f, reason);
-    if (kind == FrameKind::Drop || !passesIngressFilter(*ctx.plane, port, m, kind, f, reason)) {
+    if (kind == FrameKind::Drop || !passesFrameChecks(*ctx.plane, kind, f, reason)) {
       dropPacket(ctx, m, reason);
       packets[i] = nullptr;
       continue;
@@ -224,6 +224,11 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
     }
     if (!rte_is_same_ether_addr(&f.eth->dst_addr, &port.mac)) {
       dropPacket(ctx, m, DropReason::NotForUs);
+      packets[i] = nullptr;
+      continue;
+    }
+    if (!passesIpv4Checks(*ctx.plane, m, f, reason)) {
+      dropPacket(ctx, m, reason);
       packets[i] = nullptr;
       continue;
     }

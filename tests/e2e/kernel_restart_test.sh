@@ -104,7 +104,7 @@ curl_from() { in_ns "$1" curl -sS --max-time "${3:-2}" "$2" 2>>"$WORK/curl.err";
 # backends N: the distinct backends (names) of N requests from the client, sorted.
 backends() {
     local i
-    for i in $(seq "$1"); do curl_from client http://10.96.1.20/ || echo "curl-exit-$?"; done |
+    for i in $(seq "$1"); do curl_from client http://10.96.1.20/ 5 || echo "curl-exit-$?"; done |
         sed 's/:8080 from.*//' | sort -u
 }
 
@@ -185,9 +185,9 @@ JSON
     fi
 
     # (a) kill -9 and start again.
-    b=$(backends 8)
-    REASON="backends: $(echo "$b" | tr '\n' ';')"
-    check "$mode: ClientIP affinity: every request of the client reaches one backend" grep -qx 'backend-[123]' <<<"$b"
+    b=$(backends 8 | tr '\n' ';')
+    REASON="backends: $b"
+    check "$mode: ClientIP affinity: every request of the client reaches one backend" grep -qxE 'backend-[123];' <<<"$b"
     rm -f "$WORK/go"
     in_ns client python3 "$ROOT/tests/e2e/hold_client.py" request 10.96.1.20 80 "$WORK/go" >"$WORK/hold.out" 2>&1 &
     HOLD_PID=$!
@@ -219,13 +219,13 @@ JSON
     REASON="$(diff "$WORK/$mode-conntrack-1" "$WORK/$mode-conntrack-2" | head -n 6 | tr '\n' ';')"
     check "$mode: ... and the conntrack entries" cmp -s "$WORK/$mode-conntrack-1" "$WORK/$mode-conntrack-2"
 
-    a=$(backends 8)
-    REASON="before: $b, after: $(echo "$a" | tr '\n' ';')"
+    a=$(backends 8 | tr '\n' ';')
+    REASON="before: $b after: $a"
     check "$mode: the affine client keeps its backend after the restart" test "$a" = "$b"
     touch "$WORK/go"
     wait "$HOLD_PID" 2>/dev/null
     HOLD_PID=""
-    a=$(tail -n 1 "$WORK/hold.out" | sed 's/:8080 from.*//')
+    a="$(tail -n 1 "$WORK/hold.out" | sed 's/:8080 from.*//');"
     REASON="held connection: $(tr '\n' ';' <"$WORK/hold.out")"
     check "$mode: a connection held open across the restart still works, same backend" test "$a" = "$b"
 

@@ -290,6 +290,23 @@ TEST(NftProvider, AFullSyncOverAnExistingTableKeepsAffinityElementsAndDeletesSta
   EXPECT_EQ(kernel.trace(packet("10.1.0.5", "172.30.0.41", 80), {ip("192.168.0.2")}).endpoints, "10.180.0.1:80");
 }
 
+// Without the listing a full sync cannot tell what to delete: it fails (and is retried)
+// rather than leave stale chains, and writes nothing.
+TEST(NftProvider, AFullSyncWhoseListingFailsWritesNothing) {
+  FakeExecutor exec;
+  NftablesProvider provider(exec, podOptions());
+  exec.pushResult({.exitCode = 1, .out = {}, .err = "Error: cache initialization failed: Operation not permitted\n",
+                   .error = {}});
+  try {
+    provider.sync(tableOf({}), {}, true);
+    FAIL() << "expected an exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "nft list chains ip failed: Error: cache initialization failed: Operation not permitted");
+  }
+  EXPECT_EQ(lastNft(exec), "");
+}
+
 TEST(NftProvider, CanaryFindsADeletedOrFlushedTable) {
   FakeExecutor exec;
   NftablesProvider provider(exec, podOptions());

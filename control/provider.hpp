@@ -1,5 +1,6 @@
 #pragma once
 // The one interface every dataplane implements (DPDK, iptables, IPVS, nftables).
+#include <optional>
 #include <string>
 
 #include "control/model.hpp"
@@ -16,6 +17,11 @@ class Provider {
   /// sync, or after a failure). Throws std::runtime_error with context on failure; the
   /// dataplane then keeps its last good state and the caller retries with fullSync.
   virtual void sync(const ServiceTable& table, const ChangedPorts& changed, bool fullSync) = 0;
+  /// The kernel dataplanes' canary (kube-proxy's KUBE-PROXY-CANARY chains): checks that
+  /// what the last sync installed is still in place, and says what is gone when another
+  /// program flushed or deleted it (firewalld does); the caller then asks for a full
+  /// sync. Cheap enough to call every syncPeriod. nullopt: intact, or nothing to check.
+  virtual std::optional<std::string> checkCanary() { return std::nullopt; }
 };
 
 }  // namespace nicproxy

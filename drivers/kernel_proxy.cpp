@@ -113,6 +113,7 @@ int runKernelProxy(const Config& config) {
   using Clock = std::chrono::steady_clock;
   Clock::time_point lastSync = Clock::now();
   Clock::time_point lastFull = lastSync;
+  Clock::time_point lastCanary = lastSync;
   while (true) {
     const int signal = takePendingSignal();
     if (signal == SIGINT || signal == SIGTERM) {
@@ -131,6 +132,16 @@ int runKernelProxy(const Config& config) {
     if (now - lastFull >= fullPeriod) {
       runner.requestFullSync();
       lastFull = now;
+    }
+    // Another program may flush or delete the rules (firewalld does): checked every
+    // syncPeriod, as kube-proxy checks its canary chains, rather than left broken until
+    // the next full sync up to an hour later.
+    if (now - lastCanary >= periods.sync) {
+      lastCanary = now;
+      if (const auto lost = provider->checkCanary()) {
+        spdlog::warn("{} canary: {}: full sync", provider->name(), *lost);
+        runner.requestFullSync();
+      }
     }
     // minSyncPeriod bounds how often the kernel is reprogrammed however fast changes come.
     if ((tracker.hasPendingChanges() || runner.retryPending()) && now - lastSync >= periods.minSync) {

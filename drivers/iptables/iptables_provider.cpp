@@ -198,6 +198,21 @@ void IptablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   needFullSync_ = false;
 }
 
+std::optional<std::string> IptablesProvider::checkCanary() {
+  // Nothing installed yet, or the last sync failed: a full sync is coming anyway.
+  if (needFullSync_) return std::nullopt;
+  std::set<std::string> checked;  // tables
+  for (const JumpRule& rule : jumpRules(options_.rules.prefix)) {
+    if (!checked.insert(rule.table).second) continue;
+    const ExecResult result = executor_.run(jumpArgv(options_.iptablesCommand, rule, "-C"));
+    if (!result.ok()) {
+      return std::string("the jump from ") + rule.table + " " + rule.from + " to " + rule.to +
+             " is gone (table flushed?): " + result.failureText(1);
+    }
+  }
+  return std::nullopt;
+}
+
 void IptablesProvider::ensureJumpRules() {
   for (const JumpRule& rule : jumpRules(options_.rules.prefix)) {
     if (executor_.run(jumpArgv(options_.iptablesCommand, rule, "-C")).ok()) continue;

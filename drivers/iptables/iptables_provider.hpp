@@ -35,6 +35,11 @@ class IptablesProvider : public Provider {
 
   std::string name() const override { return "iptables"; }
   void sync(const ServiceTable& table, const ChangedPorts& changed, bool fullSync) override;
+  /// The canary: the first jump rule from a built-in chain in each table (filter
+  /// INPUT to KUBE-EXTERNAL-SERVICES, nat OUTPUT to KUBE-SERVICES), checked with `iptables -C`.
+  /// A flush (`iptables -t nat -F`) removes rules but not chains, so a canary chain as
+  /// kube-proxy's would miss it; a missing jump is what breaks traffic.
+  std::optional<std::string> checkCanary() override;
 
   /// The last iptables-restore input written (tests, benchmarks, debugging).
   const std::string& lastRestoreInput() const { return lastInput_; }

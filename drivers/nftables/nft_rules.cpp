@@ -181,25 +181,22 @@ std::string nftBaseLayout(const NftRulesOptions& o) {
   std::string out;
   const Writer w{o, out};
   const std::string t = "ip " + o.table;
-  out += fmt::format("add table {}\ndelete table {}\nadd table {}\n", t, t, t);
+  // Never `delete table`: that would take the affinity sets' dynamic elements with it
+  // (every ClientIP client would lose its endpoint at each restart and full sync).
+  // Each object is added (a no-op when it exists) and emptied, then refilled below, all
+  // in this one transaction, as kube-proxy's nftables mode does.
+  out += fmt::format("add table {}\n", t);
   const auto chain = [&](const std::string& name, const std::string& spec) {
-    out += fmt::format("add chain {} {}{}\n", t, name, spec.empty() ? "" : " { " + spec + " ; }");
+    out += fmt::format("add chain {} {}{}\nflush chain {} {}\n", t, name, spec.empty() ? "" : " { " + spec + " ; }", t,
+                       name);
   };
-  for (const char* name : {"service-ips", "service-nodeports", "no-endpoint-services", "no-endpoint-nodeports"}) {
-    out += fmt::format("add map {} {} {{ type {} : verdict ; }}\n", t, name, nftMapKeyType(name));
+  for (const char* name : kNftBaseMaps) {
+    out += fmt::format("add map {} {} {{ type {} : verdict ; }}\nflush map {} {}\n", t, name, nftMapKeyType(name), t,
+                       name);
   }
-  out += fmt::format("add set {} {} {{ type {} ; }}\n", t, kNftHairpinSet, kNftHairpinType);
-  // The filter chains run after DNAT (priority -10 is after dstnat -100), like the
-  // iptables filter table: a packet that found a service was rewritten already.
-  chain("nat-prerouting", "type nat hook prerouting priority dstnat ; policy accept");
-  chain("nat-output", "type nat hook output priority -100 ; policy accept");
-  chain("nat-postrouting", "type nat hook postrouting priority srcnat ; policy accept");
-  chain("filter-input", "type filter hook input priority -10 ; policy accept");
-  chain("filter-forward", "type filter hook forward priority -10 ; policy accept");
-  chain("filter-output", "type filter hook output priority -10 ; policy accept");
-  for (const char* name : {"services", "masquerading", "mark-for-masquerade", "reject-chain", "service-endpoints-check"}) {
-    chain(name, "");
-  }
+  out += fmt::format("add set {} {} {{ type {} ; }}\nflush set {} {}\n", t, kNftHairpinSet, kNftHairpinType, t,
+                     kNftHairpinSet);
+  for (const auto& [name, spec] : kNftBaseChains) chain(name, spec);
   w.rule("nat-prerouting", "jump services");
   w.rule("nat-output", "jump services");
   w.rule("nat-postrouting", "jump masquerading");
@@ -231,7 +228,12 @@ std::string nftBaseLayout(const NftRulesOptions& o) {
 }
 
 void appendNftServiceAdd(std::string& out, const NftServiceRules& r, const NftRulesOptions& o) {
-  for (const std::string& chain : r.chains) out += fmt::format("add chain ip {} {}\n", o.table, chain);
+  // The chain may hold the rules of an earlier run: emptied and rewritten. The affinity
+  // sets are only added (a no-op for an existing set, whose timeout it updates): their
+  // elements are the clients' affinities.
+  for (const std::string& chain : r.chains) {
+    out += fmt::format("add chain ip {} {}\nflush chain ip {} {}\n", o.table, chain, o.table, chain);
+  }
   out += r.setDefinitions;
   out += r.rules;
   for (const NftElement& e : r.elements) {

@@ -64,11 +64,34 @@ NftServiceRules renderNftService(const ServicePortPtr& port, const NftRulesOptio
 /// The key type of one of the base layout's verdict maps ("ipv4_addr . inet_proto . inet_service").
 const char* nftMapKeyType(const std::string& map);
 
-/// The base layout (hooks, masquerading, maps, check chains) after deleting whatever
-/// table was there: the start of a full sync.
+/// The base layout's chains (name, base-chain spec or empty), maps and sets: with the
+/// services' own chains and sets, everything a full sync keeps in the table.
+/// The filter chains run after DNAT (priority -10 is after dstnat -100), like the
+/// iptables filter table: a packet that found a service was rewritten already.
+inline constexpr std::pair<const char*, const char*> kNftBaseChains[] = {
+    {"nat-prerouting", "type nat hook prerouting priority dstnat ; policy accept"},
+    {"nat-output", "type nat hook output priority -100 ; policy accept"},
+    {"nat-postrouting", "type nat hook postrouting priority srcnat ; policy accept"},
+    {"filter-input", "type filter hook input priority -10 ; policy accept"},
+    {"filter-forward", "type filter hook forward priority -10 ; policy accept"},
+    {"filter-output", "type filter hook output priority -10 ; policy accept"},
+    {"services", ""},
+    {"masquerading", ""},
+    {"mark-for-masquerade", ""},
+    {"reject-chain", ""},
+    {"service-endpoints-check", ""},
+};
+inline constexpr const char* kNftBaseMaps[] = {"service-ips", "service-nodeports", "no-endpoint-services",
+                                               "no-endpoint-nodeports"};
+
+/// The base layout (hooks, masquerading, maps, check chains), the start of a full sync.
+/// It never deletes the table: every base object is added and emptied in the same
+/// transaction, so that the services' affinity sets, which a full sync only adds, keep
+/// their elements across restarts and full syncs.
 std::string nftBaseLayout(const NftRulesOptions& options);
 
-/// Lines that add a service's chains, sets, rules and elements.
+/// Lines that add (or empty and refill) a service's chains, add its sets, rules and
+/// elements.
 void appendNftServiceAdd(std::string& out, const NftServiceRules& rules, const NftRulesOptions& options);
 
 }  // namespace nicproxy

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include <spdlog/fmt/fmt.h>
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "drivers/conntrack.hpp"
@@ -46,11 +47,19 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   NftElementIndex fullElements;
   NftHairpinUses fullHairpin;
   if (fullSync) {
+    // Listed first: what the table holds may come from another run, or from a sync
+    // that failed half-way; whatever the new state does not name is deleted below.
+    const NftTableObjects inKernel = objectsInKernel();
+    NftTableObjects keep;
+    for (const auto& [chain, spec] : kNftBaseChains) keep.chains.insert(chain);
+    keep.sets.insert(kNftHairpinSet);
     out = nftBaseLayout(rules);
     for (const auto& [name, port] : table.ports()) {
       if (!safe(name)) continue;
       auto rendered = std::make_shared<const NftServiceRules>(renderNftService(port, rules));
       appendNftServiceAdd(out, *rendered, rules);
+      keep.chains.insert(rendered->chains.begin(), rendered->chains.end());
+      keep.sets.insert(rendered->sets.begin(), rendered->sets.end());
       indexNftElements(*rendered, fullElements, fullHairpin);
       updates.emplace_back(name, std::move(rendered));
     }
@@ -63,6 +72,7 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
       for (const auto& [pair, uses] : fullHairpin) list += (list.empty() ? "" : ", ") + pair;
       out += fmt::format("add element ip {} {} {{ {} }}\n", rules.table, kNftHairpinSet, list);
     }
+    out += renderNftStaleDeletions(inKernel, keep, rules.table);
   } else {
     // Both maps are sorted by name: one merge walk finds what changed, so a sync of one
     // service costs no lookups per unchanged service.
@@ -129,6 +139,31 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
     }
   }
   needFullSync_ = false;
+}
+
+NftTableObjects NftablesProvider::objectsInKernel() {
+  NftTableObjects objects;
+  // Per family, not per table: both succeed (and print nothing of ours) when the table
+  // does not exist yet. Terse: the sets without their elements.
+  for (const std::vector<std::string>& argv : {std::vector<std::string>{"nft", "list", "chains", "ip"},
+                                                std::vector<std::string>{"nft", "-t", "list", "sets", "ip"}}) {
+    const ExecResult result = executor_.run(argv);
+    if (!result.ok()) throw std::runtime_error(fmt::format("{} failed: {}", fmt::join(argv, " "), result.failureText(3)));
+    parseNftListing(result.out, options_.rules.table, objects);
+  }
+  return objects;
+}
+
+std::optional<std::string> NftablesProvider::checkCanary() {
+  // Nothing installed yet, or the last sync failed: a full sync is coming anyway.
+  if (needFullSync_) return std::nullopt;
+  const std::string& t = options_.rules.table;
+  const ExecResult result = executor_.run({"nft", "list", "chain", "ip", t, "nat-prerouting"});
+  if (!result.ok()) return fmt::format("chain nat-prerouting of table ip {} is gone ({})", t, result.failureText(1));
+  if (result.out.find("jump services") == std::string::npos) {
+    return fmt::format("chain nat-prerouting of table ip {} lost its jump to chain services (table flushed?)", t);
+  }
+  return std::nullopt;
 }
 
 std::vector<std::string> NftablesProvider::cleanup(Executor& executor, const std::string& table) {

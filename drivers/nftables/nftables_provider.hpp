@@ -1,7 +1,9 @@
 #pragma once
 // The nftables dataplane: one `nft -f -` transaction per sync in table `ip kube-proxy`
-// (configurable). A full sync deletes and recreates the table inside the transaction,
-// so the switch is atomic. A partial one touches only the services that changed, in
+// (configurable). A full sync never deletes the table: it lists the chains and sets in
+// the kernel, then in one transaction empties and refills every chain and map it keeps,
+// adds the affinity sets without touching their elements (so that a restart keeps every
+// client's affinity, as kube-proxy does) and deletes what no longer belongs. A partial one touches only the services that changed, in
 // a form that keeps nft 1.0.6 from loading the whole table first (nft_partial.hpp),
 // followed by the deletions of what those services no longer use, sent by
 // `deleteObjects` (nicproxy: straight over netlink, nft_netlink.hpp; default: another
@@ -22,6 +24,7 @@
 #include "control/provider.hpp"
 #include "drivers/exec.hpp"
 #include "drivers/local_addresses.hpp"
+#include "drivers/nftables/nft_inventory.hpp"
 #include "drivers/nftables/nft_partial.hpp"
 #include "drivers/nftables/nft_rules.hpp"
 
@@ -42,6 +45,9 @@ class NftablesProvider : public Provider {
 
   std::string name() const override { return "nftables"; }
   void sync(const ServiceTable& table, const ChangedPorts& changed, bool fullSync) override;
+  /// The canary: the table, its nat-prerouting chain and that chain's jump to `services`
+  /// (gone after `nft delete table` or `nft flush table`, or `flush ruleset`).
+  std::optional<std::string> checkCanary() override;
 
   const std::string& lastTransaction() const { return lastInput_; }
   /// The deletions that followed the last partial transaction (empty after a full sync).
@@ -51,6 +57,8 @@ class NftablesProvider : public Provider {
   static std::vector<std::string> cleanup(Executor& executor, const std::string& table);
 
  private:
+  NftTableObjects objectsInKernel();
+
   Executor& executor_;
   NftablesProviderOptions options_;
   std::map<ServicePortName, std::shared_ptr<const NftServiceRules>> rendered_;  // as in the kernel

@@ -135,9 +135,15 @@ void NftModel::applyLine(const std::string& line) {
         if (colon == std::string::npos) throw std::runtime_error("element without verdict: " + item);
         addElement(name, join(words(item.substr(0, colon)), 0, SIZE_MAX), join(words(item.substr(colon + 3)), 0, SIZE_MAX));
       }
+    } else if (verb == "flush") {
+      if (!maps_.contains(name)) throw std::runtime_error("flush of missing map " + name);
+      maps_[name].clear();
     }
   } else if (kind == "set") {
-    if (verb == "add") {
+    if (verb == "flush") {
+      if (!sets_.contains(name)) throw std::runtime_error("flush of missing set " + name);
+      sets_[name].clear();
+    } else if (verb == "add") {
       // "add set ip T S { type ... ; elements = { a . b, c . d } ; }" adds the elements.
       auto& elements = sets_[name];
       for (const std::string& item : blockItems(line, "elements = { ", ",")) elements.insert(join(words(item), 0, SIZE_MAX));

@@ -226,6 +226,31 @@ TEST_F(ProviderFixture, MissingJumpRulesAreInserted) {
                                                      "KUBE-EXTERNAL-SERVICES"}));
 }
 
+// The canary: one `iptables -C` of a jump rule per table. `iptables -t nat -F` keeps
+// the chains and removes the jumps, so it is the nat jump that goes missing.
+TEST_F(ProviderFixture, CanaryChecksOneJumpRulePerTable) {
+  EXPECT_EQ(provider->checkCanary(), std::nullopt) << "nothing installed yet";
+  EXPECT_TRUE(exec.calls().empty());
+  provider->sync(tableOf({}), {}, true);
+  const size_t before = callsOf("iptables").size();
+  EXPECT_EQ(provider->checkCanary(), std::nullopt);
+  const auto calls = callsOf("iptables");
+  ASSERT_EQ(calls.size(), before + 2);
+  EXPECT_EQ(calls[before].argv, (std::vector<std::string>{"iptables", "-w", "-t", "filter", "-C", "INPUT", "-m",
+                                                          "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment",
+                                                          "kubernetes externally-visible service portals", "-j",
+                                                          "KUBE-EXTERNAL-SERVICES"}));
+  EXPECT_EQ(calls[before + 1].argv,
+            (std::vector<std::string>{"iptables", "-w", "-t", "nat", "-C", "OUTPUT", "-m", "comment", "--comment",
+                                      "kubernetes service portals", "-j", "KUBE-SERVICES"}));
+
+  exec.pushResult(ok());  // filter: there
+  exec.pushResult({.exitCode = 1, .out = {}, .err = "iptables: Bad rule (does a matching rule exist in that chain?).\n",
+                   .error = {}});
+  EXPECT_EQ(provider->checkCanary(), "the jump from nat OUTPUT to KUBE-SERVICES is gone (table flushed?): iptables: "
+                                     "Bad rule (does a matching rule exist in that chain?).");
+}
+
 TEST_F(ProviderFixture, UdpEndpointRemovalClearsItsConntrackEntries) {
   ServicePort dns = clusterIpPort("kube-system", "kube-dns", "dns", "172.30.0.10", 53,
                                   {endpoint("10.180.0.1", 53), endpoint("10.180.0.2", 53)}, Protocol::Udp);

@@ -18,10 +18,13 @@ std::string describe(const testing::TraceResult& r) {
   return r.verdict + " [" + r.endpoints + "]" + (r.masquerade ? " masquerade" : "") + (r.affinity ? " affinity" : "");
 }
 
-// The last `nft -f -` input (conntrack calls may follow it).
+bool isTransaction(const FakeExecutor::Call& call) { return call.argv == std::vector<std::string>{"nft", "-f", "-"}; }
+
+// The last `nft -f -` input (the listings of a full sync come before it, conntrack
+// calls may follow it).
 std::string lastNft(const FakeExecutor& exec) {
   for (auto it = exec.calls().rbegin(); it != exec.calls().rend(); ++it) {
-    if (it->argv[0] == "nft") return it->stdinData;
+    if (isTransaction(*it)) return it->stdinData;
   }
   return {};
 }
@@ -30,7 +33,7 @@ std::string lastNft(const FakeExecutor& exec) {
 // then its deletions) to the model, and returns the index to start from next time.
 size_t applyFrom(testing::NftModel& model, const FakeExecutor& exec, size_t from) {
   for (size_t i = from; i < exec.calls().size(); ++i) {
-    if (exec.calls()[i].argv[0] == "nft") model.apply(exec.calls()[i].stdinData);
+    if (isTransaction(exec.calls()[i])) model.apply(exec.calls()[i].stdinData);
   }
   return exec.calls().size();
 }
@@ -76,10 +79,13 @@ TEST(NftTrace, EveryCaseAfterAFullSync) {
   FakeExecutor exec;
   NftablesProvider provider(exec, podOptions());
   provider.sync(tableOf(traceServices()), {}, true);
-  ASSERT_EQ(exec.calls().size(), 1u);
-  EXPECT_EQ(exec.calls()[0].argv, (std::vector<std::string>{"nft", "-f", "-"}));
+  // The table's chains and sets are listed, then one transaction.
+  ASSERT_EQ(exec.calls().size(), 3u);
+  EXPECT_EQ(exec.calls()[0].argv, (std::vector<std::string>{"nft", "list", "chains", "ip"}));
+  EXPECT_EQ(exec.calls()[1].argv, (std::vector<std::string>{"nft", "-t", "list", "sets", "ip"}));
+  EXPECT_EQ(exec.calls()[2].argv, (std::vector<std::string>{"nft", "-f", "-"}));
   testing::NftModel model("kube-proxy");
-  model.apply(exec.calls()[0].stdinData);
+  model.apply(exec.calls()[2].stdinData);
   for (const TraceCase& c : traceCases()) {
     EXPECT_EQ(describe(model.trace(c.packet, {ip("192.168.0.2")})), describe(c.expected)) << c.name;
   }
@@ -170,6 +176,8 @@ TEST(NftProvider, FailureThrowsAndTheRetryIsAFullSyncOfTheOldState) {
   FakeExecutor exec;
   NftablesProvider provider(exec, podOptions());
   const ServicePort a = clusterIpPort("ns1", "svc1", "p80", "172.30.0.41", 80, {endpoint("10.180.0.1", 80)});
+  exec.pushResult({.exitCode = 0, .out = {}, .err = {}, .error = {}});  // nft list chains ip
+  exec.pushResult({.exitCode = 0, .out = {}, .err = {}, .error = {}});  // nft -t list sets ip
   exec.pushResult({.exitCode = 1, .out = {}, .err = "Error: Could not process rule: No such file or directory\n", .error = {}});
   try {
     provider.sync(tableOf({a}), {}, true);
@@ -178,7 +186,7 @@ TEST(NftProvider, FailureThrowsAndTheRetryIsAFullSyncOfTheOldState) {
     EXPECT_EQ(std::string(e.what()), "nft -f - failed: Error: Could not process rule: No such file or directory");
   }
   provider.sync(tableOf({a}), {}, true);
-  EXPECT_EQ(lastNft(exec).rfind("add table ip kube-proxy\ndelete table ip kube-proxy\n", 0), 0u);
+  EXPECT_EQ(lastNft(exec).rfind("add table ip kube-proxy\nadd map", 0), 0u);
 }
 
 TEST(NftProvider, NodePortAddressesRestrictNodePorts) {
@@ -203,6 +211,130 @@ TEST(NftProvider, CleanupDeletesTheTableWhetherOrNotItExists) {
   testing::NftModel model("nicproxy");
   EXPECT_NO_THROW(model.apply(exec.calls()[0].stdinData));
   EXPECT_FALSE(model.exists());
+}
+
+// What `nft list chains ip` and `nft -t list sets ip` would print for the model's table,
+// with another table around it that must be ignored.
+std::string listingOf(const testing::NftModel& model) {
+  std::string out = "table ip other {\n\tchain keep-me {\n\t}\n\tset keep-me-too {\n\t\ttype ipv4_addr\n\t}\n}\n";
+  out += "table ip kube-proxy {\n";
+  for (const auto& [chain, rules] : model.chains()) out += "\tchain " + chain + " {\n\t}\n";
+  for (const auto& [set, elements] : model.sets()) out += "\tset " + set + " {\n\t\ttype ipv4_addr\n\t}\n";
+  return out + "}\n";
+}
+
+TEST(NftInventory, ParsesOnlyTheChainsAndSetsOfItsTable) {
+  NftTableObjects objects;
+  parseNftListing("table ip kube-proxy {\n\tchain nat-prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+                  "\t}\n\tchain service-ABCDEFGH-ns/svc/tcp/p {\n\t}\n}\ntable ip other {\n\tchain x {\n\t}\n}\n"
+                  "table inet kube-proxy {\n\tchain y {\n\t}\n}\n",
+                  "kube-proxy", objects);
+  parseNftListing("table ip kube-proxy {\n\tset \"affinity-A\" {\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t}\n}\n",
+                  "kube-proxy", objects);
+  EXPECT_EQ(objects.chains, (std::set<std::string>{"nat-prerouting", "service-ABCDEFGH-ns/svc/tcp/p"}));
+  EXPECT_EQ(objects.sets, (std::set<std::string>{"affinity-A"}));
+  EXPECT_EQ(renderNftStaleDeletions(objects, {.chains = {"nat-prerouting"}, .sets = {}}, "kube-proxy"),
+            "flush chain ip kube-proxy service-ABCDEFGH-ns/svc/tcp/p\n"
+            "delete chain ip kube-proxy service-ABCDEFGH-ns/svc/tcp/p\n"
+            "delete set ip kube-proxy affinity-A\n");
+}
+
+// A restart: a new provider (nothing in memory) makes a full sync over the table the
+// old one left. The affinity set of an endpoint that stays keeps its element (a client's
+// affinity); the chains and set of an endpoint and a service removed while it was down
+// go; everything else is as a full sync into an empty table would leave it.
+TEST(NftProvider, AFullSyncOverAnExistingTableKeepsAffinityElementsAndDeletesStaleObjects) {
+  ServicePort sticky = clusterIpPort("ns1", "sticky", "p80", "172.30.0.41", 80,
+                                     {endpoint("10.180.0.1", 80), endpoint("10.180.0.2", 80)});
+  sticky.sessionAffinity = SessionAffinity::ClientIP;
+  sticky.stickyMaxAgeSeconds = 600;
+  const ServicePort other = clusterIpPort("ns2", "other", "p80", "172.30.0.42", 80, {endpoint("10.180.0.3", 80)});
+  const std::string kept = "affinity-" + nftEndpointBase(sticky.name, "10.180.0.1:80");
+  const std::string gone = "affinity-" + nftEndpointBase(sticky.name, "10.180.0.2:80");
+
+  testing::NftModel kernel("kube-proxy");
+  {
+    FakeExecutor exec;
+    NftablesProvider first(exec, podOptions());
+    first.sync(tableOf({sticky, other}), {}, true);
+    kernel.apply(lastNft(exec));
+  }
+  // Traffic: the kernel records two clients, one per endpoint.
+  kernel.apply("add element ip kube-proxy " + kept + " { 10.1.0.5 }\n");
+  kernel.apply("add element ip kube-proxy " + gone + " { 10.1.0.6 }\n");
+
+  // Restarted, while one endpoint and one service went away.
+  sticky.endpoints.pop_back();
+  FakeExecutor exec;
+  exec.pushResult({.exitCode = 0, .out = listingOf(kernel), .err = {}, .error = {}});
+  exec.pushResult({.exitCode = 0, .out = listingOf(kernel), .err = {}, .error = {}});
+  NftablesProvider restarted(exec, podOptions());
+  restarted.sync(tableOf({sticky}), {}, true);
+  const std::string text = lastNft(exec);
+  EXPECT_EQ(text.find("delete table"), std::string::npos) << text;
+  EXPECT_EQ(text.find("flush set ip kube-proxy affinity-"), std::string::npos) << text;
+  ASSERT_NO_THROW(kernel.apply(text)) << text;
+
+  EXPECT_EQ(kernel.sets().at(kept), (std::set<std::string>{"10.1.0.5"}));
+  EXPECT_FALSE(kernel.sets().contains(gone));
+  testing::NftModel fresh("kube-proxy");
+  FakeExecutor freshExec;
+  NftablesProvider freshProvider(freshExec, podOptions());
+  freshProvider.sync(tableOf({sticky}), {}, true);
+  fresh.apply(lastNft(freshExec));
+  EXPECT_EQ(kernel.chains(), fresh.chains());
+  EXPECT_EQ(kernel.maps(), fresh.maps());
+  auto sets = kernel.sets();
+  sets.at(kept).clear();
+  EXPECT_EQ(sets, fresh.sets());
+  EXPECT_EQ(kernel.trace(packet("10.1.0.5", "172.30.0.41", 80), {ip("192.168.0.2")}).endpoints, "10.180.0.1:80");
+}
+
+// Without the listing a full sync cannot tell what to delete: it fails (and is retried)
+// rather than leave stale chains, and writes nothing.
+TEST(NftProvider, AFullSyncWhoseListingFailsWritesNothing) {
+  FakeExecutor exec;
+  NftablesProvider provider(exec, podOptions());
+  exec.pushResult({.exitCode = 1, .out = {}, .err = "Error: cache initialization failed: Operation not permitted\n",
+                   .error = {}});
+  try {
+    provider.sync(tableOf({}), {}, true);
+    FAIL() << "expected an exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "nft list chains ip failed: Error: cache initialization failed: Operation not permitted");
+  }
+  EXPECT_EQ(lastNft(exec), "");
+}
+
+TEST(NftProvider, CanaryFindsADeletedOrFlushedTable) {
+  FakeExecutor exec;
+  NftablesProvider provider(exec, podOptions());
+  EXPECT_EQ(provider.checkCanary(), std::nullopt) << "nothing installed yet";
+  EXPECT_TRUE(exec.calls().empty());
+  provider.sync(tableOf({}), {}, true);
+  const size_t calls = exec.calls().size();
+
+  const std::string intact = "table ip kube-proxy {\n\tchain nat-prerouting {\n\t\ttype nat hook prerouting priority "
+                             "dstnat; policy accept;\n\t\tjump services\n\t}\n}\n";
+  exec.pushResult({.exitCode = 0, .out = intact, .err = {}, .error = {}});
+  EXPECT_EQ(provider.checkCanary(), std::nullopt);
+  ASSERT_EQ(exec.calls().size(), calls + 1);
+  EXPECT_EQ(exec.calls().back().argv,
+            (std::vector<std::string>{"nft", "list", "chain", "ip", "kube-proxy", "nat-prerouting"}));
+
+  // nft flush table: the chain is there, empty.
+  exec.pushResult({.exitCode = 0,
+                   .out = "table ip kube-proxy {\n\tchain nat-prerouting {\n\t\ttype nat hook prerouting priority "
+                          "dstnat; policy accept;\n\t}\n}\n",
+                   .err = {},
+                   .error = {}});
+  EXPECT_EQ(provider.checkCanary(),
+            "chain nat-prerouting of table ip kube-proxy lost its jump to chain services (table flushed?)");
+  // nft delete table.
+  exec.pushResult({.exitCode = 1, .out = {}, .err = "Error: No such file or directory\n", .error = {}});
+  EXPECT_EQ(provider.checkCanary(),
+            "chain nat-prerouting of table ip kube-proxy is gone (Error: No such file or directory)");
 }
 
 }  // namespace

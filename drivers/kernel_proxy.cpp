@@ -16,6 +16,7 @@
 #include "control/services_file.hpp"
 #include "control/signals.hpp"
 #include "control/sync_runner.hpp"
+#include "drivers/conntrack_provider.hpp"
 #include "drivers/iptables/iptables_provider.hpp"
 #include "drivers/ipvs/ipvs_modules.hpp"
 #include "drivers/ipvs/ipvs_provider.hpp"
@@ -55,7 +56,7 @@ void requireIpvsModules(const std::string& scheduler) {
 
 }  // namespace
 
-std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& config, Executor& executor) {
+static std::unique_ptr<Provider> makeRulesProvider(ProxyMode mode, const Config& config, Executor& executor) {
   if (mode == ProxyMode::Iptables) {
     IptablesProviderOptions options;
     options.rules.prefix = config.iptables.chainPrefix;
@@ -93,6 +94,10 @@ std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& confi
     return makeNetlinkIpvsProvider(executor, std::move(options));
   }
   throw std::runtime_error(std::string("mode ") + proxyModeName(mode) + " has no kernel provider");
+}
+
+std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& config, Executor& executor) {
+  return withUdpConntrackCleanup(makeRulesProvider(mode, config, executor), config.nodePortAddresses);
 }
 
 int runKernelProxy(const Config& config) {

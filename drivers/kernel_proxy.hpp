@@ -11,8 +11,9 @@
 
 namespace nicproxy {
 
-/// The kernel provider for `mode` (Iptables, Ipvs or Nftables); throws for anything else,
-/// and for Ipvs when the kernel lacks its modules (naming them).
+/// The kernel provider for `mode` (Iptables, Ipvs or Nftables), with the UDP conntrack
+/// cleanup after its rules (conntrack_provider.hpp); throws for anything else, and for
+/// Ipvs when the kernel lacks its modules (naming them).
 std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& config, Executor& executor);
 
 /// Serves until SIGINT or SIGTERM; returns the exit code. Start-up failures throw

@@ -11,7 +11,7 @@ BUILD_PKGS=(
     libgtest-dev libgmock-dev
     libyaml-cpp-dev libcpp-httplib-dev libssl-dev
     libnl-3-dev libnl-genl-3-dev libnl-route-3-dev
-    libnftnl-dev libmnl-dev
+    libnftnl-dev libmnl-dev libnetfilter-conntrack-dev
 )
 TEST_PKGS=(
     iproute2 ethtool curl python3 iptables socat procps iputils-ping

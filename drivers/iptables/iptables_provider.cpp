@@ -6,7 +6,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "drivers/conntrack.hpp"
 #include "drivers/names.hpp"
 
 namespace nicproxy {
@@ -181,9 +180,6 @@ void IptablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   for (const std::string& chain : stale) ownChains_.erase(chain);
   for (auto& [name, after] : updates) {
     const auto before = rendered_.find(name);
-    if (name.protocol == Protocol::Udp && before != rendered_.end()) {
-      clearRemovedUdpEndpoints(executor_, *before->second->port, after ? after->port.get() : nullptr);
-    }
     if (!after) {
       if (before != rendered_.end()) rendered_.erase(before);
       continue;

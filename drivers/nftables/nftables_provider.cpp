@@ -7,7 +7,6 @@
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
-#include "drivers/conntrack.hpp"
 #include "drivers/names.hpp"
 
 namespace nicproxy {
@@ -127,9 +126,6 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   applyNftElementChanges(partial, elements_, hairpin_);
   for (auto& [name, after] : updates) {
     const auto before = rendered_.find(name);
-    if (name.protocol == Protocol::Udp && before != rendered_.end()) {
-      clearRemovedUdpEndpoints(executor_, *before->second->port, after ? after->port.get() : nullptr);
-    }
     if (!after) {
       if (before != rendered_.end()) rendered_.erase(before);
     } else if (before != rendered_.end()) {

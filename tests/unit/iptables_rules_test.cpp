@@ -1,6 +1,6 @@
 // Tests: drivers/names, drivers/iptables/rules (exact iptables-restore text) and
 // drivers/iptables/iptables_provider with FakeExecutor (partial sync, stale chains,
-// jump rules, failure, UDP conntrack cleanup, unsafe names, --cleanup).
+// jump rules, failure, unsafe names, --cleanup). UDP conntrack cleanup: conntrack_test.cpp.
 // Addresses: cluster IPs 172.30.0.41-44, endpoints 10.180.0.1-3, pod network 10.0.0.0/8,
 // node 192.168.0.2 (nodePortAddresses 192.168.0.0/24).
 #include <gtest/gtest.h>
@@ -249,22 +249,6 @@ TEST_F(ProviderFixture, CanaryChecksOneJumpRulePerTable) {
                    .error = {}});
   EXPECT_EQ(provider->checkCanary(), "the jump from nat OUTPUT to KUBE-SERVICES is gone (table flushed?): iptables: "
                                      "Bad rule (does a matching rule exist in that chain?).");
-}
-
-TEST_F(ProviderFixture, UdpEndpointRemovalClearsItsConntrackEntries) {
-  ServicePort dns = clusterIpPort("kube-system", "kube-dns", "dns", "172.30.0.10", 53,
-                                  {endpoint("10.180.0.1", 53), endpoint("10.180.0.2", 53)}, Protocol::Udp);
-  dns.nodePort = 30053;
-  provider->sync(tableOf({dns}), {}, true);
-  EXPECT_TRUE(callsOf("conntrack").empty());
-  dns.endpoints = {endpoint("10.180.0.2", 53)};
-  provider->sync(tableOf({dns}, 2), {dns.name}, false);
-  const auto calls = callsOf("conntrack");
-  ASSERT_EQ(calls.size(), 2u);
-  EXPECT_EQ(calls[0].argv, (std::vector<std::string>{"conntrack", "-D", "--orig-dst", "172.30.0.10", "--dst-nat",
-                                                     "10.180.0.1", "-p", "udp"}));
-  EXPECT_EQ(calls[1].argv,
-            (std::vector<std::string>{"conntrack", "-D", "-p", "udp", "--dport", "30053", "--dst-nat", "10.180.0.1"}));
 }
 
 TEST_F(ProviderFixture, UnsafeNamesNeverReachTheRules) {

@@ -1,11 +1,12 @@
 #include "control/config.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <exception>
 #include <string>
+#include <utility>
 
 #include "control/config_kernel.hpp"
+#include "control/config_ports.hpp"
 #include "control/duration.hpp"
 #include "control/json_reader.hpp"
 
@@ -57,24 +58,6 @@ void readConntrack(ObjectReader& top, Errors& errors, ConntrackConfig& conntrack
   reader.get("maxPerCore");
   reader.get("min");
   reader.rejectUnknownKeys();
-}
-
-bool isHex(std::string_view text) {
-  for (const char c : text) {
-    if (std::isxdigit(static_cast<unsigned char>(c)) == 0) return false;
-  }
-  return true;
-}
-
-// "0000:03:00.0" or "03:00.0", optionally followed by ",devargs" as `-a` takes it.
-bool isPciAddress(std::string_view device) {
-  device = device.substr(0, device.find(','));
-  if (device.size() == 12) {
-    if (device[4] != ':' || !isHex(device.substr(0, 4))) return false;
-    device.remove_prefix(5);
-  }
-  return device.size() == 7 && isHex(device.substr(0, 2)) && device[2] == ':' && isHex(device.substr(3, 2)) &&
-         device[5] == '.' && device[6] >= '0' && device[6] <= '7';
 }
 
 std::optional<ProxyMode> readMode(ObjectReader& reader) {
@@ -180,7 +163,7 @@ void readStaticNeighbors(ObjectReader& port, Errors& errors, DpdkPortConfig& con
       if (!ip) {
         reader.error("address", json::quote(*text) + " is not a valid IPv4 address");
         good = false;
-      } else if (!config.address.contains(*ip) || *ip == config.address.address) {
+      } else if (!isHostOf(config.address, *ip) || *ip == config.address.address) {
         reader.error("address", *text + " is not another host on " + formatIpv4Cidr(config.address));
         good = false;
       } else {
@@ -227,7 +210,6 @@ void readSnatAddresses(ObjectReader& port, Errors& errors, DpdkPortConfig& confi
     return;
   }
   const Ipv4Cidr& subnet = config.address;
-  const bool hasBroadcast = subnet.prefixLength <= 30;  // /31 and /32 have none (RFC 3021)
   for (size_t i = 0; i < array->size(); ++i) {
     const std::string path = json::indexPath(port.pathOf("snatAddresses"), i);
     const auto text = json::asString((*array)[i], path, errors);
@@ -236,8 +218,7 @@ void readSnatAddresses(ObjectReader& port, Errors& errors, DpdkPortConfig& confi
     auto fail = [&](const std::string& why) { errors.push_back(path + ": " + *text + " " + why); };
     if (!ip) {
       errors.push_back(path + ": " + json::quote(*text) + " is not a valid IPv4 address");
-    } else if (!subnet.contains(*ip) ||
-               (hasBroadcast && (*ip == subnet.network() || *ip == (subnet.network() | ~subnet.mask())))) {
+    } else if (!isHostOf(subnet, *ip)) {
       fail("is not a host address on " + formatIpv4Cidr(subnet));
     } else if (*ip == subnet.address) {
       fail("is the port's own address (a SNAT address already)");
@@ -271,7 +252,14 @@ std::optional<DpdkPortConfig> readPort(const boost::json::value& value, const st
   }
 
   if (const auto* address = reader.get("address")) {
-    if (const auto cidr = readCidr(*address, reader.pathOf("address"), errors)) port.address = *cidr;
+    if (const auto cidr = readCidr(*address, reader.pathOf("address"), errors)) {
+      const std::string why = whyNotAPortAddress(*cidr);
+      if (why.empty()) {
+        port.address = *cidr;
+      } else {
+        reader.error("address", why);
+      }
+    }
   } else {
     reader.error("address", "required");
   }
@@ -283,6 +271,8 @@ std::optional<DpdkPortConfig> readPort(const boost::json::value& value, const st
     } else if (errors.size() == errorsBefore && !port.address.contains(*ip)) {
       // Checked only when the address itself is good, else the subnet is unknown.
       reader.error("gateway", *gateway + " is not inside " + formatIpv4Cidr(port.address));
+    } else if (errors.size() == errorsBefore && !isHostOf(port.address, *ip)) {
+      reader.error("gateway", *gateway + " is not a host address on " + formatIpv4Cidr(port.address));
     } else if (errors.size() == errorsBefore && *ip == port.address.address) {
       reader.error("gateway", *gateway + " is the port's own address");
     } else {
@@ -306,15 +296,23 @@ void readPorts(ObjectReader& reader, Errors& errors, DpdkConfig& dpdk) {
     return;
   }
   if (ports->empty()) reader.error("ports", "at least one port is required");
+  if (ports->size() > kMaxDpdkPorts) {
+    reader.error("ports", std::to_string(ports->size()) + " ports; the data path takes at most " +
+                              std::to_string(kMaxDpdkPorts));
+  }
+  std::vector<std::pair<DeviceClaims, size_t>> claimed;  // each good port's device and index
   for (size_t i = 0; i < ports->size(); ++i) {
     const std::string path = json::indexPath(reader.pathOf("ports"), i);
     auto port = readPort((*ports)[i], path, errors);
     if (!port) continue;
-    const bool duplicate = std::any_of(dpdk.ports.begin(), dpdk.ports.end(),
-                                       [&](const DpdkPortConfig& other) { return other.device == port->device; });
-    if (duplicate) {
-      errors.push_back(path + ".device: " + json::quote(port->device) + " is already used by another port");
+    // One port per device: EAL would probe it once, or two ports would take each
+    // other's frames, however the device string is spelled.
+    DeviceClaims claims = deviceClaims(port->device);
+    for (const auto& [other, index] : claimed) {
+      const std::string why = deviceConflict(claims, other, json::indexPath(reader.pathOf("ports"), index));
+      if (!why.empty()) errors.push_back(path + ".device: " + json::quote(port->device) + " " + why);
     }
+    claimed.emplace_back(std::move(claims), i);
     // A SNAT address names its port to the replies: no other port may claim it.
     for (size_t a = 0; a < port->snatAddresses.size(); ++a) {
       for (size_t other = 0; other < dpdk.ports.size(); ++other) {
@@ -499,6 +497,7 @@ ConfigResult parseConfig(std::string_view jsonText, const std::filesystem::path&
     return result;
   }
 
+  result.errors = json::duplicateKeys(jsonText);
   Config config;
   ObjectReader reader(*object, "", result.errors, kStrict);
   // A KubeProxyConfiguration header may be present; its values change nothing here.

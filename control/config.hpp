@@ -66,6 +66,9 @@ struct FragmentsConfig {
   std::chrono::milliseconds timeout{5000};    // an incomplete datagram is dropped after this long
 };
 
+/// The most dpdk.ports the data path takes (dpdk_app's kMaxPorts is this constant).
+inline constexpr size_t kMaxDpdkPorts = 8;
+
 struct DpdkConfig {
   std::vector<std::string> eal;     // passed to rte_eal_init as given
   std::vector<DpdkPortConfig> ports;

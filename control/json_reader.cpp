@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -19,7 +20,88 @@ std::string typeMismatch(std::string_view expected, const boost::json::value& va
   return "expected " + std::string(expected) + ", got " + describe(value);
 }
 
+// A boost::json::basic_parser handler that builds nothing: it follows the key path
+// and remembers the keys seen in each open object, to find those given twice.
+class DuplicateKeyFinder {
+ public:
+  static constexpr size_t max_array_size = static_cast<size_t>(-1);
+  static constexpr size_t max_object_size = static_cast<size_t>(-1);
+  static constexpr size_t max_string_size = static_cast<size_t>(-1);
+  static constexpr size_t max_key_size = static_cast<size_t>(-1);
+  using string_view = boost::json::string_view;
+  using error_code = boost::json::error_code;
+
+  Errors errors;
+
+  bool on_document_begin(error_code&) { return true; }
+  bool on_document_end(error_code&) { return true; }
+  bool on_object_begin(error_code&) { return open(false); }
+  bool on_object_end(size_t, error_code&) { return close(); }
+  bool on_array_begin(error_code&) { return open(true); }
+  bool on_array_end(size_t, error_code&) { return close(); }
+  bool on_key_part(string_view s, size_t, error_code&) {
+    key_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(string_view s, size_t, error_code&) {
+    key_.append(s.data(), s.size());
+    Frame& frame = frames_.back();
+    const bool repeated = !frame.keys.insert(key_).second;
+    frame.key = std::move(key_);
+    key_.clear();
+    if (repeated) errors.push_back(path() + ": duplicate key (an object keeps only its last value; remove the others)");
+    return true;
+  }
+  bool on_string_part(string_view, size_t, error_code&) { return true; }
+  bool on_string(string_view, size_t, error_code&) { return valueDone(); }
+  bool on_number_part(string_view, error_code&) { return true; }
+  bool on_int64(int64_t, string_view, error_code&) { return valueDone(); }
+  bool on_uint64(uint64_t, string_view, error_code&) { return valueDone(); }
+  bool on_double(double, string_view, error_code&) { return valueDone(); }
+  bool on_bool(bool, error_code&) { return valueDone(); }
+  bool on_null(error_code&) { return valueDone(); }
+  bool on_comment_part(string_view, error_code&) { return true; }
+  bool on_comment(string_view, error_code&) { return true; }
+
+ private:
+  struct Frame {
+    bool isArray = false;
+    size_t index = 0;                           // arrays: the element being read
+    std::set<std::string, std::less<>> keys;    // objects: every key so far
+    std::string key;                            // objects: the key being read
+  };
+
+  bool open(bool isArray) {
+    frames_.push_back(Frame{isArray, 0, {}, {}});
+    return true;
+  }
+  bool close() {
+    frames_.pop_back();
+    return valueDone();
+  }
+  bool valueDone() {
+    if (!frames_.empty() && frames_.back().isArray) ++frames_.back().index;
+    return true;
+  }
+  std::string path() const {
+    std::string text;
+    for (const Frame& frame : frames_) text = frame.isArray ? indexPath(text, frame.index) : joinPath(text, frame.key);
+    return text;
+  }
+
+  std::vector<Frame> frames_;
+  std::string key_;
+};
+
 }  // namespace
+
+Errors duplicateKeys(std::string_view text) {
+  boost::json::basic_parser<DuplicateKeyFinder> parser{boost::json::parse_options{}};
+  boost::system::error_code ec;
+  parser.write_some(false, text.data(), text.size(), ec);
+  if (ec) return {};  // not JSON: parse() says where
+  return std::move(parser.handler().errors);
+}
 
 std::optional<std::string> readFile(const std::filesystem::path& path, std::string& error) {
   // stdio rather than iostreams: it reports why (errno), which an operator needs.

@@ -30,6 +30,12 @@ std::string quote(std::string_view text);
 /// "invalid JSON at line L, column C: message".
 std::optional<boost::json::value> parse(std::string_view text, std::string& error);
 
+/// One error per key that appears again in the same object ("dpdk.ports[0].device:
+/// duplicate key ..."), in document order. Boost.JSON keeps a duplicate key's last value
+/// without a word, so `"mode":"dpdk","mode":"iptables"` would quietly mean iptables;
+/// the configuration calls this on the text it parsed. Empty for text that is not JSON.
+Errors duplicateKeys(std::string_view text);
+
 std::string joinPath(std::string_view parent, std::string_view key);  // "dpdk" + "eal" -> "dpdk.eal"
 std::string indexPath(std::string_view parent, size_t index);         // "dpdk.ports" + 1 -> "dpdk.ports[1]"
 

@@ -31,7 +31,7 @@
 
 namespace nicproxy {
 
-inline constexpr uint16_t kMaxPorts = 8;
+inline constexpr uint16_t kMaxPorts = kMaxDpdkPorts;  // parseConfig refuses more
 inline constexpr uint16_t kBurstSize = 32;
 /// SNAT ports come from [kSnatPortMin, 65535]; lower ports are never used as sources.
 inline constexpr uint16_t kSnatPortMin = 1024;

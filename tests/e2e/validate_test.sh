@@ -5,7 +5,11 @@
 # Good: configs/demo.json (ships with the repo) and configs/nicproxy.example.json (PCI
 # device, gateway; its servicesFile pointed at the demo services) exit 0 and list the
 # services as namespace/name; a gateway that is an external IP is a warning (exit 0). Bad:
-# each broken copy exits non-zero and names the key path.
+# each broken copy exits non-zero and names the key path, and so does the daemon started
+# on it (issue 10: --validate and the daemon agree): duplicate keys, port addresses that
+# are no host's (/0, network, broadcast, multicast, loopback, 0.0.0.0), more ports than
+# the data path takes, two ports on one device. The daemon runs in a network namespace of
+# its own (unshare --net), so that a file it failed to refuse could not touch this host.
 #
 # Prints "PASS: name" or "FAIL: name (reason)" per check; exits non-zero if any failed.
 set -uo pipefail
@@ -38,6 +42,20 @@ with open(src) as f:
 exec(expr)
 with open(dst, "w") as f:
     json.dump(c, f, indent=4)
+PY
+}
+# derive_text NAME PYTHON_EXPR: the same on the demo config's text `t` (for what JSON
+# libraries cannot write, such as a duplicate key).
+derive_text() {
+    local name=$1 expr=$2
+    python3 - "$ROOT/configs/demo.json" "$WORK/$name.json" "$expr" <<'PY'
+import sys
+src, dst, expr = sys.argv[1:4]
+with open(src) as f:
+    t = f.read()
+exec(expr)
+with open(dst, "w") as f:
+    f.write(t)
 PY
 }
 cp "$ROOT/configs/demo-services.json" "$WORK/demo-services.json"
@@ -92,32 +110,87 @@ else
 fi
 
 # ---- bad configurations ---------------------------------------------------------------
-# run_bad NAME KEYPATH PYTHON_EXPR
-run_bad() {
-    local name=$1 key=$2 expr=$3 out rc slug
+# refused NAME KEYPATH FILE FLAG [PREFIX...]: `PREFIX nicproxy --config FILE FLAG` exits
+# non-zero naming KEYPATH (FLAG: --validate, or "" for the daemon).
+refused() {
+    local name=$1 key=$2 config=$3 flag=$4 out rc slug
+    shift 4
     slug=$(tr -c 'A-Za-z0-9' '_' <<<"$name")
-    derive "$slug" "$expr"
     out="$WORK/$slug.out"
-    "$NICPROXY" --config "$WORK/$slug.json" --validate >"$out" 2>&1
+    timeout -s INT 30 "$@" "$NICPROXY" --config "$config" ${flag:+"$flag"} >"$out" 2>&1
     rc=$?
     if [[ $rc -eq 0 ]]; then
-        fail "$name" "exit 0, want non-zero"
-    elif grep -qiE 'segmentation fault|core dumped|terminate called' "$out" || [[ $rc -ge 128 ]]; then
-        fail "$name" "crashed (exit $rc): $(oneline "$out")"
+        fail "$name" "exit 0, want non-zero: $(oneline "$out")"
+    elif grep -qiE 'segmentation fault|core dumped|terminate called' "$out" || [[ $rc -ge 124 ]]; then
+        fail "$name" "crashed or hung (exit $rc): $(oneline "$out")"
     elif ! grep -qF -- "$key" "$out"; then
         fail "$name" "exit $rc but the output does not name '$key': $(oneline "$out")"
+    elif grep -q 'EAL' "$out"; then
+        fail "$name" "exit $rc, but only after starting the EAL: $(oneline "$out")"
     else
         pass "$name (exit $rc)"
     fi
 }
-run_bad "g: bad clusterCIDR is rejected naming clusterCIDR" "clusterCIDR" \
+
+# The daemon's half needs a network namespace of its own.
+DAEMON_NS=(unshare --net)
+if ! unshare --net true 2>/dev/null; then
+    echo "SKIP: the daemon's half of the bad-configuration checks: cannot unshare a network namespace"
+    DAEMON_NS=()
+fi
+
+# refused_by_both NAME KEYPATH FILE: --validate and the daemon both refuse FILE naming KEYPATH.
+refused_by_both() {
+    local name=$1 key=$2 config=$3
+    refused "g: --validate: $name" "$key" "$config" --validate
+    if [[ ${#DAEMON_NS[@]} -gt 0 ]]; then
+        refused "g: daemon: $name" "$key" "$config" "" "${DAEMON_NS[@]}"
+    fi
+}
+
+# run_bad NAME KEYPATH PYTHON_EXPR: the demo config changed by PYTHON_EXPR is refused by both.
+run_bad() {
+    local name=$1 key=$2 expr=$3 slug
+    slug=$(tr -c 'A-Za-z0-9' '_' <<<"$name")
+    derive "$slug" "$expr"
+    refused_by_both "$name" "$key" "$WORK/$slug.json"
+}
+run_bad "bad clusterCIDR is rejected naming clusterCIDR" "clusterCIDR" \
     'c["clusterCIDR"] = "10.244.0.0/33"'
-run_bad "g: bad port address is rejected naming dpdk.ports[0].address" "dpdk.ports[0].address" \
+run_bad "bad port address is rejected naming dpdk.ports[0].address" "dpdk.ports[0].address" \
     'c["dpdk"]["ports"][0]["address"] = "10.50.0.300/24"'
-run_bad "g: unknown key is rejected naming it" "dpdk.flowTableSise" \
+run_bad "unknown key is rejected naming it" "dpdk.flowTableSise" \
     'c["dpdk"]["flowTableSise"] = c["dpdk"].pop("flowTableSize")'
-run_bad "g: wrong type is rejected naming the key" "dpdk.flowTableSize" \
+run_bad "wrong type is rejected naming the key" "dpdk.flowTableSize" \
     'c["dpdk"]["flowTableSize"] = "large"'
+
+# Duplicate keys: a JSON library keeps the last value without a word. The last "mode"
+# is dpdk, so that a daemon which missed the duplicate would still not program this host.
+derive_text dup-mode "t = t.replace('\"mode\": \"dpdk\",', '\"mode\": \"iptables\", \"mode\": \"dpdk\",', 1)"
+refused_by_both "a duplicate top-level key is rejected naming it" "mode: duplicate key" "$WORK/dup-mode.json"
+derive_text dup-address "t = t.replace('\"address\": \"10.50.0.1/24\"', '\"address\": \"10.50.0.1/24\", \"address\": \"10.50.0.2/24\"', 1)"
+refused_by_both "a duplicate key in a port is rejected naming its path" "dpdk.ports[0].address: duplicate key" \
+    "$WORK/dup-address.json"
+
+# Port addresses that are no host's.
+for bad in 0.0.0.0/0 10.50.0.1/0 0.0.0.0/24 10.50.0.0/24 10.50.0.255/24 224.0.0.5/24 127.0.0.1/8; do
+    run_bad "port address $bad is rejected naming dpdk.ports[0].address" "dpdk.ports[0].address: $bad" \
+        "c['dpdk']['ports'][0]['address'] = '$bad'"
+done
+
+# More ports than the data path takes (dpdk_app's kMaxPorts, control's kMaxDpdkPorts: 8).
+add_ports() { # add_ports N: a statement giving the demo config N ports, each its own device
+    echo "c['dpdk']['ports'] = [{'device': f'net_af_packet{i},iface=np-demo-{i}', 'address': f'10.{50 + i}.0.1/24'} for i in range($1)]"
+}
+derive eight-ports "$(add_ports 8)"
+run_good "g: --validate accepts 8 ports, the data path's limit" "$WORK/eight-ports.json"
+run_bad "9 ports are rejected naming dpdk.ports" "dpdk.ports: 9 ports; the data path takes at most 8" "$(add_ports 9)"
+
+# Two ports on one device, however it is spelled.
+run_bad "two ports on one interface are rejected naming dpdk.ports[1].device" "dpdk.ports[1].device" \
+    "c['dpdk']['ports'].append({'device': 'net_af_packet1,iface=np-demo-node', 'address': '10.51.0.1/24'})"
+run_bad "two ports on one PCI function are rejected naming dpdk.ports[1].device" "dpdk.ports[1].device" \
+    "c['dpdk']['ports'] = [{'device': '0000:03:00.0', 'address': '10.50.0.1/24'}, {'device': '03:00.0,rxq=2', 'address': '10.51.0.1/24'}]"
 
 out="$WORK/missing.out"
 "$NICPROXY" --config "$WORK/does-not-exist.json" --validate >"$out" 2>&1

@@ -221,7 +221,7 @@ TEST(ConfigErrors, EachKindOfMistake) {
       {"missing device", [](auto& top) { portOf(top, 1).erase("device"); }, {"dpdk.ports[1].device: required"}},
       {"empty device", [](auto& top) { portOf(top, 1)["device"] = ""; }, {"dpdk.ports[1].device: must not be empty"}},
       {"same device twice", [](auto& top) { portOf(top, 1)["device"] = "0000:03:00.0"; },
-       {R"(dpdk.ports[1].device: "0000:03:00.0" is already used by another port)"}},
+       {R"(dpdk.ports[1].device: "0000:03:00.0" is the same device as dpdk.ports[0] (0000:03:00.0))"}},
       {"gateway outside the subnet", [](auto& top) { portOf(top, 0)["gateway"] = "10.60.0.1"; },
        {"dpdk.ports[0].gateway: 10.60.0.1 is not inside 10.50.0.1/24"}},
       {"gateway not an address", [](auto& top) { portOf(top, 0)["gateway"] = "10.50.0"; },

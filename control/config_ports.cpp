@@ -7,7 +7,8 @@ namespace nicproxy {
 namespace {
 
 bool isHex(std::string_view text) {
-  return std::all_of(text.begin(), text.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
 }
 
 std::string lowerCase(std::string_view text) {

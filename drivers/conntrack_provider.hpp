@@ -9,6 +9,7 @@
 // the sync: each kind is logged once, as a warning that says what it costs.
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <system_error>
@@ -38,6 +39,8 @@ class ConntrackCleanupProvider final : public Provider {
 
   std::string name() const override { return rules_->name(); }
   void sync(const ServiceTable& table, const ChangedPorts& changed, bool fullSync) override;
+  // The wrapper changes no rule: the canary is the wrapped provider's.
+  std::optional<std::string> checkCanary() override { return rules_->checkCanary(); }
 
   /// The wrapped provider, for callers that need its own interface.
   Provider& rules() { return *rules_; }

@@ -225,6 +225,7 @@ HttpResult ApiClient::perform(const std::string& pathAndQuery, const std::functi
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);
   result.body = std::move(transfer.body);
   result.aborted = transfer.callbackStopped || code == CURLE_ABORTED_BY_CALLBACK;
+  result.tooLarge = transfer.overLimit;
   if (transfer.overLimit) {
     const std::string limit = bytesText(timeouts_.maxResponseBytes) + " (clientConnection.maxResponseBytes)";
     result.error = onData != nullptr && result.status == 200

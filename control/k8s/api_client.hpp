@@ -21,6 +21,7 @@ struct HttpResult {
   std::string body;         // the body of a plain request; for a watch, only of a non-200 answer
   std::string error;        // transport error ("Connection refused", "SSL certificate problem..."), else empty
   bool aborted = false;     // the data callback or the stop flag ended the transfer
+  bool tooLarge = false;    // a body or a watch event passed maxResponseBytes (see `error`)
 };
 
 /// Bounds on one request, in time and in size.

@@ -32,6 +32,7 @@ stop_holder() {
     wait "$HOLDER_PID" 2>/dev/null
     HOLDER_PID=""
 }
+# shellcheck disable=SC2317  # called from the trap
 cleanup() {
     [[ -n $NP_PID ]] && kill -KILL "$NP_PID" 2>/dev/null && wait "$NP_PID" 2>/dev/null
     stop_holder

@@ -130,6 +130,14 @@ void readClientConnection(ObjectReader& top, Errors& errors, const std::filesyst
     const std::filesystem::path p(*path);
     config.clientConnection.kubeconfig = p.is_absolute() ? p : (baseDir / p).lexically_normal();
   }
+  constexpr int64_t kMinResponseBytes = int64_t{1} << 20;
+  if (const auto bytes = reader.integer("maxResponseBytes", "a number of bytes"); bytes) {
+    if (*bytes < kMinResponseBytes) {
+      reader.error("maxResponseBytes", std::to_string(*bytes) + " is below the minimum of 1048576 (1 MiB)");
+    } else {
+      config.clientConnection.maxResponseBytes = static_cast<uint64_t>(*bytes);
+    }
+  }
 }
 
 

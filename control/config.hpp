@@ -128,9 +128,13 @@ struct ConntrackConfig {
   std::chrono::seconds tcpCloseTimeout{10};           // CLOSE: a RST was seen
 };
 
-/// KubeProxyConfiguration's clientConnection; only the kubeconfig is used.
+/// KubeProxyConfiguration's clientConnection; only the kubeconfig is used, and
+/// maxResponseBytes, nicproxy's own.
 struct ClientConnectionConfig {
   std::filesystem::path kubeconfig;  // absolute; empty: in-cluster settings (unless servicesFile)
+  /// The largest API server response body (one list page) and the largest single watch
+  /// event, counted after gzip decompression. At least 1 MiB (etcd stores objects up to 1.5 MiB).
+  uint64_t maxResponseBytes = uint64_t{256} << 20;
 };
 
 struct Config {

@@ -8,7 +8,9 @@
 namespace nicproxy {
 
 SyncRunner::SyncRunner(ChangeTracker& tracker, std::vector<Provider*> providers, SyncTiming timing)
-    : tracker_(tracker), providers_(std::move(providers)), needsFullSync_(providers_.size(), true), timing_(timing) {}
+    : tracker_(tracker), providers_(std::move(providers)), needsFullSync_(providers_.size(), true), timing_(timing) {
+  if (timing_.hangWarning.count() > 0) watchdog_ = std::make_unique<Watchdog>("control loop", timing_.hangWarning);
+}
 
 SyncRunner::Clock::time_point SyncRunner::nextDue(Clock::time_point now) const {
   if (!hasRun_) return now;
@@ -52,6 +54,8 @@ bool SyncRunner::syncIfNeeded() {
   for (size_t i = 0; i < providers_.size(); ++i) {
     const bool full = needsFullSync_[i];
     if (!full && snapshot.changed.empty()) continue;
+    const WatchedStep step(watchdog_.get(), fmt::format("{} sync of generation {}{}", providers_[i]->name(),
+                                                        snapshot.table->generation(), full ? " (full)" : ""));
     try {
       providers_[i]->sync(*snapshot.table, snapshot.changed, full);
       needsFullSync_[i] = false;

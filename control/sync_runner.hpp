@@ -7,20 +7,27 @@
 // and at least once per syncPeriod a full sync of every provider; a failed provider is
 // retried (full) after max(minSyncPeriod, kRetryDelay). The clock is the caller's
 // `now`, so tests drive time by hand.
+// Each provider sync is a step of a Watchdog (control/watchdog.hpp): a sync still
+// running after SyncTiming::hangWarning is logged with what it waits for, down to the
+// command or request it is in.
 // Not thread-safe: one owner (the control thread); counters() may be read anywhere.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "control/change_tracker.hpp"
 #include "control/provider.hpp"
+#include "control/watchdog.hpp"
 
 namespace nicproxy {
 
 struct SyncTiming {
   std::chrono::milliseconds minSyncPeriod{0};
   std::chrono::milliseconds syncPeriod{0};  // 0: no periodic full sync
+  /// A provider sync running longer than this is logged as hanging (0: not watched).
+  std::chrono::milliseconds hangWarning{std::chrono::seconds(60)};
 };
 
 /// Sync outcomes for a metrics endpoint. relaxed atomics: independent counts.
@@ -56,6 +63,9 @@ class SyncRunner {
   uint64_t syncCount() const { return counters_.syncs.load(std::memory_order_relaxed); }
   uint64_t failureCount() const { return counters_.failures.load(std::memory_order_relaxed); }
   const SyncCounters& counters() const { return counters_; }
+  /// The watchdog of the control loop (null when hangWarning is 0): the loop may mark
+  /// its other steps with WatchedStep(runner.watchdog(), "...").
+  Watchdog* watchdog() const { return watchdog_.get(); }
 
  private:
   ChangeTracker& tracker_;
@@ -66,6 +76,7 @@ class SyncRunner {
   bool lastFailed_ = false;
   Clock::time_point lastRun_{};
   SyncCounters counters_;
+  std::unique_ptr<Watchdog> watchdog_;
 };
 
 }  // namespace nicproxy

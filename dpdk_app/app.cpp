@@ -131,6 +131,7 @@ std::unique_ptr<ApiSource> startApiSource(const Config& config) {
   ApiSourceOptions options;
   options.nodeName = config.nodeName;
   options.serviceProxyName = config.serviceProxyName;
+  options.tuning.timeouts.maxResponseBytes = config.clientConnection.maxResponseBytes;
   auto source = std::make_unique<ApiSource>(std::move(*connection.connection), std::move(options));
   source->start();
   return source;

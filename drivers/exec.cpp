@@ -10,14 +10,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <thread>
+
+#include "control/watchdog.hpp"
 
 extern char** environ;
 
 namespace nicproxy {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 // Owns one file descriptor.
 class Fd {
@@ -84,14 +90,22 @@ class SigpipeGuard {
 
 // Pumps stdin out and stdout/stderr in at the same time; doing them one after the
 // other deadlocks once a pipe buffer (64 KiB) fills up.
-std::string pump(Pipe& in, Pipe& out, Pipe& err, std::string_view stdinData, ExecResult& result) {
+// Returns an error text, or empty; sets `timedOut` and returns at `deadline`.
+std::string pump(Pipe& in, Pipe& out, Pipe& err, std::string_view stdinData, ExecResult& result,
+                 Clock::time_point deadline, bool& timedOut) {
   if (stdinData.empty()) in.write.reset();
   if (in.write.get() >= 0) ::fcntl(in.write.get(), F_SETFL, O_NONBLOCK);
   SigpipeGuard guard;
   std::array<char, 65536> buffer{};
   while (out.read.get() >= 0 || err.read.get() >= 0) {
     std::array<pollfd, 3> fds{{{in.write.get(), POLLOUT, 0}, {out.read.get(), POLLIN, 0}, {err.read.get(), POLLIN, 0}}};
-    if (::poll(fds.data(), fds.size(), -1) < 0) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      timedOut = true;
+      return {};
+    }
+    const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(left.count(), 60000)));
+    if (ready < 0) {
       if (errno == EINTR) continue;
       return errnoText("poll", errno);
     }
@@ -113,6 +127,37 @@ std::string pump(Pipe& in, Pipe& out, Pipe& err, std::string_view stdinData, Exe
     }
   }
   return {};
+}
+
+// Waits for the child until `deadline`; false when it is still running then.
+bool waitUntil(pid_t pid, Clock::time_point deadline, int& status, std::string& error) {
+  auto pause = std::chrono::microseconds(200);
+  while (true) {
+    const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
+    if (reaped == pid) return true;
+    if (reaped < 0 && errno != EINTR) {
+      error = errnoText("waitpid", errno);
+      return true;
+    }
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(20000));
+  }
+}
+
+// SIGTERM to the child's process group, SIGKILL after `grace` to whatever is left of it
+// (a child that ignores SIGTERM, or what it started). Returns the signal that ended the child.
+int stopProcessGroup(pid_t pid, std::chrono::milliseconds grace, int& status, std::string& error) {
+  ::kill(-pid, SIGTERM);
+  const bool exited = waitUntil(pid, Clock::now() + grace, status, error);
+  ::kill(-pid, SIGKILL);
+  if (!exited) waitUntil(pid, Clock::time_point::max(), status, error);
+  return exited ? SIGTERM : SIGKILL;
+}
+
+std::string secondsText(std::chrono::milliseconds d) {
+  const auto ms = d.count();
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
 }
 
 }  // namespace
@@ -143,8 +188,13 @@ ExecResult ProcessExecutor::run(const std::vector<std::string>& argv, std::strin
   sigaddset(&pipeOnly, SIGPIPE);
   posix_spawnattr_setsigmask(&attributes, &none);
   posix_spawnattr_setsigdefault(&attributes, &pipeOnly);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  // Its own process group (pgid = its pid), so that a timeout can stop it and its children at once.
+  posix_spawnattr_setpgroup(&attributes, 0);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 
+  // The control loop's watchdog names the command if it is still running past its bound.
+  const WatchedStep step(argv.size() > 1 ? argv[0] + " " + argv[1] : argv[0]);
+  const Clock::time_point deadline = Clock::now() + limits_.timeout;
   std::vector<char*> args;
   args.reserve(argv.size() + 1);
   for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));  // posix_spawn's C signature
@@ -163,14 +213,25 @@ ExecResult ProcessExecutor::run(const std::vector<std::string>& argv, std::strin
   out.write.reset();
   err.write.reset();
 
-  result.error = pump(in, out, err, stdinData, result);
+  bool timedOut = false;
+  result.error = pump(in, out, err, stdinData, result, deadline, timedOut);
 
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      result.error = errnoText("waitpid", errno);
-      return result;
-    }
+  std::string waitError;
+  // The output is closed; the child may still linger (or have handed its pipes on).
+  if (!timedOut && !waitUntil(pid, deadline, status, waitError)) timedOut = true;
+  if (timedOut) {
+    const int signal = stopProcessGroup(pid, limits_.killGrace, status, waitError);
+    result.exitCode = -1;
+    result.error = argv[0] + " timed out after " + secondsText(limits_.timeout) + " (killed with " +
+                   (signal == SIGTERM ? "SIGTERM" : "SIGKILL, as SIGTERM did not stop it within " +
+                                                        secondsText(limits_.killGrace)) +
+                   ")";
+    return result;
+  }
+  if (!waitError.empty()) {
+    result.error = waitError;
+    return result;
   }
   if (WIFEXITED(status)) {
     result.exitCode = WEXITSTATUS(status);

@@ -10,6 +10,8 @@
 
 #include <curl/curl.h>
 
+#include "control/watchdog.hpp"
+
 namespace nicproxy::k8s {
 namespace {
 
@@ -20,19 +22,56 @@ struct Transfer {
   CURL* curl = nullptr;
   bool callbackStopped = false;
   const std::atomic<bool>* stop = nullptr;
+  uint64_t maxBytes = 0;
+  uint64_t lineBytes = 0;   // a watch: bytes of the event line in progress
+  bool overLimit = false;   // maxBytes was reached: the transfer was aborted
 };
+
+// True when the lines of a watch chunk stay within `t.maxBytes` each; keeps count of
+// the unfinished last line for the next chunk.
+bool watchLinesWithinLimit(Transfer& t, std::string_view chunk) {
+  while (true) {
+    const size_t newline = chunk.find('\n');
+    const size_t part = newline == std::string_view::npos ? chunk.size() : newline;
+    if (t.lineBytes + part > t.maxBytes) return false;
+    if (newline == std::string_view::npos) {
+      t.lineBytes += part;
+      return true;
+    }
+    t.lineBytes = 0;
+    chunk.remove_prefix(newline + 1);
+  }
+}
+
+std::string bytesText(uint64_t bytes) {
+  constexpr uint64_t kMiB = uint64_t{1} << 20;
+  const std::string exact = std::to_string(bytes) + " bytes";
+  return bytes % kMiB == 0 ? exact + " (" + std::to_string(bytes / kMiB) + " MiB)" : exact;
+}
 
 size_t onWrite(char* data, size_t size, size_t count, void* user) {
   auto& t = *static_cast<Transfer*>(user);
   const size_t bytes = size * count;
   if (t.status == 0) curl_easy_getinfo(t.curl, CURLINFO_RESPONSE_CODE, &t.status);
   // Only a 200 watch streams; any other answer (410, 401...) is a Status to read whole.
+  // libcurl hands over decompressed bytes, so the bounds hold against a gzip bomb too;
+  // returning 0 aborts the transfer (CURLE_WRITE_ERROR).
   if (t.onData != nullptr && t.status == 200) {
+    if (!watchLinesWithinLimit(t, std::string_view(data, bytes))) {
+      t.overLimit = true;
+      return 0;
+    }
     if (!(*t.onData)(std::string_view(data, bytes))) {
       t.callbackStopped = true;
       return 0;  // ends the transfer (CURLE_WRITE_ERROR)
     }
     return bytes;
+  }
+  if (t.body.size() + bytes > t.maxBytes) {
+    t.overLimit = true;
+    t.body.clear();
+    t.body.shrink_to_fit();
+    return 0;
   }
   t.body.append(data, bytes);
   return bytes;
@@ -85,6 +124,9 @@ ApiClient::ApiClient(Connection connection, const std::atomic<bool>& stop, Clien
 ApiClient::~ApiClient() = default;
 
 HttpResult ApiClient::get(const std::string& pathAndQuery) {
+  // Named to the watchdog, if the calling thread has one (a watch is left out: it
+  // legitimately waits for minutes).
+  const WatchedStep step("GET " + pathAndQuery);
   return perform(pathAndQuery, nullptr, std::chrono::seconds(0));
 }
 
@@ -106,11 +148,20 @@ HttpResult ApiClient::perform(const std::string& pathAndQuery, const std::functi
     return result;
   }
 
+  const std::string url = connection_.server + pathAndQuery;
+  // The kubeconfig check refuses this first (kubeconfig.hpp); this one covers every
+  // other way a Connection is made.
+  if (!token.empty() && isPlainHttp(connection_.server) && !connection_.allowTokenOverHttp) {
+    result.error = "refusing to send the bearer token of " + connection_.origin + " over plain http to " +
+                   connection_.server + " (" + std::string(kAllowTokenOverHttpExtension) + " is not set)";
+    return result;
+  }
+
   Transfer transfer;
   transfer.onData = onData;
   transfer.curl = curl;
   transfer.stop = &stop_;
-  const std::string url = connection_.server + pathAndQuery;
+  transfer.maxBytes = timeouts_.maxResponseBytes;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https,http");
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -174,7 +225,15 @@ HttpResult ApiClient::perform(const std::string& pathAndQuery, const std::functi
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);
   result.body = std::move(transfer.body);
   result.aborted = transfer.callbackStopped || code == CURLE_ABORTED_BY_CALLBACK;
-  if (code != CURLE_OK && !transfer.callbackStopped) {
+  result.tooLarge = transfer.overLimit;
+  if (transfer.overLimit) {
+    const std::string limit = bytesText(timeouts_.maxResponseBytes) + " (clientConnection.maxResponseBytes)";
+    result.error = onData != nullptr && result.status == 200
+                       ? "a watch event from " + url + " is larger than " + limit + " after decompression; the " +
+                             "watch was cut there"
+                       : "the response from " + url + " is larger than " + limit + " after decompression; it was " +
+                             "not read further";
+  } else if (code != CURLE_OK && !transfer.callbackStopped) {
     result.error = errorBuffer[0] != '\0' ? errorBuffer : curl_easy_strerror(code);
   }
   return result;

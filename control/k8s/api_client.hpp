@@ -1,7 +1,8 @@
 #pragma once
 // HTTP(S) requests to the API server with libcurl: TLS as the Connection says,
-// bearer token re-read per request, dead-connection detection, and a stop flag that
-// aborts a transfer in progress (a watch may otherwise block for minutes).
+// bearer token re-read per request (never sent over plain http:// unless the
+// Connection allows it), dead-connection detection, a size bound on what is read, and
+// a stop flag that aborts a transfer in progress (a watch may otherwise block for minutes).
 // One ApiClient per thread (a CURL easy handle is not shared between threads).
 #include <atomic>
 #include <chrono>
@@ -20,8 +21,10 @@ struct HttpResult {
   std::string body;         // the body of a plain request; for a watch, only of a non-200 answer
   std::string error;        // transport error ("Connection refused", "SSL certificate problem..."), else empty
   bool aborted = false;     // the data callback or the stop flag ended the transfer
+  bool tooLarge = false;    // a body or a watch event passed maxResponseBytes (see `error`)
 };
 
+/// Bounds on one request, in time and in size.
 struct ClientTimeouts {
   std::chrono::seconds connect{10};
   /// A plain request (a list page) fails when fewer than 1 byte/s arrive for this long.
@@ -30,6 +33,11 @@ struct ClientTimeouts {
   /// probes after `keepaliveIdle`, every `keepaliveInterval`, 3 unanswered -> dead.
   std::chrono::seconds keepaliveIdle{15};
   std::chrono::seconds keepaliveInterval{5};
+  /// The largest body of a plain request (a list page, an error Status) and the largest
+  /// single event of a watch (one line), counted after gzip decompression. Past it the
+  /// transfer is aborted with an error naming the URL and the limit; a watch is not
+  /// bounded as a whole, as it legitimately carries any number of events.
+  uint64_t maxResponseBytes = uint64_t{256} << 20;
 };
 
 class ApiClient {

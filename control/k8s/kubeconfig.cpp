@@ -69,7 +69,27 @@ std::filesystem::path resolve(const std::string& path, const std::filesystem::pa
   return p.is_absolute() ? p : (baseDir / p).lexically_normal();
 }
 
+// The cluster's extensions list names kAllowTokenOverHttpExtension (its value is not read:
+// naming it is the opt-in).
+bool allowsTokenOverHttp(const YAML::Node& cluster) {
+  const YAML::Node extensions = cluster["extensions"];
+  if (!extensions || !extensions.IsSequence()) return false;
+  for (const auto& entry : extensions) {
+    if (entry.IsMap() && stringOf(entry, "name") == kAllowTokenOverHttpExtension) return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+bool isPlainHttp(std::string_view server) {
+  constexpr std::string_view kScheme = "http://";
+  if (server.size() < kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(server[i])) != kScheme[i]) return false;
+  }
+  return true;
+}
 
 std::string Connection::describeCredentials() const {
   std::string text;
@@ -81,6 +101,9 @@ std::string Connection::describeCredentials() const {
   if (!clientCertFile.empty() || !clientCertData.empty()) {
     text += std::string(text.empty() ? "" : " and ") + "a client certificate" +
             (clientCertFile.empty() ? " (inline)" : " " + clientCertFile.string());
+  }
+  if (!text.empty() && isPlainHttp(server) && (!token.empty() || !tokenFile.empty())) {
+    text += " sent over plain http (allowed by " + std::string(kAllowTokenOverHttpExtension) + ")";
   }
   return text.empty() ? "no credentials" : text;
 }
@@ -112,6 +135,7 @@ ConnectionResult parseKubeconfig(const std::string& yamlText, const std::filesys
       c.caData = decodeBase64(data, "clusters[" + clusterName + "].cluster.certificate-authority-data");
     }
     if (const YAML::Node skip = cluster["insecure-skip-tls-verify"]) c.insecureSkipTlsVerify = skip.as<bool>();
+    c.allowTokenOverHttp = allowsTokenOverHttp(cluster);
 
     if (!userName.empty()) {
       const YAML::Node user = findNamed(root, "users", userName, "user");
@@ -132,6 +156,16 @@ ConnectionResult parseKubeconfig(const std::string& yamlText, const std::filesys
       if (user["exec"] || user["auth-provider"]) {
         throw std::runtime_error(where + "exec and auth-provider credentials are not supported; use a token or a "
                                  "client certificate");
+      }
+      // A token over plain http can be read by anyone on the path, and reused against the
+      // whole cluster: only with an explicit opt-in on the cluster.
+      const bool hasToken = !c.token.empty() || !c.tokenFile.empty();
+      if (hasToken && isPlainHttp(c.server) && !c.allowTokenOverHttp) {
+        throw std::runtime_error("context " + contextName + ": clusters[" + clusterName + "].cluster.server \"" +
+                                 c.server + "\" is plain http and " + where +
+                                 (c.token.empty() ? "tokenFile" : "token") +
+                                 " is a bearer token, which would be sent unencrypted; use https, or allow it "
+                                 "explicitly with the cluster extension " + kAllowTokenOverHttpExtension);
       }
     }
     result.connection = std::move(c);

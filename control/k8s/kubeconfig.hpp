@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace nicproxy::k8s {
 
@@ -22,11 +23,23 @@ struct Connection {
   std::filesystem::path clientCertFile, clientKeyFile;
   std::string clientCertData, clientKeyData;  // PEM
   std::string origin;                     // "kubeconfig /path (context x)" or "in-cluster", for messages
+  /// A bearer token may go to a plain http:// server: only when the kubeconfig's cluster
+  /// says so with the extension kAllowTokenOverHttpExtension.
+  bool allowTokenOverHttp = false;
 
   /// What authentication is configured, never the secret itself: "a bearer token from
   /// tokenFile /path", "a client certificate", "no credentials".
   std::string describeCredentials() const;
 };
+
+/// The cluster extension that lets a bearer token go over plain http (a test cluster on
+/// loopback, a local proxy); without it such a kubeconfig is refused:
+///   clusters: [{name: c, cluster: {server: "http://127.0.0.1:8080",
+///               extensions: [{name: nicproxy.io/allow-token-over-http, extension: {}}]}}]
+inline constexpr const char* kAllowTokenOverHttpExtension = "nicproxy.io/allow-token-over-http";
+
+/// True for an "http://" server URL (any case), where a token would travel unencrypted.
+bool isPlainHttp(std::string_view server);
 
 struct ConnectionResult {
   std::optional<Connection> connection;

@@ -103,9 +103,10 @@ void Reflector::reportFailure(const char* what, const HttpResult& result) {
       return;
     }
   }
-  const std::string reason = result.status != 0
-                                 ? "HTTP " + std::to_string(result.status) + ": " + statusMessage(result.body)
-                                 : result.error;
+  // The client's own error first: a transfer can fail after a 200 (a cut watch, a body too large).
+  const std::string reason = !result.error.empty() || result.status == 0
+                                 ? result.error
+                                 : "HTTP " + std::to_string(result.status) + ": " + statusMessage(result.body);
   if (!failureReported_ && !authReported_) {
     spdlog::warn("{} {} from {} failed: {}; keeping the last state, retrying with backoff", what, options_.resource,
                  server, reason);
@@ -225,6 +226,13 @@ Reflector::WatchOutcome Reflector::watchOnce() {
     return WatchOutcome::Relist;
   }
   if (stop_.load(kRelaxed)) return WatchOutcome::Ended;
+  if (result.tooLarge) {
+    // A watch from the same resourceVersion would replay the same event: list instead,
+    // which fails (bounded too) until the object shrinks or the limit is raised.
+    reportFailure("watch", result);
+    counters_.watchFailures.fetch_add(1, kRelaxed);
+    return WatchOutcome::Relist;
+  }
   if (errorEvent) {
     counters_.watchFailures.fetch_add(1, kRelaxed);
     return WatchOutcome::Failed;

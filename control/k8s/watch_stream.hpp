@@ -4,6 +4,7 @@
 // are buffered until a newline completes a line. A line that is not a valid event is
 // reported and skipped: the events after it still count.
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -26,8 +27,10 @@ class WatchStreamParser {
   using BadLineHandler = std::function<void(const std::string&)>;  // "why: line excerpt"
 
   /// A line longer than `maxLineBytes` is dropped as bad (a broken stream must not
-  /// grow the buffer without bound).
-  explicit WatchStreamParser(size_t maxLineBytes = size_t{64} << 20) : maxLineBytes_(maxLineBytes) {}
+  /// grow the buffer without bound). Unbounded by default: the reflector's ApiClient
+  /// already ends a watch whose event passes clientConnection.maxResponseBytes, as an
+  /// error (the watch starts again) rather than a skipped event, which would lose a change.
+  explicit WatchStreamParser(size_t maxLineBytes = SIZE_MAX) : maxLineBytes_(maxLineBytes) {}
 
   /// Consumes bytes; calls `onEvent` once per complete event in order. Returns false
   /// when a handler asked to stop (the rest of the bytes are dropped).

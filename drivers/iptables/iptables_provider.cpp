@@ -39,7 +39,7 @@ std::vector<JumpRule> jumpRules(const std::string& prefix) {
 }
 
 std::vector<std::string> jumpArgv(const std::string& command, const JumpRule& rule, const char* op) {
-  std::vector<std::string> argv{command, "-w", "-t", rule.table, op, rule.from};
+  std::vector<std::string> argv{command, "-w", kXtablesWaitSeconds, "-t", rule.table, op, rule.from};
   if (rule.newOnly) argv.insert(argv.end(), {"-m", "conntrack", "--ctstate", "NEW"});
   argv.insert(argv.end(), {"-m", "comment", "--comment", rule.comment, "-j", rule.to});
   return argv;
@@ -170,7 +170,8 @@ void IptablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   const std::vector<std::string> staleList(stale.begin(), stale.end());
   lastInput_ = sharedChanged ? assembleIptablesRestore(ordered, writeOwn, staleList, rules)
                              : assembleIptablesOwnChainsRestore(ordered, writeOwn, staleList);
-  const ExecResult result = executor_.run({options_.iptablesCommand + "-restore", "-w", "--noflush"}, lastInput_);
+  const ExecResult result =
+      executor_.run({options_.iptablesCommand + "-restore", "-w", kXtablesWaitSeconds, "--noflush"}, lastInput_);
   if (!result.ok()) {
     throw std::runtime_error("iptables-restore failed: " +
                              result.failureText(3));
@@ -247,7 +248,8 @@ std::vector<std::string> IptablesProvider::cleanup(Executor& executor, const std
     for (const std::string& chain : ours) input += ":" + chain + " - [0:0]\n";
     for (const std::string& chain : ours) input += "-X " + chain + "\n";
     input += "COMMIT\n";
-    const ExecResult restored = executor.run({iptablesCommand + "-restore", "-w", "--noflush"}, input);
+    const ExecResult restored =
+        executor.run({iptablesCommand + "-restore", "-w", kXtablesWaitSeconds, "--noflush"}, input);
     if (!restored.ok()) {
       problems.push_back(std::string("iptables-restore (") + table + " cleanup): " +
                          restored.failureText(3));

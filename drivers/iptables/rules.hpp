@@ -30,6 +30,11 @@ struct IptablesRulesOptions {
 /// kube-proxy's largeClusterEndpointsThreshold.
 constexpr size_t kLargeClusterEndpoints = 1000;
 
+/// `-w` takes this many seconds to get the xtables lock (held while another program,
+/// firewalld or a second iptables, changes the tables), then fails and the sync is
+/// retried; a bare `-w` would wait forever. kube-proxy waits 5 s too.
+inline constexpr const char* kXtablesWaitSeconds = "5";
+
 /// The chains of the fixed layout, with the prefix applied.
 struct IptablesChains {
   explicit IptablesChains(const std::string& prefix);

@@ -6,13 +6,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include "drivers/iptables/rules.hpp"
 #include "drivers/ipvs/ipvs_provider.hpp"
 
 namespace nicproxy {
 namespace {
 
 std::vector<std::string> jumpArgv(const std::string& command, const IpvsJump& jump, const char* op) {
-  return {command, "-w", "-t", jump.table, op, jump.from, "-m", "comment", "--comment", jump.comment, "-j", jump.to};
+  return {command, "-w", kXtablesWaitSeconds, "-t", jump.table, op, jump.from,
+          "-m", "comment", "--comment", jump.comment, "-j", jump.to};
 }
 
 std::set<std::string> chainsOf(const std::string& saveOutput) {
@@ -33,7 +35,8 @@ bool ipvsServiceIsOurs(const IpvsServiceKey& key, const std::set<Ipv4>& bound, c
 
 void writeIpvsIptables(Executor& executor, const IpvsIptablesOptions& options, const std::string& iptablesCommand) {
   const ExecResult restored =
-      executor.run({iptablesCommand + "-restore", "-w", "--noflush"}, renderIpvsIptables(options));
+      executor.run({iptablesCommand + "-restore", "-w", kXtablesWaitSeconds, "--noflush"},
+                   renderIpvsIptables(options));
   if (!restored.ok()) throw std::runtime_error("iptables-restore (ipvs rules) failed: " + restored.failureText(3));
   for (const IpvsJump& jump : ipvsJumps(options.prefix)) {
     if (executor.run(jumpArgv(iptablesCommand, jump, "-C")).ok()) continue;
@@ -104,7 +107,8 @@ std::vector<std::string> IpvsProvider::cleanup(IpvsTransport* transport, VipLink
       if (remove && present.contains(chain)) input += "-X " + chain + "\n";
     }
     input += "COMMIT\n";
-    const ExecResult restored = executor.run({iptablesCommand + "-restore", "-w", "--noflush"}, input);
+    const ExecResult restored =
+        executor.run({iptablesCommand + "-restore", "-w", kXtablesWaitSeconds, "--noflush"}, input);
     if (!restored.ok()) {
       problems.push_back(std::string("iptables-restore (") + table + " ipvs cleanup): " + restored.failureText(3));
     }

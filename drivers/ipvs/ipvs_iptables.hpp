@@ -20,7 +20,7 @@ inline constexpr uint16_t kNodePortMax = 32767;
 /// (`bound`), or when it is a NodePort (30000-32767) on a node address (`local`).
 bool ipvsServiceIsOurs(const IpvsServiceKey& key, const std::set<Ipv4>& bound, const std::set<Ipv4>& local);
 
-/// Writes renderIpvsIptables(options) with `iptables-restore -w --noflush` and inserts
+/// Writes renderIpvsIptables(options) with `iptables-restore -w 5 --noflush` and inserts
 /// the missing jump rules. Throws with the command's error.
 void writeIpvsIptables(Executor& executor, const IpvsIptablesOptions& options, const std::string& iptablesCommand);
 

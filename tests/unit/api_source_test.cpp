@@ -13,6 +13,9 @@
 //   ApiSource.GarbageLineAndBadObjectSkipped   the stream goes on after both
 //   ApiSource.OtherProxysAndHeadlessSkipped    service-proxy-name label, headless label, clusterIP None
 //   ApiSource.NodeAddressesAndZone
+//   ApiSource.OversizeEventRelistsAndKeepsTheLastState  clientConnection.maxResponseBytes: an event over it
+//                                                       ends the watch, the list fails too, the old state
+//                                                       stays; once the object shrinks, it is picked up
 // Addresses: ClusterIPs 10.96.0.0/16, endpoints 10.244.0.0/16, API server 127.0.0.1:<any port>.
 #include <gtest/gtest.h>
 
@@ -366,6 +369,43 @@ TEST_F(ApiSourceTest, NodeAddressesAndZone) {
   EXPECT_EQ(countContaining(server_->requests(), "/api/v1/nodes?", "fieldSelector=metadata.name=node-a&limit="), 1u);
   server_->apply("nodes", testing::nodeJson("node-a", "192.0.2.10", "zone-9"));
   ASSERT_TRUE(eventually([&] { return source.node().zone == "zone-9"; }));
+}
+
+TEST_F(ApiSourceTest, OversizeEventRelistsAndKeepsTheLastState) {
+  std::ostringstream log;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+  spdlog::default_logger()->sinks().push_back(sink);
+  seed(2);
+  ApiSourceOptions options;
+  options.nodeName = "node-a";
+  options.tuning.backoffInitial = std::chrono::milliseconds(20);
+  options.tuning.backoffMax = std::chrono::milliseconds(200);
+  options.tuning.timeouts.maxResponseBytes = 64 << 10;
+  source_ = std::make_unique<ApiSource>(connection(), options);
+  source_->start();
+  ASSERT_TRUE(syncedWith(2));
+
+  auto big = serviceJson("default", "big", "10.96.0.50", 80, 8080);
+  big.as_object()["metadata"].as_object()["annotations"] =
+      boost::json::object{{"example.com/padding", std::string(100 << 10, 'a')}};
+  server_->apply("services", big);
+  const auto& counters = source_->counters().services;
+  ASSERT_TRUE(eventually([&] { return counters.relists.load() >= 1 && counters.listFailures.load() >= 2; }));
+  EXPECT_TRUE(hasService("svc0"));
+  EXPECT_TRUE(hasService("svc1"));
+  EXPECT_FALSE(hasService("big"));
+
+  server_->apply("services", serviceJson("default", "big", "10.96.0.50", 80, 8080));  // within the limit again
+  ASSERT_TRUE(eventually([&] { return hasService("big"); }));
+  EXPECT_TRUE(hasService("svc0"));
+  spdlog::default_logger()->sinks().pop_back();
+  EXPECT_NE(log.str().find("failed: a watch event from https://127.0.0.1:" + std::to_string(server_->port()) +
+                           "/api/v1/services?watch=true"),
+            std::string::npos)
+      << log.str();
+  EXPECT_NE(log.str().find("is larger than 65536 bytes (clientConnection.maxResponseBytes) after decompression"),
+            std::string::npos)
+      << log.str();
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 //   ConfigErrors.CollectsEveryError           several mistakes -> all reported, no config
 //   ConfigSnatAddresses.*                     dpdk.ports[].snatAddresses: read, each mistake, neighbours, two ports
 //   ConfigIngress.*                           dpdk.ingress: defaults on, switched off, mistakes
+//   ConfigClientConnection.MaxResponseBytes  default 256 MiB, set, below 1 MiB, not a number
 //   ConfigLoad.ReadsFileAndResolvesAgainstItsFolder
 //   ConfigLoad.MissingFileNamesPathAndReason
 #include <gtest/gtest.h>
@@ -465,6 +466,24 @@ TEST(ConfigIngress, MistakesNameTheirKeyPath) {
                              R"(dpdk.ingress.verifyIpChecksum: expected true or false, got "no")"}));
   const auto notObject = parseConfig(goodWith([](auto& top) { dpdkOf(top)["ingress"] = true; }), "/");
   EXPECT_EQ(notObject.errors, Strings{"dpdk.ingress: expected an object, got true"});
+}
+
+TEST(ConfigClientConnection, MaxResponseBytes) {
+  const auto defaults = parseConfig(kGoodConfig, "/");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults.config->clientConnection.maxResponseBytes, uint64_t{256} << 20);
+
+  const auto set = parseConfig(
+      goodWith([](auto& top) { top["clientConnection"] = boost::json::object{{"maxResponseBytes", 8 << 20}}; }), "/");
+  ASSERT_TRUE(set.ok()) << testing::PrintToString(set.errors);
+  EXPECT_EQ(set.config->clientConnection.maxResponseBytes, uint64_t{8} << 20);
+
+  const auto small = parseConfig(
+      goodWith([](auto& top) { top["clientConnection"] = boost::json::object{{"maxResponseBytes", 4096}}; }), "/");
+  EXPECT_EQ(small.errors, Strings{"clientConnection.maxResponseBytes: 4096 is below the minimum of 1048576 (1 MiB)"});
+  const auto text = parseConfig(
+      goodWith([](auto& top) { top["clientConnection"] = boost::json::object{{"maxResponseBytes", "256Mi"}}; }), "/");
+  EXPECT_EQ(text.errors, Strings{R"(clientConnection.maxResponseBytes: expected a number of bytes, got "256Mi")"});
 }
 
 class ConfigLoad : public testing::Test {

@@ -150,7 +150,7 @@ TEST_F(ProviderFixture, FullSyncThenOnlyChangedChainsThenStaleChainsDeleted) {
   provider->sync(tableOf({a, b}), {}, true);
   ASSERT_EQ(callsOf("iptables-restore").size(), 1u);
   const auto first = callsOf("iptables-restore")[0];
-  EXPECT_EQ(first.argv, (std::vector<std::string>{"iptables-restore", "-w", "--noflush"}));
+  EXPECT_EQ(first.argv, (std::vector<std::string>{"iptables-restore", "-w", "5", "--noflush"}));
   EXPECT_TRUE(contains(first.stdinData, ":" + svcA + " - [0:0]"));
   EXPECT_TRUE(contains(first.stdinData, ":" + svcB + " - [0:0]"));
   EXPECT_TRUE(contains(first.stdinData, "-X KUBE-SVC-LEFTOVER1234567\n"));
@@ -220,7 +220,7 @@ TEST_F(ProviderFixture, MissingJumpRulesAreInserted) {
   provider->sync(tableOf({}), {}, true);
   const auto calls = callsOf("iptables");
   ASSERT_EQ(calls.size(), 13u);
-  EXPECT_EQ(calls[1].argv, (std::vector<std::string>{"iptables", "-w", "-t", "filter", "-I", "INPUT", "-m", "conntrack",
+  EXPECT_EQ(calls[1].argv, (std::vector<std::string>{"iptables", "-w", "5", "-t", "filter", "-I", "INPUT", "-m", "conntrack",
                                                      "--ctstate", "NEW", "-m", "comment", "--comment",
                                                      "kubernetes externally-visible service portals", "-j",
                                                      "KUBE-EXTERNAL-SERVICES"}));

@@ -80,8 +80,8 @@ TEST_F(IpvsProviderTest, SyncFromEmptyMakesOneVirtualServerPerFrontend) {
   ASSERT_EQ(exec.calls().size(), 9u);
   EXPECT_EQ(exec.calls()[0].argv, (std::vector<std::string>{"ipset", "restore", "-exist"}));
   EXPECT_EQ(exec.calls()[0].stdinData.rfind("create KUBE-LOOP-BACK hash:ip,port,ip family inet", 0), 0u);
-  EXPECT_EQ(exec.calls()[1].argv, (std::vector<std::string>{"iptables-restore", "-w", "--noflush"}));
-  EXPECT_EQ(exec.calls()[2].argv[4], "-C");
+  EXPECT_EQ(exec.calls()[1].argv, (std::vector<std::string>{"iptables-restore", "-w", "5", "--noflush"}));
+  EXPECT_EQ(exec.calls()[2].argv[5], "-C");
   EXPECT_EQ(exec.calls()[8].argv, (std::vector<std::string>{"ipset", "restore", "-exist"}));
   EXPECT_NE(exec.calls()[8].stdinData.find("add KUBE-IPVS-TMP-1 172.30.0.41,tcp:80\n"), std::string::npos);
   EXPECT_NE(exec.calls()[8].stdinData.find("add KUBE-IPVS-TMP-7 30080\n"), std::string::npos);
@@ -275,7 +275,7 @@ TEST_F(IpvsProviderTest, CleanupRemovesOnlyWhatIsOurs) {
   EXPECT_FALSE(link.links.contains("kube-ipvs0"));
   const auto& calls = cleanupExec.calls();
   ASSERT_EQ(calls.size(), 13u);
-  EXPECT_EQ(calls[0].argv, (std::vector<std::string>{"iptables", "-w", "-t", "nat", "-D", "OUTPUT", "-m", "comment",
+  EXPECT_EQ(calls[0].argv, (std::vector<std::string>{"iptables", "-w", "5", "-t", "nat", "-D", "OUTPUT", "-m", "comment",
                                                      "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"}));
   EXPECT_EQ(calls[7].stdinData, "*filter\n:KUBE-FORWARD - [0:0]\n:KUBE-IPVS-FILTER - [0:0]\n-X KUBE-IPVS-FILTER\nCOMMIT\n");
   EXPECT_EQ(calls[9].stdinData, "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-NODE-PORT - [0:0]\n-X KUBE-NODE-PORT\nCOMMIT\n");

@@ -6,6 +6,9 @@
 //   Kubeconfig.TokenFileReReadWhenItRotates
 //   Kubeconfig.InCluster                           env + service-account folder; outside a pod
 //   Kubeconfig.CredentialsDescribedNeverShown
+//   Kubeconfig.TokenOverPlainHttpNeedsTheExtension  http server + token/tokenFile -> error naming the kubeconfig,
+//                                                   the context and the extension; with it -> accepted
+//   KubeconfigFiles.InClusterIsAlwaysHttps          whatever KUBERNETES_SERVICE_* say
 //   Kubeconfig.FlagConflictsWithServicesFile
 //   Kubeconfig.GoDurations
 // Addresses: API servers 10.0.0.1:6443 and 10.96.0.1:443 (never contacted).
@@ -137,9 +140,68 @@ TEST_F(KubeconfigFiles, InCluster) {
   EXPECT_EQ(r.connection->caFile, dir_ / "ca.crt");
   EXPECT_EQ(currentToken(*r.connection), "sa-token");
 
+  EXPECT_FALSE(r.connection->allowTokenOverHttp);
+
   const auto outside = inClusterConnection([](const char*) { return std::optional<std::string>(); }, dir_);
   EXPECT_FALSE(outside.connection);
   EXPECT_NE(outside.error.find("KUBERNETES_SERVICE_HOST"), std::string::npos) << outside.error;
+}
+
+// The kubeconfig above with the main cluster's server replaced.
+std::string withServer(std::string yaml, const std::string& server) {
+  const std::string from = "server: https://10.0.0.1:6443/";
+  yaml.replace(yaml.find(from), from.size(), "server: " + server);
+  return yaml;
+}
+
+TEST(Kubeconfig, TokenOverPlainHttpNeedsTheExtension) {
+  const std::string extension = "    extensions:\n    - name: nicproxy.io/allow-token-over-http\n      extension: {}\n";
+  const auto refused = parseKubeconfig(withServer(kubeconfig("    token: abc\n"), "http://10.0.0.1:8080"), "/k",
+                                       "kubeconfig /k/config");
+  EXPECT_FALSE(refused.connection);
+  EXPECT_EQ(refused.error,
+            "kubeconfig /k/config: context prod: clusters[main].cluster.server \"http://10.0.0.1:8080\" is plain http "
+            "and users[admin].user.token is a bearer token, which would be sent unencrypted; use https, or allow it "
+            "explicitly with the cluster extension nicproxy.io/allow-token-over-http");
+  // A token file is a token too.
+  const auto file = parseKubeconfig(withServer(kubeconfig("    tokenFile: t\n"), "http://10.0.0.1:8080"), "/k", "k");
+  EXPECT_FALSE(file.connection);
+  EXPECT_NE(file.error.find("users[admin].user.tokenFile is a bearer token"), std::string::npos) << file.error;
+
+  const auto allowed =
+      parseKubeconfig(withServer(kubeconfig("    token: abc\n", extension), "http://10.0.0.1:8080"), "/k", "k");
+  ASSERT_TRUE(allowed.connection) << allowed.error;
+  EXPECT_TRUE(allowed.connection->allowTokenOverHttp);
+  EXPECT_EQ(allowed.connection->describeCredentials(),
+            "a bearer token (inline) sent over plain http (allowed by nicproxy.io/allow-token-over-http)");
+
+  // Another extension is no opt-in; no token over http, or a token over https, needs none.
+  const auto otherExtension = parseKubeconfig(
+      withServer(kubeconfig("    token: abc\n", "    extensions:\n    - name: example.com/x\n      extension: {}\n"),
+                 "http://10.0.0.1:8080"),
+      "/k", "k");
+  EXPECT_FALSE(otherExtension.connection);
+  const auto noToken = parseKubeconfig(withServer(kubeconfig("    username: a\n"), "http://10.0.0.1:8080"), "/k", "k");
+  ASSERT_TRUE(noToken.connection) << noToken.error;
+  EXPECT_FALSE(noToken.connection->allowTokenOverHttp);
+  const auto https = parseKubeconfig(kubeconfig("    token: abc\n"), "/k", "k");
+  ASSERT_TRUE(https.connection) << https.error;
+  EXPECT_FALSE(https.connection->allowTokenOverHttp);
+}
+
+TEST_F(KubeconfigFiles, InClusterIsAlwaysHttps) {
+  // The service-account token goes only to https://, whatever the environment holds.
+  write("token", "sa-token");
+  const auto env = [](const char* name) -> std::optional<std::string> {
+    if (std::string(name) == "KUBERNETES_SERVICE_HOST") return "fd00::1";
+    if (std::string(name) == "KUBERNETES_SERVICE_PORT") return "6443";
+    return std::nullopt;
+  };
+  const auto r = inClusterConnection(env, dir_);
+  ASSERT_TRUE(r.connection) << r.error;
+  EXPECT_EQ(r.connection->server, "https://[fd00::1]:6443");
+  EXPECT_FALSE(isPlainHttp(r.connection->server));
+  EXPECT_FALSE(r.connection->allowTokenOverHttp);
 }
 
 TEST(Kubeconfig, CredentialsDescribedNeverShown) {

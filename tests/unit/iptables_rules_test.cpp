@@ -236,12 +236,12 @@ TEST_F(ProviderFixture, CanaryChecksOneJumpRulePerTable) {
   EXPECT_EQ(provider->checkCanary(), std::nullopt);
   const auto calls = callsOf("iptables");
   ASSERT_EQ(calls.size(), before + 2);
-  EXPECT_EQ(calls[before].argv, (std::vector<std::string>{"iptables", "-w", "-t", "filter", "-C", "INPUT", "-m",
+  EXPECT_EQ(calls[before].argv, (std::vector<std::string>{"iptables", "-w", "5", "-t", "filter", "-C", "INPUT", "-m",
                                                           "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment",
                                                           "kubernetes externally-visible service portals", "-j",
                                                           "KUBE-EXTERNAL-SERVICES"}));
   EXPECT_EQ(calls[before + 1].argv,
-            (std::vector<std::string>{"iptables", "-w", "-t", "nat", "-C", "OUTPUT", "-m", "comment", "--comment",
+            (std::vector<std::string>{"iptables", "-w", "5", "-t", "nat", "-C", "OUTPUT", "-m", "comment", "--comment",
                                       "kubernetes service portals", "-j", "KUBE-SERVICES"}));
 
   exec.pushResult(ok());  // filter: there

@@ -11,9 +11,8 @@ namespace {
 
 constexpr const char* kSchedulerAnnotation = "nicproxy.io/scheduler";
 
-std::string serviceKey(const std::string& namespaceName, const std::string& name) { return namespaceName + "/" + name; }
-std::string sliceServiceKey(const k8s::EndpointSlice& slice) {
-  return serviceKey(slice.meta.namespaceName, slice.serviceName);
+k8s::ObjectKey sliceServiceKey(const k8s::EndpointSlice& slice) {
+  return k8s::ObjectKey{slice.meta.namespaceName, slice.serviceName};
 }
 
 const k8s::EndpointPort* findSlicePort(const k8s::EndpointSlice& slice, const std::string& name, Protocol protocol) {
@@ -115,27 +114,28 @@ std::vector<ServicePort> buildServicePorts(const k8s::Service& service,
 ChangeTracker::ChangeTracker(std::string nodeName) : nodeName_(std::move(nodeName)) {}
 
 void ChangeTracker::upsertService(k8s::Service service) {
-  std::string key = service.meta.key();
+  Key key = service.meta.objectKey();
   dirtyServices_.insert(key);
   services_.insert_or_assign(std::move(key), std::move(service));
 }
 
 void ChangeTracker::deleteService(const std::string& namespaceName, const std::string& name) {
-  if (services_.erase(serviceKey(namespaceName, name)) > 0) dirtyServices_.insert(serviceKey(namespaceName, name));
+  Key key{namespaceName, name};
+  if (services_.erase(key) > 0) dirtyServices_.insert(std::move(key));
 }
 
 void ChangeTracker::upsertEndpointSlice(k8s::EndpointSlice slice) {
-  std::string key = slice.meta.key();
+  Key key = slice.meta.objectKey();
   // A slice may move to another service (its label changed): both services change.
   if (const auto old = slices_.find(key); old != slices_.end()) unindexSlice(key, old->second);
-  const std::string service = sliceServiceKey(slice);
+  const Key service = sliceServiceKey(slice);
   dirtyServices_.insert(service);
   slicesByService_[service].insert(key);
   slices_.insert_or_assign(std::move(key), std::move(slice));
 }
 
-void ChangeTracker::unindexSlice(const std::string& key, const k8s::EndpointSlice& slice) {
-  const std::string service = sliceServiceKey(slice);
+void ChangeTracker::unindexSlice(const Key& key, const k8s::EndpointSlice& slice) {
+  const Key service = sliceServiceKey(slice);
   dirtyServices_.insert(service);
   if (const auto it = slicesByService_.find(service); it != slicesByService_.end()) {
     it->second.erase(key);
@@ -144,7 +144,7 @@ void ChangeTracker::unindexSlice(const std::string& key, const k8s::EndpointSlic
 }
 
 void ChangeTracker::deleteEndpointSlice(const std::string& namespaceName, const std::string& name) {
-  const auto it = slices_.find(serviceKey(namespaceName, name));
+  const auto it = slices_.find(Key{namespaceName, name});
   if (it == slices_.end()) return;
   unindexSlice(it->first, it->second);
   slices_.erase(it);
@@ -160,10 +160,10 @@ void ChangeTracker::replaceAll(std::vector<k8s::Service> services, std::vector<k
   for (auto& slice : slices) upsertEndpointSlice(std::move(slice));
 }
 
-std::vector<const k8s::EndpointSlice*> ChangeTracker::slicesOf(const std::string& service) const {
+std::vector<const k8s::EndpointSlice*> ChangeTracker::slicesOf(const Key& service) const {
   std::vector<const k8s::EndpointSlice*> result;
   if (const auto it = slicesByService_.find(service); it != slicesByService_.end()) {
-    for (const std::string& key : it->second) result.push_back(&slices_.at(key));
+    for (const Key& key : it->second) result.push_back(&slices_.at(key));
   }
   return result;
 }
@@ -192,8 +192,7 @@ Snapshot ChangeTracker::apply() {
   ServiceTable::Map ports = sole ? current_->releasePorts() : current_->ports();
   auto builtOfService = builtPerService.begin();
   for (const auto& key : dirtyServices_) {
-    const size_t slash = key.find('/');
-    ServiceTable::Map previous = extractService(ports, key.substr(0, slash), key.substr(slash + 1));
+    ServiceTable::Map previous = extractService(ports, key.namespaceName, key.name);
     std::vector<ServicePort>& built = *builtOfService++;
     for (auto& port : built) {
       const auto old = previous.find(port.name);

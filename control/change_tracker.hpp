@@ -39,16 +39,17 @@ class ChangeTracker {
   std::shared_ptr<const ServiceTable> current() const { return current_; }
 
  private:
+  using Key = k8s::ObjectKey;
   /// Marks the service a slice belonged to as dirty and forgets the slice there.
-  void unindexSlice(const std::string& key, const k8s::EndpointSlice& slice);
-  /// The slices labelled for `service` (namespace/name), in slice-key order.
-  std::vector<const k8s::EndpointSlice*> slicesOf(const std::string& service) const;
+  void unindexSlice(const Key& key, const k8s::EndpointSlice& slice);
+  /// The slices labelled for `service`, in slice-key order.
+  std::vector<const k8s::EndpointSlice*> slicesOf(const Key& service) const;
 
   std::string nodeName_;
-  std::map<std::string, k8s::Service> services_;              // key namespace/name
-  std::map<std::string, k8s::EndpointSlice> slices_;          // key namespace/sliceName
-  std::map<std::string, std::set<std::string>> slicesByService_;  // namespace/serviceName -> slice keys
-  std::set<std::string> dirtyServices_;                        // namespace/serviceName
+  std::map<Key, k8s::Service> services_;               // (namespace, name)
+  std::map<Key, k8s::EndpointSlice> slices_;           // (namespace, slice name)
+  std::map<Key, std::set<Key>> slicesByService_;       // (namespace, service name) -> slice keys
+  std::set<Key> dirtyServices_;                        // (namespace, service name)
   // Not const, so that apply() can take the map over when no one else holds the table.
   std::shared_ptr<ServiceTable> current_ = std::make_shared<ServiceTable>();
   uint64_t generation_ = 0;

@@ -11,6 +11,7 @@
 //   ChangeTracker.SliceFromOtherNamespaceDoesNotJoin
 //   ChangeTracker.SliceMovingToAnotherServiceUpdatesBoth
 //   ChangeTracker.ReplaceAllDropsWhatIsGone
+//   ChangeTracker.KeysDoNotSplitAtSlashes                 ("a/b", "c") and ("a", "b/c") stay two services
 #include <gtest/gtest.h>
 
 #include "control/change_tracker.hpp"
@@ -318,6 +319,29 @@ TEST_F(ChangeTrackerTest, ReplaceAllDropsWhatIsGone) {
   EXPECT_EQ(second.table->size(), 1u);
   const auto& db = portName("default", "db", "");
   EXPECT_EQ(second.table->ports().at(db), first.table->ports().at(db));
+}
+
+// Names with a '/' never pass decoding, but the tracker must not depend on that: a key
+// joined as "namespace/name" and split at the first '/' mixed these two up, and the
+// deleted one kept forwarding.
+TEST_F(ChangeTrackerTest, KeysDoNotSplitAtSlashes) {
+  tracker_.apply();
+  tracker_.upsertService(service("a/b", "c", "10.96.7.1", {servicePort("", 80, uint16_t{8080})}));
+  tracker_.upsertService(service("a", "b/c", "10.96.7.2", {servicePort("", 80, uint16_t{8080})}));
+  Snapshot snapshot = tracker_.apply();
+  EXPECT_EQ(snapshot.changed, (ChangedPorts{portName("a/b", "c", ""), portName("a", "b/c", "")}));
+  ASSERT_EQ(snapshot.table->size(), 5u);
+
+  tracker_.deleteService("a/b", "c");
+  snapshot = tracker_.apply();
+  EXPECT_EQ(snapshot.changed, ChangedPorts{portName("a/b", "c", "")});
+  EXPECT_EQ(snapshot.table->find(portName("a/b", "c", "")), nullptr);
+  ASSERT_NE(snapshot.table->find(portName("a", "b/c", "")), nullptr);
+  EXPECT_EQ(snapshot.table->find(portName("a", "b/c", ""))->clusterIPs, std::vector<Ipv4>{ip("10.96.7.2")});
+
+  tracker_.upsertEndpointSlice(slice("a", "b/c-1", "b/c", {slicePort("", 8080)}, {sliceEndpoint("10.244.7.1")}));
+  snapshot = tracker_.apply();
+  EXPECT_EQ(addresses(*snapshot.table->find(portName("a", "b/c", ""))), (Addresses{{"10.244.7.1", 8080}}));
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 #pragma once
 // IPv4 addresses and prefixes as the control plane sees them: host byte order,
 // parsed strictly (no leading zeros, no shorthand), so that bad input is an error
-// rather than a surprise.
+// rather than a surprise. Kubernetes objects are the exception: they are read with the
+// Sloppy variants, as kube-proxy reads them (docs/services-input.md).
 #include <array>
 #include <cstdint>
 #include <optional>

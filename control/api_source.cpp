@@ -312,6 +312,9 @@ size_t ApiSource::drainInto(ChangeTracker& tracker) {
     std::lock_guard lock(mutex_);
     updates.swap(queue_);
   }
+  const auto countRefusal = [this](bool taken) {
+    if (!taken) counters_.services.conflicts.fetch_add(1, kRelaxed);
+  };
   for (Update& update : updates) {
     std::visit(
         [&](auto& u) {
@@ -319,7 +322,7 @@ size_t ApiSource::drainInto(ChangeTracker& tracker) {
           if constexpr (std::is_same_v<T, ServicesListed>) {
             replaceListed(u.items, u.invalid, knownServices_, [&](const std::string& ns, const std::string& name) {
               tracker.deleteService(ns, name);
-            }, [&](k8s::Service&& item) { tracker.upsertService(std::move(item)); });
+            }, [&](k8s::Service&& item) { countRefusal(tracker.upsertService(std::move(item))); });
             servicesSynced_ = true;
           } else if constexpr (std::is_same_v<T, SlicesListed>) {
             replaceListed(u.items, u.invalid, knownSlices_, [&](const std::string& ns, const std::string& name) {
@@ -328,7 +331,7 @@ size_t ApiSource::drainInto(ChangeTracker& tracker) {
             slicesSynced_ = true;
           } else if constexpr (std::is_same_v<T, ServiceUpsert>) {
             knownServices_.insert(u.item.meta.objectKey());
-            tracker.upsertService(std::move(u.item));
+            countRefusal(tracker.upsertService(std::move(u.item)));
           } else if constexpr (std::is_same_v<T, SliceUpsert>) {
             knownSlices_.insert(u.item.meta.objectKey());
             tracker.upsertEndpointSlice(std::move(u.item));

@@ -6,6 +6,8 @@
 #include <utility>
 #include <variant>
 
+#include <spdlog/spdlog.h>
+
 namespace nicproxy {
 namespace {
 
@@ -111,17 +113,99 @@ std::vector<ServicePort> buildServicePorts(const k8s::Service& service,
   return result;
 }
 
+namespace {
+
+// Every (address, port, protocol) a service answers on: the cluster, external and
+// load-balancer IPs with each of its ports. Node ports are per node, not per address.
+template <typename Visit>
+void forEachFrontend(const k8s::Service& service, const Visit& visit) {
+  for (const auto* list : {&service.clusterIPs, &service.externalIPs, &service.loadBalancerIPs}) {
+    for (Ipv4 ip : *list) {
+      for (const auto& port : service.ports) visit(std::tuple{ip, port.port, port.protocol});
+    }
+  }
+}
+
+}  // namespace
+
+const ChangeTracker::Key* ChangeTracker::frontendOwner(const k8s::Service& service, const Key& self) const {
+  const Key* owner = nullptr;
+  forEachFrontend(service, [&](const Frontend& frontend) {
+    const auto it = frontends_.find(frontend);
+    if (owner == nullptr && it != frontends_.end() && it->second != self) owner = &it->second;
+  });
+  return owner;
+}
+
+void ChangeTracker::claimFrontends(const k8s::Service& service, const Key& self) {
+  forEachFrontend(service, [&](const Frontend& frontend) { frontends_.insert_or_assign(frontend, self); });
+}
+
+void ChangeTracker::releaseFrontends(const k8s::Service& service) {
+  const Key self = service.meta.objectKey();
+  forEachFrontend(service, [&](const Frontend& frontend) {
+    if (const auto it = frontends_.find(frontend); it != frontends_.end() && it->second == self) frontends_.erase(it);
+  });
+}
+
+// Taking one in may free frontends for another (it replaces an older version), so the
+// scan starts over after each; upsertService does not recurse into it meanwhile.
+void ChangeTracker::retryRefused() {
+  if (retrying_) return;
+  retrying_ = true;
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (auto it = refused_.begin(); it != refused_.end(); ++it) {
+      if (frontendOwner(it->second, it->first) != nullptr) continue;
+      k8s::Service service = std::move(it->second);
+      spdlog::info("Service {}: the frontends it was refused for are free now; taking it", it->first.toString());
+      refused_.erase(it);
+      upsertService(std::move(service));
+      progress = true;
+      break;
+    }
+  }
+  retrying_ = false;
+}
+
 ChangeTracker::ChangeTracker(std::string nodeName) : nodeName_(std::move(nodeName)) {}
 
-void ChangeTracker::upsertService(k8s::Service service) {
+// Two services on one frontend would leave each dataplane to pick one at random (a
+// hash-map insert); the API server's allocators never allow it for clusterIPs, and a
+// watch that shows it anyway is a server to distrust, not to follow.
+bool ChangeTracker::upsertService(k8s::Service service) {
   Key key = service.meta.objectKey();
+  if (const Key* owner = frontendOwner(service, key)) {
+    const auto current = services_.find(key);
+    spdlog::warn("refusing Service {}: it would answer on a frontend Service {} answers on (the same address, port "
+                 "and protocol); {}",
+                 key.toString(), owner->toString(),
+                 current != services_.end() ? "its last accepted version stays" : "it waits until that clears");
+    refused_.insert_or_assign(std::move(key), std::move(service));
+    return false;
+  }
+  refused_.erase(key);
   dirtyServices_.insert(key);
+  bool released = false;
+  if (const auto old = services_.find(key); old != services_.end()) {
+    releaseFrontends(old->second);
+    released = true;
+  }
+  claimFrontends(service, key);
   services_.insert_or_assign(std::move(key), std::move(service));
+  if (released && !refused_.empty()) retryRefused();
+  return true;
 }
 
 void ChangeTracker::deleteService(const std::string& namespaceName, const std::string& name) {
   Key key{namespaceName, name};
-  if (services_.erase(key) > 0) dirtyServices_.insert(std::move(key));
+  refused_.erase(key);
+  const auto it = services_.find(key);
+  if (it == services_.end()) return;
+  releaseFrontends(it->second);
+  services_.erase(it);
+  dirtyServices_.insert(std::move(key));
+  if (!refused_.empty()) retryRefused();
 }
 
 void ChangeTracker::upsertEndpointSlice(k8s::EndpointSlice slice) {
@@ -156,6 +240,8 @@ void ChangeTracker::replaceAll(std::vector<k8s::Service> services, std::vector<k
   services_.clear();
   slices_.clear();
   slicesByService_.clear();
+  frontends_.clear();
+  refused_.clear();
   for (auto& service : services) upsertService(std::move(service));
   for (auto& slice : slices) upsertEndpointSlice(std::move(slice));
 }

@@ -14,6 +14,8 @@
 //   ApiSource.OtherProxysAndHeadlessSkipped    service-proxy-name label, headless label, clusterIP None
 //   ApiSource.BadNewVersionKeepsTheLastGoodOne invalid MODIFIED Service and slice (bad port, martian clusterIP,
 //                                              bad name) and a relist holding the bad version: the good one stays
+//   ApiSource.ClashingServiceRefused           a Service on another one's clusterIP and port is refused and
+//                                              counted until the first one is deleted
 //   ApiSource.NodeAddressesAndZone
 // Addresses: ClusterIPs 10.96.0.0/16, endpoints 10.244.0.0/16, API server 127.0.0.1:<any port>.
 #include <gtest/gtest.h>
@@ -395,6 +397,21 @@ TEST_F(ApiSourceTest, BadNewVersionKeepsTheLastGoodOne) {
   server_->remove("services", "default", "svc0");
   server_->apply("services", serviceJson("default", "svc1", "None", 80, 8080));  // headless now
   ASSERT_TRUE(eventually([&] { return !hasService("svc0") && !hasService("svc1"); }));
+}
+
+TEST_F(ApiSourceTest, ClashingServiceRefused) {
+  seed(1);
+  ApiSource& source = startSource();
+  ASSERT_TRUE(syncedWith(1));
+  server_->apply("services", serviceJson("default", "thief", "10.96.0.1", 80, 8080));  // svc0's clusterIP and port
+  server_->apply("services", serviceJson("default", "marker", "10.96.5.2", 80, 8080));
+  ASSERT_TRUE(eventually([&] { return hasService("marker"); }));
+  EXPECT_FALSE(hasService("thief"));
+  EXPECT_EQ(tracker_.current()->find(ServicePortName{"default", "svc0", "http", Protocol::Tcp})->clusterIPs,
+            std::vector<Ipv4>{parseIpv4("10.96.0.1").value()});
+  EXPECT_EQ(source.counters().services.conflicts.load(), 1u);
+  server_->remove("services", "default", "svc0");
+  ASSERT_TRUE(eventually([&] { return hasService("thief") && !hasService("svc0"); }));
 }
 
 TEST_F(ApiSourceTest, NodeAddressesAndZone) {

@@ -101,13 +101,14 @@ void addItem(const boost::json::value& value, const std::string& where, const st
   }
 }
 
-
 // What no single item shows: the same object twice, an address or node port two
 // Services claim, a node port outside the range.
 void checkAcrossItems(ServicesFileContents& contents) {
   std::vector<PlacedService> services;
   std::vector<PlacedSlice> slices;
-  for (size_t i = 0; i < contents.services.size(); ++i) services.push_back({&contents.services[i], contents.serviceItems[i]});
+  for (size_t i = 0; i < contents.services.size(); ++i) {
+    services.push_back({&contents.services[i], contents.serviceItems[i]});
+  }
   for (size_t i = 0; i < contents.slices.size(); ++i) slices.push_back({&contents.slices[i], contents.sliceItems[i]});
   for (std::string& problem : checkServiceSet(services, slices, ServiceCheckOptions{})) {
     contents.errors.push_back(std::move(problem));
@@ -182,7 +183,8 @@ bool loadServicesFileInto(const std::filesystem::path& path, ChangeTracker& trac
   // being edited or generated wrongly, and applying the rest would remove that item's
   // Service (and reset its clients) although nobody asked for it.
   if (!contents.ok()) {
-    const std::string why = contents.unreadable ? "cannot be used" : std::to_string(contents.errors.size()) + " error(s)";
+    const std::string why =
+        contents.unreadable ? "cannot be used" : std::to_string(contents.errors.size()) + " error(s)";
     if (keepOnFailure) {
       spdlog::error("servicesFile {}: {}; nothing applied, keeping the {} service ports in force", path.string(), why,
                     tracker.current()->size());

@@ -35,7 +35,9 @@ using NameProblems = std::vector<std::string> (*)(std::string_view);
 // Returns whether the name was valid.
 bool checkName(std::string_view text, NameProblems rule, const std::string& path, Errors& errors) {
   const std::vector<std::string> problems = rule(text);
-  for (const std::string& problem : problems) errors.push_back(path + ": Invalid value: " + json::quote(text) + ": " + problem);
+  for (const std::string& problem : problems) {
+    errors.push_back(path + ": Invalid value: " + json::quote(text) + ": " + problem);
+  }
   return problems.empty();
 }
 
@@ -110,7 +112,9 @@ void readTargetPort(ObjectReader& reader, Errors& errors, ServicePortSpec& port)
     const std::string_view text(name->data(), name->size());
     if (text.empty()) return;
     // IANA_SVC_NAME, as the API server checks a named targetPort.
-    if (checkName(text, ianaServiceNameProblems, reader.pathOf("targetPort"), errors)) port.targetPort = std::string(text);
+    if (checkName(text, ianaServiceNameProblems, reader.pathOf("targetPort"), errors)) {
+      port.targetPort = std::string(text);
+    }
     return;
   }
   if (value->is_int64() && value->as_int64() == 0) return;

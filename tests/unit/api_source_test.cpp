@@ -366,7 +366,8 @@ TEST_F(ApiSourceTest, BadNewVersionKeepsTheLastGoodOne) {
   seed(3);
   ApiSource& source = startSource();
   ASSERT_TRUE(syncedWith(3));
-  ASSERT_TRUE(eventually([&] { return server_->openWatches("services") == 1 && server_->openWatches("endpointslices") == 1; }));
+  ASSERT_TRUE(eventually(
+      [&] { return server_->openWatches("services") == 1 && server_->openWatches("endpointslices") == 1; }));
   boost::json::value badSlice = sliceJson("default", "svc2-abc", "svc2", {"10.244.0.300"}, 8080);
   server_->apply("services", serviceJson("default", "svc0", "10.96.0.1", 70000, 8080));       // bad port
   server_->apply("services", serviceJson("default", "svc1", "127.0.0.1", 80, 8080));          // loopback clusterIP

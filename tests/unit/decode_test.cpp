@@ -434,7 +434,8 @@ TEST(DecodeAddresses, SpecialFrontendsRejected) {
     SCOPED_TRACE(c.address);
     const std::string spec = std::string(R"({"clusterIP": ")") + c.address + R"(", "ports": [{"port": 80}]})";
     EXPECT_EQ(serviceErrors(R"({"metadata": {"name": "web"}, "spec": )" + spec + "}"),
-              Strings{std::string("Service default/web: spec.clusterIP: Invalid value: \"") + c.address + "\": " + c.why});
+              Strings{std::string("Service default/web: spec.clusterIP: Invalid value: \"") + c.address + "\": " +
+                      c.why});
     const std::string external = std::string(R"({"externalIPs": ["192.0.2.1", ")") + c.address +
                                  R"("], "ports": [{"port": 80}]})";
     EXPECT_EQ(serviceErrors(R"({"metadata": {"name": "web"}, "spec": )" + external + "}"),

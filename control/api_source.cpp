@@ -56,23 +56,42 @@ void logDecodeErrors(const std::vector<k8s::DecodeError>& errors, const char* ki
   counters.decodeErrors.fetch_add(1, kRelaxed);
   std::string text;
   for (const auto& e : errors) text += (text.empty() ? "" : "; ") + e.message;
-  spdlog::warn("skipping {}: {}", describeObject(kind, object), text);
+  spdlog::warn("skipping {}: {}; its last good version, if any, stays in force", describeObject(kind, object), text);
 }
 
-// A (re)list replaces: whatever the tracker holds that the list lacks is gone.
+// The key of an object as its metadata says, valid or not (nullopt without a name).
+std::optional<k8s::ObjectKey> keyOf(const boost::json::value& object) {
+  const auto* meta = metadataOf(object);
+  k8s::ObjectKey key{stringAt(meta, "namespace"), stringAt(meta, "name")};
+  if (key.name.empty()) return std::nullopt;
+  if (key.namespaceName.empty()) key.namespaceName = "default";
+  return key;
+}
+
+// A (re)list replaces: whatever the tracker holds that the list lacks is gone. An object
+// listed in an invalid version (`invalid`) is not gone: its last good version stays.
 template <typename Item, typename Delete, typename Upsert>
-void replaceListed(std::vector<Item>& items, std::set<std::string>& known, const Delete& remove, const Upsert& upsert) {
-  std::set<std::string> keys;
-  for (const auto& item : items) keys.insert(item.meta.key());
+void replaceListed(std::vector<Item>& items, const std::vector<k8s::ObjectKey>& invalid,
+                   std::set<k8s::ObjectKey>& known, const Delete& remove, const Upsert& upsert) {
+  std::set<k8s::ObjectKey> keys;
+  for (const auto& item : items) keys.insert(item.meta.objectKey());
+  for (const auto& key : invalid) {
+    if (known.count(key) != 0) keys.insert(key);
+  }
   for (const auto& key : known) {
-    if (keys.count(key) == 0) {
-      const auto slash = key.find('/');
-      remove(key.substr(0, slash), key.substr(slash + 1));
-    }
+    if (keys.count(key) == 0) remove(key.namespaceName, key.name);
   }
   for (auto& item : items) upsert(std::move(item));
   known = std::move(keys);
 }
+
+// What a handler made of one object: served (item), not served (neither: headless,
+// another proxy's, IPv6), or invalid (its last good version, if any, stays in force).
+template <typename T>
+struct Judged {
+  std::optional<T> item;
+  bool invalid = false;
+};
 
 }  // namespace
 
@@ -88,38 +107,45 @@ class ApiSource::ServiceHandler : public k8s::ReflectorHandler {
  public:
   explicit ServiceHandler(ApiSource& source) : source_(source) {}
 
-  std::optional<k8s::Service> decode(const boost::json::value& object) {
+  Judged<k8s::Service> decode(const boost::json::value& object) {
     auto decoded = k8s::decodeService(object);
     if (auto* errors = std::get_if<std::vector<k8s::DecodeError>>(&decoded)) {
       logDecodeErrors(*errors, "Service", object, source_.counters_.services);
-      return std::nullopt;
+      return {std::nullopt, true};
     }
     auto& service = std::get<k8s::Service>(decoded);
     std::string why;
     if (service.headless) why = "headless or ExternalName";
-    if (why.empty() && selected(service.meta.labels, source_.options_.serviceProxyName, why)) return std::move(service);
+    if (why.empty() && selected(service.meta.labels, source_.options_.serviceProxyName, why)) {
+      return {std::move(service), false};
+    }
     spdlog::debug("not serving Service {}: {}", service.meta.key(), why);
-    return std::nullopt;
+    return {};
   }
 
   void onList(std::vector<boost::json::value>&& items) override {
     ServicesListed listed;
     for (const auto& item : items) {
-      if (auto service = decode(item)) listed.items.push_back(std::move(*service));
+      auto judged = decode(item);
+      if (judged.item) listed.items.push_back(std::move(*judged.item));
+      if (const auto key = keyOf(item); judged.invalid && key) listed.invalid.push_back(*key);
     }
     source_.push(std::move(listed));
   }
 
   void onEvent(WatchEventType type, boost::json::value&& object) override {
-    const auto* meta = metadataOf(object);
-    ServiceDelete removal{stringAt(meta, "namespace"), stringAt(meta, "name")};
+    const auto key = keyOf(object);
     if (type == WatchEventType::Deleted) {
-      source_.push(std::move(removal));
-    } else if (auto service = decode(object)) {
-      source_.push(ServiceUpsert{std::move(*service)});
-    } else if (!removal.name.empty()) {
-      source_.push(std::move(removal));  // no longer served (or now undecodable): drop what was there
+      if (key) source_.push(ServiceDelete{key->namespaceName, key->name});
+      return;
     }
+    auto judged = decode(object);
+    if (judged.item) {
+      source_.push(ServiceUpsert{std::move(*judged.item)});
+    } else if (!judged.invalid && key) {
+      source_.push(ServiceDelete{key->namespaceName, key->name});  // no longer served: drop what was there
+    }
+    // Invalid: skipped; the last good version stays in force, as when a list has it.
   }
 
  private:
@@ -130,37 +156,43 @@ class ApiSource::SliceHandler : public k8s::ReflectorHandler {
  public:
   explicit SliceHandler(ApiSource& source) : source_(source) {}
 
-  std::optional<k8s::EndpointSlice> decode(const boost::json::value& object) {
+  Judged<k8s::EndpointSlice> decode(const boost::json::value& object) {
     auto decoded = k8s::decodeEndpointSlice(object);
     if (auto* errors = std::get_if<std::vector<k8s::DecodeError>>(&decoded)) {
       logDecodeErrors(*errors, "EndpointSlice", object, source_.counters_.endpointSlices);
-      return std::nullopt;
+      return {std::nullopt, true};
     }
     auto& slice = std::get<k8s::EndpointSlice>(decoded);
     std::string why;
     if (slice.addressType != "IPv4") why = "addressType " + slice.addressType + " (nicproxy is IPv4-only)";
-    if (why.empty() && selected(slice.meta.labels, source_.options_.serviceProxyName, why)) return std::move(slice);
+    if (why.empty() && selected(slice.meta.labels, source_.options_.serviceProxyName, why)) {
+      return {std::move(slice), false};
+    }
     spdlog::debug("not using EndpointSlice {}: {}", slice.meta.key(), why);
-    return std::nullopt;
+    return {};
   }
 
   void onList(std::vector<boost::json::value>&& items) override {
     SlicesListed listed;
     for (const auto& item : items) {
-      if (auto slice = decode(item)) listed.items.push_back(std::move(*slice));
+      auto judged = decode(item);
+      if (judged.item) listed.items.push_back(std::move(*judged.item));
+      if (const auto key = keyOf(item); judged.invalid && key) listed.invalid.push_back(*key);
     }
     source_.push(std::move(listed));
   }
 
   void onEvent(WatchEventType type, boost::json::value&& object) override {
-    const auto* meta = metadataOf(object);
-    SliceDelete removal{stringAt(meta, "namespace"), stringAt(meta, "name")};
+    const auto key = keyOf(object);
     if (type == WatchEventType::Deleted) {
-      source_.push(std::move(removal));
-    } else if (auto slice = decode(object)) {
-      source_.push(SliceUpsert{std::move(*slice)});
-    } else if (!removal.name.empty()) {
-      source_.push(std::move(removal));
+      if (key) source_.push(SliceDelete{key->namespaceName, key->name});
+      return;
+    }
+    auto judged = decode(object);
+    if (judged.item) {
+      source_.push(SliceUpsert{std::move(*judged.item)});
+    } else if (!judged.invalid && key) {
+      source_.push(SliceDelete{key->namespaceName, key->name});
     }
   }
 
@@ -280,31 +312,34 @@ size_t ApiSource::drainInto(ChangeTracker& tracker) {
     std::lock_guard lock(mutex_);
     updates.swap(queue_);
   }
+  const auto countRefusal = [this](bool taken) {
+    if (!taken) counters_.services.conflicts.fetch_add(1, kRelaxed);
+  };
   for (Update& update : updates) {
     std::visit(
         [&](auto& u) {
           using T = std::decay_t<decltype(u)>;
           if constexpr (std::is_same_v<T, ServicesListed>) {
-            replaceListed(u.items, knownServices_, [&](const std::string& ns, const std::string& name) {
+            replaceListed(u.items, u.invalid, knownServices_, [&](const std::string& ns, const std::string& name) {
               tracker.deleteService(ns, name);
-            }, [&](k8s::Service&& item) { tracker.upsertService(std::move(item)); });
+            }, [&](k8s::Service&& item) { countRefusal(tracker.upsertService(std::move(item))); });
             servicesSynced_ = true;
           } else if constexpr (std::is_same_v<T, SlicesListed>) {
-            replaceListed(u.items, knownSlices_, [&](const std::string& ns, const std::string& name) {
+            replaceListed(u.items, u.invalid, knownSlices_, [&](const std::string& ns, const std::string& name) {
               tracker.deleteEndpointSlice(ns, name);
             }, [&](k8s::EndpointSlice&& item) { tracker.upsertEndpointSlice(std::move(item)); });
             slicesSynced_ = true;
           } else if constexpr (std::is_same_v<T, ServiceUpsert>) {
-            knownServices_.insert(u.item.meta.key());
-            tracker.upsertService(std::move(u.item));
+            knownServices_.insert(u.item.meta.objectKey());
+            countRefusal(tracker.upsertService(std::move(u.item)));
           } else if constexpr (std::is_same_v<T, SliceUpsert>) {
-            knownSlices_.insert(u.item.meta.key());
+            knownSlices_.insert(u.item.meta.objectKey());
             tracker.upsertEndpointSlice(std::move(u.item));
           } else if constexpr (std::is_same_v<T, ServiceDelete>) {
-            knownServices_.erase(u.namespaceName + "/" + u.name);
+            knownServices_.erase(k8s::ObjectKey{u.namespaceName, u.name});
             tracker.deleteService(u.namespaceName, u.name);
           } else {
-            knownSlices_.erase(u.namespaceName + "/" + u.name);
+            knownSlices_.erase(k8s::ObjectKey{u.namespaceName, u.name});
             tracker.deleteEndpointSlice(u.namespaceName, u.name);
           }
         },

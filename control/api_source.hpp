@@ -74,8 +74,9 @@ class ApiSource {
   std::string endpointSlicesResourceVersion() const;
 
   // Updates queued by the reflector threads.
-  struct ServicesListed { std::vector<k8s::Service> items; };
-  struct SlicesListed { std::vector<k8s::EndpointSlice> items; };
+  // `invalid`: objects listed in a version that does not decode; their last good one stays.
+  struct ServicesListed { std::vector<k8s::Service> items; std::vector<k8s::ObjectKey> invalid; };
+  struct SlicesListed { std::vector<k8s::EndpointSlice> items; std::vector<k8s::ObjectKey> invalid; };
   struct ServiceUpsert { k8s::Service item; };
   struct SliceUpsert { k8s::EndpointSlice item; };
   struct ServiceDelete { std::string namespaceName, name; };
@@ -101,7 +102,7 @@ class ApiSource {
   NodeInfo nodeInfo_;
 
   // Control thread only.
-  std::set<std::string> knownServices_, knownSlices_;  // keys "namespace/name" in the tracker
+  std::set<k8s::ObjectKey> knownServices_, knownSlices_;  // what the tracker holds from this source
   bool servicesSynced_ = false, slicesSynced_ = false;
 
   friend class NodeHandler;

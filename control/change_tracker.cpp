@@ -6,14 +6,15 @@
 #include <utility>
 #include <variant>
 
+#include <spdlog/spdlog.h>
+
 namespace nicproxy {
 namespace {
 
 constexpr const char* kSchedulerAnnotation = "nicproxy.io/scheduler";
 
-std::string serviceKey(const std::string& namespaceName, const std::string& name) { return namespaceName + "/" + name; }
-std::string sliceServiceKey(const k8s::EndpointSlice& slice) {
-  return serviceKey(slice.meta.namespaceName, slice.serviceName);
+k8s::ObjectKey sliceServiceKey(const k8s::EndpointSlice& slice) {
+  return k8s::ObjectKey{slice.meta.namespaceName, slice.serviceName};
 }
 
 const k8s::EndpointPort* findSlicePort(const k8s::EndpointSlice& slice, const std::string& name, Protocol protocol) {
@@ -112,30 +113,113 @@ std::vector<ServicePort> buildServicePorts(const k8s::Service& service,
   return result;
 }
 
+namespace {
+
+// Every (address, port, protocol) a service answers on: the cluster, external and
+// load-balancer IPs with each of its ports. Node ports are per node, not per address.
+template <typename Visit>
+void forEachFrontend(const k8s::Service& service, const Visit& visit) {
+  for (const auto* list : {&service.clusterIPs, &service.externalIPs, &service.loadBalancerIPs}) {
+    for (Ipv4 ip : *list) {
+      for (const auto& port : service.ports) visit(std::tuple{ip, port.port, port.protocol});
+    }
+  }
+}
+
+}  // namespace
+
+const ChangeTracker::Key* ChangeTracker::frontendOwner(const k8s::Service& service, const Key& self) const {
+  const Key* owner = nullptr;
+  forEachFrontend(service, [&](const Frontend& frontend) {
+    const auto it = frontends_.find(frontend);
+    if (owner == nullptr && it != frontends_.end() && it->second != self) owner = &it->second;
+  });
+  return owner;
+}
+
+void ChangeTracker::claimFrontends(const k8s::Service& service, const Key& self) {
+  forEachFrontend(service, [&](const Frontend& frontend) { frontends_.insert_or_assign(frontend, self); });
+}
+
+void ChangeTracker::releaseFrontends(const k8s::Service& service) {
+  const Key self = service.meta.objectKey();
+  forEachFrontend(service, [&](const Frontend& frontend) {
+    if (const auto it = frontends_.find(frontend); it != frontends_.end() && it->second == self) frontends_.erase(it);
+  });
+}
+
+// Taking one in may free frontends for another (it replaces an older version), so the
+// scan starts over after each; upsertService does not recurse into it meanwhile.
+void ChangeTracker::retryRefused() {
+  if (retrying_) return;
+  retrying_ = true;
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (auto it = refused_.begin(); it != refused_.end(); ++it) {
+      if (frontendOwner(it->second, it->first) != nullptr) continue;
+      k8s::Service service = std::move(it->second);
+      spdlog::info("Service {}: the frontends it was refused for are free now; taking it", it->first.toString());
+      refused_.erase(it);
+      upsertService(std::move(service));
+      progress = true;
+      break;
+    }
+  }
+  retrying_ = false;
+}
+
 ChangeTracker::ChangeTracker(std::string nodeName) : nodeName_(std::move(nodeName)) {}
 
-void ChangeTracker::upsertService(k8s::Service service) {
-  std::string key = service.meta.key();
+// Two services on one frontend would leave each dataplane to pick one at random (a
+// hash-map insert); the API server's allocators never allow it for clusterIPs, and a
+// watch that shows it anyway is a server to distrust, not to follow.
+bool ChangeTracker::upsertService(k8s::Service service) {
+  Key key = service.meta.objectKey();
+  if (const Key* owner = frontendOwner(service, key)) {
+    const auto current = services_.find(key);
+    spdlog::warn("refusing Service {}: it would answer on a frontend Service {} answers on (the same address, port "
+                 "and protocol); {}",
+                 key.toString(), owner->toString(),
+                 current != services_.end() ? "its last accepted version stays" : "it waits until that clears");
+    refused_.insert_or_assign(std::move(key), std::move(service));
+    return false;
+  }
+  refused_.erase(key);
   dirtyServices_.insert(key);
+  bool released = false;
+  if (const auto old = services_.find(key); old != services_.end()) {
+    releaseFrontends(old->second);
+    released = true;
+  }
+  claimFrontends(service, key);
   services_.insert_or_assign(std::move(key), std::move(service));
+  if (released && !refused_.empty()) retryRefused();
+  return true;
 }
 
 void ChangeTracker::deleteService(const std::string& namespaceName, const std::string& name) {
-  if (services_.erase(serviceKey(namespaceName, name)) > 0) dirtyServices_.insert(serviceKey(namespaceName, name));
+  Key key{namespaceName, name};
+  refused_.erase(key);
+  const auto it = services_.find(key);
+  if (it == services_.end()) return;
+  releaseFrontends(it->second);
+  services_.erase(it);
+  dirtyServices_.insert(std::move(key));
+  if (!refused_.empty()) retryRefused();
 }
 
 void ChangeTracker::upsertEndpointSlice(k8s::EndpointSlice slice) {
-  std::string key = slice.meta.key();
+  Key key = slice.meta.objectKey();
   // A slice may move to another service (its label changed): both services change.
   if (const auto old = slices_.find(key); old != slices_.end()) unindexSlice(key, old->second);
-  const std::string service = sliceServiceKey(slice);
+  const Key service = sliceServiceKey(slice);
   dirtyServices_.insert(service);
   slicesByService_[service].insert(key);
   slices_.insert_or_assign(std::move(key), std::move(slice));
 }
 
-void ChangeTracker::unindexSlice(const std::string& key, const k8s::EndpointSlice& slice) {
-  const std::string service = sliceServiceKey(slice);
+void ChangeTracker::unindexSlice(const Key& key, const k8s::EndpointSlice& slice) {
+  const Key service = sliceServiceKey(slice);
   dirtyServices_.insert(service);
   if (const auto it = slicesByService_.find(service); it != slicesByService_.end()) {
     it->second.erase(key);
@@ -144,7 +228,7 @@ void ChangeTracker::unindexSlice(const std::string& key, const k8s::EndpointSlic
 }
 
 void ChangeTracker::deleteEndpointSlice(const std::string& namespaceName, const std::string& name) {
-  const auto it = slices_.find(serviceKey(namespaceName, name));
+  const auto it = slices_.find(Key{namespaceName, name});
   if (it == slices_.end()) return;
   unindexSlice(it->first, it->second);
   slices_.erase(it);
@@ -156,14 +240,16 @@ void ChangeTracker::replaceAll(std::vector<k8s::Service> services, std::vector<k
   services_.clear();
   slices_.clear();
   slicesByService_.clear();
+  frontends_.clear();
+  refused_.clear();
   for (auto& service : services) upsertService(std::move(service));
   for (auto& slice : slices) upsertEndpointSlice(std::move(slice));
 }
 
-std::vector<const k8s::EndpointSlice*> ChangeTracker::slicesOf(const std::string& service) const {
+std::vector<const k8s::EndpointSlice*> ChangeTracker::slicesOf(const Key& service) const {
   std::vector<const k8s::EndpointSlice*> result;
   if (const auto it = slicesByService_.find(service); it != slicesByService_.end()) {
-    for (const std::string& key : it->second) result.push_back(&slices_.at(key));
+    for (const Key& key : it->second) result.push_back(&slices_.at(key));
   }
   return result;
 }
@@ -192,8 +278,7 @@ Snapshot ChangeTracker::apply() {
   ServiceTable::Map ports = sole ? current_->releasePorts() : current_->ports();
   auto builtOfService = builtPerService.begin();
   for (const auto& key : dirtyServices_) {
-    const size_t slash = key.find('/');
-    ServiceTable::Map previous = extractService(ports, key.substr(0, slash), key.substr(slash + 1));
+    ServiceTable::Map previous = extractService(ports, key.namespaceName, key.name);
     std::vector<ServicePort>& built = *builtOfService++;
     for (auto& port : built) {
       const auto old = previous.find(port.name);

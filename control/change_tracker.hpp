@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "control/k8s/objects.hpp"
@@ -26,7 +27,11 @@ class ChangeTracker {
   /// `nodeName` marks endpoints on this node as local.
   explicit ChangeTracker(std::string nodeName = {});
 
-  void upsertService(k8s::Service service);           // add or replace by namespace/name
+  /// Adds or replaces a service by (namespace, name). A service that would answer on an
+  /// address, port and protocol another service already answers on is refused (logged
+  /// naming both): its last accepted version, if any, stays, and the refused one is
+  /// tried again whenever a service gives frontends up. Returns whether it was taken.
+  bool upsertService(k8s::Service service);
   void deleteService(const std::string& namespaceName, const std::string& name);
   void upsertEndpointSlice(k8s::EndpointSlice slice); // add or replace by namespace/name
   void deleteEndpointSlice(const std::string& namespaceName, const std::string& name);
@@ -34,21 +39,34 @@ class ChangeTracker {
   void replaceAll(std::vector<k8s::Service> services, std::vector<k8s::EndpointSlice> slices);
 
   bool hasPendingChanges() const { return !dirtyServices_.empty(); }
+  /// Services refused for a frontend clash and waiting for it to clear.
+  size_t refusedServices() const { return refused_.size(); }
   /// Builds the next snapshot and what changed since the previous one.
   Snapshot apply();
   std::shared_ptr<const ServiceTable> current() const { return current_; }
 
  private:
+  using Key = k8s::ObjectKey;
+  using Frontend = std::tuple<Ipv4, uint16_t, Protocol>;  // address, port, protocol
+  /// The service (other than `self`) that owns one of `service`'s frontends, if any.
+  const Key* frontendOwner(const k8s::Service& service, const Key& self) const;
+  void claimFrontends(const k8s::Service& service, const Key& self);
+  void releaseFrontends(const k8s::Service& service);
+  /// Takes in the refused services whose clash has cleared.
+  void retryRefused();
   /// Marks the service a slice belonged to as dirty and forgets the slice there.
-  void unindexSlice(const std::string& key, const k8s::EndpointSlice& slice);
-  /// The slices labelled for `service` (namespace/name), in slice-key order.
-  std::vector<const k8s::EndpointSlice*> slicesOf(const std::string& service) const;
+  void unindexSlice(const Key& key, const k8s::EndpointSlice& slice);
+  /// The slices labelled for `service`, in slice-key order.
+  std::vector<const k8s::EndpointSlice*> slicesOf(const Key& service) const;
 
   std::string nodeName_;
-  std::map<std::string, k8s::Service> services_;              // key namespace/name
-  std::map<std::string, k8s::EndpointSlice> slices_;          // key namespace/sliceName
-  std::map<std::string, std::set<std::string>> slicesByService_;  // namespace/serviceName -> slice keys
-  std::set<std::string> dirtyServices_;                        // namespace/serviceName
+  std::map<Key, k8s::Service> services_;               // (namespace, name)
+  std::map<Key, k8s::EndpointSlice> slices_;           // (namespace, slice name)
+  std::map<Key, std::set<Key>> slicesByService_;       // (namespace, service name) -> slice keys
+  std::set<Key> dirtyServices_;                        // (namespace, service name)
+  std::map<Frontend, Key> frontends_;                  // who answers on each frontend
+  std::map<Key, k8s::Service> refused_;                // latest refused version per service
+  bool retrying_ = false;
   // Not const, so that apply() can take the map over when no one else holds the table.
   std::shared_ptr<ServiceTable> current_ = std::make_shared<ServiceTable>();
   uint64_t generation_ = 0;

@@ -1,7 +1,8 @@
 #pragma once
 // IPv4 addresses and prefixes as the control plane sees them: host byte order,
 // parsed strictly (no leading zeros, no shorthand), so that bad input is an error
-// rather than a surprise.
+// rather than a surprise. Kubernetes objects are the exception: they are read with the
+// Sloppy variants, as kube-proxy reads them (docs/services-input.md).
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -15,6 +16,11 @@ using Ipv4 = uint32_t;
 
 /// Parses dotted-quad text ("10.0.0.1"); nullopt for anything else (IPv6 included).
 std::optional<Ipv4> parseIpv4(std::string_view text);
+/// Parses an address as kube-proxy's ParseIPSloppy does (Go's net.ParseIP before 1.17):
+/// like parseIpv4, but an octet may have leading zeros and is still decimal, so
+/// "010.001.002.003" is 10.1.2.3. Kubernetes objects accept such addresses (they were
+/// valid before Go changed), so Service and EndpointSlice addresses are read with it.
+std::optional<Ipv4> parseIpv4Sloppy(std::string_view text);
 /// True when text looks like an IPv6 address (contains ':'); such addresses are skipped, not errors.
 bool looksLikeIpv6(std::string_view text);
 std::string formatIpv4(Ipv4 address);
@@ -32,6 +38,8 @@ struct Ipv4Cidr {
 
 /// Parses "a.b.c.d/n" with 0 <= n <= 32; nullopt otherwise.
 std::optional<Ipv4Cidr> parseIpv4Cidr(std::string_view text);
+/// ParseCIDRSloppy: leading zeros allowed in the octets and in the prefix length.
+std::optional<Ipv4Cidr> parseIpv4CidrSloppy(std::string_view text);
 std::string formatIpv4Cidr(const Ipv4Cidr& cidr);
 
 /// An Ethernet address, first octet first.

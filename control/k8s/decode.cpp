@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "control/json_reader.hpp"
+#include "control/k8s/names.hpp"
 
 namespace nicproxy::k8s {
 namespace {
@@ -28,7 +29,20 @@ std::map<std::string, std::string> readStringMap(ObjectReader& reader, std::stri
   return result;
 }
 
-ObjectMeta readMeta(ObjectReader& top, Errors& errors) {
+using NameProblems = std::vector<std::string> (*)(std::string_view);
+
+// Records "path: Invalid value: "text": why" per problem, as the API server words it.
+// Returns whether the name was valid.
+bool checkName(std::string_view text, NameProblems rule, const std::string& path, Errors& errors) {
+  const std::vector<std::string> problems = rule(text);
+  for (const std::string& problem : problems) {
+    errors.push_back(path + ": Invalid value: " + json::quote(text) + ": " + problem);
+  }
+  return problems.empty();
+}
+
+// `nameRule`: DNS-1035 label for a Service, DNS-1123 subdomain for an EndpointSlice.
+ObjectMeta readMeta(ObjectReader& top, Errors& errors, NameProblems nameRule) {
   ObjectMeta meta;
   const auto* object = top.object("metadata");
   if (object == nullptr) {
@@ -38,10 +52,15 @@ ObjectMeta readMeta(ObjectReader& top, Errors& errors) {
   ObjectReader reader(*object, "metadata", errors, kLenient);
   meta.namespaceName = reader.string("namespace").value_or("");
   if (meta.namespaceName.empty()) meta.namespaceName = "default";  // what kubectl apply assumes
+  checkName(meta.namespaceName, dns1123LabelProblems, reader.pathOf("namespace"), errors);
   if (const auto* name = reader.get("name"); name == nullptr) {
     reader.error("name", "required");
   } else if (auto text = json::asString(*name, reader.pathOf("name"), errors)) {
-    if (text->empty()) reader.error("name", "must not be empty");
+    if (text->empty()) {
+      reader.error("name", "must not be empty");
+    } else {
+      checkName(*text, nameRule, reader.pathOf("name"), errors);
+    }
     meta.name = std::move(*text);
   }
   meta.resourceVersion = reader.string("resourceVersion").value_or("");
@@ -85,22 +104,6 @@ std::optional<Protocol> readProtocol(ObjectReader& reader) {
   return std::nullopt;
 }
 
-// IANA_SVC_NAME as Kubernetes validates a named targetPort: 1-15 of [a-z0-9-], at
-// least one letter, no leading, trailing or doubled hyphen.
-bool isServiceName(std::string_view name) {
-  if (name.empty() || name.size() > 15 || name.front() == '-' || name.back() == '-') return false;
-  if (name.find("--") != std::string_view::npos) return false;
-  bool letter = false;
-  for (const char c : name) {
-    if (c >= 'a' && c <= 'z') {
-      letter = true;
-    } else if (!(c >= '0' && c <= '9') && c != '-') {
-      return false;
-    }
-  }
-  return letter;
-}
-
 void readTargetPort(ObjectReader& reader, Errors& errors, ServicePortSpec& port) {
   port.targetPort = port.port;  // Kubernetes' default when unset, 0 or ""
   const auto* value = reader.get("targetPort");
@@ -108,9 +111,8 @@ void readTargetPort(ObjectReader& reader, Errors& errors, ServicePortSpec& port)
   if (const auto* name = value->if_string()) {
     const std::string_view text(name->data(), name->size());
     if (text.empty()) return;
-    if (!isServiceName(text)) {
-      reader.error("targetPort", json::quote(text) + " is not a valid port name");
-    } else {
+    // IANA_SVC_NAME, as the API server checks a named targetPort.
+    if (checkName(text, ianaServiceNameProblems, reader.pathOf("targetPort"), errors)) {
       port.targetPort = std::string(text);
     }
     return;
@@ -127,6 +129,9 @@ std::optional<ServicePortSpec> readServicePort(const boost::json::value& value, 
   const size_t errorsBefore = errors.size();
   ServicePortSpec port;
   port.name = reader.string("name").value_or("");
+  // The API server checks Service port names as RFC 1123 labels (IANA_SVC_NAME is for
+  // container ports and named targetPorts).
+  if (!port.name.empty()) checkName(port.name, dns1123LabelProblems, reader.pathOf("name"), errors);
   port.protocol = readProtocol(reader).value_or(Protocol::Tcp);
   if (const auto number = readPortField(reader, "port", errors, false)) {
     port.port = *number;
@@ -158,22 +163,49 @@ void readServicePorts(ObjectReader& spec, Errors& errors, Service& service) {
   }
 }
 
-// One address of a list: IPv6 is skipped silently (nicproxy is IPv4-only and dual-stack
-// objects are normal), anything else that does not parse is an error.
-void readIp(const boost::json::value& value, const std::string& path, Errors& errors, std::vector<Ipv4>& out) {
-  const auto text = json::asString(value, path, errors);
-  if (!text || text->empty() || looksLikeIpv6(*text)) return;
-  if (const auto ip = parseIpv4(*text)) {
-    out.push_back(*ip);
-  } else {
-    errors.push_back(path + ": " + json::quote(*text) + " is not a valid IP address");
-  }
+// Addresses a Service may not use as a frontend: the API server refuses them for
+// clusterIPs and externalIPs (ValidateNonSpecialIP), and a proxy programming one would
+// capture the node's own or multicast traffic. Empty when the address is fine.
+std::string specialAddressProblem(Ipv4 ip) {
+  const auto in = [ip](const char* cidr) { return parseIpv4Cidr(cidr)->contains(ip); };
+  if (ip == 0) return "may not be unspecified (0.0.0.0)";
+  if (in("127.0.0.0/8")) return "may not be in the loopback range (127.0.0.0/8)";
+  if (in("169.254.0.0/16")) return "may not be in the link-local range (169.254.0.0/16)";
+  if (in("224.0.0.0/4")) return "may not be a multicast address (224.0.0.0/4)";
+  if (ip == 0xffffffff) return "may not be the broadcast address (255.255.255.255)";
+  return {};
 }
 
-void readIpList(ObjectReader& reader, std::string_view key, Errors& errors, std::vector<Ipv4>& out) {
+enum class Frontend : bool { No, Yes };
+
+// One address of a list: IPv6 is skipped silently (nicproxy is IPv4-only and dual-stack
+// objects are normal), anything else that does not parse is an error. Addresses are
+// read as kube-proxy reads them (ParseIPSloppy: "010.0.0.1" is 10.0.0.1).
+void readIp(const boost::json::value& value, const std::string& path, Errors& errors, std::vector<Ipv4>& out,
+            Frontend frontend = Frontend::No) {
+  const auto text = json::asString(value, path, errors);
+  if (!text || text->empty() || looksLikeIpv6(*text)) return;
+  const auto ip = parseIpv4Sloppy(*text);
+  if (!ip) {
+    errors.push_back(path + ": " + json::quote(*text) + " is not a valid IP address");
+    return;
+  }
+  if (frontend == Frontend::Yes) {
+    if (const std::string problem = specialAddressProblem(*ip); !problem.empty()) {
+      errors.push_back(path + ": Invalid value: " + json::quote(*text) + ": " + problem);
+      return;
+    }
+  }
+  out.push_back(*ip);
+}
+
+void readIpList(ObjectReader& reader, std::string_view key, Errors& errors, std::vector<Ipv4>& out,
+                Frontend frontend) {
   const auto* array = reader.array(key);
   if (array == nullptr) return;
-  for (size_t i = 0; i < array->size(); ++i) readIp((*array)[i], json::indexPath(reader.pathOf(key), i), errors, out);
+  for (size_t i = 0; i < array->size(); ++i) {
+    readIp((*array)[i], json::indexPath(reader.pathOf(key), i), errors, out, frontend);
+  }
 }
 
 void readClusterIps(ObjectReader& spec, Errors& errors, Service& service) {
@@ -190,7 +222,7 @@ void readClusterIps(ObjectReader& spec, Errors& errors, Service& service) {
     if (value->is_string() && value->as_string() == "None") {
       service.headless = true;
     } else {
-      readIp(*value, path, errors, service.clusterIPs);
+      readIp(*value, path, errors, service.clusterIPs, Frontend::Yes);
     }
   }
 }
@@ -252,7 +284,7 @@ void readSourceRanges(ObjectReader& spec, Errors& errors, Service& service) {
     const auto last = text->find_last_not_of(' ');
     const std::string trimmed = first == std::string::npos ? "" : text->substr(first, last - first + 1);
     if (trimmed.empty() || looksLikeIpv6(trimmed)) continue;
-    if (const auto cidr = parseIpv4Cidr(trimmed)) {
+    if (const auto cidr = parseIpv4CidrSloppy(trimmed)) {
       service.loadBalancerSourceRanges.push_back(*cidr);
     } else {
       errors.push_back(path + ": " + json::quote(*text) + " is not a valid CIDR");
@@ -292,7 +324,7 @@ std::optional<SliceEndpoint> readSliceEndpoint(const boost::json::value& value, 
     const std::string addressPath = json::indexPath(reader.pathOf("addresses"), i);
     const auto text = json::asString((*addresses)[i], addressPath, errors);
     if (!text || !ipv4) continue;  // IPv6 and FQDN slices are type-checked only
-    if (const auto ip = parseIpv4(*text)) {
+    if (const auto ip = parseIpv4Sloppy(*text)) {
       endpoint.addresses.push_back(*ip);
     } else {
       errors.push_back(addressPath + ": " + json::quote(*text) + " is not a valid IPv4 address");
@@ -316,6 +348,7 @@ std::optional<EndpointPort> readSlicePort(const boost::json::value& value, const
   ObjectReader reader(*object, path, errors, kLenient);
   EndpointPort port;
   port.name = reader.string("name").value_or("");
+  if (!port.name.empty()) checkName(port.name, dns1123LabelProblems, reader.pathOf("name"), errors);
   port.protocol = readProtocol(reader).value_or(Protocol::Tcp);
   port.port = readPortField(reader, "port", errors, false);
   return port;
@@ -331,13 +364,13 @@ Decoded<Service> decodeService(const boost::json::value& value) {
     return finish(std::move(service), "Service", {"expected an object, got " + json::describe(value)});
   }
   ObjectReader top(*object, "", errors, kLenient);
-  service.meta = readMeta(top, errors);
+  service.meta = readMeta(top, errors, dns1035LabelProblems);
   if (const auto* specObject = top.object("spec")) {
     ObjectReader spec(*specObject, "spec", errors, kLenient);
     readType(spec, service);
     readClusterIps(spec, errors, service);
     readServicePorts(spec, errors, service);
-    readIpList(spec, "externalIPs", errors, service.externalIPs);
+    readIpList(spec, "externalIPs", errors, service.externalIPs, Frontend::Yes);
     readSourceRanges(spec, errors, service);
     readAffinity(spec, errors, service);
     service.externalTrafficPolicy = readPolicy(spec, "externalTrafficPolicy", true).value_or(TrafficPolicy::Cluster);
@@ -357,11 +390,13 @@ Decoded<EndpointSlice> decodeEndpointSlice(const boost::json::value& value) {
     return finish(std::move(slice), "EndpointSlice", {"expected an object, got " + json::describe(value)});
   }
   ObjectReader top(*object, "", errors, kLenient);
-  slice.meta = readMeta(top, errors);
+  slice.meta = readMeta(top, errors, dns1123SubdomainProblems);
   const auto label = slice.meta.labels.find("kubernetes.io/service-name");
   if (label == slice.meta.labels.end() || label->second.empty()) {
     errors.push_back("metadata.labels: missing kubernetes.io/service-name (the slice's service)");
   } else {
+    // Only a valid Service name can ever match a Service.
+    checkName(label->second, dns1035LabelProblems, "metadata.labels[kubernetes.io/service-name]", errors);
     slice.serviceName = label->second;
   }
 

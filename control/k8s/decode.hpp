@@ -2,6 +2,9 @@
 // Decoding of Service and EndpointSlice JSON with Boost.JSON. A decoder validates
 // the whole object and either returns it or returns errors that name the object
 // ("default/web") and the field at fault ("spec.ports[1].port"); nothing is half-decoded.
+// Names are checked as the API server checks them (names.hpp), addresses read as
+// kube-proxy reads them (parseIpv4Sloppy), and a clusterIP or externalIP may not be a
+// special address (unspecified, loopback, link-local, multicast, broadcast).
 #include <string>
 #include <variant>
 #include <vector>

@@ -1,6 +1,7 @@
 #pragma once
 // Kubernetes objects as nicproxy needs them, decoded from v1 Service and
 // discovery.k8s.io/v1 EndpointSlice JSON. Only the fields the proxy uses are kept.
+#include <compare>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -12,13 +13,24 @@
 
 namespace nicproxy::k8s {
 
+/// Identifies one object of a kind. Kept as two fields, never joined and split again:
+/// a joined "namespace/name" is ambiguous as soon as a name holds a '/'.
+struct ObjectKey {
+  std::string namespaceName;
+  std::string name;
+  auto operator<=>(const ObjectKey&) const = default;
+  bool operator==(const ObjectKey&) const = default;
+  std::string toString() const { return namespaceName + "/" + name; }
+};
+
 struct ObjectMeta {
   std::string namespaceName;
   std::string name;
   std::string resourceVersion;
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
-  std::string key() const { return namespaceName + "/" + name; }
+  std::string key() const { return namespaceName + "/" + name; }  // for messages
+  ObjectKey objectKey() const { return ObjectKey{namespaceName, name}; }
 };
 
 struct ServicePortSpec {

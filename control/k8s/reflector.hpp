@@ -36,6 +36,7 @@ struct ReflectorCounters {
   std::atomic<uint64_t> relists{0};        // 410 Gone: status, ERROR event or expired continue
   std::atomic<uint64_t> decodeErrors{0};   // bad lines, bad events, bad objects
   std::atomic<uint64_t> authFailures{0};   // 401 / 403
+  std::atomic<uint64_t> conflicts{0};      // objects refused for a frontend another Service has
 };
 
 class ReflectorHandler {

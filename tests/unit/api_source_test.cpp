@@ -12,6 +12,10 @@
 //   ApiSource.BadTokenReportedOnceAndRetried   401: one error per reflector, token never logged
 //   ApiSource.GarbageLineAndBadObjectSkipped   the stream goes on after both
 //   ApiSource.OtherProxysAndHeadlessSkipped    service-proxy-name label, headless label, clusterIP None
+//   ApiSource.BadNewVersionKeepsTheLastGoodOne invalid MODIFIED Service and slice (bad port, martian clusterIP,
+//                                              bad name) and a relist holding the bad version: the good one stays
+//   ApiSource.ClashingServiceRefused           a Service on another one's clusterIP and port is refused and
+//                                              counted until the first one is deleted
 //   ApiSource.NodeAddressesAndZone
 //   ApiSource.OversizeEventRelistsAndKeepsTheLastState  clientConnection.maxResponseBytes: an event over it
 //                                                       ends the watch, the list fails too, the old state
@@ -357,6 +361,61 @@ TEST_F(ApiSourceTest, OtherProxysAndHeadlessSkipped) {
                                          {{"service.kubernetes.io/service-proxy-name", "other"}}));
   ASSERT_TRUE(eventually([&] { return !hasService("ours"); }));
   EXPECT_EQ(source.counters().services.decodeErrors.load(), 0u);
+}
+
+// A watch event or a list that carries an invalid version of an object in force is
+// skipped and counted; the version in force stays (it used to be deleted).
+TEST_F(ApiSourceTest, BadNewVersionKeepsTheLastGoodOne) {
+  seed(3);
+  ApiSource& source = startSource();
+  ASSERT_TRUE(syncedWith(3));
+  ASSERT_TRUE(eventually(
+      [&] { return server_->openWatches("services") == 1 && server_->openWatches("endpointslices") == 1; }));
+  boost::json::value badSlice = sliceJson("default", "svc2-abc", "svc2", {"10.244.0.300"}, 8080);
+  server_->apply("services", serviceJson("default", "svc0", "10.96.0.1", 70000, 8080));       // bad port
+  server_->apply("services", serviceJson("default", "svc1", "127.0.0.1", 80, 8080));          // loopback clusterIP
+  server_->apply("endpointslices", badSlice);                                                  // bad address
+  server_->apply("services", serviceJson("default", "marker", "10.96.5.2", 80, 8080));
+  server_->apply("endpointslices", sliceJson("default", "marker-abc", "marker", {"10.244.5.2"}, 8080));
+  ASSERT_TRUE(eventually([&] { return endpointsOf("marker") == 1; }));
+  for (const char* name : {"svc0", "svc1", "svc2"}) {
+    EXPECT_TRUE(hasService(name)) << name;
+    EXPECT_EQ(endpointsOf(name), 1u) << name;
+  }
+  EXPECT_EQ(source.counters().services.decodeErrors.load(), 2u);
+  EXPECT_EQ(source.counters().endpointSlices.decodeErrors.load(), 1u);
+
+  // A relist that holds the bad versions keeps the good ones too (compact(): every
+  // watch ends with 410 Gone and every reflector lists again).
+  const auto& c = source.counters();
+  server_->compact();
+  ASSERT_TRUE(eventually([&] { return c.services.lists.load() >= 2 && c.endpointSlices.lists.load() >= 2; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a list is counted just before it is queued
+  source.drainInto(tracker_);
+  for (const char* name : {"svc0", "svc1", "svc2", "marker"}) {
+    EXPECT_TRUE(hasService(name)) << name;
+    EXPECT_EQ(endpointsOf(name), 1u) << name;
+  }
+
+  // Deleting it still deletes it; and an object that stops being served goes.
+  server_->remove("services", "default", "svc0");
+  server_->apply("services", serviceJson("default", "svc1", "None", 80, 8080));  // headless now
+  ASSERT_TRUE(eventually([&] { return !hasService("svc0") && !hasService("svc1"); }));
+}
+
+TEST_F(ApiSourceTest, ClashingServiceRefused) {
+  seed(1);
+  ApiSource& source = startSource();
+  ASSERT_TRUE(syncedWith(1));
+  server_->apply("services", serviceJson("default", "thief", "10.96.0.1", 80, 8080));  // svc0's clusterIP and port
+  server_->apply("services", serviceJson("default", "marker", "10.96.5.2", 80, 8080));
+  ASSERT_TRUE(eventually([&] { return hasService("marker"); }));
+  EXPECT_FALSE(hasService("thief"));
+  EXPECT_EQ(tracker_.current()->find(ServicePortName{"default", "svc0", "http", Protocol::Tcp})->clusterIPs,
+            std::vector<Ipv4>{parseIpv4("10.96.0.1").value()});
+  EXPECT_EQ(source.counters().services.conflicts.load(), 1u);
+  server_->remove("services", "default", "svc0");
+  ASSERT_TRUE(eventually([&] { return hasService("thief") && !hasService("svc0"); }));
 }
 
 TEST_F(ApiSourceTest, NodeAddressesAndZone) {

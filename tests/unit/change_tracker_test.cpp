@@ -11,6 +11,9 @@
 //   ChangeTracker.SliceFromOtherNamespaceDoesNotJoin
 //   ChangeTracker.SliceMovingToAnotherServiceUpdatesBoth
 //   ChangeTracker.ReplaceAllDropsWhatIsGone
+//   ChangeTracker.KeysDoNotSplitAtSlashes                 ("a/b", "c") and ("a", "b/c") stay two services
+//   ChangeTracker.FrontendClashRefusesTheLaterService      a second Service on one address, port and protocol is
+//                                                         refused (its last version stays) until the first goes
 #include <gtest/gtest.h>
 
 #include "control/change_tracker.hpp"
@@ -318,6 +321,63 @@ TEST_F(ChangeTrackerTest, ReplaceAllDropsWhatIsGone) {
   EXPECT_EQ(second.table->size(), 1u);
   const auto& db = portName("default", "db", "");
   EXPECT_EQ(second.table->ports().at(db), first.table->ports().at(db));
+}
+
+// Names with a '/' never pass decoding, but the tracker must not depend on that: a key
+// joined as "namespace/name" and split at the first '/' mixed these two up, and the
+// deleted one kept forwarding.
+TEST_F(ChangeTrackerTest, KeysDoNotSplitAtSlashes) {
+  tracker_.apply();
+  tracker_.upsertService(service("a/b", "c", "10.96.7.1", {servicePort("", 80, uint16_t{8080})}));
+  tracker_.upsertService(service("a", "b/c", "10.96.7.2", {servicePort("", 80, uint16_t{8080})}));
+  Snapshot snapshot = tracker_.apply();
+  EXPECT_EQ(snapshot.changed, (ChangedPorts{portName("a/b", "c", ""), portName("a", "b/c", "")}));
+  ASSERT_EQ(snapshot.table->size(), 5u);
+
+  tracker_.deleteService("a/b", "c");
+  snapshot = tracker_.apply();
+  EXPECT_EQ(snapshot.changed, ChangedPorts{portName("a/b", "c", "")});
+  EXPECT_EQ(snapshot.table->find(portName("a/b", "c", "")), nullptr);
+  ASSERT_NE(snapshot.table->find(portName("a", "b/c", "")), nullptr);
+  EXPECT_EQ(snapshot.table->find(portName("a", "b/c", ""))->clusterIPs, std::vector<Ipv4>{ip("10.96.7.2")});
+
+  tracker_.upsertEndpointSlice(slice("a", "b/c-1", "b/c", {slicePort("", 8080)}, {sliceEndpoint("10.244.7.1")}));
+  snapshot = tracker_.apply();
+  EXPECT_EQ(addresses(*snapshot.table->find(portName("a", "b/c", ""))), (Addresses{{"10.244.7.1", 8080}}));
+}
+
+// A watch may show two Services on one frontend (a misbehaving server, or a clusterIP
+// reused across a delete the watch has not shown yet): the later one is refused.
+TEST_F(ChangeTrackerTest, FrontendClashRefusesTheLaterService) {
+  const Snapshot first = tracker_.apply();
+  auto other = service("default", "other", "10.96.0.30", {servicePort("", 80, uint16_t{8080})});
+  other.externalIPs = {ip("10.96.0.10")};  // web's clusterIP, same port 80/TCP
+  EXPECT_FALSE(tracker_.upsertService(other));
+  // A new version of db moving onto web's address: refused, the version in force stays.
+  EXPECT_FALSE(tracker_.upsertService(service("default", "db", "10.96.0.10", {servicePort("", 80, uint16_t{8080})})));
+  EXPECT_EQ(tracker_.refusedServices(), 2u);
+  EXPECT_FALSE(tracker_.hasPendingChanges());
+  Snapshot snapshot = tracker_.apply();
+  EXPECT_EQ(snapshot.table, first.table);
+  EXPECT_EQ(snapshot.table->find(portName("default", "db", ""))->clusterIPs, std::vector<Ipv4>{ip("10.96.0.20")});
+
+  // Other ports or protocols on the same address are not a clash.
+  auto udp = service("default", "udp", "10.96.0.31", {servicePort("", 80, uint16_t{8080}, Protocol::Udp)});
+  udp.externalIPs = {ip("10.96.0.10")};
+  EXPECT_TRUE(tracker_.upsertService(udp));
+
+  // web goes: the first refused one in key order (db's new version) takes the frontend,
+  // and other, which clashes with it now, stays refused.
+  tracker_.deleteService("default", "web");
+  snapshot = tracker_.apply();
+  EXPECT_EQ(snapshot.table->find(portName("default", "db", ""))->clusterIPs, std::vector<Ipv4>{ip("10.96.0.10")});
+  EXPECT_EQ(snapshot.table->find(portName("default", "other", "")), nullptr);
+  EXPECT_EQ(tracker_.refusedServices(), 1u);
+  // db moves away again: other is taken.
+  tracker_.upsertService(service("default", "db", "10.96.0.20", {servicePort("", 5432, uint16_t{5432})}));
+  snapshot = tracker_.apply();
+  EXPECT_NE(snapshot.table->find(portName("default", "other", "")), nullptr);
+  EXPECT_EQ(tracker_.refusedServices(), 0u);
 }
 
 }  // namespace

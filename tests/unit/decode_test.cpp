@@ -10,6 +10,12 @@
 //   DecodeSlice.ConditionsAndPorts             unset conditions stay unset; ports; nodeName, zone
 //   DecodeSlice.Ipv6SliceDecodesWithoutAddresses
 //   DecodeSlice.BadFields                      table: missing label, bad address, bad port, bad condition
+//   DecodeNames.InvalidNamesRejected           namespace "a/b", 64 characters, Service name "1web", port
+//                                              names, slice names and labels, as the API server checks them
+//   DecodeNames.ValidNamesAccepted             the longest label, a dotted slice name, digits first in a namespace
+//   DecodeAddresses.LeadingZerosAreDecimal     ParseIPSloppy: "010.096.000.010" is 10.96.0.10 everywhere
+//   DecodeAddresses.SpecialFrontendsRejected   0.0.0.0, loopback, link-local, multicast, broadcast clusterIPs
+// Addresses: clusterIPs 10.96.0.0/16, endpoints 10.244.0.0/16, externalIPs 192.0.2.0/24.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -178,9 +184,10 @@ TEST(DecodeService, BadFieldsNameObjectAndPath) {
       {"bad targetPort number", R"({"ports": [{"port": 80, "targetPort": 65536}]})",
        {"Service default/web: spec.ports[0].targetPort: 65536 is not a valid port"}},
       {"bad targetPort name", R"({"ports": [{"port": 80, "targetPort": "Http_Port"}]})",
-       {R"(Service default/web: spec.ports[0].targetPort: "Http_Port" is not a valid port name)"}},
+       {R"(Service default/web: spec.ports[0].targetPort: Invalid value: "Http_Port": must contain only alpha-numeric )"
+        "characters (a-z, 0-9), and hyphens (-)"}},
       {"numeric string targetPort", R"({"ports": [{"port": 80, "targetPort": "8080"}]})",
-       {R"(Service default/web: spec.ports[0].targetPort: "8080" is not a valid port name)"}},
+       {R"(Service default/web: spec.ports[0].targetPort: Invalid value: "8080": must contain at least one letter (a-z))"}},
       {"bad nodePort", R"({"type": "NodePort", "ports": [{"port": 80, "nodePort": -1}]})",
        {"Service default/web: spec.ports[0].nodePort: -1 is not a valid port"}},
       {"duplicate port name", R"({"ports": [{"name": "a", "port": 80}, {"name": "a", "port": 81}]})",
@@ -308,6 +315,139 @@ TEST(DecodeSlice, BadFields) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.description);
     EXPECT_EQ(sliceErrors(c.json), c.errors);
+  }
+}
+
+// Each error cut after its `Invalid value: "x"` (the Kubernetes wording that follows is long).
+Strings shortErrors(const Strings& errors) {
+  Strings result;
+  for (const auto& e : errors) result.push_back(e.substr(0, e.find(": ", e.find("Invalid value: ") + 15)));
+  return result;
+}
+
+TEST(DecodeNames, InvalidNamesRejected) {
+  const std::string long64(64, 'a');
+  const struct {
+    const char* description;
+    std::string json;
+    Strings errors;  // shortened by shortErrors
+  } cases[] = {
+      {"slash in a namespace",
+       R"({"metadata": {"namespace": "a/b", "name": "web"}, "spec": {"ports": [{"port": 80}]}})",
+       {R"(Service a/b/web: metadata.namespace: Invalid value: "a/b")"}},
+      {"namespace of 64 characters",
+       R"({"metadata": {"namespace": ")" + long64 + R"(", "name": "web"}, "spec": {"ports": [{"port": 80}]}})",
+       {"Service " + long64 + "/web: metadata.namespace: Invalid value: \"" + long64 + "\""}},
+      {"upper case namespace",
+       R"({"metadata": {"namespace": "Shop", "name": "web"}, "spec": {"ports": [{"port": 80}]}})",
+       {R"(Service Shop/web: metadata.namespace: Invalid value: "Shop")"}},
+      {"Service name starting with a digit (DNS-1035)",
+       R"({"metadata": {"name": "1web"}, "spec": {"ports": [{"port": 80}]}})",
+       {R"(Service default/1web: metadata.name: Invalid value: "1web")"}},
+      {"Service name with a dot",
+       R"({"metadata": {"name": "web.v2"}, "spec": {"ports": [{"port": 80}]}})",
+       {R"(Service default/web.v2: metadata.name: Invalid value: "web.v2")"}},
+      {"Service name ending in a hyphen",
+       R"({"metadata": {"name": "web-"}, "spec": {"ports": [{"port": 80}]}})",
+       {R"(Service default/web-: metadata.name: Invalid value: "web-")"}},
+      {"port name with an underscore",
+       R"({"metadata": {"name": "web"}, "spec": {"ports": [{"name": "http_alt", "port": 80}]}})",
+       {R"(Service default/web: spec.ports[0].name: Invalid value: "http_alt")"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.description);
+    EXPECT_EQ(shortErrors(serviceErrors(c.json)), c.errors);
+  }
+
+  const struct {
+    const char* description;
+    const char* json;
+    Strings errors;
+  } sliceCases[] = {
+      {"slice name with a slash",
+       R"({"metadata": {"name": "web/1", "labels": {"kubernetes.io/service-name": "web"}}, "addressType": "IPv4"})",
+       {R"(EndpointSlice default/web/1: metadata.name: Invalid value: "web/1")"}},
+      {"slice name with an empty label",
+       R"({"metadata": {"name": "web..1", "labels": {"kubernetes.io/service-name": "web"}}, "addressType": "IPv4"})",
+       {R"(EndpointSlice default/web..1: metadata.name: Invalid value: "web..1")"}},
+      {"slice namespace with a slash",
+       R"({"metadata": {"namespace": "x/y", "name": "s", "labels": {"kubernetes.io/service-name": "web"}},
+           "addressType": "IPv4"})",
+       {R"(EndpointSlice x/y/s: metadata.namespace: Invalid value: "x/y")"}},
+      {"service-name label that no Service can have",
+       R"({"metadata": {"name": "s", "labels": {"kubernetes.io/service-name": "a/b"}}, "addressType": "IPv4"})",
+       {R"(EndpointSlice default/s: metadata.labels[kubernetes.io/service-name]: Invalid value: "a/b")"}},
+      {"slice port name in capitals",
+       R"({"metadata": {"name": "s", "labels": {"kubernetes.io/service-name": "web"}}, "addressType": "IPv4",
+           "ports": [{"name": "HTTP", "port": 8080}]})",
+       {R"(EndpointSlice default/s: ports[0].name: Invalid value: "HTTP")"}},
+  };
+  for (const auto& c : sliceCases) {
+    SCOPED_TRACE(c.description);
+    EXPECT_EQ(shortErrors(sliceErrors(c.json)), c.errors);
+  }
+}
+
+TEST(DecodeNames, ValidNamesAccepted) {
+  const std::string long63(63, 'a');
+  const Service service = decodeGoodService(R"({"metadata": {"namespace": "1-team", "name": ")" + long63 +
+                                            R"("}, "spec": {"ports": [{"name": "http-metrics-endpoint", "port": 80,
+                                             "targetPort": "metrics-9"}]}})");
+  EXPECT_EQ(service.meta.namespaceName, "1-team");
+  EXPECT_EQ(service.ports.at(0).name, "http-metrics-endpoint");  // a 1123 label, longer than an IANA name may be
+  const EndpointSlice slice = decodeGoodSlice(R"({"metadata": {"name": "web.v2-abc12", "namespace": "0",
+      "labels": {"kubernetes.io/service-name": "web"}}, "addressType": "IPv4", "ports": [{"name": "8080-tcp"}]})");
+  EXPECT_EQ(slice.meta.name, "web.v2-abc12");
+}
+
+TEST(DecodeAddresses, LeadingZerosAreDecimal) {
+  const Service service = decodeGoodService(R"({"metadata": {"name": "web"},
+      "spec": {"clusterIP": "010.096.000.010", "externalIPs": ["192.000.002.007"],
+               "loadBalancerSourceRanges": ["010.0.0.0/008"], "ports": [{"port": 80}]},
+      "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.0100"}]}}})");
+  EXPECT_EQ(service.clusterIPs, std::vector<Ipv4>{ip("10.96.0.10")});
+  EXPECT_EQ(service.externalIPs, std::vector<Ipv4>{ip("192.0.2.7")});
+  EXPECT_EQ(service.loadBalancerIPs, std::vector<Ipv4>{ip("192.0.2.100")});
+  ASSERT_EQ(service.loadBalancerSourceRanges.size(), 1u);
+  EXPECT_EQ(formatIpv4Cidr(service.loadBalancerSourceRanges[0]), "10.0.0.0/8");
+  const EndpointSlice slice = decodeGoodSlice(R"({"metadata": {"name": "s",
+      "labels": {"kubernetes.io/service-name": "web"}}, "addressType": "IPv4",
+      "endpoints": [{"addresses": ["010.244.000.001"]}]})");
+  ASSERT_EQ(slice.endpoints.size(), 1u);
+  EXPECT_EQ(slice.endpoints[0].addresses, std::vector<Ipv4>{ip("10.244.0.1")});
+}
+
+TEST(DecodeAddresses, SpecialFrontendsRejected) {
+  const struct {
+    const char* address;
+    const char* why;
+  } cases[] = {
+      {"0.0.0.0", "may not be unspecified (0.0.0.0)"},
+      {"127.0.0.53", "may not be in the loopback range (127.0.0.0/8)"},
+      {"169.254.1.1", "may not be in the link-local range (169.254.0.0/16)"},
+      {"224.0.0.251", "may not be a multicast address (224.0.0.0/4)"},
+      {"239.1.2.3", "may not be a multicast address (224.0.0.0/4)"},
+      {"255.255.255.255", "may not be the broadcast address (255.255.255.255)"},
+      {"0127.0.0.1", "may not be in the loopback range (127.0.0.0/8)"},  // decimal, so still loopback
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.address);
+    const std::string spec = std::string(R"({"clusterIP": ")") + c.address + R"(", "ports": [{"port": 80}]})";
+    EXPECT_EQ(serviceErrors(R"({"metadata": {"name": "web"}, "spec": )" + spec + "}"),
+              Strings{std::string("Service default/web: spec.clusterIP: Invalid value: \"") + c.address + "\": " +
+                      c.why});
+    const std::string external = std::string(R"({"externalIPs": ["192.0.2.1", ")") + c.address +
+                                 R"("], "ports": [{"port": 80}]})";
+    EXPECT_EQ(serviceErrors(R"({"metadata": {"name": "web"}, "spec": )" + external + "}"),
+              Strings{std::string("Service default/web: spec.externalIPs[1]: Invalid value: \"") + c.address +
+                      "\": " + c.why});
+  }
+  // Next to the special ranges, ordinary addresses.
+  for (const char* address : {"1.0.0.0", "126.255.255.255", "128.0.0.1", "169.253.255.255", "223.255.255.255",
+                              "240.0.0.1"}) {
+    SCOPED_TRACE(address);
+    decodeGoodService(std::string(R"({"metadata": {"name": "web"}, "spec": {"clusterIP": ")") + address +
+                      R"(", "ports": [{"port": 80}]}})");
   }
 }
 

@@ -2,6 +2,8 @@
 // Ipv4Cidr::mask/network/contains, parseMac, formatMac).
 //   Ipv4Parse.AcceptsDottedQuads          good addresses and their values
 //   Ipv4Parse.RejectsEverythingElse       leading zeros, >255, missing/extra parts, junk, IPv6
+//   Ipv4ParseSloppy.LeadingZerosAreDecimal ParseIPSloppy: "010.001.002.003" is 10.1.2.3, not octal
+//   Ipv4ParseSloppy.RejectsTheRest        what is not an address with zeros added stays rejected
 //   Ipv4Format.RoundTrips                 format(parse(x)) == x
 //   Ipv4CidrParse.AcceptsPrefixes         /0../32, host bits kept
 //   Ipv4CidrParse.RejectsBadPrefixes      /33, missing, leading zero, junk
@@ -39,6 +41,39 @@ TEST(Ipv4Parse, RejectsEverythingElse) {
                            "10..0.1", "10.0.0.1 ", " 10.0.0.1", "10.0.0.1x", "10.0.0.-1", "10.0.0.+1",
                            "1000.0.0.1", "a.b.c.d", "::1", "fd00::1", "10.0.0.1/32", "10.0.0."}) {
     EXPECT_FALSE(parseIpv4(text).has_value()) << '"' << text << '"';
+  }
+}
+
+TEST(Ipv4ParseSloppy, LeadingZerosAreDecimal) {
+  const struct {
+    const char* text;
+    const char* means;
+  } cases[] = {
+      {"010.001.002.003", "10.1.2.3"},   // decimal: inet_aton would read 010 as 8
+      {"10.01.1.1", "10.1.1.1"},
+      {"000.000.000.000", "0.0.0.0"},
+      {"0000255.1.1.1", "255.1.1.1"},    // Go's old parser took any number of zeros
+      {"192.168.100.7", "192.168.100.7"},
+      {"008.009.0.1", "8.9.0.1"},        // digits that octal would not even allow
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    const auto ip = parseIpv4Sloppy(c.text);
+    ASSERT_TRUE(ip.has_value());
+    EXPECT_EQ(formatIpv4(*ip), c.means);
+  }
+  EXPECT_EQ(formatIpv4Cidr(parseIpv4CidrSloppy("010.000.000.000/008").value()), "10.0.0.0/8");
+  EXPECT_FALSE(parseIpv4("010.001.002.003").has_value());  // the configuration stays strict
+}
+
+TEST(Ipv4ParseSloppy, RejectsTheRest) {
+  for (const char* text : {"", "256.1.1.1", "0256.1.1.1", "10.0.0.300", "10.0.0", "10.0.0.1.2", "10..0.1",
+                           " 10.0.0.1", "10.0.0.1 ", "10.0.0.-1", "10.0.0.+1", "1000.0.0.1", "0x0a.0.0.1", "::1",
+                           "10.0.0.1/32", "10.0.0."}) {
+    EXPECT_FALSE(parseIpv4Sloppy(text).has_value()) << '"' << text << '"';
+  }
+  for (const char* text : {"10.0.0.0/33", "10.0.0.0/0033", "10.0.0.0/", "10.0.0.0", "10.0.0.0/8x"}) {
+    EXPECT_FALSE(parseIpv4CidrSloppy(text).has_value()) << '"' << text << '"';
   }
 }
 

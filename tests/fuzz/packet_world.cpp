@@ -1,10 +1,13 @@
 #include "tests/fuzz/packet_world.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include <unistd.h>
+
+#include <sanitizer/asan_interface.h>
 
 #include <rte_byteorder.h>
 #include <rte_eal.h>
@@ -48,6 +51,9 @@ Harness::Options worldOptions() {
 }  // namespace
 
 PacketWorld::PacketWorld() : harness_(std::make_unique<Harness>(worldOptions())) {
+  rxPool_ = rte_pktmbuf_pool_create(uniqueName("fuzz_rx").c_str(), 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                    SOCKET_ID_ANY);
+  if (rxPool_ == nullptr) throw std::runtime_error("PacketWorld: rte_pktmbuf_pool_create failed");
   const std::pair<uint32_t, Mac> backends[] = {{kBackendIp, kBackendMac},
                                                {kBackend2Ip, kBackend2Mac},
                                                {kBackend3Ip, kBackend3Mac},
@@ -59,6 +65,19 @@ PacketWorld::PacketWorld() : harness_(std::make_unique<Harness>(worldOptions()))
   }
 }
 
+PacketWorld::~PacketWorld() {
+  harness_.reset();  // frees what it still holds, received frames included
+  // EAL writes to freed memory: lift the poison first.
+  rte_mempool_obj_iter(
+      rxPool_,
+      [](rte_mempool*, void*, void* object, unsigned) {
+        auto* m = static_cast<rte_mbuf*>(object);
+        ASAN_UNPOISON_MEMORY_REGION(m->buf_addr, m->buf_len);
+      },
+      nullptr);
+  rte_mempool_free(rxPool_);
+}
+
 void PacketWorld::reset() {
   Harness& h = *harness_;
   FlowTable& flows = h.flows();
@@ -68,9 +87,10 @@ void PacketWorld::reset() {
   h.setNow(h.now() + 10 * h.hz());
   // The reassembly timeouts free what the last input left half-assembled.
   h.housekeeping();
-  if (h.mbufsInUse() != 0) {
+  const unsigned inUse = h.mbufsInUse() + rte_mempool_in_use_count(rxPool_);
+  if (inUse != 0) {
     // Nothing holds an mbuf between inputs any more: one in use is a leak (by the last input).
-    throw std::logic_error("PacketWorld: " + std::to_string(h.mbufsInUse()) + " mbufs leaked");
+    throw std::logic_error("PacketWorld: " + std::to_string(inUse) + " mbufs leaked");
   }
   openFlows();
 }
@@ -99,17 +119,36 @@ UdpFrame dnsReply(const PacketWorld& world) {
   return f;
 }
 
-void PacketWorld::runBurst(std::vector<Bytes>& burst, uint16_t port, uint8_t lastFlags) {
+rte_mbuf* PacketWorld::receivedFrame(const uint8_t* data, size_t length) {
+  rte_mbuf* m = rte_pktmbuf_alloc(rxPool_);
+  if (m == nullptr) throw std::runtime_error("PacketWorld: the receive pool is empty");
+  ASAN_UNPOISON_MEMORY_REGION(m->buf_addr, m->buf_len);
+  auto* bytes = static_cast<uint8_t*>(static_cast<void*>(rte_pktmbuf_append(m, static_cast<uint16_t>(length))));
+  if (bytes == nullptr) throw std::logic_error("PacketWorld: frame larger than an mbuf");
+  if (length != 0) std::memcpy(bytes, data, length);
+  // ASan can poison the tail of an 8-byte granule (its shadow then says how many leading
+  // bytes are addressable), so the poison starts at the frame's very first byte past the end.
+  uint8_t* end = bytes + length;
+  ASAN_POISON_MEMORY_REGION(end, static_cast<size_t>(static_cast<uint8_t*>(m->buf_addr) + m->buf_len - end));
+  return m;
+}
+
+void PacketWorld::runBurst(std::vector<rte_mbuf*>& burst, uint16_t port, uint8_t lastFlags) {
   if (burst.empty()) return;
   Harness& h = *harness_;
-  h.run(burst, port);  // what it sends is freed there
+  WorkerContext& ctx = h.context();
+  processBurst(ctx, h.services(), port, burst.data(), static_cast<uint16_t>(burst.size()), h.now());
   burst.clear();
+  for (TxBatch& batch : ctx.tx) {  // what it would transmit
+    for (uint16_t i = 0; i < batch.count; ++i) rte_pktmbuf_free(batch.packets[i]);
+    batch.count = 0;
+  }
   if ((lastFlags & kHousekeeping) != 0) h.housekeeping();
 }
 
 void PacketWorld::feed(const uint8_t* data, size_t size) {
   Harness& h = *harness_;
-  std::vector<Bytes> burst;
+  std::vector<rte_mbuf*> burst;
   uint16_t burstPort = 0;
   uint8_t lastFlags = 0;
   size_t offset = 0;
@@ -125,7 +164,7 @@ void PacketWorld::feed(const uint8_t* data, size_t size) {
       h.setNow(h.now() + (flags >> 4) * h.hz() / 8);
       burstPort = port;
     }
-    burst.emplace_back(data + offset, data + offset + length);
+    burst.push_back(receivedFrame(data + offset, length));
     offset += length;
     lastFlags = flags;
     if ((flags & kEndBurst) != 0) runBurst(burst, burstPort, lastFlags);

@@ -22,6 +22,12 @@
 // input created for other addresses; crashes found that need them are rare and the crash
 // input is still shown in full.
 //
+// Overreads: ASan does not see inside DPDK's mempools (one block to it), so a read past a
+// frame's end into its mbuf's tailroom would go unnoticed. Received frames therefore come
+// from a pool of their own, with the rest of each buffer past the frame poisoned (ASAN_POISON_MEMORY_REGION) until the mbuf is reused. The
+// worker allocates its own packets from the harness's pool and never grows a received one
+// (it trims or prepends), so any touch of the poison is a real overread or overwrite.
+//
 // The established flows, from the client 10.50.0.100 (harness.hpp):
 //   TCP :40000 -> web 10.96.0.10:80   (backend 10.50.0.11:8080, port 0)
 //   TCP :40001 -> far 10.96.0.50:80   (backend 10.60.0.21:9090, port 1)
@@ -33,6 +39,9 @@
 #include <memory>
 #include <optional>
 #include <vector>
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
 
 #include "tests/dpdk/frames.hpp"
 #include "tests/dpdk/harness.hpp"
@@ -59,6 +68,9 @@ void appendRecord(testing::Bytes& input, uint8_t flags, const testing::Bytes& fr
 class PacketWorld {
  public:
   PacketWorld();  // needs EAL
+  ~PacketWorld();
+  PacketWorld(const PacketWorld&) = delete;
+  PacketWorld& operator=(const PacketWorld&) = delete;
   /// The reset above; throws std::runtime_error when the established flows do not open.
   void reset();
   /// Runs one input (after reset()).
@@ -73,9 +85,12 @@ class PacketWorld {
 
  private:
   void openFlows();
-  void runBurst(std::vector<testing::Bytes>& burst, uint16_t port, uint8_t lastFlags);
+  void runBurst(std::vector<rte_mbuf*>& burst, uint16_t port, uint8_t lastFlags);
+
+  rte_mbuf* receivedFrame(const uint8_t* data, size_t length);
 
   std::unique_ptr<testing::Harness> harness_;
+  rte_mempool* rxPool_ = nullptr;  // the received frames, poisoned past their end
   std::optional<testing::TcpSession> web_, far_;
   uint32_t dnsSnatIp_ = 0;
   uint16_t dnsSnatPort_ = 0;

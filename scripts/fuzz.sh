@@ -76,7 +76,10 @@ mkdir -p "$CORPUS" "$ARTIFACTS" "$SEEDS"/{packet,services_file,object,config,kub
 # stream also carries (CRLF, BOOKMARK, ERROR, a broken line).
 cp configs/demo-services.json tests/e2e/*.json "$SEEDS/services_file/"
 cp configs/*.json "$SEEDS/config/"
-cp tests/fuzz/seeds/kubeconfig/* "$SEEDS/kubeconfig/"
+# Checked-in seeds: the kubeconfigs, and inputs that once found a bug (docs/fuzzing.md).
+for t in "${TARGETS[@]}"; do
+    [[ -d tests/fuzz/seeds/$t ]] && cp tests/fuzz/seeds/"$t"/* "$SEEDS/$t/"
+done
 python3 - "$SEEDS" configs/demo-services.json tests/e2e/*.json <<'PY'
 import json, os, sys
 seeds, lists = sys.argv[1], sys.argv[2:]

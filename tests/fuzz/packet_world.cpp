@@ -11,6 +11,7 @@
 
 #include <rte_byteorder.h>
 #include <rte_eal.h>
+#include <rte_random.h>
 #include <spdlog/spdlog.h>
 
 #include "tests/dpdk/packets.hpp"
@@ -39,6 +40,8 @@ void appendRecord(Bytes& input, uint8_t flags, const Bytes& frame) {
 }
 
 namespace {
+
+constexpr uint64_t kRandomSeed = 0x6e6963;  // any constant
 
 Harness::Options worldOptions() {
   Harness::Options o;
@@ -92,6 +95,9 @@ void PacketWorld::reset() {
     // Nothing holds an mbuf between inputs any more: one in use is a leak (by the last input).
     throw std::logic_error("PacketWorld: " + std::to_string(inUse) + " mbufs leaked");
   }
+  // The SNAT ports are picked at random (snat_allocator.cpp): the same seed every time
+  // gives the same ports, so that seeds can reach the flows from the backends' side.
+  rte_srand(kRandomSeed);
   openFlows();
 }
 

@@ -16,7 +16,8 @@
 //
 // Reset before every input: every flow is removed, the clock moves on 10 s (so that the
 // reassembly table's datagrams and the reply limiter's tokens of the last input are stale),
-// then the established flows below are opened again, through processBurst() like any
+// DPDK's random generator is seeded with a constant (SNAT ports are random), then the
+// established flows below are opened again, through processBurst() like any
 // traffic. The backends' MACs are permanent neighbours, so that ARP in an input cannot
 // change where the next input's flows go. What still carries over: neighbour entries an
 // input created for other addresses; crashes found that need them are rare and the crash

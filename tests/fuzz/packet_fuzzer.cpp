@@ -26,9 +26,10 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  // reset() throws only when the data path is broken (a leak, a flow that no longer
-  // opens): that is a finding, so let it terminate the run with its message.
+  // reset() and settle() throw only when the data path is broken (a leak, a flow that no
+  // longer opens): that is a finding, so let it terminate the run with its message.
   world->reset();
   world->feed(data, size);
+  world->settle();  // here rather than at the next reset, so that a leak names this input
   return 0;
 }

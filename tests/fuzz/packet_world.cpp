@@ -81,20 +81,24 @@ PacketWorld::~PacketWorld() {
   rte_mempool_free(rxPool_);
 }
 
-void PacketWorld::reset() {
+void PacketWorld::settle() {
   Harness& h = *harness_;
   FlowTable& flows = h.flows();
   for (uint32_t i = 0; i < flows.capacity(); ++i) {
     if (flows.entry(i).live) flows.remove(i);
   }
   h.setNow(h.now() + 10 * h.hz());
-  // The reassembly timeouts free what the last input left half-assembled.
+  // The reassembly timeouts free what the input left half-assembled.
   h.housekeeping();
   const unsigned inUse = h.mbufsInUse() + rte_mempool_in_use_count(rxPool_);
   if (inUse != 0) {
-    // Nothing holds an mbuf between inputs any more: one in use is a leak (by the last input).
+    // Nothing holds an mbuf between inputs: one in use is a leak (by the input just run).
     throw std::logic_error("PacketWorld: " + std::to_string(inUse) + " mbufs leaked");
   }
+}
+
+void PacketWorld::reset() {
+  settle();
   // The SNAT ports are picked at random (snat_allocator.cpp): the same seed every time
   // gives the same ports, so that seeds can reach the flows from the backends' side.
   rte_srand(kRandomSeed);

@@ -53,9 +53,11 @@ if [[ $build -eq 1 ]]; then
     if [[ ! -f $FUZZ_BUILD_DIR/build.ninja ]]; then
         # b_lundef=false: the sanitizer runtimes are linked into the programs, not the
         # libraries. tests disabled: GoogleTest suites are not needed here.
-        CC=clang CXX=clang++ meson setup "$FUZZ_BUILD_DIR" -Dfuzz=true -Db_sanitize=address,undefined \
-            -Db_lundef=false -Dtests=disabled >"$FUZZ_BUILD_DIR.setup.log" 2>&1 ||
-            { tail -n 20 "$FUZZ_BUILD_DIR.setup.log"; for t in "${TARGETS[@]}"; do fail "fuzz $t" "meson setup failed"; done; exit 1; }
+        if ! CC=clang CXX=clang++ meson setup "$FUZZ_BUILD_DIR" -Dfuzz=true -Db_sanitize=address,undefined \
+            -Db_lundef=false -Dtests=disabled; then
+            for t in "${TARGETS[@]}"; do fail "fuzz $t" "meson setup failed"; done
+            exit 1
+        fi
     fi
     ninja_targets=(tests/fuzz/packet_seeds)
     for t in "${TARGETS[@]}"; do ninja_targets+=("tests/fuzz/${t}_fuzzer"); done
@@ -117,7 +119,7 @@ for t in "${TARGETS[@]}"; do
         continue
     fi
     mkdir -p "$CORPUS/$t"
-    cp -n "$SEEDS/$t"/* "$CORPUS/$t/" 2>/dev/null
+    cp "$SEEDS/$t"/* "$CORPUS/$t/" 2>/dev/null  # seeds refreshed; libFuzzer names its own by hash
     args=(-timeout=10 -rss_limit_mb=4096 -print_final_stats=1 "-artifact_prefix=$ARTIFACTS/$t-")
     [[ $time_limit != 0 ]] && args+=("-max_total_time=$time_limit")
     [[ -n $runs ]] && args+=("-runs=$runs")

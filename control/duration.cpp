@@ -33,8 +33,9 @@ std::optional<std::chrono::nanoseconds> parseGoDuration(std::string_view text) {
     int64_t whole = 0;
     size_t i = 0;
     while (i < text.size() && isDigit(text[i])) {
-      whole = whole * 10 + (text[i] - '0');
-      if (whole > kMax) return std::nullopt;
+      const int digit = text[i] - '0';
+      if (whole > (kMax - digit) / 10) return std::nullopt;  // checked before it can overflow
+      whole = whole * 10 + digit;
       ++i;
     }
     int64_t fraction = 0;
@@ -57,7 +58,12 @@ std::optional<std::chrono::nanoseconds> parseGoDuration(std::string_view text) {
     const int64_t scale = unitNanoseconds(text.substr(i, unitEnd - i));
     if (scale == 0) return std::nullopt;  // a missing or unknown unit
     if (whole > kMax / scale) return std::nullopt;
-    total += whole * scale + fraction * scale / fractionScale;
+    // fraction < fractionScale (a power of ten up to 1e9). A unit of a second or more is a
+    // multiple of every such scale: divide first, and the product stays below the unit. A
+    // smaller unit times the fraction stays below 1e15. Either way, exact and no overflow.
+    const int64_t fractionNanoseconds =
+        scale >= fractionScale ? fraction * (scale / fractionScale) : fraction * scale / fractionScale;
+    total += whole * scale + fractionNanoseconds;
     if (total > kMax) return std::nullopt;
     text.remove_prefix(unitEnd);
   }

@@ -9,6 +9,9 @@
 #      reclamation tests (a reader beside an update storm) only catch a use after free
 #      when the heap is instrumented
 #   5. end-to-end tests          tests/e2e/*.sh (network namespaces, real clients and servers)
+#   6. fuzzing                   scripts/fuzz.sh: every libFuzzer target of tests/fuzz for
+#      FUZZ_TIME s (default 30), built with clang in ${BUILD_DIR}-fuzz; one pass per
+#      target that ran clean, one failure per crash or sanitizer report
 #
 # Counts: a GoogleTest binary adds its "[  PASSED  ] N tests" and "[  FAILED  ] N tests";
 # a binary that crashes or exits non-zero without a FAILED count adds 1 failed. An e2e
@@ -19,7 +22,9 @@
 # Options: --no-setup   skip scripts/setup.sh
 #          --no-asan    skip the AddressSanitizer build of the DPDK tests
 #          --no-e2e     skip the end-to-end tests
-# Environment: BUILD_DIR, GTEST_TIMEOUT (s, default 900), E2E_TIMEOUT (s, default 300).
+#          --no-fuzz    skip the fuzzing
+# Environment: BUILD_DIR, GTEST_TIMEOUT (s, default 900), E2E_TIMEOUT (s, default 300),
+#              FUZZ_TIME (s per fuzz target, default 30).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -30,12 +35,14 @@ E2E_TIMEOUT=${E2E_TIMEOUT:-300}
 run_setup=1
 run_e2e=1
 run_asan=1
+run_fuzz=1
 for arg in "$@"; do
     case $arg in
         --no-setup) run_setup=0 ;;
         --no-e2e) run_e2e=0 ;;
         --no-asan) run_asan=0 ;;
-        -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+        --no-fuzz) run_fuzz=0 ;;
+        -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "test.sh: unknown argument '$arg'" >&2; exit 2 ;;
     esac
 done
@@ -146,6 +153,22 @@ if [[ $run_e2e -eq 1 ]]; then
         record "$name" "$p" "$f" "$note"
     done
     shopt -u nullglob
+fi
+
+# ---- 6. fuzzing ----------------------------------------------------------------------
+if [[ $run_fuzz -eq 1 ]]; then
+    banner "fuzz (scripts/fuzz.sh, ${FUZZ_TIME:-30}s per target, ${BUILD_DIR}-fuzz)"
+    log="$LOGDIR/fuzz.log"
+    FUZZ_BUILD_DIR="${BUILD_DIR}-fuzz" bash scripts/fuzz.sh --time "${FUZZ_TIME:-30}" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    p=$(grep -c '^PASS:' "$log" || true)
+    f=$(grep -c '^FAIL:' "$log" || true)
+    note=""
+    if [[ $rc -ne 0 && $f -eq 0 ]]; then
+        f=1
+        note="exit $rc without a FAIL line"
+    fi
+    record "fuzz" "$p" "$f" "$note"
 fi
 
 # ---- summary --------------------------------------------------------------------------

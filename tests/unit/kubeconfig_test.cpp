@@ -11,6 +11,7 @@
 //   KubeconfigFiles.InClusterIsAlwaysHttps          whatever KUBERNETES_SERVICE_* say
 //   Kubeconfig.FlagConflictsWithServicesFile
 //   Kubeconfig.GoDurations
+//   Kubeconfig.GoDurationsNeverOverflow            huge numbers and long fractions of large units
 // Addresses: API servers 10.0.0.1:6443 and 10.96.0.1:443 (never contacted).
 #include <gtest/gtest.h>
 
@@ -242,6 +243,18 @@ TEST(Kubeconfig, GoDurations) {
   EXPECT_EQ(parseGoDuration("0"), std::chrono::milliseconds(0));
   EXPECT_EQ(parseGoDuration("500ms"), std::chrono::milliseconds(500));
   for (const char* bad : {"", "30", "s", "-1s", "1d", "1s2"}) EXPECT_FALSE(parseGoDuration(bad)) << bad;
+}
+
+// Found by the config fuzzer (tests/fuzz, docs/fuzzing.md): the digits and the fraction
+// overflowed int64 before the bound was checked, so a huge value came out as another one.
+TEST(Kubeconfig, GoDurationsNeverOverflow) {
+  for (const char* huge : {"99999999999999999999s", "9223372036854775807ns", "2562047h", "1h99999999999999999999ns"}) {
+    EXPECT_FALSE(parseGoDuration(huge)) << huge;
+  }
+  // As Go's time.ParseDuration: 1h + 0.999999999 x 3600 s, and 123.456789 ns truncated.
+  EXPECT_EQ(parseGoDuration("1.999999999h"), std::chrono::nanoseconds(7'199'999'996'400));
+  EXPECT_EQ(parseGoDuration("0.123456789us"), std::chrono::nanoseconds(123));
+  EXPECT_EQ(parseGoDuration("1.5h"), std::chrono::minutes(90));
 }
 
 }  // namespace

@@ -181,26 +181,11 @@ TEST(IpvsRules, ClusterIpMasqueradeFollowsMasqueradeAllAndClusterCidr) {
   EXPECT_EQ(clusterRule(IpvsIptablesOptions{}), "-m set --match-set KUBE-CLUSTER-IP src,dst -j KUBE-MARK-MASQ");
 }
 
-// Runs every command inside one network namespace.
-class NetnsExecutor : public Executor {
- public:
-  explicit NetnsExecutor(std::string ns) : ns_(std::move(ns)) {}
-  ExecResult run(const std::vector<std::string>& argv, std::string_view stdinData = {}) override {
-    std::vector<std::string> wrapped{"ip", "netns", "exec", ns_};
-    wrapped.insert(wrapped.end(), argv.begin(), argv.end());
-    return real_.run(wrapped, stdinData);
-  }
-
- private:
-  std::string ns_;
-  ProcessExecutor real_;
-};
-
 TEST(IpvsRulesKernel, LoadIntoRealNetfilterInANamespaceAndCleanUp) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
   const testing::ScratchNamespace scratch("npipvs");
   ASSERT_TRUE(scratch.created());
-  NetnsExecutor exec(scratch.name());
+  testing::NetnsExecutor exec(scratch.name());
 
   ServicePort p = fixtures::clusterIpPort("ns", "web", "", "172.30.0.41", 80, {endpoint("10.180.0.1", 8080, true)});
   p.nodePort = 30080;

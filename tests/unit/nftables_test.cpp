@@ -4,10 +4,12 @@
 // of incremental syncs (which must give the same answers), what an incremental sync
 // writes, failures and --cleanup. Addresses: see kernel_trace_cases.hpp.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "drivers/nftables/nftables_provider.hpp"
 #include "drivers/testing/nft_tracer.hpp"
 #include "kernel_trace_cases.hpp"
+#include "tests/unit/scratch_namespace.hpp"
 
 namespace nicproxy {
 namespace {
@@ -335,6 +337,47 @@ TEST(NftProvider, CanaryFindsADeletedOrFlushedTable) {
   exec.pushResult({.exitCode = 1, .out = {}, .err = "Error: No such file or directory\n", .error = {}});
   EXPECT_EQ(provider.checkCanary(),
             "chain nat-prerouting of table ip kube-proxy is gone (Error: No such file or directory)");
+}
+
+// The longest names the decoder lets through (control/k8s/names.hpp: namespace, Service
+// and port name are 63-character labels) with the longest protocol and endpoint text,
+// and session affinity, which adds a chain and a set per endpoint. nft refuses chain and
+// set names over NFT_NAME_MAXLEN - 1 = 255 bytes, and the sync then fails as a whole.
+ServicePort longestNamedPort() {
+  static const std::string ns = "n" + std::string(61, '-') + "1";
+  static const std::string name = "s" + std::string(62, 'x');
+  static const std::string portName = "p" + std::string(61, '-') + "9";
+  ServicePort p = clusterIpPort(ns.c_str(), name.c_str(), portName.c_str(), "172.30.0.41", 80,
+                                {endpoint("100.100.100.100", 65535), endpoint("100.100.100.101", 65535)},
+                                Protocol::Sctp);
+  p.sessionAffinity = SessionAffinity::ClientIP;
+  p.stickyMaxAgeSeconds = 600;
+  p.nodePort = 30080;
+  return p;
+}
+
+TEST(NftRules, TheLongestValidNamesStayWithinNftsNameLimit) {
+  const NftServiceRules r = renderNftService(share(longestNamedPort()), podOptions().rules);
+  ASSERT_GE(r.chains.size(), 3u);  // the service, an endpoint each, the NodePort's external chain
+  ASSERT_EQ(r.sets.size(), 2u);
+  for (const std::string& chain : r.chains) EXPECT_LE(chain.size(), 255u) << chain;
+  for (const std::string& set : r.sets) EXPECT_LE(set.size(), 255u) << set;
+}
+
+TEST(NftKernel, TheLongestValidNamesLoadIntoRealNftables) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
+  const testing::ScratchNamespace scratch("npnftname");
+  ASSERT_TRUE(scratch.created());
+  testing::NetnsExecutor exec(scratch.name());
+  NftablesProviderOptions options = podOptions();
+  options.localAddresses = [] { return std::vector<Ipv4>{}; };
+  NftablesProvider provider(exec, options);
+  const ServicePort port = longestNamedPort();
+  ASSERT_NO_THROW(provider.sync(tableOf({port}), {}, true));
+  const ExecResult listed = exec.run({"nft", "list", "table", "ip", "kube-proxy"});
+  ASSERT_TRUE(listed.ok()) << listed.err;
+  EXPECT_NE(listed.out.find("chain service-" + nftServiceBase(port.name)), std::string::npos);
+  EXPECT_NE(listed.out.find("set affinity-" + nftEndpointBase(port.name, "100.100.100.101:65535")), std::string::npos);
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "drivers/exec.hpp"
 
@@ -27,6 +30,21 @@ class ScratchNamespace {
   ProcessExecutor host_;
   std::string name_;
   bool created_ = false;
+};
+
+/// Runs every command inside one network namespace (`ip netns exec`).
+class NetnsExecutor : public Executor {
+ public:
+  explicit NetnsExecutor(std::string ns) : ns_(std::move(ns)) {}
+  ExecResult run(const std::vector<std::string>& argv, std::string_view stdinData = {}) override {
+    std::vector<std::string> wrapped{"ip", "netns", "exec", ns_};
+    wrapped.insert(wrapped.end(), argv.begin(), argv.end());
+    return real_.run(wrapped, stdinData);
+  }
+
+ private:
+  std::string ns_;
+  ProcessExecutor real_;
 };
 
 }  // namespace nicproxy::testing

@@ -33,6 +33,10 @@ std::string decodeBase64(const std::string& text, const std::string& field) {
   for (char c : text) {
     if (std::isspace(static_cast<unsigned char>(c)) == 0) clean += c;
   }
+  // Padded base64, as Go's StdEncoding (which writes kubeconfigs) requires. Without this
+  // check a length of 4n+2 or 4n+3 made decode() write past decoded_size()'s n*3 bytes
+  // (found by tests/fuzz/kubeconfig_fuzzer.cpp).
+  if (clean.size() % 4 != 0) throw std::runtime_error(field + ": not valid base64");
   namespace b64 = boost::beast::detail::base64;
   std::string out(b64::decoded_size(clean.size()), '\0');
   const auto [written, read] = b64::decode(out.data(), clean.data(), clean.size());

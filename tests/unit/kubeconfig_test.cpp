@@ -80,6 +80,9 @@ TEST(Kubeconfig, Errors) {
       {"current-context: nope\ncontexts: []\n", "k: contexts: no entry named \"nope\""},
       {kubeconfig("    token: x\n", "    certificate-authority-data: '!!!'\n"),
        "k: clusters[main].cluster.certificate-authority-data: not valid base64"},
+      // Unpadded: decoded into a buffer sized for whole quads, it overflowed (fuzzer).
+      {kubeconfig("    client-certificate-data: Q0VSVA\n    client-key-data: S0VZ\n"),
+       "k: users[admin].user.client-certificate-data: not valid base64"},
       {kubeconfig("    client-certificate: /c.pem\n"),
        "k: users[admin].user.client-certificate and client-key: give both or neither"},
       {kubeconfig("    exec:\n      command: aws\n"),

@@ -57,7 +57,7 @@ CHECKS=(
     "removed endpoint: an open TCP connection gets a RST"
     "removed endpoint: the UDP flow moves to the live endpoint at once"
     "update storm: 20 SIGHUP reloads during 300 requests, no failure"
-    "full flow table: new flows dropped and counted, an open connection carries on"
+    "full flow table: new flows dropped or unanswered ones evicted, counted; an open connection carries on"
     "shutdown: both workers created flows and replies were redirected"
 )
 
@@ -296,10 +296,15 @@ held=$(tail -n 1 "$WORK/hold-request.out")
 h_stop_nicproxy TERM 15
 counter() { grep -oE "(^|[[:space:]])$1[[:space:]]+[0-9]+" "$LOG" | tail -n 1 | awk '{ print $2 + 0 }'; }
 full=$(counter drop_flow_table_full)
-if [[ $full_rc -eq 0 && $held =~ ^backend-[123]:8080$ && ${full:-0} -gt 0 ]]; then
-    pass "${CHECKS[11]} (drop_flow_table_full $full; the open connection answered $held)"
+# Past 7/8 of a table, a new flow first evicts a flow that has not seen a reply (early
+# drop, docs/conntrack.md); only when none is left is it dropped. Which of the two the
+# flood meets depends on how fast the echo replies come back (a loaded machine: slower,
+# more flows unanswered, more early drops). Either way the pressure is counted.
+early=$(counter flows_early_dropped)
+if [[ $full_rc -eq 0 && $held =~ ^backend-[123]:8080$ && $((${full:-0} + ${early:-0})) -gt 0 ]]; then
+    pass "${CHECKS[11]} (drop_flow_table_full ${full:-0}, flows_early_dropped ${early:-0}; the open connection answered $held)"
 else
-    fail "${CHECKS[11]}" "open connection: '$held' (exit $full_rc); drop_flow_table_full=${full:-none}"
+    fail "${CHECKS[11]}" "open connection: '$held' (exit $full_rc); drop_flow_table_full=${full:-none} flows_early_dropped=${early:-none}"
 fi
 w0=$(grep -oE 'worker 0 \(lcore [0-9]+\): flows_created [0-9]+' "$LOG" | awk '{print $NF}')
 w1=$(grep -oE 'worker 1 \(lcore [0-9]+\): flows_created [0-9]+' "$LOG" | awk '{print $NF}')

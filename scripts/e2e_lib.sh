@@ -28,6 +28,19 @@ fail_all_from() {
     for ((i = $2; i < ${#CHECKS[@]}; i++)); do fail "${CHECKS[$i]}" "$reason"; done
 }
 
+# hup_and_wait PID LOG PATTERN: SIGHUP to PID, then waits up to 5 s for LOG to hold one
+# more line matching PATTERN (grep) than before the signal.
+hup_and_wait() {
+    local pid=$1 log=$2 pattern=$3 before
+    before=$(grep -c "$pattern" "$log")
+    kill -HUP "$pid"
+    for _ in $(seq 50); do
+        (($(grep -c "$pattern" "$log") > before)) && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # shellcheck disable=SC2317  # called from the traps
 e2e_cleanup() {
     trap - EXIT INT TERM

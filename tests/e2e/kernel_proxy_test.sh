@@ -67,16 +67,7 @@ start_nicproxy() { # start_nicproxy MODE LOGNAME
 }
 
 # reload LOGFILE: SIGHUP, then wait until the log shows one more sync.
-reload() {
-    local before
-    before=$(grep -c "synced generation" "$1")
-    kill -HUP "$NP_PID"
-    for _ in $(seq 50); do
-        (($(grep -c "synced generation" "$1") > before)) && return 0
-        sleep 0.1
-    done
-    return 1
-}
+reload() { hup_and_wait "$NP_PID" "$1" "synced generation"; }
 
 stop_nicproxy() {
     kill -TERM "$NP_PID" 2>/dev/null

@@ -123,28 +123,12 @@ curl_loop() {
 
 # reload_refused MODE NAME: installs the refused file, SIGHUP, waits for the refusal.
 reload_refused() {
-    local log=$WORK/$1.log before
-    before=$(grep -c "nothing applied" "$log")
     cp "$WORK/$2.json" "$WORK/services.json"
-    kill -HUP "$NP_PID"
-    for _ in $(seq 50); do
-        (($(grep -c "nothing applied" "$log") > before)) && return 0
-        sleep 0.1
-    done
-    return 1
+    hup_and_wait "$NP_PID" "$WORK/$1.log" "nothing applied"
 }
 
 # reload_applied MODE: SIGHUP, waits for one more "synced generation".
-reload_applied() {
-    local log=$WORK/$1.log before
-    before=$(grep -c "synced generation" "$log")
-    kill -HUP "$NP_PID"
-    for _ in $(seq 50); do
-        (($(grep -c "synced generation" "$log") > before)) && return 0
-        sleep 0.1
-    done
-    return 1
-}
+reload_applied() { hup_and_wait "$NP_PID" "$WORK/$1.log" "synced generation"; }
 
 run_mode() {
     local mode=$1 name before after n_ok n_fail

@@ -6,8 +6,6 @@
 #include <spdlog/fmt/fmt.h>
 
 namespace nicproxy {
-namespace {
-
 std::vector<std::string> wordsOf(const std::string& line) {
   std::vector<std::string> out;
   std::istringstream in(line);
@@ -15,6 +13,8 @@ std::vector<std::string> wordsOf(const std::string& line) {
   while (in >> w) out.push_back(w);
   return out;
 }
+
+namespace {
 
 // nft quotes a name that is not a plain identifier.
 std::string unquoted(const std::string& name) {

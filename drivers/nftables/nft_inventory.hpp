@@ -5,8 +5,12 @@
 // `nft list chains ip` and `nft -t list sets ip` print them. Pure functions, no kernel.
 #include <set>
 #include <string>
+#include <vector>
 
 namespace nicproxy {
+
+/// The whitespace-separated words of one line of nft's listing output.
+std::vector<std::string> wordsOf(const std::string& line);
 
 struct NftTableObjects {
   std::set<std::string> chains;

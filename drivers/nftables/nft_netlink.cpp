@@ -23,6 +23,7 @@
 #include <libnftnl/set.h>
 
 #include "control/net.hpp"
+#include "drivers/nftables/nft_inventory.hpp"
 
 namespace nicproxy {
 namespace {
@@ -36,14 +37,6 @@ struct ChainFree {
 struct SetFree {
   void operator()(nftnl_set* s) const { nftnl_set_free(s); }
 };
-
-std::vector<std::string> wordsOf(const std::string& line) {
-  std::vector<std::string> out;
-  std::istringstream in(line);
-  std::string w;
-  while (in >> w) out.push_back(w);
-  return out;
-}
 
 void put32(std::vector<unsigned char>& out, uint32_t networkOrder) {
   unsigned char bytes[4];

@@ -100,12 +100,53 @@ std::string proxyLabelSelector(const std::string& serviceProxyName) {
   return std::string("!") + kHeadlessLabel;
 }
 
-// Decodes Services on the reflector thread; a Service that is not served (headless,
-// another proxy's, undecodable) is never queued, and an update that makes a served one
-// unserved queues its deletion.
-class ApiSource::ServiceHandler : public k8s::ReflectorHandler {
+// What Services and EndpointSlices share on the reflector thread: a list queues the
+// judged objects (and the keys of the invalid ones, whose last good version stays); a
+// watch event queues an upsert, or a deletion when the object is deleted or no longer
+// served; an invalid new version is skipped, so the last good one stays in force.
+// Derived::decode judges one object.
+template <typename Derived, typename Listed, typename Upsert, typename Delete>
+class ApiSource::ObjectHandler : public k8s::ReflectorHandler {
  public:
-  explicit ServiceHandler(ApiSource& source) : source_(source) {}
+  explicit ObjectHandler(ApiSource& source) : source_(source) {}
+
+  void onList(std::vector<boost::json::value>&& items) override {
+    Listed listed;
+    for (const auto& item : items) {
+      auto judged = self().decode(item);
+      if (judged.item) listed.items.push_back(std::move(*judged.item));
+      if (const auto key = keyOf(item); judged.invalid && key) listed.invalid.push_back(*key);
+    }
+    source_.push(std::move(listed));
+  }
+
+  void onEvent(WatchEventType type, boost::json::value&& object) override {
+    const auto key = keyOf(object);
+    if (type == WatchEventType::Deleted) {
+      if (key) source_.push(Delete{key->namespaceName, key->name});
+      return;
+    }
+    auto judged = self().decode(object);
+    if (judged.item) {
+      source_.push(Upsert{std::move(*judged.item)});
+    } else if (!judged.invalid && key) {
+      source_.push(Delete{key->namespaceName, key->name});  // no longer served: drop what was there
+    }
+  }
+
+ protected:
+  ApiSource& source_;
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+};
+
+// A Service that is not served (headless, another proxy's, undecodable) is never queued,
+// and an update that makes a served one unserved queues its deletion.
+class ApiSource::ServiceHandler
+    : public ObjectHandler<ServiceHandler, ServicesListed, ServiceUpsert, ServiceDelete> {
+ public:
+  using ObjectHandler::ObjectHandler;
 
   Judged<k8s::Service> decode(const boost::json::value& object) {
     auto decoded = k8s::decodeService(object);
@@ -122,39 +163,11 @@ class ApiSource::ServiceHandler : public k8s::ReflectorHandler {
     spdlog::debug("not serving Service {}: {}", service.meta.key(), why);
     return {};
   }
-
-  void onList(std::vector<boost::json::value>&& items) override {
-    ServicesListed listed;
-    for (const auto& item : items) {
-      auto judged = decode(item);
-      if (judged.item) listed.items.push_back(std::move(*judged.item));
-      if (const auto key = keyOf(item); judged.invalid && key) listed.invalid.push_back(*key);
-    }
-    source_.push(std::move(listed));
-  }
-
-  void onEvent(WatchEventType type, boost::json::value&& object) override {
-    const auto key = keyOf(object);
-    if (type == WatchEventType::Deleted) {
-      if (key) source_.push(ServiceDelete{key->namespaceName, key->name});
-      return;
-    }
-    auto judged = decode(object);
-    if (judged.item) {
-      source_.push(ServiceUpsert{std::move(*judged.item)});
-    } else if (!judged.invalid && key) {
-      source_.push(ServiceDelete{key->namespaceName, key->name});  // no longer served: drop what was there
-    }
-    // Invalid: skipped; the last good version stays in force, as when a list has it.
-  }
-
- private:
-  ApiSource& source_;
 };
 
-class ApiSource::SliceHandler : public k8s::ReflectorHandler {
+class ApiSource::SliceHandler : public ObjectHandler<SliceHandler, SlicesListed, SliceUpsert, SliceDelete> {
  public:
-  explicit SliceHandler(ApiSource& source) : source_(source) {}
+  using ObjectHandler::ObjectHandler;
 
   Judged<k8s::EndpointSlice> decode(const boost::json::value& object) {
     auto decoded = k8s::decodeEndpointSlice(object);
@@ -171,33 +184,6 @@ class ApiSource::SliceHandler : public k8s::ReflectorHandler {
     spdlog::debug("not using EndpointSlice {}: {}", slice.meta.key(), why);
     return {};
   }
-
-  void onList(std::vector<boost::json::value>&& items) override {
-    SlicesListed listed;
-    for (const auto& item : items) {
-      auto judged = decode(item);
-      if (judged.item) listed.items.push_back(std::move(*judged.item));
-      if (const auto key = keyOf(item); judged.invalid && key) listed.invalid.push_back(*key);
-    }
-    source_.push(std::move(listed));
-  }
-
-  void onEvent(WatchEventType type, boost::json::value&& object) override {
-    const auto key = keyOf(object);
-    if (type == WatchEventType::Deleted) {
-      if (key) source_.push(SliceDelete{key->namespaceName, key->name});
-      return;
-    }
-    auto judged = decode(object);
-    if (judged.item) {
-      source_.push(SliceUpsert{std::move(*judged.item)});
-    } else if (!judged.invalid && key) {
-      source_.push(SliceDelete{key->namespaceName, key->name});
-    }
-  }
-
- private:
-  ApiSource& source_;
 };
 
 // This node: its addresses and zone, kept for topology-aware routing and logs.

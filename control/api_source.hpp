@@ -85,6 +85,8 @@ class ApiSource {
   void push(Update update);  // used by the handlers
 
  private:
+  template <typename Derived, typename Listed, typename Upsert, typename Delete>
+  class ObjectHandler;
   class ServiceHandler;
   class SliceHandler;
   class NodeHandler;

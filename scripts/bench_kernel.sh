@@ -32,7 +32,7 @@ source "$ROOT/scripts/netns_router_topology.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
 BENCH=$BUILD_DIR/tests/kernel_sync_bench
-NICPROXY=$BUILD_DIR/dpdk_app/nicproxy
+NICPROXY=$BUILD_DIR/daemon/nicproxy
 SYNC_SIZES=${SYNC_SIZES-"1000 10000"}
 CONN_SIZES=${CONN_SIZES-"10 1000 10000"}
 IPTABLES_COMMANDS=${IPTABLES_COMMANDS:-iptables-legacy}

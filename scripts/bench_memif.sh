@@ -56,8 +56,8 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 [[ -f $BUILD_DIR/build.ninja ]] || meson setup "$BUILD_DIR" >/dev/null
-ninja -C "$BUILD_DIR" dpdk_app/nicproxy tests/nicproxy-gen >/dev/null
-NICPROXY=$BUILD_DIR/dpdk_app/nicproxy
+ninja -C "$BUILD_DIR" daemon/nicproxy tests/nicproxy-gen >/dev/null
+NICPROXY=$BUILD_DIR/daemon/nicproxy
 GEN=$BUILD_DIR/tests/nicproxy-gen
 if ! command -v dpdk-testpmd >/dev/null; then
     # Debian ships dpdk-testpmd in dpdk-dev (scripts/setup.sh installs it).

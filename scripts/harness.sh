@@ -16,7 +16,7 @@
 H_ROOT=${H_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 H_BUILD_DIR=${BUILD_DIR:-build}
 [[ $H_BUILD_DIR == /* ]] || H_BUILD_DIR=$H_ROOT/$H_BUILD_DIR
-NICPROXY=${NICPROXY:-$H_BUILD_DIR/dpdk_app/nicproxy}
+NICPROXY=${NICPROXY:-$H_BUILD_DIR/daemon/nicproxy}
 H_NICPROXY_PID=""
 # shellcheck disable=SC2034  # read by the scripts that source this file
 H_NICPROXY_RC=""

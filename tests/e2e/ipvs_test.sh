@@ -21,7 +21,7 @@ source "$ROOT/scripts/netns_router_topology.sh"
 source "$ROOT/scripts/e2e_lib.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
-NICPROXY=$BUILD_DIR/dpdk_app/nicproxy
+NICPROXY=$BUILD_DIR/daemon/nicproxy
 P=ipvs$$
 WORK=$(mktemp -d /tmp/nicproxy-ipvs.XXXXXX)
 NP_PID=""

@@ -18,14 +18,14 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
-NICPROXY=$BUILD_DIR/dpdk_app/nicproxy
+NICPROXY=$BUILD_DIR/daemon/nicproxy
 GEN=$BUILD_DIR/tests/nicproxy-gen
 FAILED=0
 pass() { echo "PASS: $1"; }
 fail() { echo "FAIL: $1${2:+ ($2)}"; FAILED=$((FAILED + 1)); }
 
 if [[ ! -x $NICPROXY || ! -x $GEN ]]; then
-    ninja -C "$BUILD_DIR" dpdk_app/nicproxy tests/nicproxy-gen >/dev/null || { fail "build nicproxy and nicproxy-gen"; exit 1; }
+    ninja -C "$BUILD_DIR" daemon/nicproxy tests/nicproxy-gen >/dev/null || { fail "build nicproxy and nicproxy-gen"; exit 1; }
 fi
 WORK=$(mktemp -d /tmp/memif-smoke.XXXXXX)
 SOCKET=$WORK/memif.sock

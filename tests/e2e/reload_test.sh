@@ -23,7 +23,7 @@ source "$ROOT/scripts/netns_router_topology.sh"
 source "$ROOT/scripts/e2e_lib.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
-NICPROXY=${NICPROXY:-$BUILD_DIR/dpdk_app/nicproxy}
+NICPROXY=${NICPROXY:-$BUILD_DIR/daemon/nicproxy}
 
 P=rl$$
 WORK=$(mktemp -d /tmp/nicproxy-reload.XXXXXX)

@@ -19,7 +19,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
-NICPROXY=${NICPROXY:-$BUILD_DIR/dpdk_app/nicproxy}
+NICPROXY=${NICPROXY:-$BUILD_DIR/daemon/nicproxy}
 # shellcheck source=../../scripts/e2e_lib.sh
 source "$ROOT/scripts/e2e_lib.sh"
 

@@ -17,7 +17,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
-NICPROXY=${NICPROXY:-$BUILD_DIR/dpdk_app/nicproxy}
+NICPROXY=${NICPROXY:-$BUILD_DIR/daemon/nicproxy}
 WORK=$(mktemp -d /tmp/nicproxy-validate.XXXXXX)
 # shellcheck source=../../scripts/e2e_lib.sh
 source "$ROOT/scripts/e2e_lib.sh"

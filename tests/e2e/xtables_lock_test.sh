@@ -13,7 +13,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/scripts/e2e_lib.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
-NICPROXY=$BUILD_DIR/dpdk_app/nicproxy
+NICPROXY=$BUILD_DIR/daemon/nicproxy
 
 CHECKS=(
     "xtables lock held: the first iptables sync fails after the 5 s wait, naming the lock"

@@ -1,4 +1,4 @@
-// nicproxy: a kube-proxy replacement with a DPDK data path.
+// nicproxy: a kube-proxy replacement with a DPDK data path. The composition root of every mode.
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -9,7 +9,9 @@
 
 #include "control/config.hpp"
 #include "control/validate.hpp"
+#ifdef NICPROXY_WITH_DPDK
 #include "dpdk_app/app.hpp"
+#endif
 #include "drivers/kernel_proxy.hpp"
 
 int main(int argc, char** argv) {
@@ -29,7 +31,7 @@ int main(int argc, char** argv) {
   cli.add_flag("--validate", validateOnly, "check the configuration and the services file, print what they hold, exit");
   cli.add_option("--log-level", logLevel, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  cli.set_version_flag("--version", "nicproxy 0.1.0");
+  cli.set_version_flag("--version", "nicproxy " NICPROXY_VERSION);
   CLI11_PARSE(cli, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("nicproxy");
@@ -62,8 +64,14 @@ int main(int argc, char** argv) {
   try {
     // The kernel-only modes need no EAL, no hugepages and no NIC.
     if (result.config->mode != nicproxy::ProxyMode::Dpdk) return nicproxy::runKernelProxy(*result.config);
+#ifdef NICPROXY_WITH_DPDK
     nicproxy::App app(std::move(*result.config));
     return app.run();
+#else
+    spdlog::critical("mode dpdk: this nicproxy was built without DPDK (meson -Ddpdk=disabled); use mode iptables, "
+                     "nftables or ipvs, or a build with DPDK");
+    return 1;
+#endif
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return 1;

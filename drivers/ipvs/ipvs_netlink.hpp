@@ -2,7 +2,7 @@
 // The IPVS generic-netlink client: virtual services and real servers as the kernel's
 // IPVS sees them (IPVS_CMD_* from <linux/ip_vs.h>), built and parsed with libnl-genl-3.
 // The socket sits behind IpvsTransport so that unit tests run the very messages built
-// here against a fake that decodes them (drivers/testing/fake_ipvs.hpp).
+// here against a fake that decodes them (tests/kernel_fake/fake_ipvs.hpp).
 // Not thread-safe: one owner (the control thread).
 #include <compare>
 #include <cstdint>

@@ -1,6 +1,6 @@
 // Tests: drivers/iptables partial syncs (IptablesProvider with FakeExecutor) applied to a
 // small model of `iptables-restore --noflush` (a chain line creates or flushes, -A
-// appends, -X deletes an empty chain), then followed by drivers/testing/iptables_tracer:
+// appends, -X deletes an empty chain), then followed by tests/kernel_fake/iptables_tracer:
 // a chain of one-service syncs (endpoint changes that leave KUBE-SERVICES alone,
 // services added and removed) must trace like a full sync and leave the same chains.
 // Addresses: see kernel_trace_cases.hpp.

@@ -1,5 +1,5 @@
 // Tests: drivers/iptables rendered through IptablesProvider (FakeExecutor) and followed
-// by drivers/testing/iptables_tracer: what happens to each packet of
+// by tests/kernel_fake/iptables_tracer: what happens to each packet of
 // kernel_trace_cases.hpp (its comment names the addresses). Also masqueradeAll and
 // the tracer's own refusal of rules it does not understand.
 #include <gtest/gtest.h>

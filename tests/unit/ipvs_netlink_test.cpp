@@ -7,7 +7,7 @@
 #include <linux/ip_vs.h>
 
 #include "drivers/ipvs/ipvs_netlink.hpp"
-#include "drivers/testing/fake_ipvs.hpp"
+#include "tests/kernel_fake/fake_ipvs.hpp"
 #include "tests/unit/kernel_fixtures.hpp"
 
 namespace nicproxy {

@@ -12,7 +12,7 @@
 #include "drivers/ipvs/ipvs_desired.hpp"
 #include "drivers/ipvs/ipvs_iptables.hpp"
 #include "drivers/ipvs/ipvs_provider.hpp"
-#include "drivers/testing/fake_ipvs.hpp"
+#include "tests/kernel_fake/fake_ipvs.hpp"
 #include "tests/unit/kernel_fixtures.hpp"
 #include "tests/unit/scratch_namespace.hpp"
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "control/change_tracker.hpp"
-#include "drivers/testing/iptables_tracer.hpp"
+#include "tests/kernel_fake/iptables_tracer.hpp"
 #include "kernel_fixtures.hpp"
 
 namespace nicproxy::fixtures {

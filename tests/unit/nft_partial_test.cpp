@@ -6,7 +6,7 @@
 
 #include "drivers/nftables/nft_netlink.hpp"
 #include "drivers/nftables/nftables_provider.hpp"
-#include "drivers/testing/nft_tracer.hpp"
+#include "tests/kernel_fake/nft_tracer.hpp"
 #include "kernel_trace_cases.hpp"
 
 namespace nicproxy {

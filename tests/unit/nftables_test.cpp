@@ -1,5 +1,5 @@
 // Tests: drivers/nftables (nft_rules, NftablesProvider with FakeExecutor) and
-// drivers/testing/nft_tracer: the exact text of a small service, the packets of
+// tests/kernel_fake/nft_tracer: the exact text of a small service, the packets of
 // kernel_trace_cases.hpp traced through the table built by a full sync AND by a chain
 // of incremental syncs (which must give the same answers), what an incremental sync
 // writes, failures and --cleanup. Addresses: see kernel_trace_cases.hpp.
@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "drivers/nftables/nftables_provider.hpp"
-#include "drivers/testing/nft_tracer.hpp"
+#include "tests/kernel_fake/nft_tracer.hpp"
 #include "kernel_trace_cases.hpp"
 #include "tests/unit/scratch_namespace.hpp"
 

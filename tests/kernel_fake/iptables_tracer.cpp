@@ -1,4 +1,4 @@
-#include "drivers/testing/iptables_tracer.hpp"
+#include "tests/kernel_fake/iptables_tracer.hpp"
 
 #include <algorithm>
 #include <optional>

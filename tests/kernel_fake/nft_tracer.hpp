@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "drivers/testing/iptables_tracer.hpp"
+#include "tests/kernel_fake/iptables_tracer.hpp"
 
 namespace nicproxy::testing {
 

@@ -1,4 +1,4 @@
-#include "drivers/testing/fake_ipvs.hpp"
+#include "tests/kernel_fake/fake_ipvs.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-#include "drivers/testing/nft_tracer.hpp"
+#include "tests/kernel_fake/nft_tracer.hpp"
 
 #include <cstdint>
 #include <sstream>

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <stdexcept>
 
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "control/signals.hpp"
@@ -85,7 +86,9 @@ int serve(ServeSource& source, ChangeTracker& tracker, SyncRunner& runner, const
   // Nothing is programmed before the source is complete: a restart never replaces
   // working state with an empty one.
   if (const auto code = waitUntilReady(source, tracker, hooks)) return *code;
-  if (!syncRound(tracker, runner, SyncRunner::Clock::now())) throw std::runtime_error("the first sync failed");
+  if (!syncRound(tracker, runner, SyncRunner::Clock::now())) {
+    throw std::runtime_error(fmt::format("the first {} sync failed", fmt::join(runner.providersNeedingFullSync(), " and ")));
+  }
   if (hooks.onReady) hooks.onReady();
   return serveRounds(source, tracker, runner, hooks);
 }

@@ -79,6 +79,14 @@ bool SyncRunner::retryPending() const {
   return false;
 }
 
+std::vector<std::string> SyncRunner::providersNeedingFullSync() const {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < providers_.size(); ++i) {
+    if (needsFullSync_[i]) names.push_back(providers_[i]->name());
+  }
+  return names;
+}
+
 void SyncRunner::requestFullSync() { needsFullSync_.assign(providers_.size(), true); }
 
 bool SyncRunner::syncIfNeeded() {

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "control/change_tracker.hpp"
@@ -68,6 +69,9 @@ class SyncRunner {
   bool syncIfNeeded();
 
   bool retryPending() const;
+  /// The names of the providers waiting for a full sync (right after a failed round:
+  /// those that failed).
+  std::vector<std::string> providersNeedingFullSync() const;
   /// Makes the next syncIfNeeded() a full sync for every provider, changes or not
   /// (the kernel dataplanes' periodic syncPeriod resync, which repairs outside edits).
   void requestFullSync();

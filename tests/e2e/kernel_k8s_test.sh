@@ -117,8 +117,10 @@ wait_unreachable() {
     return 0
 }
 
-# start_fake LOG: the fake API server in the router namespace, seeded with web.
+# start_fake LOG: the fake API server in the router namespace, seeded with web (the
+# previous mode's is stopped first, should that mode have ended early).
 start_fake() {
+    stop_fake
     # Not through in_ns: a backgrounded function is a subshell, and $! must be the fake.
     ip netns exec "$(rtopo_ns "$P" router)" "$FAKE" --cert "$WORK/server.crt" --key "$WORK/server.key" --token "$TOKEN" \
         --listen 127.0.0.1 --port 6443 >"$1" 2>&1 &
@@ -147,6 +149,8 @@ JSON
     fi
     if ! rtopo_start_nicproxy "$P" "$NICPROXY" "$WORK/$mode.json" "$log" >/dev/null; then
         fail_mode_from "$mode" 0 "no 'kernel proxy ready' within 10 s: $(tail -n 5 "$log" | tr '\n' '|' | cut -c1-400)"
+        kill -INT "$NP_PID" 2>/dev/null && wait "$NP_PID" 2>/dev/null
+        NP_PID=""
         return
     fi
     if grep -q "Using $mode Proxier" "$log" && grep -q 'following the API server https://127.0.0.1:6443' "$log" &&

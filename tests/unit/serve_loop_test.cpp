@@ -180,7 +180,12 @@ TEST_F(ServeLoop, BadFileOrFailedFirstSyncThrows) {
   hooks.exitCode = exitWhen([] { return true; });
   provider_.failNext = true;
   auto source = makeServicesFileSource(file_);
-  EXPECT_THROW(serve(*source, tracker_, runner, hooks), std::runtime_error);
+  try {
+    serve(*source, tracker_, runner, hooks);
+    ADD_FAILURE() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "the first fake sync failed");  // names the provider
+  }
   writeFile("{");
   auto bad = makeServicesFileSource(file_);
   ChangeTracker fresh;

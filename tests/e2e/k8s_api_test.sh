@@ -210,7 +210,9 @@ PY
 }
 
 # ---- the fake API server, seeded with web ---------------------------------------------
-in_node "$FAKE" --cert "$WORK/server.crt" --key "$WORK/server.key" --token "$TOKEN" \
+# Not through in_node: a backgrounded function runs in a subshell that forks the fake, and
+# stop_fake must kill the fake itself (else "the API server gone" would not be gone).
+ip netns exec "$(topo_ns "$PREFIX" node)" "$FAKE" --cert "$WORK/server.crt" --key "$WORK/server.key" --token "$TOKEN" \
     --listen 127.0.0.1 --port 6443 >"$WORK/fake.log" 2>&1 &
 FAKE_PID=$!
 if ! h_wait_log "$WORK/fake.log" 'listening on' 10 "$FAKE_PID"; then

@@ -9,7 +9,8 @@
 //   KubeProxyZeroValues.*    null, "", 0s mean the default
 //   HostnameOverride.*       the node name; an error when nodeName names another node
 //   KubeadmFixture.*         tests/fixtures/kubeadm-kube-proxy.yaml loads, warning about bindAddress only
-//   WriteConfig.*            --write-config-to's YAML loads back into the same Config
+//   WriteConfig.*            --write-config-to's YAML loads back into the same Config; every key
+//                            of a file with every field set is written
 //   GoDuration.Format        formatGoDuration as Go writes durations
 #include <gtest/gtest.h>
 
@@ -356,7 +357,7 @@ TEST(KubeadmFixture, EveryMistakeInItIsStillFound) {
 
 // A configuration with every field away from its default.
 constexpr const char* kEveryField = R"({
-  "mode": "dpdk", "nodeName": "edge-1", "clusterCIDR": "10.244.0.0/16",
+  "mode": "dpdk", "hostnameOverride": "edge-1", "clusterCIDR": "10.244.0.0/16",
   "nodePortAddresses": ["10.50.0.0/24", "192.168.1.0/24"], "servicesFile": "/srv/services.json",
   "syncPeriod": "45s", "minSyncPeriod": "250ms", "serviceProxyName": "nicproxy",
   "clientConnection": {"maxResponseBytes": 2097152},
@@ -401,6 +402,32 @@ TEST(WriteConfig, WhatIsWrittenLoadsBackIntoTheSameConfig) {
     EXPECT_TRUE(reloaded.warnings.empty()) << testing::PrintToString(reloaded.warnings);
     EXPECT_EQ(effectiveConfigJson(*reloaded.config), effectiveConfigJson(*original.config));
   }
+}
+
+// Every key path of `given` is in `written` (values may be spelled otherwise: "1h" is "1h0m0s").
+void expectKeysWritten(const boost::json::value& given, const boost::json::value& written, const std::string& path) {
+  if (given.is_object()) {
+    for (const auto& entry : given.get_object()) {
+      const std::string key(entry.key());
+      const auto* object = written.if_object();
+      const auto* value = object == nullptr ? nullptr : object->if_contains(key);
+      if (value == nullptr) {
+        ADD_FAILURE() << path + key << " is not written";
+      } else {
+        expectKeysWritten(entry.value(), *value, path + key + ".");
+      }
+    }
+  } else if (given.is_array() && written.is_array() && given.get_array().size() == written.get_array().size()) {
+    for (size_t i = 0; i < given.get_array().size(); ++i) {
+      expectKeysWritten(given.get_array()[i], written.get_array()[i], path + "[" + std::to_string(i) + "].");
+    }
+  }
+}
+
+TEST(WriteConfig, EveryKeyGivenIsWritten) {
+  const auto original = parseConfig(kEveryField, "/");
+  ASSERT_TRUE(original.ok()) << testing::PrintToString(original.errors);
+  expectKeysWritten(boost::json::parse(kEveryField), effectiveConfigJson(*original.config), "");
 }
 
 TEST(WriteConfig, EveryFieldIsWrittenAndReadBack) {

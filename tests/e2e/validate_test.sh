@@ -264,6 +264,17 @@ else
     fail "g: --write-config-to an unwritable path fails naming it" "exit $rc: $(oneline "$out")"
 fi
 
+run_good "g: --validate configs/kernel-nftables.yaml (YAML) exits 0 and lists the services" \
+    "$ROOT/configs/kernel-nftables.yaml"
+"$NICPROXY" --config "$ROOT/configs/kernel-nftables.json" --write-config-to "$WORK/nft-from-json.yaml" >/dev/null 2>&1
+"$NICPROXY" --config "$ROOT/configs/kernel-nftables.yaml" --write-config-to "$WORK/nft-from-yaml.yaml" >/dev/null 2>&1
+if [[ -s $WORK/nft-from-json.yaml ]] && cmp -s "$WORK/nft-from-json.yaml" "$WORK/nft-from-yaml.yaml"; then
+    pass "g: configs/kernel-nftables.yaml and .json are the same configuration"
+else
+    fail "g: configs/kernel-nftables.yaml and .json are the same configuration" \
+        "$(diff "$WORK/nft-from-json.yaml" "$WORK/nft-from-yaml.yaml" 2>&1 | head -n 6 | tr '\n' '|')"
+fi
+
 # kube-proxy fields nicproxy ignores: accepted, with one warning that names them.
 derive kube-fields 'c["bindAddress"] = "10.50.0.1"; c["healthzBindAddress"] = ""; c["ipvs"] = {"strictARP": True}; c["featureGates"] = {"NFTablesProxyMode": True}'
 out="$WORK/kube-fields.out"

@@ -107,12 +107,23 @@ void readClusterCidr(ObjectReader& reader, Config& config) {
   }
 }
 
+// kube-proxy's list: CIDRs (IPv6 ones are skipped, as in clusterCIDR) and its keywords;
+// "all" is 0.0.0.0/0, "primary" and "localhost" have no equivalent here.
 void readNodePortAddresses(ObjectReader& reader, Errors& errors, Config& config) {
   reader.allowNull({"nodePortAddresses"});
   const auto* array = reader.array("nodePortAddresses");
   if (array == nullptr) return;
   for (size_t i = 0; i < array->size(); ++i) {
-    if (auto cidr = readCidr((*array)[i], json::indexPath(reader.pathOf("nodePortAddresses"), i), errors)) {
+    const std::string path = json::indexPath(reader.pathOf("nodePortAddresses"), i);
+    const auto* text = (*array)[i].if_string();
+    if (text != nullptr && *text == "all") {
+      config.nodePortAddresses.push_back(Ipv4Cidr{0, 0});
+    } else if (text != nullptr && (*text == "primary" || *text == "localhost")) {
+      errors.push_back(path + ": " + json::quote(*text) + " is a kube-proxy keyword nicproxy does not take; " +
+                       "list the CIDRs of the node's addresses");
+    } else if (text != nullptr && looksLikeIpv6(*text)) {
+      continue;
+    } else if (auto cidr = readCidr((*array)[i], path, errors)) {
       config.nodePortAddresses.push_back(*cidr);
     }
   }

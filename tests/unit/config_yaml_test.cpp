@@ -7,6 +7,7 @@
 //   KubeProxyFields.*        ignored fields: one warning naming those set, zero values quiet,
 //                            wrong types and unknown keys still errors
 //   KubeProxyZeroValues.*    null, "", 0s mean the default
+//   KubeProxyNodePortAddresses.*  "all", IPv6 CIDRs skipped, "primary"/"localhost" refused
 //   HostnameOverride.*       the node name; an error when nodeName names another node
 //   KubeadmFixture.*         tests/fixtures/kubeadm-kube-proxy.yaml loads, warning about bindAddress only
 //   WriteConfig.*            --write-config-to's YAML loads back into the same Config; every key
@@ -306,6 +307,17 @@ TEST(KubeProxyZeroValues, NicproxysOwnFieldsStayStrict) {
   EXPECT_EQ(parseConfig(std::string(kKernelBase) + "nodeName: null\nconntrack: {tcpSynRecvTimeout: 0s}\n", "/").errors,
             (Strings{"nodeName: expected a string, got null",
                      R"(conntrack.tcpSynRecvTimeout: "0s" is not a duration of at least 1s (for example "15m0s"))"}));
+}
+
+TEST(KubeProxyNodePortAddresses, AllIsEveryAddressIpv6IsSkippedOtherKeywordsAreErrors) {
+  const auto result = parseConfig(std::string(kKernelBase) + "nodePortAddresses: [all, \"fd00::/64\", 10.0.0.0/8]\n", "/");
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(result.errors);
+  ASSERT_EQ(result.config->nodePortAddresses.size(), 2u);
+  EXPECT_EQ(formatIpv4Cidr(result.config->nodePortAddresses[0]), "0.0.0.0/0");
+  EXPECT_EQ(formatIpv4Cidr(result.config->nodePortAddresses[1]), "10.0.0.0/8");
+  EXPECT_EQ(parseConfig(std::string(kKernelBase) + "nodePortAddresses: [10.0.0.0/8, primary]\n", "/").errors,
+            Strings{R"(nodePortAddresses[1]: "primary" is a kube-proxy keyword nicproxy does not take; list the CIDRs )"
+                    "of the node's addresses"});
 }
 
 TEST(HostnameOverride, IsTheNodeName) {

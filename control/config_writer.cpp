@@ -63,7 +63,8 @@ object dpdkJson(const DpdkConfig& dpdk) {
                           {"verifyIpChecksum", dpdk.ingress.verifyIpChecksum},
                           {"dropSourceRoute", dpdk.ingress.dropSourceRoute}};
   out["replyRateLimit"] = object{{"perSecond", dpdk.replyRateLimit.perSecond}, {"burst", dpdk.replyRateLimit.burst}};
-  out["fragments"] = object{{"maxDatagrams", dpdk.fragments.maxDatagrams}, {"timeout", duration(dpdk.fragments.timeout)}};
+  out["fragments"] =
+      object{{"maxDatagrams", dpdk.fragments.maxDatagrams}, {"timeout", duration(dpdk.fragments.timeout)}};
   return out;
 }
 
@@ -91,8 +92,8 @@ object effectiveConfigJson(const Config& config) {
   out["hostnameOverride"] = config.nodeName;  // kube-proxy's name for nicproxy's nodeName
   out["clusterCIDR"] = config.clusterCIDR ? formatIpv4Cidr(*config.clusterCIDR) : "";
   // null: every address, as kube-proxy writes an unset list.
-  out["nodePortAddresses"] =
-      config.nodePortAddresses.empty() ? boost::json::value(nullptr) : boost::json::value(cidrs(config.nodePortAddresses));
+  out["nodePortAddresses"] = config.nodePortAddresses.empty() ? boost::json::value(nullptr)
+                                                              : boost::json::value(cidrs(config.nodePortAddresses));
   if (!config.servicesFile.empty()) out["servicesFile"] = config.servicesFile.string();
   out["clientConnection"] = object{{"kubeconfig", config.clientConnection.kubeconfig.string()},
                                    {"maxResponseBytes", config.clientConnection.maxResponseBytes}};

@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   bool cleanup = false;
   std::string logLevel = "info";
   std::string kubeconfig;
-  cli.add_option("--config", configPath, "configuration file: a KubeProxyConfiguration, YAML or JSON")->check(CLI::ExistingFile);
+  cli.add_option("--config", configPath, "configuration file: a KubeProxyConfiguration, YAML or JSON")
+      ->check(CLI::ExistingFile);
   cli.add_option("--kubeconfig", kubeconfig, "kubeconfig of the API server to follow (overrides clientConnection.kubeconfig)")
       ->check(CLI::ExistingFile);
   cli.add_flag("--cleanup", cleanup,

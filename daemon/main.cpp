@@ -9,6 +9,7 @@
 
 #include "control/config.hpp"
 #include "control/validate.hpp"
+#include "daemon/logging.hpp"
 #ifdef NICPROXY_WITH_DPDK
 #include "dpdk_app/app.hpp"
 #endif
@@ -32,11 +33,23 @@ int main(int argc, char** argv) {
   cli.add_option("--log-level", logLevel, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   cli.set_version_flag("--version", "nicproxy " NICPROXY_VERSION);
+  // kube-proxy's logging flags (daemon/logging.hpp, docs/configuration.md "Command line").
+  int verbosity = 0;
+  std::string loggingFormat = "text";
+  cli.add_option("-v,--v", verbosity,
+                 "log verbosity as kube-proxy's -v: 0-2 info, 3-4 debug, 5 and more trace; --log-level wins when both "
+                 "are given")
+      ->transform([](std::string value) { return value.starts_with('=') ? value.substr(1) : value; })  // -v=2
+      ->check(CLI::Range(0, 99));
+  cli.add_option("--logging-format", loggingFormat,
+                 "text, or json: one JSON object per line, as Kubernetes' JSON log format")
+      ->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(cli, argc, argv);
 
-  auto logger = spdlog::stderr_color_mt("nicproxy");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(logLevel));
+  const bool levelGiven = cli.count("--log-level") > 0;
+  nicproxy::setUpLogging(*nicproxy::logFormatFromName(loggingFormat),
+                         levelGiven ? spdlog::level::from_str(logLevel) : *nicproxy::levelFromVerbosity(verbosity));
+  if (levelGiven && cli.count("-v") > 0) spdlog::warn("--log-level {} wins over -v {}", logLevel, verbosity);
 
   if (cleanup) {
     nicproxy::Config config;

@@ -8,12 +8,12 @@
 #include <spdlog/spdlog.h>
 
 #include "control/config.hpp"
+#include "control/serve_loop.hpp"
 #include "control/validate.hpp"
+#include "control/json_reader.hpp"
 #include "daemon/logging.hpp"
-#ifdef NICPROXY_WITH_DPDK
-#include "dpdk_app/app.hpp"
-#endif
-#include "drivers/kernel_proxy.hpp"
+#include "daemon/modes.hpp"
+#include "daemon/supervision.hpp"
 
 int main(int argc, char** argv) {
   CLI::App cli{"nicproxy: Kubernetes Service proxy with a DPDK data path"};
@@ -51,42 +51,34 @@ int main(int argc, char** argv) {
                          levelGiven ? spdlog::level::from_str(logLevel) : *nicproxy::levelFromVerbosity(verbosity));
   if (levelGiven && cli.count("-v") > 0) spdlog::warn("--log-level {} wins over -v {}", logLevel, verbosity);
 
-  if (cleanup) {
-    nicproxy::Config config;
-    if (!configPath.empty()) {
-      nicproxy::ConfigResult loaded = nicproxy::loadConfigFile(configPath);
-      for (const std::string& error : loaded.errors) spdlog::error("{}: {}", configPath, error);
-      if (!loaded.ok()) return 1;
-      config = std::move(*loaded.config);
-    }
-    nicproxy::ProcessExecutor executor;
-    return nicproxy::cleanupKernel(config, executor);
-  }
+  if (cleanup) return nicproxy::runCleanup(configPath);
   if (configPath.empty()) {
     std::cerr << "--config is required\n" << cli.help();
     return 2;
   }
   if (validateOnly) return nicproxy::validateConfiguration(configPath, std::cout, std::cerr, kubeconfig);
 
+  // Read before the configuration is parsed from the file, so that an edit in between is
+  // a change for the config-file watch (daemon/config_watch.hpp) rather than missed.
+  std::string readError;
+  std::string runningConfigText = nicproxy::json::readFile(configPath, readError).value_or("");
   nicproxy::ConfigResult result = nicproxy::loadConfigFile(configPath);
   nicproxy::applyKubeconfigFlag(result, kubeconfig);
   if (!result.ok()) {
     for (const std::string& error : result.errors) spdlog::error("{}: {}", configPath, error);
     return 1;
   }
-  try {
-    // The kernel-only modes need no EAL, no hugepages and no NIC.
-    if (result.config->mode != nicproxy::ProxyMode::Dpdk) return nicproxy::runKernelProxy(*result.config);
-#ifdef NICPROXY_WITH_DPDK
-    nicproxy::App app(std::move(*result.config));
-    return app.run();
-#else
-    spdlog::critical("mode dpdk: this nicproxy was built without DPDK (meson -Ddpdk=disabled); use mode iptables, "
-                     "nftables or ipvs, or a build with DPDK");
-    return 1;
-#endif
-  } catch (const std::exception& e) {
-    spdlog::critical("{}", e.what());
-    return 1;
-  }
+  // What other parts add to the serve loop (systemd, the config-file watch) goes here.
+  nicproxy::ServeLoopHooks hooks;
+  // systemd's notify protocol and the config-file watch (daemon/supervision.hpp); a
+  // changed file is checked exactly as this one was.
+  nicproxy::Supervision supervision(configPath, std::move(runningConfigText), [&](const std::string& text) {
+    nicproxy::ConfigResult changed = nicproxy::parseConfig(text, std::filesystem::path(configPath).parent_path());
+    nicproxy::applyKubeconfigFlag(changed, kubeconfig);
+    return changed.errors;
+  });
+  supervision.addTo(hooks);
+  const int exitCode = nicproxy::runMode(std::move(*result.config), hooks);
+  supervision.stopped(exitCode);
+  return exitCode;
 }

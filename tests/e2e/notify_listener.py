@@ -4,7 +4,8 @@
 Binds a unix datagram socket (the NOTIFY_SOCKET a service gets), and writes one line per
 datagram to LOG: "<monotonic seconds> <assignments joined by |>". When a datagram holds
 READY=1 it runs COMMAND at once, before reading the next one, and writes its exit code
-and output to LOG.ready: what the dataplane held at the moment the service said ready.
+and output to LOG.readyN for the Nth READY=1: what the dataplane held at the moment the
+service said ready.
 
 usage: notify_listener.py SOCKET LOG -- COMMAND...
 """
@@ -22,6 +23,7 @@ def main():
         os.unlink(sock_path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(sock_path)
+    readies = 0
     with open(log_path, "a", buffering=1) as log:
         log.write("listening\n")
         while True:
@@ -29,8 +31,9 @@ def main():
             states = data.decode("utf-8", "replace").strip("\n").split("\n")
             log.write("%.3f %s\n" % (time.monotonic(), "|".join(states)))
             if "READY=1" in states:
+                readies += 1
                 done = subprocess.run(command, capture_output=True, text=True)
-                with open(log_path + ".ready", "w") as ready:
+                with open("%s.ready%d" % (log_path, readies), "w") as ready:
                     ready.write("exit %d\n%s%s" % (done.returncode, done.stdout, done.stderr))
 
 

@@ -10,8 +10,8 @@
 # ..data/config.json, ..data -> ..<timestamp>; an edit is a new timestamped folder and an
 # atomic rename of ..data.
 #
-# Checks: READY=1 arrives, with a STATUS= line, and the nftables table already holds the
-# services when it does (the listener lists it on receipt); the ClusterIP answers;
+# Checks: READY=1 arrives, once, with a STATUS= line, and the nftables table already holds
+# the services when it does (the listener lists it on receipt); the ClusterIP answers;
 # WATCHDOG=1 keeps arriving at half of WATCHDOG_USEC; a bad config edit is logged with its
 # key path, once, and nicproxy keeps running and forwarding; a good edit makes it say
 # STOPPING=1 and exit 0, and the rules stay for the restarted process; SIGTERM: STOPPING=1
@@ -103,13 +103,14 @@ wait_for() {
 count_in() { grep -c -- "$1" "$2"; }
 has_at_least() { (($(count_in "$1" "$2") >= $3)); }
 exited() { ! kill -0 "$NP_PID" 2>/dev/null; }
-# stop_wait SECONDS: the exit code once nicproxy has exited; 124 when it is still running.
+# exit_code_within SECONDS: sets CODE to nicproxy's exit code once it has exited, 124 when
+# it still runs after SECONDS (in this shell: a subshell cannot wait for it).
 exit_code_within() {
+    CODE=124
     if wait_for "$1" exited; then
         wait "$NP_PID"
-        echo $?
-    else
-        echo 124
+        CODE=$?
+        NP_PID=""
     fi
 }
 curl_web() { in_ns client curl -sS --max-time 3 http://10.96.1.10/ 2>&1; }
@@ -119,16 +120,17 @@ LOG1=$WORK/nicproxy-1.log
 start_nicproxy "$LOG1"
 if ! wait_for 10 grep -q 'READY=1' "$NOTIFY"; then
     REASON="no READY=1 in 10 s; notify: $(tr '\n' ';' <"$NOTIFY"); log: $(tail -n 3 "$LOG1" | tr '\n' ';')"
-    fail "READY=1 arrives"
+    fail "READY=1 arrives" "$REASON"
 else
     pass "READY=1 arrives"
 fi
-REASON="$(grep 'READY=1' "$NOTIFY")"
-check "READY=1 comes with a STATUS= line" grep -q 'READY=1|STATUS=.' "$NOTIFY"
-wait_for 5 test -s "$NOTIFY.ready"
-REASON="at READY=1 nft said: $(head -n 3 "$NOTIFY.ready" 2>/dev/null | tr '\n' ';')"
+REASON="$(grep 'READY=1' "$NOTIFY" | tr '\n' ';')"
+check "READY=1 comes once, with a STATUS= line" \
+    sh -c "test \"\$(grep -c READY=1 '$NOTIFY')\" = 1 && grep -q 'READY=1|STATUS=.' '$NOTIFY'"
+wait_for 5 test -s "$NOTIFY.ready1"
+REASON="at READY=1 nft said: $(head -n 3 "$NOTIFY.ready1" 2>/dev/null | tr '\n' ';')"
 check "at READY=1 the nftables table already holds web's ClusterIP" \
-    sh -c "head -n 1 '$NOTIFY.ready' | grep -qx 'exit 0' && grep -q 10.96.1.10 '$NOTIFY.ready'"
+    sh -c "head -n 1 '$NOTIFY.ready1' | grep -qx 'exit 0' && grep -q 10.96.1.10 '$NOTIFY.ready1'"
 a=$(curl_web)
 REASON="curl: $a"
 check "the ClusterIP answers" grep -q '^backend-' <<<"$a"
@@ -160,10 +162,9 @@ check "after the bad edit the ClusterIP still answers" grep -q '^backend-' <<<"$
 
 # A good edit: exit 0 for the supervisor to restart; the rules stay meanwhile.
 config_version 2026_12_04_10_10_00.3 200ms
-code=$(exit_code_within 6)
-NP_PID=""
-REASON="exit code $code (124: still running after 6 s); log: $(tail -n 2 "$LOG1" | tr '\n' ';')"
-check "a good config edit makes nicproxy exit 0" test "$code" = 0
+exit_code_within 6
+REASON="exit code $CODE (124: still running after 6 s); log: $(tail -n 2 "$LOG1" | tr '\n' ';')"
+check "a good config edit makes nicproxy exit 0" test "$CODE" = 0
 REASON="log: $(tail -n 2 "$LOG1" | tr '\n' ';')"
 check "the exit is logged as a config change for a restart" \
     grep -q 'changed: exiting so that the supervisor restarts nicproxy with it' "$LOG1"
@@ -177,13 +178,12 @@ echo "---- run 2: --logging-format=json -v=3, SIGTERM"
 LOG2=$WORK/nicproxy-2.log
 stopping_before=$(count_in STOPPING=1 "$NOTIFY")
 start_nicproxy "$LOG2" --logging-format=json -v=3
-REASON="log: $(tail -n 3 "$LOG2" | tr '\n' ';')"
+REASON="no second READY=1 in 10 s"
 check "the restarted nicproxy sends READY=1 again" wait_for 10 has_at_least 'READY=1' "$NOTIFY" 2
 kill -TERM "$NP_PID"
-code=$(exit_code_within 5)
-NP_PID=""
-REASON="exit code $code"
-check "SIGTERM: exit 0" test "$code" = 0
+exit_code_within 5
+REASON="exit code $CODE (124: still running after 5 s)"
+check "SIGTERM: exit 0" test "$CODE" = 0
 n=$(($(count_in STOPPING=1 "$NOTIFY") - stopping_before))
 REASON="$n STOPPING=1 since the restart"
 check "SIGTERM: STOPPING=1" test "$n" = 1

@@ -15,7 +15,8 @@
 # WATCHDOG=1 keeps arriving at half of WATCHDOG_USEC; a bad config edit is logged with its
 # key path, once, and nicproxy keeps running and forwarding; a good edit makes it say
 # STOPPING=1 and exit 0, and the rules stay for the restarted process; SIGTERM: STOPPING=1
-# and exit 0; --logging-format=json -v=3: every line is a JSON object, debug lines included.
+# and exit 0; --logging-format=json -v=3: every line is a JSON object (an error quoting a
+# bad value included), debug lines included.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=../../scripts/netns_router_topology.sh
@@ -180,6 +181,10 @@ stopping_before=$(count_in STOPPING=1 "$NOTIFY")
 start_nicproxy "$LOG2" --logging-format=json -v=3
 REASON="no second READY=1 in 10 s"
 check "the restarted nicproxy sends READY=1 again" wait_for 10 has_at_least 'READY=1' "$NOTIFY" 2
+# A bad edit again: its error lines quote the value ("fast"), which the JSON must escape.
+config_version 2026_12_04_10_15_00.4 fast
+REASON="no line saying so in 5 s"
+check "json: the bad edit is logged" wait_for 5 grep -q 'the running configuration stays in force' "$LOG2"
 kill -TERM "$NP_PID"
 exit_code_within 5
 REASON="exit code $CODE (124: still running after 5 s)"

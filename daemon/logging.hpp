@@ -14,10 +14,10 @@ namespace nicproxy {
 
 enum class LogFormat { Text, Json };
 
-/// klog verbosity to spdlog level. kube-proxy logs what an operator follows (sync
-/// summaries, "Using iptables Proxier") at V(0)-V(2), what changed and why at V(3)-V(4),
-/// and whole rule sets and objects at V(5) and above; nicproxy keeps info, debug and
-/// trace for those three. A negative verbosity is nullopt.
+/// klog verbosity to spdlog level: 0-2 info, 3-4 debug, 5+ trace. kube-proxy logs each
+/// sync's summary at V(2) ("SyncProxyRules complete"), change details at V(3)-V(4) and
+/// the whole iptables-restore input at V(5); nicproxy's info, debug and trace hold the
+/// same kinds of lines. A negative verbosity is nullopt.
 std::optional<spdlog::level::level_enum> levelFromVerbosity(int verbosity);
 
 /// The lowest -v that shows a message of `level`: the JSON line's "v" (0 for info and

@@ -6,9 +6,12 @@
 # web's ClusterIP 10.96.0.10). tests/e2e/notify_listener.py is systemd's side: on READY=1
 # it curls the ClusterIP from the client at once.
 #
+# nicproxy runs with --logging-format=json: DPDK's own lines (EAL, PMDs, telemetry) go
+# through spdlog too (dpdk_app/eal_log.cpp).
+#
 # Checks: READY=1 comes once, and a curl started when it arrives is answered; WATCHDOG=1 every
 # half of WATCHDOG_USEC (1 s); a changed config file: STOPPING=1, the data path torn down
-# (its counters printed) and exit code 0.
+# (its counters printed) and exit code 0; every log line a JSON object, DPDK's included.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,6 +21,8 @@ source "$ROOT/scripts/netns_topology.sh"
 source "$ROOT/scripts/harness.sh"
 # shellcheck source=SCRIPTDIR/../../scripts/e2e_lib.sh
 source "$ROOT/scripts/e2e_lib.sh"
+# json_lines LOG: every line of LOG is one JSON object with ts, level and msg.
+json_lines() { python3 "$ROOT/tests/e2e/check_json_lines.py" "$1" >/dev/null; }
 
 PREFIX="nsd$$"
 WORK=$(mktemp -d /tmp/nicproxy-notify-dpdk.XXXXXX)
@@ -32,6 +37,7 @@ CHECKS=(
     "dpdk: a changed config file makes nicproxy exit 0"
     "dpdk: STOPPING=1 before the exit"
     "dpdk: the data path is torn down (counters printed)"
+    "dpdk: --logging-format=json: every line is a JSON object, DPDK's own lines included"
 )
 
 e2e_before_cleanup() {
@@ -63,7 +69,7 @@ for _ in $(seq 50); do grep -qs listening "$NOTIFY" && break; sleep 0.1; done
 # `ip netns exec` and `env` keep, since each execs the next program.
 NOTIFY_SOCKET=$WORK/notify WATCHDOG_USEC=1000000 sh -c 'export WATCHDOG_PID=$$; exec "$@"' sh \
     ip netns exec "$(topo_ns "$PREFIX" node)" env --default-signal=INT,QUIT \
-    "$NICPROXY" --config "$CONFIG" >"$LOG" 2>&1 &
+    "$NICPROXY" --config "$CONFIG" --logging-format=json >"$LOG" 2>&1 &
 H_NICPROXY_PID=$!
 
 h_wait_log "$LOG" 'data path ready' 30 "$H_NICPROXY_PID"
@@ -107,5 +113,7 @@ REASON="notify: $(tail -n 2 "$NOTIFY" | tr '\n' ';')"
 check "${CHECKS[4]}" grep -q 'STOPPING=1' "$NOTIFY"
 REASON="no counters in the log"
 check "${CHECKS[5]}" grep -q 'loops_over_100us' "$LOG"
+REASON="$(python3 "$ROOT/tests/e2e/check_json_lines.py" "$LOG" 2>&1)"
+check "${CHECKS[6]}" json_lines "$LOG"
 
 [[ $FAILED -eq 0 ]]

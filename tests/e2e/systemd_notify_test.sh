@@ -23,6 +23,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/scripts/netns_router_topology.sh"
 # shellcheck source=../../scripts/e2e_lib.sh
 source "$ROOT/scripts/e2e_lib.sh"
+# json_lines LOG: every line of LOG is one JSON object with ts, level and msg.
+json_lines() { python3 "$ROOT/tests/e2e/check_json_lines.py" "$1" >/dev/null; }
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
 NICPROXY=${NICPROXY:-$BUILD_DIR/daemon/nicproxy}  # scripts/test.sh may name the -Ddpdk=disabled one
@@ -192,23 +194,8 @@ check "SIGTERM: exit 0" test "$CODE" = 0
 n=$(($(count_in STOPPING=1 "$NOTIFY") - stopping_before))
 REASON="$n STOPPING=1 since the restart"
 check "SIGTERM: STOPPING=1" test "$n" = 1
-REASON="$(python3 - "$LOG2" <<'PY' 2>&1
-import json, sys
-lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
-bad = []
-for n, line in enumerate(lines, 1):
-    try:
-        o = json.loads(line)
-        if not isinstance(o, dict) or not {"ts", "level", "msg"} <= o.keys():
-            bad.append(n)
-    except ValueError:
-        bad.append(n)
-print("%d lines, not a JSON object with ts, level, msg: %s" % (len(lines), bad))
-sys.exit(1 if bad or not lines else 0)
-PY
-)"
-check "--logging-format=json: every line is a JSON object with ts, level and msg" \
-    grep -q ', not a JSON object with ts, level, msg: \[\]$' <<<"$REASON"
+REASON="$(python3 "$ROOT/tests/e2e/check_json_lines.py" "$LOG2" 2>&1)"
+check "--logging-format=json: every line is a JSON object with ts, level and msg" json_lines "$LOG2"
 REASON="no line with \"v\":3; $(head -c 300 "$LOG2")"
 check "-v=3 shows debug lines (\"v\":3)" grep -q '"v":3' "$LOG2"
 REASON="$(grep -c . "$LOG1") lines"

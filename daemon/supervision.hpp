@@ -21,6 +21,9 @@ namespace nicproxy {
 class Supervision {
  public:
   Supervision(std::filesystem::path configPath, std::string runningConfigText, ConfigFileWatch::Validate validate);
+  // The hooks hold `this`.
+  Supervision(const Supervision&) = delete;
+  Supervision& operator=(const Supervision&) = delete;
 
   /// Chains this object's work after whatever `hooks` already holds; `*this` must
   /// outlive the serve loop.

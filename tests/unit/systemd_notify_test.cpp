@@ -5,60 +5,27 @@
 //                                         round, none 99 ms later, the next at 100 ms
 //   SystemdNotify.WatchdogForAnotherPid    WATCHDOG_PID of another process: no keep-alives
 //   SystemdNotify.NoSocketNoEffect         without NOTIFY_SOCKET every call is harmless
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "daemon/systemd_notify.hpp"
+#include "tests/unit/notify_socket.hpp"
 
 namespace nicproxy {
 namespace {
 
 using namespace std::chrono_literals;
 
-// A bound datagram socket in a fresh folder, named in NOTIFY_SOCKET for the test.
 class SystemdNotify : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char folder[] = "/tmp/nicproxy-notify-XXXXXX";
-    ASSERT_NE(mkdtemp(folder), nullptr);
-    dir_ = folder;
-    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    ASSERT_GE(fd_, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    const std::string path = (dir_ / "notify").string();
-    path.copy(address.sun_path, sizeof address.sun_path - 1);
-    ASSERT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-    setenv("NOTIFY_SOCKET", path.c_str(), 1);
-    unsetenv("WATCHDOG_USEC");
-    unsetenv("WATCHDOG_PID");
-  }
-  void TearDown() override {
-    unsetenv("NOTIFY_SOCKET");
-    unsetenv("WATCHDOG_USEC");
-    unsetenv("WATCHDOG_PID");
-    close(fd_);
-    std::filesystem::remove_all(dir_);
-  }
-  // The next datagram, or nullopt when none is waiting (sd_notify sends synchronously).
-  std::optional<std::string> next() {
-    char buffer[4096];
-    const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
-    if (n < 0) return std::nullopt;
-    return std::string(buffer, static_cast<size_t>(n));
-  }
-
-  std::filesystem::path dir_;
-  int fd_ = -1;
+  std::optional<std::string> next() { return socket_.next(); }
+  testing::NotifySocket socket_;
 };
 
 TEST_F(SystemdNotify, ReadyStoppingAndStatus) {

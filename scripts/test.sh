@@ -9,6 +9,8 @@
 #      reclamation tests (a reader beside an update storm) only catch a use after free
 #      when the heap is instrumented
 #   5. end-to-end tests          tests/e2e/*.sh (network namespaces, real clients and servers)
+#      and the kernel-mode scripts again with the nicproxy of ${BUILD_DIR}-nodpdk
+#      (meson -Ddpdk=disabled, the daemon only), counted as e2e-nodpdk/NAME
 #   6. fuzzing                   scripts/fuzz.sh: every libFuzzer target of tests/fuzz for
 #      FUZZ_TIME s (default 30), built with clang in ${BUILD_DIR}-fuzz; one pass per
 #      target that ran clean, one failure per crash or sanitizer report
@@ -21,7 +23,8 @@
 #
 # Options: --no-setup   skip scripts/setup.sh
 #          --no-asan    skip the AddressSanitizer build of the DPDK tests
-#          --no-e2e     skip the end-to-end tests
+#          --no-e2e     skip the end-to-end tests (both builds)
+#          --no-nodpdk  skip the -Ddpdk=disabled build and its kernel e2e tests
 #          --no-fuzz    skip the fuzzing
 # Environment: BUILD_DIR, GTEST_TIMEOUT (s, default 900), E2E_TIMEOUT (s, default 300),
 #              FUZZ_TIME (s per fuzz target, default 30).
@@ -36,13 +39,15 @@ run_setup=1
 run_e2e=1
 run_asan=1
 run_fuzz=1
+run_nodpdk=1
 for arg in "$@"; do
     case $arg in
         --no-setup) run_setup=0 ;;
         --no-e2e) run_e2e=0 ;;
         --no-asan) run_asan=0 ;;
         --no-fuzz) run_fuzz=0 ;;
-        -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+        --no-nodpdk) run_nodpdk=0 ;;
+        -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "test.sh: unknown argument '$arg'" >&2; exit 2 ;;
     esac
 done
@@ -131,28 +136,52 @@ if [[ $run_asan -eq 1 ]]; then
 fi
 
 # ---- 5. end-to-end --------------------------------------------------------------------
+run_e2e() { # run_e2e NAME SCRIPT [VAR=VALUE...]: the script with those variables set
+    local name=$1 t=$2 log rc p f note=""
+    shift 2
+    banner "$name"
+    log="$LOGDIR/${name//\//_}.log"
+    env "$@" timeout "$E2E_TIMEOUT" bash "$t" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    p=$(grep -c '^PASS:' "$log" || true)
+    f=$(grep -c '^FAIL:' "$log" || true)
+    if [[ $rc -ne 0 && $f -eq 0 ]]; then
+        f=1
+        if [[ $rc -eq 124 ]]; then
+            note="timed out after ${E2E_TIMEOUT}s"
+        else
+            note="exit $rc without a FAIL line"
+        fi
+    fi
+    record "$name" "$p" "$f" "$note"
+}
 if [[ $run_e2e -eq 1 ]]; then
     shopt -s nullglob
     for t in tests/e2e/*.sh; do
-        name="e2e/$(basename "$t" .sh)"
-        banner "$name"
-        log="$LOGDIR/$(basename "$t" .sh).log"
-        timeout "$E2E_TIMEOUT" bash "$t" 2>&1 | tee "$log"
-        rc=${PIPESTATUS[0]}
-        p=$(grep -c '^PASS:' "$log" || true)
-        f=$(grep -c '^FAIL:' "$log" || true)
-        note=""
-        if [[ $rc -ne 0 && $f -eq 0 ]]; then
-            f=1
-            if [[ $rc -eq 124 ]]; then
-                note="timed out after ${E2E_TIMEOUT}s"
-            else
-                note="exit $rc without a FAIL line"
-            fi
-        fi
-        record "$name" "$p" "$f" "$note"
+        run_e2e "e2e/$(basename "$t" .sh)" "$t"
     done
     shopt -u nullglob
+fi
+# The kernel modes without DPDK: a node with no DPDK NIC builds nicproxy this way. Only
+# the scripts that take NICPROXY from the environment and need no DPDK; the fake API
+# server and the other helpers still come from BUILD_DIR.
+if [[ $run_e2e -eq 1 && $run_nodpdk -eq 1 ]]; then
+    banner "build (${BUILD_DIR}-nodpdk, -Ddpdk=disabled, daemon only)"
+    nodpdk_ok=1
+    if [[ ! -f ${BUILD_DIR}-nodpdk/build.ninja ]]; then
+        meson setup "${BUILD_DIR}-nodpdk" -Ddpdk=disabled -Dtests=disabled || nodpdk_ok=0
+    fi
+    [[ $nodpdk_ok -eq 1 ]] && { ninja -C "${BUILD_DIR}-nodpdk" daemon/nicproxy || nodpdk_ok=0; }
+    if [[ $nodpdk_ok -eq 1 ]]; then
+        record "nodpdk build" 0 0
+        nodpdk_bin=${BUILD_DIR}-nodpdk/daemon/nicproxy
+        [[ $nodpdk_bin == /* ]] || nodpdk_bin=$PWD/$nodpdk_bin
+        for t in kernel_proxy_test kernel_k8s_test reload_test signals_test validate_test; do
+            run_e2e "e2e-nodpdk/$t" "tests/e2e/$t.sh" NICPROXY="$nodpdk_bin"
+        done
+    else
+        record "nodpdk build" 0 1 "meson/ninja failed"
+    fi
 fi
 
 # ---- 6. fuzzing ----------------------------------------------------------------------

@@ -27,7 +27,7 @@ source "$ROOT/scripts/netns_router_topology.sh"
 source "$ROOT/scripts/e2e_lib.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
-NICPROXY=$BUILD_DIR/daemon/nicproxy
+NICPROXY=${NICPROXY:-$BUILD_DIR/daemon/nicproxy}
 
 P=k5$$
 WORK=$(mktemp -d /tmp/nicproxy-kernel.XXXXXX)

@@ -1,9 +1,11 @@
 // Tests: control/config_kernel (the iptables, nftables and ipvs sections, kernel-only
-// modes without a dpdk section, dpdk.kernelFallback, Go durations).
+// modes without a dpdk section, dpdk.kernelFallback, Go durations), and the sync timing
+// each kernel mode gets from them (drivers/kernel_proxy kernelSyncTiming).
 #include <gtest/gtest.h>
 
 #include "control/config.hpp"
 #include "control/duration.hpp"
+#include "drivers/kernel_proxy.hpp"
 
 namespace nicproxy {
 namespace {
@@ -43,6 +45,28 @@ TEST(KernelConfig, KernelModesFollowAnApiServerWithoutAServicesFile) {
     ASSERT_TRUE(inCluster.ok()) << mode << ": " << testing::PrintToString(inCluster.errors);
     EXPECT_TRUE(inCluster.config->usesApiServer()) << mode;
   }
+}
+
+TEST(KernelConfig, SyncTimingPerMode) {
+  // nftables and iptables: a full sync at most hourly, the canary every syncPeriod.
+  auto r = parseConfig(R"({"mode": "nftables", "nftables": {"minSyncPeriod": "250ms", "syncPeriod": "20s"}})", "/");
+  ASSERT_TRUE(r.ok()) << testing::PrintToString(r.errors);
+  SyncTiming timing = kernelSyncTiming(*r.config);
+  EXPECT_EQ(timing.minSyncPeriod, 250ms);
+  EXPECT_EQ(timing.syncPeriod, 0ms);
+  EXPECT_EQ(timing.fullSyncPeriod, 1h);
+  EXPECT_EQ(timing.canaryPeriod, 20s);
+  r = parseConfig(R"({"mode": "iptables", "iptables": {"syncPeriod": "2h"}})", "/");
+  ASSERT_TRUE(r.ok()) << testing::PrintToString(r.errors);
+  timing = kernelSyncTiming(*r.config);
+  EXPECT_EQ(timing.fullSyncPeriod, 2h);
+  EXPECT_EQ(timing.canaryPeriod, 2h);
+  // IPVS: a full sync (a netlink dump compared in memory) every syncPeriod.
+  r = parseConfig(R"({"mode": "ipvs", "ipvs": {"syncPeriod": "45s"}})", "/");
+  ASSERT_TRUE(r.ok()) << testing::PrintToString(r.errors);
+  timing = kernelSyncTiming(*r.config);
+  EXPECT_EQ(timing.fullSyncPeriod, 45s);
+  EXPECT_EQ(timing.canaryPeriod, 45s);
 }
 
 TEST(KernelConfig, Mistakes) {

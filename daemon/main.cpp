@@ -11,7 +11,10 @@
 #include "control/config_writer.hpp"
 #include "control/serve_loop.hpp"
 #include "control/validate.hpp"
+#include "control/json_reader.hpp"
+#include "daemon/logging.hpp"
 #include "daemon/modes.hpp"
+#include "daemon/supervision.hpp"
 
 int main(int argc, char** argv) {
   CLI::App cli{"nicproxy: Kubernetes Service proxy with a DPDK data path"};
@@ -37,11 +40,23 @@ int main(int argc, char** argv) {
                  "write the effective configuration (defaults filled in) as a YAML KubeProxyConfiguration to "
                  "this file, then exit");
   cli.set_version_flag("--version", "nicproxy " NICPROXY_VERSION);
+  // kube-proxy's logging flags (daemon/logging.hpp, docs/configuration.md "Command line").
+  int verbosity = 0;
+  std::string loggingFormat = "text";
+  cli.add_option("-v,--v", verbosity,
+                 "log verbosity as kube-proxy's -v: 0-2 info, 3-4 debug, 5 and more trace; --log-level wins when both "
+                 "are given")
+      ->transform([](std::string value) { return value.starts_with('=') ? value.substr(1) : value; })  // -v=2
+      ->check(CLI::Range(0, 99));
+  cli.add_option("--logging-format", loggingFormat,
+                 "text, or json: one JSON object per line, as Kubernetes' JSON log format")
+      ->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(cli, argc, argv);
 
-  auto logger = spdlog::stderr_color_mt("nicproxy");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(logLevel));
+  const bool levelGiven = cli.count("--log-level") > 0;
+  nicproxy::setUpLogging(*nicproxy::logFormatFromName(loggingFormat),
+                         levelGiven ? spdlog::level::from_str(logLevel) : *nicproxy::levelFromVerbosity(verbosity));
+  if (levelGiven && cli.count("-v") > 0) spdlog::warn("--log-level {} wins over -v {}", logLevel, verbosity);
 
   if (cleanup) return nicproxy::runCleanup(configPath);
   if (configPath.empty()) {
@@ -50,6 +65,10 @@ int main(int argc, char** argv) {
   }
   if (validateOnly) return nicproxy::validateConfiguration(configPath, std::cout, std::cerr, kubeconfig);
 
+  // Read before the configuration is parsed from the file, so that an edit in between is
+  // a change for the config-file watch (daemon/config_watch.hpp) rather than missed.
+  std::string readError;
+  std::string runningConfigText = nicproxy::json::readFile(configPath, readError).value_or("");
   nicproxy::ConfigResult result = nicproxy::loadConfigFile(configPath);
   nicproxy::applyKubeconfigFlag(result, kubeconfig);
   for (const std::string& warning : result.warnings) spdlog::warn("{}: {}", configPath, warning);
@@ -65,5 +84,15 @@ int main(int argc, char** argv) {
   }
   // What other parts add to the serve loop (systemd, the config-file watch) goes here.
   nicproxy::ServeLoopHooks hooks;
-  return nicproxy::runMode(std::move(*result.config), hooks);
+  // systemd's notify protocol and the config-file watch (daemon/supervision.hpp); a
+  // changed file is checked exactly as this one was.
+  nicproxy::Supervision supervision(configPath, std::move(runningConfigText), [&](const std::string& text) {
+    nicproxy::ConfigResult changed = nicproxy::parseConfig(text, std::filesystem::path(configPath).parent_path());
+    nicproxy::applyKubeconfigFlag(changed, kubeconfig);
+    return changed.errors;
+  });
+  supervision.addTo(hooks);
+  const int exitCode = nicproxy::runMode(std::move(*result.config), hooks);
+  supervision.stopped(exitCode);
+  return exitCode;
 }

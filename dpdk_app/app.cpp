@@ -20,6 +20,7 @@
 #include "control/sync_runner.hpp"
 #include "dpdk_app/counters.hpp"
 #include "dpdk_app/dpdk_provider.hpp"
+#include "dpdk_app/eal_log.hpp"
 #include "dpdk_app/flow_table.hpp"
 #include "dpdk_app/fragments.hpp"
 #include "dpdk_app/port.hpp"
@@ -116,6 +117,7 @@ void initEal(const Config& config) {
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  routeDpdkLogsToSpdlog();
   if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
     throw std::runtime_error(std::string("EAL initialisation failed (dpdk.eal): ") + rte_strerror(rte_errno));
   }

@@ -98,7 +98,7 @@ forget() {  # removes a finished process from the cleanup list
 }
 
 # The memif noise of --no-shconf (no multi-process channel) hides nothing useful.
-quiet() { grep -v -e 'Failed to register mp action callback' -e '^TELEMETRY:' || true; }
+quiet() { grep -v -e 'Failed to register mp action callback' -e 'TELEMETRY:' || true; }  # nicproxy's: "dpdk: TELEMETRY:"
 
 "$GEN" plan --dir "$WORK" --nicproxy-device "$NP_DEVICE,mac=$NP_MAC" --generator-mac "$GEN_MAC" \
     --nicproxy-prefix "npmemif$$" --lcores 0@0,1@1

@@ -12,6 +12,7 @@ BUILD_PKGS=(
     libyaml-cpp-dev libcpp-httplib-dev libssl-dev
     libnl-3-dev libnl-genl-3-dev libnl-route-3-dev
     libnftnl-dev libmnl-dev libnetfilter-conntrack-dev
+    libsystemd-dev  # sd_notify: Type=notify, the watchdog (daemon/systemd_notify.cpp)
 )
 TEST_PKGS=(
     iproute2 ethtool curl python3 iptables socat procps iputils-ping

@@ -314,6 +314,11 @@ validate 1 "B: --validate: the file's gateway is checked against the subnet foun
     'dpdk\.ports\[0\]\.gateway: 10\.60\.0\.1 is not inside 10\.50\.0\.1/24 \(address 10\.50\.0\.1/24 from the InternalIP of Node node-a' \
     NODE_NAME=node-a "$NICPROXY" --validate --config "$WORK/dpdk-gateway.json"
 
+# The daemon resolves as --validate does, and stops before the EAL when it cannot.
+validate 1 "B: daemon: a Node the API server does not know stops it before the EAL, naming the port and the Node" \
+    'dpdk\.ports\[0\]\.address: .*Node node-z is not known to the API server' \
+    NODE_NAME=node-z timeout 20 "$NICPROXY" --config "$WORK/dpdk.json"
+
 # One real run: nicproxy on net_af_packet answers ARP and forwards for the address it
 # took from the Node (the file has none).
 if ! h_start_backends "$PREFIX" "$WORK"; then

@@ -146,12 +146,6 @@ void checkSource(ObjectReader& reader, const Config& config) {
     reader.error("servicesFile", "cannot be used together with an API server (clientConnection.kubeconfig " +
                                      config.clientConnection.kubeconfig.string() + "); choose one source");
   }
-  // The API server source is wired into the DPDK daemon only; the kernel-only loop
-  // reads a services file.
-  if (config.mode != ProxyMode::Dpdk && config.servicesFile.empty()) {
-    reader.error("servicesFile", std::string("required in mode ") + proxyModeName(config.mode) +
-                                     " (following an API server is supported in mode dpdk only, so far)");
-  }
 }
 
 // dpdk.ports[].neighbors: [{"address": "10.0.0.2", "mac": "02:00:00:00:00:02"}], each on

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
@@ -16,6 +18,8 @@ SyncRunner::Clock::time_point SyncRunner::nextDue(Clock::time_point now) const {
   if (!hasRun_) return now;
   Clock::time_point due = Clock::time_point::max();
   if (timing_.syncPeriod.count() > 0) due = lastRun_ + timing_.syncPeriod;
+  if (timing_.fullSyncPeriod.count() > 0) due = std::min(due, nextFullSync_);
+  if (timing_.canaryPeriod.count() > 0) due = std::min(due, nextCanary_);
   if (tracker_.hasPendingChanges() || retryPending()) {
     const auto wait = lastFailed_ && !tracker_.hasPendingChanges() ? std::max(timing_.minSyncPeriod, kRetryDelay)
                                                                     : timing_.minSyncPeriod;
@@ -24,13 +28,43 @@ SyncRunner::Clock::time_point SyncRunner::nextDue(Clock::time_point now) const {
   return std::max(due, now);
 }
 
+void SyncRunner::runTimers(Clock::time_point now) {
+  if (timing_.fullSyncPeriod.count() > 0 && now >= nextFullSync_) {
+    counters_.periodicSyncs.fetch_add(1, std::memory_order_relaxed);
+    requestFullSync();
+    nextFullSync_ = now + timing_.fullSyncPeriod;
+  }
+  if (timing_.canaryPeriod.count() > 0 && now >= nextCanary_) {
+    nextCanary_ = now + timing_.canaryPeriod;
+    for (size_t i = 0; i < providers_.size(); ++i) {
+      const WatchedStep step(watchdog_.get(), providers_[i]->name() + " canary check");
+      std::optional<std::string> lost;
+      try {
+        lost = providers_[i]->checkCanary();
+      } catch (const std::exception& e) {
+        lost = std::string("the check failed: ") + e.what();
+      }
+      if (lost) {
+        spdlog::warn("{} canary: {}: full sync", providers_[i]->name(), *lost);
+        counters_.canaryLosses.fetch_add(1, std::memory_order_relaxed);
+        needsFullSync_[i] = true;
+      }
+    }
+  }
+}
+
 bool SyncRunner::runIfDue(Clock::time_point now) {
+  if (hasRun_) runTimers(now);
   const bool periodic = hasRun_ && timing_.syncPeriod.count() > 0 && now - lastRun_ >= timing_.syncPeriod;
   if (!periodic && (!(tracker_.hasPendingChanges() || retryPending()) || nextDue(now) > now)) return true;
   if (periodic) {
     // The periodic round rewrites everything: it repairs state changed behind our back.
     counters_.periodicSyncs.fetch_add(1, std::memory_order_relaxed);
     needsFullSync_.assign(providers_.size(), true);
+  }
+  if (!hasRun_) {
+    nextFullSync_ = now + timing_.fullSyncPeriod;
+    nextCanary_ = now + timing_.canaryPeriod;
   }
   hasRun_ = true;
   lastRun_ = now;

@@ -5,8 +5,10 @@
 // Bounded-frequency timing, as kube-proxy's BoundedFrequencyRunner: runIfDue() syncs
 // pending changes at most once per minSyncPeriod (a burst of events becomes one sync),
 // and at least once per syncPeriod a full sync of every provider; a failed provider is
-// retried (full) after max(minSyncPeriod, kRetryDelay). The clock is the caller's
-// `now`, so tests drive time by hand.
+// retried (full) after max(minSyncPeriod, kRetryDelay). The kernel dataplanes add two
+// timers: fullSyncPeriod (a full sync on a fixed cadence, whatever rounds ran between)
+// and canaryPeriod (each provider's checkCanary(); one whose state another program
+// removed gets a full sync). The clock is the caller's `now`, so tests drive time by hand.
 // Each provider sync is a step of a Watchdog (control/watchdog.hpp): a sync still
 // running after SyncTiming::hangWarning is logged with what it waits for, down to the
 // command or request it is in.
@@ -25,7 +27,14 @@ namespace nicproxy {
 
 struct SyncTiming {
   std::chrono::milliseconds minSyncPeriod{0};
-  std::chrono::milliseconds syncPeriod{0};  // 0: no periodic full sync
+  /// A round, full, when none ran for this long (kube-proxy's syncPeriod). 0: none.
+  std::chrono::milliseconds syncPeriod{0};
+  /// Every provider rewritten this often, counted from the previous such rewrite rather
+  /// than from the last round, so that a steady stream of changes cannot put it off
+  /// (kube-proxy's FullSyncPeriod for its kernel modes). 0: none.
+  std::chrono::milliseconds fullSyncPeriod{0};
+  /// Each provider's checkCanary() this often (kube-proxy's canary chains). 0: never.
+  std::chrono::milliseconds canaryPeriod{0};
   /// A provider sync running longer than this is logged as hanging (0: not watched).
   std::chrono::milliseconds hangWarning{std::chrono::seconds(60)};
 };
@@ -35,7 +44,8 @@ struct SyncCounters {
   std::atomic<uint64_t> syncs{0};          // provider syncs that succeeded
   std::atomic<uint64_t> failures{0};       // provider syncs that threw
   std::atomic<uint64_t> fullSyncs{0};      // of the successful ones, full
-  std::atomic<uint64_t> periodicSyncs{0};  // rounds started by syncPeriod
+  std::atomic<uint64_t> periodicSyncs{0};  // rounds started by syncPeriod or fullSyncPeriod
+  std::atomic<uint64_t> canaryLosses{0};   // canary checks that found a provider's state gone
 };
 
 class SyncRunner {
@@ -46,7 +56,8 @@ class SyncRunner {
   SyncRunner(ChangeTracker& tracker, std::vector<Provider*> providers, SyncTiming timing = {});
 
   /// Bounded-frequency entry point: syncs when something is pending and minSyncPeriod
-  /// has passed since the last round, or when syncPeriod has passed (full sync).
+  /// has passed since the last round, or when syncPeriod has passed (full sync); checks
+  /// the canaries and starts the fullSyncPeriod rewrite when they are due.
   /// Returns false when some provider failed.
   bool runIfDue(Clock::time_point now);
   /// When runIfDue() next has something to do (Clock::time_point::max(): nothing).
@@ -75,8 +86,12 @@ class SyncRunner {
   bool hasRun_ = false;
   bool lastFailed_ = false;
   Clock::time_point lastRun_{};
+  Clock::time_point nextFullSync_{};  // fullSyncPeriod; set by the first round
+  Clock::time_point nextCanary_{};    // canaryPeriod; set by the first round
   SyncCounters counters_;
   std::unique_ptr<Watchdog> watchdog_;
+
+  void runTimers(Clock::time_point now);
 };
 
 }  // namespace nicproxy

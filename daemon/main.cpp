@@ -8,11 +8,9 @@
 #include <spdlog/spdlog.h>
 
 #include "control/config.hpp"
+#include "control/serve_loop.hpp"
 #include "control/validate.hpp"
-#ifdef NICPROXY_WITH_DPDK
-#include "dpdk_app/app.hpp"
-#endif
-#include "drivers/kernel_proxy.hpp"
+#include "daemon/modes.hpp"
 
 int main(int argc, char** argv) {
   CLI::App cli{"nicproxy: Kubernetes Service proxy with a DPDK data path"};
@@ -38,17 +36,7 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(logLevel));
 
-  if (cleanup) {
-    nicproxy::Config config;
-    if (!configPath.empty()) {
-      nicproxy::ConfigResult loaded = nicproxy::loadConfigFile(configPath);
-      for (const std::string& error : loaded.errors) spdlog::error("{}: {}", configPath, error);
-      if (!loaded.ok()) return 1;
-      config = std::move(*loaded.config);
-    }
-    nicproxy::ProcessExecutor executor;
-    return nicproxy::cleanupKernel(config, executor);
-  }
+  if (cleanup) return nicproxy::runCleanup(configPath);
   if (configPath.empty()) {
     std::cerr << "--config is required\n" << cli.help();
     return 2;
@@ -61,19 +49,7 @@ int main(int argc, char** argv) {
     for (const std::string& error : result.errors) spdlog::error("{}: {}", configPath, error);
     return 1;
   }
-  try {
-    // The kernel-only modes need no EAL, no hugepages and no NIC.
-    if (result.config->mode != nicproxy::ProxyMode::Dpdk) return nicproxy::runKernelProxy(*result.config);
-#ifdef NICPROXY_WITH_DPDK
-    nicproxy::App app(std::move(*result.config));
-    return app.run();
-#else
-    spdlog::critical("mode dpdk: this nicproxy was built without DPDK (meson -Ddpdk=disabled); use mode iptables, "
-                     "nftables or ipvs, or a build with DPDK");
-    return 1;
-#endif
-  } catch (const std::exception& e) {
-    spdlog::critical("{}", e.what());
-    return 1;
-  }
+  // What other parts add to the serve loop (systemd, the config-file watch) goes here.
+  nicproxy::ServeLoopHooks hooks;
+  return nicproxy::runMode(std::move(*result.config), hooks);
 }

@@ -16,10 +16,7 @@
 #include <rte_mbuf.h>
 #include <spdlog/spdlog.h>
 
-#include "control/api_source.hpp"
 #include "control/change_tracker.hpp"
-#include "control/services_file.hpp"
-#include "control/signals.hpp"
 #include "control/sync_runner.hpp"
 #include "dpdk_app/counters.hpp"
 #include "dpdk_app/dpdk_provider.hpp"
@@ -27,7 +24,6 @@
 #include "dpdk_app/fragments.hpp"
 #include "dpdk_app/port.hpp"
 #include "dpdk_app/worker.hpp"
-#include "drivers/kernel_proxy.hpp"
 
 namespace nicproxy {
 
@@ -68,15 +64,17 @@ struct App::State {
   bool workersLaunched = false;
   ChangeTracker tracker;
   std::unique_ptr<DpdkProvider> provider;
-  ProcessExecutor kernelExecutor;
   std::unique_ptr<Provider> kernelProvider;  // dpdk.kernelFallback: the kernel from the same snapshot
   std::unique_ptr<SyncRunner> runner;
-  std::unique_ptr<ApiSource> apiSource;  // when the services come from an API server
+  std::unique_ptr<ServeSource> source;  // services file or API server
 
   explicit State(const std::string& nodeName) : tracker(nodeName) {}
 };
 
-App::App(Config config) : config_(std::move(config)), state_(std::make_unique<State>(config_.nodeName)) {}
+App::App(Config config, std::unique_ptr<Provider> kernelFallback)
+    : config_(std::move(config)), state_(std::make_unique<State>(config_.nodeName)) {
+  state_->kernelProvider = std::move(kernelFallback);
+}
 
 App::~App() {
   State& s = *state_;
@@ -84,7 +82,7 @@ App::~App() {
   if (s.workersLaunched) rte_eal_mp_wait_lcore();
   // Reverse order of start-up: provider (unpublishes its table), flow tables, ports,
   // RCU state, mempool, EAL.
-  s.apiSource.reset();
+  s.source.reset();
   s.runner.reset();
   s.kernelProvider.reset();
   s.provider.reset();
@@ -123,41 +121,9 @@ void initEal(const Config& config) {
   }
 }
 
-std::unique_ptr<ApiSource> startApiSource(const Config& config) {
-  k8s::ConnectionResult connection = k8s::resolveConnection(config.clientConnection.kubeconfig);
-  if (!connection.connection) throw std::runtime_error(connection.error);
-  spdlog::info("following the API server {} ({}, {})", connection.connection->server, connection.connection->origin,
-               connection.connection->describeCredentials());
-  ApiSourceOptions options;
-  options.nodeName = config.nodeName;
-  options.serviceProxyName = config.serviceProxyName;
-  options.tuning.timeouts.maxResponseBytes = config.clientConnection.maxResponseBytes;
-  auto source = std::make_unique<ApiSource>(std::move(*connection.connection), std::move(options));
-  source->start();
-  return source;
-}
-
 }  // namespace
 
-bool App::waitForFirstLists() {
-  State& s = *state_;
-  bool waiting = false;
-  while (!s.apiSource->synced()) {
-    if (const int signal = takePendingSignal(); signal == SIGINT || signal == SIGTERM) {
-      spdlog::info("signal {} before the first lists arrived: stopping", signal);
-      return false;
-    }
-    s.apiSource->waitForUpdates(std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
-    s.apiSource->drainInto(s.tracker);
-    if (!waiting && !s.apiSource->synced()) {
-      spdlog::info("waiting for the first lists of Services and EndpointSlices before programming anything");
-      waiting = true;
-    }
-  }
-  return true;
-}
-
-int App::run() {
+int App::run(const ServeLoopHooks& hooks) {
   State& s = *state_;
   spdlog::info("Using {} Proxier", proxyModeName(config_.mode));
   initEal(config_);
@@ -310,71 +276,56 @@ int App::run() {
   }
   s.provider = std::make_unique<DpdkProvider>(plane, config_.nodePortAddresses, socket, config_.dpdk.scheduler);
   std::vector<Provider*> providers{s.provider.get()};
-  if (config_.dpdk.kernelFallback != KernelFallback::None) {
-    const KernelFallback fallback = config_.dpdk.kernelFallback;
-    const ProxyMode kernelMode = fallback == KernelFallback::Iptables ? ProxyMode::Iptables
-                                 : fallback == KernelFallback::Ipvs   ? ProxyMode::Ipvs
-                                                                      : ProxyMode::Nftables;
-    s.kernelProvider = makeKernelProvider(kernelMode, config_, s.kernelExecutor);
-    providers.push_back(s.kernelProvider.get());
-    spdlog::info("Using {} Proxier for the interfaces DPDK does not own (dpdk.kernelFallback)", proxyModeName(kernelMode));
+  if (s.kernelProvider) providers.push_back(s.kernelProvider.get());
+  SyncTiming timing{config_.minSyncPeriod, config_.syncPeriod};
+  // The kernel fallback's canary, as in the kernel modes; the DPDK provider has none.
+  timing.canaryPeriod = config_.syncPeriod;
+  s.runner = std::make_unique<SyncRunner>(s.tracker, std::move(providers), timing);
+  s.source = makeServeSource(config_);
+  const int code = serve(*s.source, s.tracker, *s.runner, dataPathHooks(hooks));
+  if (s.workersLaunched) {
+    plane.running.store(false, std::memory_order_relaxed);
+    rte_eal_mp_wait_lcore();
+    s.workersLaunched = false;
+    logCountersAtShutdown();
   }
-  s.runner = std::make_unique<SyncRunner>(s.tracker, std::move(providers),
-                                          SyncTiming{config_.minSyncPeriod, config_.syncPeriod});
-  installSignalHandlers();
-  if (config_.usesApiServer()) {
-    s.apiSource = startApiSource(config_);
-    // Nothing is programmed before both first lists: a restart never replaces working
-    // state with an empty one.
-    if (!waitForFirstLists()) return 0;
-  } else {
-    loadServicesFileInto(config_.servicesFile, s.tracker, false);
-  }
-  if (!s.runner->runIfDue(SyncRunner::Clock::now())) throw std::runtime_error("the first sync of the data path failed");
+  return code;
+}
 
-  for (uint16_t i = 0; i < workerCount; ++i) {
+ServeLoopHooks App::dataPathHooks(const ServeLoopHooks& hooks) {
+  ServeLoopHooks ours = hooks;
+  ours.onReady = [this, onReady = hooks.onReady] {
+    launchWorkers();
+    if (onReady) onReady();
+  };
+  ours.onRound = [this, onRound = hooks.onRound, nextOwnerCheck = SyncRunner::Clock::time_point{}]() mutable {
+    if (state_->workersLaunched) {
+      state_->provider->reclaim();  // tables the workers no longer read
+      const auto now = SyncRunner::Clock::now();
+      if (now >= nextOwnerCheck) {  // the workers' probes are answered between syncs
+        state_->provider->checkAnsweredAddresses();
+        nextOwnerCheck = now + std::chrono::seconds(1);
+      }
+    }
+    if (onRound) onRound();
+  };
+  return ours;
+}
+
+void App::launchWorkers() {
+  State& s = *state_;
+  for (uint16_t i = 0; i < s.workers.size(); ++i) {
     const int rc = rte_eal_remote_launch(runWorker, s.workers[i].get(), s.workerLcores[i]);
     if (rc != 0) throw std::runtime_error("cannot launch worker on lcore " + std::to_string(s.workerLcores[i]));
     s.workersLaunched = true;
   }
   spdlog::info("data path ready: {} service ports, {} frontends, {} workers on lcores {}", s.tracker.current()->size(),
-               s.provider->current()->frontendCount(), workerCount, fmt::join(s.workerLcores, ","));
+               s.provider->current()->frontendCount(), s.workers.size(), fmt::join(s.workerLcores, ","));
+}
 
-  auto nextOwnerCheck = SyncRunner::Clock::now();
-  while (true) {
-    const int signal = takePendingSignal();
-    if (signal == SIGINT || signal == SIGTERM) {
-      spdlog::info("signal {}: stopping", signal);
-      break;
-    }
-    if (signal == SIGHUP && s.apiSource) {
-      spdlog::info("SIGHUP: nothing to reload, the services come from the API server");
-    } else if (signal == SIGHUP) {
-      spdlog::info("SIGHUP: reloading {}", config_.servicesFile.string());
-      loadServicesFileInto(config_.servicesFile, s.tracker, true);
-    }
-    if (s.apiSource) s.apiSource->drainInto(s.tracker);
-    auto now = SyncRunner::Clock::now();
-    s.runner->runIfDue(now);
-    s.provider->reclaim();
-    if (now >= nextOwnerCheck) {  // the workers' probes are answered between syncs
-      s.provider->checkAnsweredAddresses();
-      nextOwnerCheck = now + std::chrono::seconds(1);
-    }
-    // Wake for the next event, the next due sync, or every 100 ms to look at signals.
-    now = SyncRunner::Clock::now();
-    const auto wake = std::min(s.runner->nextDue(now), now + std::chrono::milliseconds(100));
-    if (s.apiSource) {
-      s.apiSource->waitForUpdates(wake);
-    } else {
-      std::this_thread::sleep_until(wake);
-    }
-  }
-  if (s.apiSource) s.apiSource->stop();
-
-  plane.running.store(false, std::memory_order_relaxed);
-  rte_eal_mp_wait_lcore();
-  s.workersLaunched = false;
+void App::logCountersAtShutdown() {
+  State& s = *state_;
+  const DataPlane& plane = *s.plane;
   std::vector<const WorkerCounters*> counters;
   for (const auto& w : s.workers) counters.push_back(&w->counters);
   uint64_t flows = 0;
@@ -383,13 +334,12 @@ int App::run() {
     spdlog::info("worker {} (lcore {}): flows_created {} rx_packets {} redirected {}", w->index,
                  s.workerLcores[w->index], w->counters.flowsCreated, w->counters.rxPackets, w->counters.redirected);
   }
-  spdlog::info("counters at shutdown ({} workers, {} flows in tables):\n{}", workerCount, flows,
+  spdlog::info("counters at shutdown ({} workers, {} flows in tables):\n{}", s.workers.size(), flows,
                formatCounters(sumCounters(counters)));
   spdlog::info("neighbours at shutdown: {} in the table, {} expired, {} evicted, {} stopped answering, {} claims "
                "refused (table full)",
                plane.neighbors.size(), plane.neighbors.expired(), plane.neighbors.evicted(),
                plane.neighbors.unreachable(), plane.neighbors.claimsRefused());
-  return 0;
 }
 
 }  // namespace nicproxy

@@ -1,27 +1,34 @@
 #pragma once
-// The daemon: EAL start-up from the configuration, ports, workers, the services
-// source and the provider, in order; teardown in reverse order.
+// The DPDK mode: EAL start-up from the configuration, ports, workers and the DPDK
+// provider, in order, then the serve loop (control/serve_loop.hpp); teardown in reverse
+// order. The kernel fallback provider (dpdk.kernelFallback) is built by daemon/ and
+// handed in: this folder never includes the kernel drivers.
 #include <memory>
 
 #include "control/config.hpp"
+#include "control/provider.hpp"
+#include "control/serve_loop.hpp"
 
 namespace nicproxy {
 
 class App {
  public:
-  explicit App(Config config);
+  /// `kernelFallback`: the kernel dataplane programmed from the same snapshots (null: none).
+  App(Config config, std::unique_ptr<Provider> kernelFallback);
   ~App();
   App(const App&) = delete;
   App& operator=(const App&) = delete;
 
   /// Starts everything, serves until SIGINT or SIGTERM (SIGHUP reloads the services
-  /// file), stops and prints the counters. Returns the process exit code. Start-up
-  /// failures throw std::runtime_error with context.
-  int run();
+  /// file) or until hooks.exitCode gives a code, stops and prints the counters. Returns
+  /// the process exit code. Start-up failures throw std::runtime_error with context.
+  int run(const ServeLoopHooks& hooks = {});
 
  private:
-  /// API source: drains updates until the first lists are in; false on SIGINT/SIGTERM.
-  bool waitForFirstLists();
+  /// The data path's own hooks (launch the workers, reclaim tables, ...) around `hooks`.
+  ServeLoopHooks dataPathHooks(const ServeLoopHooks& hooks);
+  void launchWorkers();
+  void logCountersAtShutdown();
 
   struct State;
   Config config_;

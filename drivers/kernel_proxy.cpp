@@ -1,21 +1,14 @@
 #include "drivers/kernel_proxy.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <stdexcept>
-#include <thread>
 
 #include <sys/utsname.h>
 
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
-#include "control/change_tracker.hpp"
-#include "control/services_file.hpp"
-#include "control/signals.hpp"
-#include "control/sync_runner.hpp"
 #include "drivers/conntrack_provider.hpp"
 #include "drivers/iptables/iptables_provider.hpp"
 #include "drivers/ipvs/ipvs_modules.hpp"
@@ -100,67 +93,21 @@ std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& confi
   return withUdpConntrackCleanup(makeRulesProvider(mode, config, executor), config.nodePortAddresses);
 }
 
-int runKernelProxy(const Config& config) {
-  spdlog::info("Using {} Proxier", proxyModeName(config.mode));
-  ProcessExecutor executor;
-  const std::unique_ptr<Provider> provider = makeKernelProvider(config.mode, config, executor);
-  ChangeTracker tracker(config.nodeName);
-  SyncRunner runner(tracker, {provider.get()});
+SyncTiming kernelSyncTiming(const Config& config) {
   const Periods periods = periodsOf(config);
-
-  // Before the first sync, so that a SIGHUP sent as soon as "ready" shows is not fatal.
-  installSignalHandlers();
-  loadServicesFileInto(config.servicesFile, tracker, false);
-  if (!runner.syncIfNeeded()) throw std::runtime_error("the first " + provider->name() + " sync failed");
-  spdlog::info("kernel proxy ready: {} service ports, {} endpoints", tracker.current()->size(),
-               tracker.current()->endpointCount());
-
-  using Clock = std::chrono::steady_clock;
-  Clock::time_point lastSync = Clock::now();
-  Clock::time_point lastFull = lastSync;
-  Clock::time_point lastCanary = lastSync;
-  while (true) {
-    const int signal = takePendingSignal();
-    if (signal == SIGINT || signal == SIGTERM) {
-      spdlog::info("signal {}: stopping; the {} rules stay in place (nicproxy --cleanup removes them)", signal,
-                   provider->name());
-      break;
-    }
-    if (signal == SIGHUP) {
-      spdlog::info("SIGHUP: reloading {}", config.servicesFile.string());
-      loadServicesFileInto(config.servicesFile, tracker, true);
-    }
-    const Clock::time_point now = Clock::now();
-    // IPVS's full sync is a netlink dump compared in memory, cheap enough for every
-    // syncPeriod as kube-proxy's IPVS mode does it; it also finishes draining real servers.
-    const auto fullPeriod = config.mode == ProxyMode::Ipvs ? periods.sync : std::max(periods.sync, kMinFullSyncPeriod);
-    if (now - lastFull >= fullPeriod) {
-      runner.requestFullSync();
-      lastFull = now;
-    }
-    // Another program may flush or delete the rules (firewalld does): checked every
-    // syncPeriod, as kube-proxy checks its canary chains, rather than left broken until
-    // the next full sync up to an hour later.
-    if (now - lastCanary >= periods.sync) {
-      lastCanary = now;
-      if (const auto lost = provider->checkCanary()) {
-        spdlog::warn("{} canary: {}: full sync", provider->name(), *lost);
-        runner.requestFullSync();
-      }
-    }
-    // minSyncPeriod bounds how often the kernel is reprogrammed however fast changes come.
-    if ((tracker.hasPendingChanges() || runner.retryPending()) && now - lastSync >= periods.minSync) {
-      const uint64_t before = runner.syncCount();
-      runner.syncIfNeeded();
-      lastSync = now;
-      if (runner.syncCount() != before) {
-        spdlog::info("synced generation {}: {} service ports", tracker.current()->generation(),
-                     tracker.current()->size());
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return 0;
+  SyncTiming timing;
+  // minSyncPeriod bounds how often the kernel is reprogrammed however fast changes come.
+  timing.minSyncPeriod = periods.minSync;
+  // No round for its own sake: a kernel sync with nothing changed would rewrite nothing.
+  timing.syncPeriod = std::chrono::milliseconds(0);
+  // IPVS's full sync is a netlink dump compared in memory, cheap enough for every
+  // syncPeriod as kube-proxy's IPVS mode does it; it also finishes draining real servers.
+  timing.fullSyncPeriod = config.mode == ProxyMode::Ipvs ? periods.sync : std::max(periods.sync, kMinFullSyncPeriod);
+  // Another program may flush or delete the rules (firewalld does): checked every
+  // syncPeriod, as kube-proxy checks its canary chains, rather than left broken until
+  // the next full sync up to an hour later.
+  timing.canaryPeriod = periods.sync;
+  return timing;
 }
 
 int cleanupKernel(const Config& config, Executor& executor) {

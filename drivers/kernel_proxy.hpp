@@ -1,12 +1,11 @@
 #pragma once
-// nicproxy without DPDK: mode "iptables", "ipvs" or "nftables" runs the services-file source,
-// the change tracker, the sync runner and one kernel provider on the main thread, with
-// minSyncPeriod/syncPeriod timing and SIGHUP/SIGINT/SIGTERM handling. No EAL.
-// Also the kernel providers for dpdk.kernelFallback and `nicproxy --cleanup`.
+// The kernel dataplanes as daemon/ builds them: the provider of mode "iptables", "ipvs"
+// or "nftables" (also for dpdk.kernelFallback), its sync timing, and `nicproxy --cleanup`.
 #include <memory>
 
 #include "control/config.hpp"
 #include "control/provider.hpp"
+#include "control/sync_runner.hpp"
 #include "drivers/exec.hpp"
 
 namespace nicproxy {
@@ -16,10 +15,9 @@ namespace nicproxy {
 /// Ipvs when the kernel lacks its modules (naming them).
 std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& config, Executor& executor);
 
-/// Serves until SIGINT or SIGTERM; returns the exit code. Start-up failures throw
-/// std::runtime_error with context. Rules stay in the kernel on exit, as kube-proxy
-/// leaves them, so that a restart does not interrupt Service traffic.
-int runKernelProxy(const Config& config);
+/// The sync timing of kernel mode `config.mode`: its minSyncPeriod; a full sync every
+/// max(syncPeriod, 1 h), every syncPeriod for IPVS; the canary every syncPeriod.
+SyncTiming kernelSyncTiming(const Config& config);
 
 /// Removes everything nicproxy installs in the kernel in any mode (its IPVS services,
 /// kube-ipvs0 and the ipsets, iptables chains with the configured prefix and their jump

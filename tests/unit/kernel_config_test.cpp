@@ -34,11 +34,15 @@ TEST(KernelConfig, NftablesDefaultsAndFallback) {
   EXPECT_EQ(r.config->dpdk.kernelFallback, KernelFallback::None);
 }
 
-TEST(KernelConfig, KernelModesNeedAServicesFile) {
-  const auto r = parseConfig(R"({"mode": "nftables"})", "/");
-  ASSERT_FALSE(r.ok());
-  ASSERT_EQ(r.errors.size(), 1u) << testing::PrintToString(r.errors);
-  EXPECT_EQ(r.errors[0].rfind("servicesFile: required in mode nftables", 0), 0u) << r.errors[0];
+TEST(KernelConfig, KernelModesFollowAnApiServerWithoutAServicesFile) {
+  for (const char* mode : {"iptables", "nftables", "ipvs"}) {
+    const auto r = parseConfig(std::string(R"({"mode": ")") + mode + R"(", "clientConnection": {"kubeconfig": "/k"}})", "/");
+    ASSERT_TRUE(r.ok()) << mode << ": " << testing::PrintToString(r.errors);
+    EXPECT_TRUE(r.config->usesApiServer()) << mode;
+    const auto inCluster = parseConfig(std::string(R"({"mode": ")") + mode + R"("})", "/");
+    ASSERT_TRUE(inCluster.ok()) << mode << ": " << testing::PrintToString(inCluster.errors);
+    EXPECT_TRUE(inCluster.config->usesApiServer()) << mode;
+  }
 }
 
 TEST(KernelConfig, Mistakes) {

@@ -4,6 +4,10 @@
 //   SyncTiming.PeriodicFullSync
 //   SyncTiming.FailureRetriedFullAfterRetryDelay
 //   SyncTiming.CountersForMetrics
+//   SyncTiming.FullSyncPeriodIsNotPutOffByChanges  the kernel modes' cadence: full every
+//                                       fullSyncPeriod however often changes sync
+//   SyncTiming.CanaryLossRewritesThatProviderOnly  the canary every canaryPeriod; only the
+//                                       provider whose state is gone gets a full sync
 // Addresses: cluster IPs 10.96.0.1-10.96.0.5 (services default/s1..s5, port 80).
 #include <gtest/gtest.h>
 
@@ -118,6 +122,65 @@ TEST(SyncTiming, CountersForMetrics) {
   EXPECT_EQ(runner.counters().syncs.load(), 3u);
   EXPECT_EQ(runner.counters().failures.load(), 1u);
   EXPECT_EQ(runner.counters().fullSyncs.load(), 2u);  // the first and the retry
+}
+
+TEST(SyncTiming, FullSyncPeriodIsNotPutOffByChanges) {
+  ChangeTracker tracker;
+  CountingProvider provider;
+  SyncTiming timing{1s, 0s};
+  timing.fullSyncPeriod = 10s;
+  SyncRunner runner(tracker, {&provider}, timing);
+  const Clock::time_point t0{};
+  tracker.upsertService(service(1));
+  runner.runIfDue(t0);
+  EXPECT_EQ(runner.nextDue(t0 + 1s), t0 + 10s);
+  // A change every 3 s: each syncs incrementally, and the full sync still comes at 10 s.
+  for (int i = 1; i <= 3; ++i) {
+    tracker.upsertService(service(1 + i));
+    runner.runIfDue(t0 + i * 3s);
+  }
+  ASSERT_EQ(provider.calls.size(), 4u);
+  EXPECT_FALSE(provider.calls[3].second);
+  runner.runIfDue(t0 + 10s);
+  ASSERT_EQ(provider.calls.size(), 5u);
+  EXPECT_TRUE(provider.calls[4].second);
+  EXPECT_EQ(runner.nextDue(t0 + 11s), t0 + 20s);
+  EXPECT_EQ(runner.counters().periodicSyncs.load(), 1u);
+}
+
+class CanaryProvider : public CountingProvider {
+ public:
+  std::optional<std::string> checkCanary() override {
+    ++checks;
+    if (!lost) return std::nullopt;
+    lost = false;
+    return "chain gone";
+  }
+  bool lost = false;
+  int checks = 0;
+};
+
+TEST(SyncTiming, CanaryLossRewritesThatProviderOnly) {
+  ChangeTracker tracker;
+  CanaryProvider intact, flushed;
+  SyncTiming timing{1s, 0s};
+  timing.canaryPeriod = 30s;
+  SyncRunner runner(tracker, {&intact, &flushed}, timing);
+  const Clock::time_point t0{};
+  tracker.upsertService(service(1));
+  runner.runIfDue(t0);
+  EXPECT_EQ(intact.checks, 0);
+  EXPECT_EQ(runner.nextDue(t0 + 1s), t0 + 30s);
+  flushed.lost = true;
+  runner.runIfDue(t0 + 29s);
+  EXPECT_EQ(flushed.checks, 0);
+  runner.runIfDue(t0 + 30s);
+  EXPECT_EQ(intact.checks, 1);
+  EXPECT_EQ(flushed.checks, 1);
+  EXPECT_EQ(intact.calls.size(), 1u);
+  ASSERT_EQ(flushed.calls.size(), 2u);
+  EXPECT_TRUE(flushed.calls[1].second);
+  EXPECT_EQ(runner.counters().canaryLosses.load(), 1u);
 }
 
 }  // namespace

@@ -20,7 +20,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=../../scripts/e2e_lib.sh
+# shellcheck source=SCRIPTDIR/../../scripts/e2e_lib.sh
 source "$ROOT/scripts/e2e_lib.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
@@ -193,15 +193,20 @@ PY
 
 # run MODE CHECK_INDEX: one nicproxy run against a fresh fake; leaves $WORK/MODE/requests.json.
 run() {
-    local mode=$1 check=${CHECKS[$2]} args=() rv synced
+    local mode=$1 check=${CHECKS[$2]} args=() synced
     NS=$P-$mode
     LOG=$WORK/$mode/nicproxy.log
-    ip netns add "$NS" && in_ns ip link set lo up || { fail "$check" "cannot make namespace $NS"; return; }
+    if ! { ip netns add "$NS" && in_ns ip link set lo up; }; then
+        fail "$check" "cannot make namespace $NS"
+        return
+    fi
     local iface=""
     if [[ $mode == dpdk ]]; then
         iface=rbv0
-        in_ns ip link add rbv0 type veth peer name rbv1 && in_ns ip link set rbv0 up && in_ns ip link set rbv1 up ||
-            { fail "$check" "cannot make the veth pair"; return; }
+        if ! { in_ns ip link add rbv0 type veth peer name rbv1 && in_ns ip link set rbv0 up && in_ns ip link set rbv1 up; }; then
+            fail "$check" "cannot make the veth pair"
+            return
+        fi
     fi
     write_run "$mode" "$iface" || { fail "$check" "could not derive the run's files from deploy/"; return; }
     mapfile -t args <"$WORK/$mode/args"
@@ -210,10 +215,12 @@ run() {
         --listen 127.0.0.1 --port 6443 >"$WORK/$mode/fake.log" 2>&1 &
     FAKE_PID=$!
     for _ in $(seq 50); do grep -qs 'listening on' "$WORK/$mode/fake.log" && break; sleep 0.1; done
-    fake apply resource=services "$(service_json web 10.96.0.10)" >/dev/null &&
+    if ! { fake apply resource=services "$(service_json web 10.96.0.10)" >/dev/null &&
         fake apply resource=endpointslices "$(slice_json web-1 web 10.77.0.11)" >/dev/null &&
-        fake apply resource=nodes "$(node_json)" >/dev/null ||
-        { fail "$check" "could not start or seed the fake API server: $(tr '\n' '|' <"$WORK/$mode/fake.log")"; return; }
+        fake apply resource=nodes "$(node_json)" >/dev/null; }; then
+        fail "$check" "could not start or seed the fake API server: $(tr '\n' '|' <"$WORK/$mode/fake.log")"
+        return
+    fi
 
     ip netns exec "$NS" env --default-signal=INT,QUIT "$NICPROXY" "${args[@]}" >"$LOG" 2>&1 &
     NP_PID=$!
@@ -268,7 +275,7 @@ python3 "$CHECKER" "$ROOT/deploy" "${runs[@]}" || FAILED=$((FAILED + 1))
 # ---- the checker tells a wrong role: one verb more, one verb less --------------------
 # break NAME PYTHON: a copy of deploy/ whose ClusterRole's rules `rules` PYTHON changed.
 break_role() {
-    rm -rf "$WORK/$1" && cp -r "$ROOT/deploy" "$WORK/$1" && python3 - "$WORK/$1/rbac.yaml" "$2" <<'PY'
+    rm -rf "${WORK:?}/$1" && cp -r "$ROOT/deploy" "$WORK/$1" && python3 - "$WORK/$1/rbac.yaml" "$2" <<'PY'
 import sys, yaml
 path, change = sys.argv[1:3]
 with open(path) as f:

@@ -6,9 +6,11 @@
 #include <utility>
 
 #include "control/config_kernel.hpp"
+#include "control/config_kube.hpp"
 #include "control/config_ports.hpp"
 #include "control/duration.hpp"
 #include "control/json_reader.hpp"
+#include "control/yaml_json.hpp"
 
 namespace nicproxy {
 namespace {
@@ -28,24 +30,28 @@ constexpr std::chrono::milliseconds kMinFragmentTimeout{100};
 constexpr std::chrono::milliseconds kMaxFragmentTimeout{60000};
 
 // conntrack.*: duration strings as KubeProxyConfiguration writes them ("24h0m0s").
-void readConntrack(ObjectReader& top, Errors& errors, ConntrackConfig& conntrack) {
+// kube-proxy's own fields take its zero values (null, "0s") as "the default".
+void readConntrack(ObjectReader& top, Errors& errors, IgnoredFields& ignored, ConntrackConfig& conntrack) {
+  top.allowNull({"conntrack"});
   const auto* object = top.object("conntrack");
   if (object == nullptr) return;
   ObjectReader reader(*object, "conntrack", errors, kStrict);
-  auto duration = [&reader](std::string_view key, std::chrono::seconds& out) {
+  reader.allowNull({"tcpEstablishedTimeout", "tcpCloseWaitTimeout", "udpTimeout", "udpStreamTimeout", "tcpBeLiberal"});
+  auto duration = [&reader](std::string_view key, std::chrono::seconds& out, bool zeroIsDefault = false) {
     const auto text = reader.string(key);
     if (!text) return;
     const auto value = parseGoDuration(*text);
+    if (zeroIsDefault && value && value->count() == 0) return;
     if (!value || *value < std::chrono::seconds{1}) {
       reader.error(key, json::quote(*text) + " is not a duration of at least 1s (for example \"15m0s\")");
       return;
     }
     out = std::chrono::duration_cast<std::chrono::seconds>(*value);
   };
-  duration("tcpEstablishedTimeout", conntrack.tcpEstablishedTimeout);
-  duration("tcpCloseWaitTimeout", conntrack.tcpCloseWaitTimeout);
-  duration("udpTimeout", conntrack.udpTimeout);
-  duration("udpStreamTimeout", conntrack.udpStreamTimeout);
+  duration("tcpEstablishedTimeout", conntrack.tcpEstablishedTimeout, true);
+  duration("tcpCloseWaitTimeout", conntrack.tcpCloseWaitTimeout, true);
+  duration("udpTimeout", conntrack.udpTimeout, true);
+  duration("udpStreamTimeout", conntrack.udpStreamTimeout, true);
   duration("tcpSynSentTimeout", conntrack.tcpSynSentTimeout);
   duration("tcpSynRecvTimeout", conntrack.tcpSynRecvTimeout);
   duration("tcpFinWaitTimeout", conntrack.tcpFinWaitTimeout);
@@ -53,16 +59,15 @@ void readConntrack(ObjectReader& top, Errors& errors, ConntrackConfig& conntrack
   duration("tcpTimeWaitTimeout", conntrack.tcpTimeWaitTimeout);
   duration("tcpCloseTimeout", conntrack.tcpCloseTimeout);
   if (const auto liberal = reader.boolean("tcpBeLiberal")) conntrack.tcpBeLiberal = *liberal;
-  // kube-proxy's sysctl-only settings: accepted so a KubeProxyConfiguration's section
-  // reads, but nicproxy has nothing to set for them.
-  reader.get("maxPerCore");
-  reader.get("min");
+  // kube-proxy's sysctl-only settings (maxPerCore, min): nicproxy has nothing to set for them.
+  skipIgnoredKubeProxyFields(reader, "conntrack", errors, ignored);
   reader.rejectUnknownKeys();
 }
 
 std::optional<ProxyMode> readMode(ObjectReader& reader) {
+  reader.allowNull({"mode"});
   const auto text = reader.string("mode");
-  if (!text) return std::nullopt;
+  if (!text || text->empty()) return std::nullopt;  // "": kube-proxy's zero value, the default mode
   if (*text == "dpdk") return ProxyMode::Dpdk;
   if (*text == "iptables") return ProxyMode::Iptables;
   if (*text == "nftables") return ProxyMode::Nftables;
@@ -82,6 +87,7 @@ std::optional<Ipv4Cidr> readCidr(const boost::json::value& value, const std::str
 // kube-proxy takes "v4cidr,v6cidr" on dual-stack clusters; nicproxy is IPv4-only so
 // the IPv6 part is ignored rather than rejected, and the file works for both.
 void readClusterCidr(ObjectReader& reader, Config& config) {
+  reader.allowNull({"clusterCIDR"});
   const auto text = reader.string("clusterCIDR");
   if (!text) return;
   std::string_view rest = *text;
@@ -102,6 +108,7 @@ void readClusterCidr(ObjectReader& reader, Config& config) {
 }
 
 void readNodePortAddresses(ObjectReader& reader, Errors& errors, Config& config) {
+  reader.allowNull({"nodePortAddresses"});
   const auto* array = reader.array("nodePortAddresses");
   if (array == nullptr) return;
   for (size_t i = 0; i < array->size(); ++i) {
@@ -120,12 +127,14 @@ void readServicesFile(ObjectReader& reader, Errors& errors, const std::filesyste
   config.servicesFile = path.is_absolute() ? path : (baseDir / path).lexically_normal();
 }
 
-void readClientConnection(ObjectReader& top, Errors& errors, const std::filesystem::path& baseDir, Config& config) {
+void readClientConnection(ObjectReader& top, Errors& errors, IgnoredFields& ignored,
+                          const std::filesystem::path& baseDir, Config& config) {
+  top.allowNull({"clientConnection"});
   const auto* object = top.object("clientConnection");
   if (object == nullptr) return;
-  // Lenient on kube-proxy's other clientConnection fields (qps, burst, contentType...):
-  // a KubeProxyConfiguration copied from a cluster should load.
-  ObjectReader reader(*object, "clientConnection", errors, ObjectReader::Nulls::Absent);
+  ObjectReader reader(*object, "clientConnection", errors, kStrict);
+  skipIgnoredKubeProxyFields(reader, "clientConnection", errors, ignored);  // qps, burst, contentType...
+  reader.allowNull({"kubeconfig"});
   if (const auto path = reader.string("kubeconfig"); path && !path->empty()) {
     const std::filesystem::path p(*path);
     config.clientConnection.kubeconfig = p.is_absolute() ? p : (baseDir / p).lexically_normal();
@@ -138,6 +147,7 @@ void readClientConnection(ObjectReader& top, Errors& errors, const std::filesyst
       config.clientConnection.maxResponseBytes = static_cast<uint64_t>(*bytes);
     }
   }
+  reader.rejectUnknownKeys();
 }
 
 
@@ -485,41 +495,38 @@ const char* schedulerName(Scheduler scheduler) {
   return "?";
 }
 
-ConfigResult parseConfig(std::string_view jsonText, const std::filesystem::path& baseDir) {
+ConfigResult parseConfig(std::string_view text, const std::filesystem::path& baseDir) {
   ConfigResult result;
-  std::string parseError;
-  const auto document = json::parse(jsonText, parseError);
-  if (!document) {
-    result.errors.push_back(parseError);
-    return result;
-  }
+  const auto document = json::parseJsonOrYaml(text, result.errors);
+  if (!document) return result;
   const auto* object = document->if_object();
   if (object == nullptr) {
-    result.errors.push_back("expected a JSON object at the top, got " + json::describe(*document));
+    result.errors.push_back("expected an object (keys and values) at the top, got " + json::describe(*document));
     return result;
   }
 
-  result.errors = json::duplicateKeys(jsonText);
   Config config;
+  IgnoredFields ignored;
   ObjectReader reader(*object, "", result.errors, kStrict);
-  // A KubeProxyConfiguration header may be present; its values change nothing here.
-  reader.string("apiVersion");
-  reader.string("kind");
+  readKubeProxyHeader(reader);
   if (const auto mode = readMode(reader)) config.mode = *mode;
   if (auto nodeName = reader.string("nodeName")) config.nodeName = std::move(*nodeName);
+  readHostnameOverride(reader, config);
   readClusterCidr(reader, config);
   readNodePortAddresses(reader, result.errors, config);
   readServicesFile(reader, result.errors, baseDir, config);
-  readClientConnection(reader, result.errors, baseDir, config);
+  readClientConnection(reader, result.errors, ignored, baseDir, config);
   readDurationField(reader, "syncPeriod", config.syncPeriod);
   readDurationField(reader, "minSyncPeriod", config.minSyncPeriod);
   if (auto name = reader.string("serviceProxyName")) config.serviceProxyName = std::move(*name);
   checkSource(reader, config);
   readDpdk(reader, result.errors, config.dpdk, config.mode == ProxyMode::Dpdk);
-  readKernelSections(reader, result.errors, config);
-  readConntrack(reader, result.errors, config.conntrack);
+  readKernelSections(reader, result.errors, ignored, config);
+  readConntrack(reader, result.errors, ignored, config.conntrack);
+  skipIgnoredKubeProxyFields(reader, "", result.errors, ignored);
   reader.rejectUnknownKeys();
 
+  if (const std::string warning = ignoredFieldsWarning(ignored); !warning.empty()) result.warnings.push_back(warning);
   if (result.errors.empty()) result.config = std::move(config);
   return result;
 }

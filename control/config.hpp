@@ -1,6 +1,6 @@
 #pragma once
-// nicproxy's configuration: one JSON file whose field names follow
-// KubeProxyConfiguration where kube-proxy has the same setting. Parsing collects
+// nicproxy's configuration: one JSON or YAML file, a KubeProxyConfiguration
+// (kubeproxy.config.k8s.io/v1alpha1) with nicproxy's own fields beside kube-proxy's. Parsing collects
 // every error with its key path ("dpdk.ports[0].address: ...") instead of stopping
 // at the first, so an operator fixes a file in one pass.
 #include <chrono>
@@ -161,15 +161,18 @@ struct Config {
   ConntrackConfig conntrack;
 };
 
-/// Either a Config or every error found, each "key.path: message".
+/// Either a Config or every error found, each "key.path: message"; warnings either way
+/// (kube-proxy settings that nicproxy ignores), for the caller to log.
 struct ConfigResult {
   std::optional<Config> config;
   std::vector<std::string> errors;
+  std::vector<std::string> warnings;
   bool ok() const { return config.has_value() && errors.empty(); }
 };
 
-/// Parses JSON text. `baseDir` resolves a relative servicesFile.
-ConfigResult parseConfig(std::string_view jsonText, const std::filesystem::path& baseDir);
+/// Parses JSON or YAML text (see yaml_json.hpp), a KubeProxyConfiguration with
+/// nicproxy's own fields beside kube-proxy's. `baseDir` resolves a relative servicesFile.
+ConfigResult parseConfig(std::string_view text, const std::filesystem::path& baseDir);
 /// Reads and parses a file; an unreadable file is one error saying why. Errors do not
 /// repeat the file name: the caller puts it in front.
 ConfigResult loadConfigFile(const std::filesystem::path& path);

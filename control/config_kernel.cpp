@@ -4,6 +4,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "control/config_kube.hpp"
+
 namespace nicproxy {
 namespace {
 
@@ -37,14 +39,22 @@ bool isNftName(std::string_view text) {
   });
 }
 
-void readIptables(ObjectReader& top, json::Errors& errors, IptablesConfig& config) {
+// kube-proxy's fields of a section: null is "the default" (masqueradeBit null: 14).
+void allowKubeProxyNulls(ObjectReader& reader) {
+  reader.allowNull({"masqueradeAll", "masqueradeBit", "minSyncPeriod", "syncPeriod"});
+}
+
+void readIptables(ObjectReader& top, json::Errors& errors, IgnoredFields& ignored, IptablesConfig& config) {
+  top.allowNull({"iptables"});
   const auto* object = top.object("iptables");
   if (object == nullptr) return;
   ObjectReader reader(*object, "iptables", errors, kStrict);
+  allowKubeProxyNulls(reader);
   if (const auto all = reader.boolean("masqueradeAll")) config.masqueradeAll = *all;
   readMasqueradeBit(reader, config.masqueradeBit);
-  readDurationField(reader, "minSyncPeriod", config.minSyncPeriod);
-  readDurationField(reader, "syncPeriod", config.syncPeriod);
+  readPeriodField(reader, "minSyncPeriod", config.minSyncPeriod);
+  readPeriodField(reader, "syncPeriod", config.syncPeriod);
+  skipIgnoredKubeProxyFields(reader, "iptables", errors, ignored);  // localhostNodePorts
   if (auto prefix = reader.string("chainPrefix")) {
     if (!isChainPrefix(*prefix)) {
       reader.error("chainPrefix", json::quote(*prefix) + " must be 1 to 7 characters of A-Z and 0-9");
@@ -56,13 +66,15 @@ void readIptables(ObjectReader& top, json::Errors& errors, IptablesConfig& confi
 }
 
 void readNftables(ObjectReader& top, json::Errors& errors, NftablesConfig& config) {
+  top.allowNull({"nftables"});
   const auto* object = top.object("nftables");
   if (object == nullptr) return;
   ObjectReader reader(*object, "nftables", errors, kStrict);
+  allowKubeProxyNulls(reader);
   if (const auto all = reader.boolean("masqueradeAll")) config.masqueradeAll = *all;
   readMasqueradeBit(reader, config.masqueradeBit);
-  readDurationField(reader, "minSyncPeriod", config.minSyncPeriod);
-  readDurationField(reader, "syncPeriod", config.syncPeriod);
+  readPeriodField(reader, "minSyncPeriod", config.minSyncPeriod);
+  readPeriodField(reader, "syncPeriod", config.syncPeriod);
   if (auto name = reader.string("tableName")) {
     if (!isNftName(*name)) {
       reader.error("tableName", json::quote(*name) + " is not an nft name (a letter, then letters, digits, - and _)");
@@ -73,11 +85,13 @@ void readNftables(ObjectReader& top, json::Errors& errors, NftablesConfig& confi
   reader.rejectUnknownKeys();
 }
 
-void readIpvs(ObjectReader& top, json::Errors& errors, IpvsConfig& config) {
+void readIpvs(ObjectReader& top, json::Errors& errors, IgnoredFields& ignored, IpvsConfig& config) {
+  top.allowNull({"ipvs"});
   const auto* object = top.object("ipvs");
   if (object == nullptr) return;
   ObjectReader reader(*object, "ipvs", errors, kStrict);
-  if (auto scheduler = reader.string("scheduler")) {
+  reader.allowNull({"scheduler", "minSyncPeriod", "syncPeriod", "tcpTimeout", "tcpFinTimeout", "udpTimeout"});
+  if (auto scheduler = reader.string("scheduler"); scheduler && !scheduler->empty()) {  // "": rr
     static constexpr std::string_view kSchedulers[] = {"rr", "wrr", "lc", "wlc", "sh", "dh", "sed", "nq", "mh"};
     if (std::find(std::begin(kSchedulers), std::end(kSchedulers), *scheduler) == std::end(kSchedulers)) {
       reader.error("scheduler", json::quote(*scheduler) + " is not one of rr, wrr, lc, wlc, sh, dh, sed, nq, mh");
@@ -85,11 +99,12 @@ void readIpvs(ObjectReader& top, json::Errors& errors, IpvsConfig& config) {
       config.scheduler = std::move(*scheduler);
     }
   }
-  readDurationField(reader, "minSyncPeriod", config.minSyncPeriod);
-  readDurationField(reader, "syncPeriod", config.syncPeriod);
+  readPeriodField(reader, "minSyncPeriod", config.minSyncPeriod);
+  readPeriodField(reader, "syncPeriod", config.syncPeriod);
   readDurationField(reader, "tcpTimeout", config.tcpTimeout);
   readDurationField(reader, "tcpFinTimeout", config.tcpFinTimeout);
   readDurationField(reader, "udpTimeout", config.udpTimeout);
+  skipIgnoredKubeProxyFields(reader, "ipvs", errors, ignored);  // excludeCIDRs, strictARP
   reader.rejectUnknownKeys();
 }
 
@@ -106,10 +121,16 @@ const char* kernelFallbackName(KernelFallback fallback) {
   return "?";
 }
 
-void readKernelSections(ObjectReader& top, json::Errors& errors, Config& config) {
-  readIptables(top, errors, config.iptables);
+void readKernelSections(ObjectReader& top, json::Errors& errors, IgnoredFields& ignored, Config& config) {
+  readIptables(top, errors, ignored, config.iptables);
   readNftables(top, errors, config.nftables);
-  readIpvs(top, errors, config.ipvs);
+  readIpvs(top, errors, ignored, config.ipvs);
+}
+
+void readPeriodField(ObjectReader& reader, std::string_view key, std::chrono::milliseconds& out) {
+  std::chrono::milliseconds value = out;
+  readDurationField(reader, key, value);
+  if (value.count() != 0) out = value;
 }
 
 void readKernelFallback(ObjectReader& dpdk, DpdkConfig& config) {

@@ -70,4 +70,24 @@ std::optional<std::chrono::nanoseconds> parseGoDuration(std::string_view text) {
   return nanoseconds{total};
 }
 
+std::string formatGoDuration(std::chrono::milliseconds duration) {
+  const int64_t total = duration.count();
+  if (total == 0) return "0s";
+  if (total < 0) return "-" + formatGoDuration(-duration);
+  if (total < 1000) return std::to_string(total) + "ms";
+  const int64_t hours = total / 3'600'000;
+  const int64_t minutes = total / 60'000 % 60;
+  const int64_t millis = total % 60'000;
+  std::string seconds = std::to_string(millis / 1000);
+  if (millis % 1000 != 0) {
+    std::string fraction = std::to_string(1000 + millis % 1000).substr(1);  // three digits
+    fraction.erase(fraction.find_last_not_of('0') + 1);
+    seconds += "." + fraction;
+  }
+  std::string text;
+  if (hours > 0) text += std::to_string(hours) + "h";
+  if (hours > 0 || minutes > 0) text += std::to_string(minutes) + "m";
+  return text + seconds + "s";
+}
+
 }  // namespace nicproxy

@@ -201,7 +201,7 @@ void ObjectReader::error(std::string_view key, std::string_view message) {
 const boost::json::value* ObjectReader::get(std::string_view key) {
   known_.emplace(key);
   const auto* value = object_.if_contains(boost::json::string_view(key.data(), key.size()));
-  if (value != nullptr && value->is_null() && nulls_ == Nulls::Absent) return nullptr;
+  if (value != nullptr && value->is_null() && (nulls_ == Nulls::Absent || nullable_.count(key) != 0)) return nullptr;
   return value;
 }
 
@@ -231,6 +231,10 @@ const boost::json::object* ObjectReader::object(std::string_view key) {
 const boost::json::array* ObjectReader::array(std::string_view key) {
   const auto* value = get(key);
   return value == nullptr ? nullptr : asArray(*value, pathOf(key), errors_);
+}
+
+void ObjectReader::allowNull(std::initializer_list<std::string_view> keys) {
+  for (const std::string_view key : keys) nullable_.emplace(key);
 }
 
 void ObjectReader::rejectUnknownKeys() {

@@ -4,6 +4,7 @@
 // collecting every error against its key path ("dpdk.ports[0].address: ...").
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <optional>
 #include <set>
 #include <string>
@@ -68,6 +69,9 @@ class ObjectReader {
   const boost::json::array* array(std::string_view key);
   /// Records "path.key: unknown key" for every key no getter asked for.
   void rejectUnknownKeys();
+  /// These keys read null as absent even in a strict reader: kube-proxy's fields, where
+  /// Go leaves a field given as null at its zero value, which means "the default".
+  void allowNull(std::initializer_list<std::string_view> keys);
 
  private:
   const boost::json::object& object_;
@@ -75,6 +79,7 @@ class ObjectReader {
   Errors& errors_;
   Nulls nulls_;
   std::set<std::string, std::less<>> known_;
+  std::set<std::string, std::less<>> nullable_;
 };
 
 }  // namespace nicproxy::json

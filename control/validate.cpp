@@ -30,6 +30,7 @@ int validateConfiguration(const std::filesystem::path& configPath, std::ostream&
   ConfigResult result = loadConfigFile(configPath);
   applyKubeconfigFlag(result, kubeconfigFlag);
   for (const std::string& e : result.errors) err << configPath.string() << ": " << e << "\n";
+  for (const std::string& w : result.warnings) out << configPath.string() << ": warning: " << w << "\n";
   if (!result.ok()) return 1;
   const Config& config = *result.config;
   out << fmt::format("config {}: mode {}, node {}, {} port(s), scheduler {}\n", configPath.string(),

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/config.hpp"
+#include "control/config_writer.hpp"
 #include "control/serve_loop.hpp"
 #include "control/validate.hpp"
 #include "daemon/modes.hpp"
@@ -19,7 +20,7 @@ int main(int argc, char** argv) {
   bool cleanup = false;
   std::string logLevel = "info";
   std::string kubeconfig;
-  cli.add_option("--config", configPath, "configuration file (JSON)")->check(CLI::ExistingFile);
+  cli.add_option("--config", configPath, "configuration file: a KubeProxyConfiguration, YAML or JSON")->check(CLI::ExistingFile);
   cli.add_option("--kubeconfig", kubeconfig, "kubeconfig of the API server to follow (overrides clientConnection.kubeconfig)")
       ->check(CLI::ExistingFile);
   cli.add_flag("--cleanup", cleanup,
@@ -29,6 +30,11 @@ int main(int argc, char** argv) {
   cli.add_flag("--validate", validateOnly, "check the configuration and the services file, print what they hold, exit");
   cli.add_option("--log-level", logLevel, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  // kube-proxy's --write-config-to (control/config_writer).
+  std::string writeConfigTo;
+  cli.add_option("--write-config-to", writeConfigTo,
+                 "write the effective configuration (defaults filled in) as a YAML KubeProxyConfiguration to "
+                 "this file, then exit");
   cli.set_version_flag("--version", "nicproxy " NICPROXY_VERSION);
   CLI11_PARSE(cli, argc, argv);
 
@@ -45,9 +51,16 @@ int main(int argc, char** argv) {
 
   nicproxy::ConfigResult result = nicproxy::loadConfigFile(configPath);
   nicproxy::applyKubeconfigFlag(result, kubeconfig);
+  for (const std::string& warning : result.warnings) spdlog::warn("{}: {}", configPath, warning);
   if (!result.ok()) {
     for (const std::string& error : result.errors) spdlog::error("{}: {}", configPath, error);
     return 1;
+  }
+  // --write-config-to: the configuration as it would run (flags applied), then exit.
+  if (!writeConfigTo.empty()) {
+    const std::string error = nicproxy::writeEffectiveConfig(*result.config, writeConfigTo);
+    if (!error.empty()) spdlog::error("{}", error);
+    return error.empty() ? 0 : 1;
   }
   // What other parts add to the serve loop (systemd, the config-file watch) goes here.
   nicproxy::ServeLoopHooks hooks;

@@ -11,6 +11,11 @@
 # the data path takes, two ports on one device. The daemon runs in a network namespace of
 # its own (unshare --net), so that a file it failed to refuse could not touch this host.
 #
+# Issue 11: kubeadm's KubeProxyConfiguration (tests/fixtures/kubeadm-kube-proxy.yaml)
+# validates unchanged; --write-config-to writes YAML that validates and writes itself
+# again byte for byte; kube-proxy's ignored fields are one warning; bad YAML (duplicate
+# keys, syntax, another apiVersion, unknown keys) is refused by both, naming where.
+#
 # Prints "PASS: name" or "FAIL: name (reason)" per check; exits non-zero if any failed.
 set -uo pipefail
 
@@ -191,6 +196,122 @@ run_bad "two ports on one interface are rejected naming dpdk.ports[1].device" "d
     "c['dpdk']['ports'].append({'device': 'net_af_packet1,iface=np-demo-node', 'address': '10.51.0.1/24'})"
 run_bad "two ports on one PCI function are rejected naming dpdk.ports[1].device" "dpdk.ports[1].device" \
     "c['dpdk']['ports'] = [{'device': '0000:03:00.0', 'address': '10.50.0.1/24'}, {'device': '03:00.0,rxq=2', 'address': '10.51.0.1/24'}]"
+
+# ---- the configuration as kube-proxy's (issue 11): YAML, kubeadm's file, --write-config-to
+# A kubeconfig that resolves (--validate names the server, never contacts it).
+cat >"$WORK/kubeconfig" <<'KC'
+apiVersion: v1
+kind: Config
+current-context: e2e
+clusters:
+- name: fake
+  cluster:
+    server: https://127.0.0.1:6443
+    insecure-skip-tls-verify: true
+contexts:
+- name: e2e
+  context:
+    cluster: fake
+    user: nicproxy
+users:
+- name: nicproxy
+  user:
+    token: e2e-token
+KC
+
+# kubeadm's KubeProxyConfiguration (only mode changed), unchanged. Its kubeconfig path
+# (/var/lib/kube-proxy/kubeconfig.conf) does not exist here: --kubeconfig overrides it.
+FIXTURE="$ROOT/tests/fixtures/kubeadm-kube-proxy.yaml"
+out="$WORK/kubeadm.out"
+"$NICPROXY" --validate --config "$FIXTURE" --kubeconfig "$WORK/kubeconfig" >"$out" 2>&1
+rc=$?
+if [[ $rc -ne 0 ]] && grep -q 'servicesFile: required in mode nftables' "$out"; then
+    echo "SKIP: g: kubeadm's KubeProxyConfiguration validates: kernel modes do not follow an API server in this build yet"
+elif [[ $rc -eq 0 ]] && grep -q 'configuration OK' "$out" &&
+    grep -q 'warning: kube-proxy settings that nicproxy ignores: bindAddress$' "$out"; then
+    pass "g: kubeadm's KubeProxyConfiguration (YAML) validates unchanged, warning about bindAddress only"
+else
+    fail "g: kubeadm's KubeProxyConfiguration (YAML) validates unchanged" "exit $rc: $(oneline "$out")"
+fi
+
+# --write-config-to: the effective configuration as YAML; it validates and writes itself again.
+out="$WORK/write.out"
+"$NICPROXY" --config "$ROOT/configs/demo.json" --write-config-to "$WORK/demo.yaml" >"$out" 2>&1
+rc=$?
+if [[ $rc -eq 0 ]] && head -n 2 "$WORK/demo.yaml" | tr '\n' ' ' |
+    grep -q '^apiVersion: kubeproxy.config.k8s.io/v1alpha1 kind: KubeProxyConfiguration $' &&
+    grep -q '^  syncPeriod: 30s$' "$WORK/demo.yaml"; then
+    pass "g: --write-config-to writes a KubeProxyConfiguration with the defaults filled in (exit 0)"
+else
+    fail "g: --write-config-to writes a KubeProxyConfiguration with the defaults filled in" \
+        "exit $rc: $(oneline "$out") $(head -c 300 "$WORK/demo.yaml" 2>/dev/null | tr '\n' '|')"
+fi
+run_good "g: --validate the YAML --write-config-to wrote exits 0 and lists the services" "$WORK/demo.yaml"
+"$NICPROXY" --config "$WORK/demo.yaml" --write-config-to "$WORK/demo-again.yaml" >"$out" 2>&1
+rc=$?
+if [[ $rc -eq 0 ]] && cmp -s "$WORK/demo.yaml" "$WORK/demo-again.yaml"; then
+    pass "g: the written configuration loads back into the same configuration (written again, byte for byte)"
+else
+    fail "g: the written configuration loads back into the same configuration" \
+        "exit $rc: $(diff "$WORK/demo.yaml" "$WORK/demo-again.yaml" 2>&1 | head -n 6 | tr '\n' '|')"
+fi
+out="$WORK/write-fail.out"
+"$NICPROXY" --config "$ROOT/configs/demo.json" --write-config-to "$WORK/no-such-dir/out.yaml" >"$out" 2>&1
+rc=$?
+if [[ $rc -ne 0 && $rc -lt 128 ]] && grep -q 'no-such-dir/out.yaml: cannot write' "$out"; then
+    pass "g: --write-config-to an unwritable path fails naming it (exit $rc)"
+else
+    fail "g: --write-config-to an unwritable path fails naming it" "exit $rc: $(oneline "$out")"
+fi
+
+run_good "g: --validate configs/kernel-nftables.yaml (YAML) exits 0 and lists the services" \
+    "$ROOT/configs/kernel-nftables.yaml"
+"$NICPROXY" --config "$ROOT/configs/kernel-nftables.json" --write-config-to "$WORK/nft-from-json.yaml" >/dev/null 2>&1
+"$NICPROXY" --config "$ROOT/configs/kernel-nftables.yaml" --write-config-to "$WORK/nft-from-yaml.yaml" >/dev/null 2>&1
+if [[ -s $WORK/nft-from-json.yaml ]] && cmp -s "$WORK/nft-from-json.yaml" "$WORK/nft-from-yaml.yaml"; then
+    pass "g: configs/kernel-nftables.yaml and .json are the same configuration"
+else
+    fail "g: configs/kernel-nftables.yaml and .json are the same configuration" \
+        "$(diff "$WORK/nft-from-json.yaml" "$WORK/nft-from-yaml.yaml" 2>&1 | head -n 6 | tr '\n' '|')"
+fi
+
+# kube-proxy fields nicproxy ignores: accepted, with one warning that names them.
+derive kube-fields 'c["bindAddress"] = "10.50.0.1"; c["healthzBindAddress"] = ""; c["ipvs"] = {"strictARP": True}; c["featureGates"] = {"NFTablesProxyMode": True}'
+out="$WORK/kube-fields.out"
+"$NICPROXY" --config "$WORK/kube-fields.json" --validate >"$out" 2>&1
+rc=$?
+if [[ $rc -eq 0 ]] && [[ $(grep -c 'warning: kube-proxy settings' "$out") -eq 1 ]] &&
+    grep -q 'nicproxy ignores: bindAddress, featureGates, ipvs.strictARP$' "$out"; then
+    pass "g: kube-proxy fields nicproxy ignores are accepted with one warning naming them"
+else
+    fail "g: kube-proxy fields nicproxy ignores are accepted with one warning naming them" "exit $rc: $(oneline "$out")"
+fi
+
+# Bad YAML: refused by --validate and the daemon, naming the key path or the line.
+yaml_bad() { # yaml_bad NAME PYTHON_EXPR: $WORK/NAME.yaml, demo.yaml's text `t` changed by PYTHON_EXPR
+    python3 - "$WORK/demo.yaml" "$WORK/$1.yaml" "$2" <<'PY'
+import sys
+src, dst, expr = sys.argv[1:4]
+with open(src) as f:
+    t = f.read()
+exec(expr)
+with open(dst, "w") as f:
+    f.write(t)
+PY
+}
+yaml_bad dup-mode "t = t.replace('mode: dpdk\n', 'mode: iptables\nmode: dpdk\n', 1)"
+refused_by_both "YAML: a duplicate key is rejected naming it" "mode: duplicate key" "$WORK/dup-mode.yaml"
+yaml_bad dup-port "t = t.replace('address: 10.50.0.1/24', 'address: 10.50.0.1/24\n      address: 10.50.0.2/24', 1)"
+refused_by_both "YAML: a duplicate key in a port is rejected naming its path" \
+    "dpdk.ports[0].address: duplicate key" "$WORK/dup-port.yaml"
+yaml_bad syntax "t = t.replace('  syncPeriod: 30s', '  syncPeriod: [30s', 1)"
+refused_by_both "YAML: a syntax error names the line" "invalid YAML at line" "$WORK/syntax.yaml"
+yaml_bad api-version "t = t.replace('kubeproxy.config.k8s.io/v1alpha1', 'kubeproxy.config.k8s.io/v1alpha2', 1)"
+refused_by_both "YAML: another apiVersion is rejected naming apiVersion" "apiVersion: \"kubeproxy.config.k8s.io/v1alpha2\"" \
+    "$WORK/api-version.yaml"
+yaml_bad unknown "t = t + 'winkernel:\n  enableDsr: true\n'"
+refused_by_both "YAML: an unknown key in a kube-proxy section is rejected naming it" "winkernel.enableDsr: unknown key" \
+    "$WORK/unknown.yaml"
 
 out="$WORK/missing.out"
 "$NICPROXY" --config "$WORK/does-not-exist.json" --validate >"$out" 2>&1

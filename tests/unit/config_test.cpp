@@ -30,7 +30,7 @@ namespace {
 using Strings = std::vector<std::string>;
 
 constexpr const char* kGoodConfig = R"({
-  "apiVersion": "nicproxy.io/v1alpha1",
+  "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
   "kind": "KubeProxyConfiguration",
   "mode": "dpdk",
   "nodeName": "edge-1",
@@ -339,7 +339,7 @@ TEST(ConfigErrors, InvalidJson) {
   EXPECT_FALSE(result.config.has_value());
 
   const auto notObject = parseConfig("[1, 2]", "/");
-  EXPECT_EQ(notObject.errors, Strings{"expected a JSON object at the top, got an array"});
+  EXPECT_EQ(notObject.errors, Strings{"expected an object (keys and values) at the top, got an array"});
 }
 
 TEST(ConfigErrors, CollectsEveryError) {

@@ -56,7 +56,7 @@ TEST(KernelConfig, Mistakes) {
        R"(nftables.tableName: "kube proxy; flush ruleset" is not an nft name (a letter, then letters, digits, - and _))"},
       {R"("ipvs": {"scheduler": "fifo"})", R"(ipvs.scheduler: "fifo" is not one of rr, wrr, lc, wlc, sh, dh, sed, nq, mh)"},
       {R"("ipvs": {"tcpTimeout": 900})", "ipvs.tcpTimeout: expected a string, got 900"},
-      {R"("ipvs": {"strictARP": true})", "ipvs.strictARP: unknown key"},
+      {R"("ipvs": {"strictArp": true})", "ipvs.strictArp: unknown key"},  // strictARP is kube-proxy's, ignored
   };
   for (const auto& [fragment, error] : cases) {
     const auto r = parseConfig(R"({"mode": "iptables", "servicesFile": "s.json", )" + fragment + "}", "/");

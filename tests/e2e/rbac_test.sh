@@ -11,7 +11,8 @@
 # Service added by a watch event, relists after a compaction (410), and stops on SIGTERM.
 #   dpdk      net_af_packet on a veth pair inside the namespace (EAL --no-huge); the
 #             ConfigMap's commented dpdk example, uncommented, with that device
-#   nftables  the ConfigMap's config.conf as is (its own nftables table in the namespace)
+#   nftables  the ConfigMap's config.conf (its own nftables table in the namespace)
+# Both with the kubeconfig pointed at the fake and a 100 ms minSyncPeriod.
 # Then the checker runs on two broken copies of deploy/ (one verb more, one verb less),
 # which must fail: the test can tell a wrong role from a right one.
 #
@@ -138,7 +139,7 @@ HAS_HOSTNAME_OVERRIDE=0
 write_run() {
     mkdir -p "$WORK/$1"
     python3 - "$ROOT/deploy" "$WORK" "$1" "$2" "$NODE" "$HAS_HOSTNAME_OVERRIDE" <<'PY'
-import json, re, sys, yaml
+import re, sys, yaml
 deploy, work, mode, iface, node, has_override = sys.argv[1:7]
 docs = {}
 for name in ("configmap.yaml", "daemonset.yaml"):
@@ -167,9 +168,8 @@ if mode == "dpdk":
     cfg["dpdk"]["flowTableSize"] = 65536
 if has_override != "1":
     cfg["nodeName"] = node
-# JSON is YAML: the file loads whichever of the two nicproxy reads.
 with open(f"{work}/{mode}/config.conf", "w") as f:
-    json.dump(cfg, f, indent=2)
+    yaml.safe_dump(cfg, f, sort_keys=False)
 kc = yaml.safe_load(data["kubeconfig.conf"])
 kc["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:6443"
 kc["clusters"][0]["cluster"]["certificate-authority"] = f"{work}/ca.crt"

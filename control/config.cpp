@@ -158,8 +158,8 @@ void checkSource(ObjectReader& reader, const Config& config) {
   }
 }
 
-// dpdk.ports[].neighbors: [{"address": "10.0.0.2", "mac": "02:00:00:00:00:02"}], each on
-// the port's subnet (read after the address, which must be good).
+// dpdk.ports[].neighbors: [{"address": "10.0.0.2", "mac": "02:00:00:00:00:02"}]. Whether
+// each is on the port's subnet is portAddressErrors' part (the address may come later).
 void readStaticNeighbors(ObjectReader& port, Errors& errors, DpdkPortConfig& config) {
   const auto* array = port.array("neighbors");
   if (array == nullptr) return;
@@ -174,9 +174,6 @@ void readStaticNeighbors(ObjectReader& port, Errors& errors, DpdkPortConfig& con
       const auto ip = parseIpv4(*text);
       if (!ip) {
         reader.error("address", json::quote(*text) + " is not a valid IPv4 address");
-        good = false;
-      } else if (!isHostOf(config.address, *ip) || *ip == config.address.address) {
-        reader.error("address", *text + " is not another host on " + formatIpv4Cidr(config.address));
         good = false;
       } else {
         neighbor.address = *ip;
@@ -211,8 +208,8 @@ void readStaticNeighbors(ObjectReader& port, Errors& errors, DpdkPortConfig& con
   }
 }
 
-// dpdk.ports[].snatAddresses: ["10.0.0.5", ...], hosts of the port's subnet that nothing
-// else claims (read after the address, gateway and neighbours, which must be good).
+// dpdk.ports[].snatAddresses: ["10.0.0.5", ...]. Which of them the port may own is
+// portAddressErrors' part.
 void readSnatAddresses(ObjectReader& port, Errors& errors, DpdkPortConfig& config) {
   const auto* array = port.array("snatAddresses");
   if (array == nullptr) return;
@@ -221,34 +218,53 @@ void readSnatAddresses(ObjectReader& port, Errors& errors, DpdkPortConfig& confi
                                     std::to_string(kMaxExtraSnatAddresses) + " (the port address is one more)");
     return;
   }
-  const Ipv4Cidr& subnet = config.address;
   for (size_t i = 0; i < array->size(); ++i) {
     const std::string path = json::indexPath(port.pathOf("snatAddresses"), i);
     const auto text = json::asString((*array)[i], path, errors);
     if (!text) continue;
-    const auto ip = parseIpv4(*text);
-    auto fail = [&](const std::string& why) { errors.push_back(path + ": " + *text + " " + why); };
-    if (!ip) {
-      errors.push_back(path + ": " + json::quote(*text) + " is not a valid IPv4 address");
-    } else if (!isHostOf(subnet, *ip)) {
-      fail("is not a host address on " + formatIpv4Cidr(subnet));
-    } else if (*ip == subnet.address) {
-      fail("is the port's own address (a SNAT address already)");
-    } else if (config.gateway && *ip == *config.gateway) {
-      fail("is the port's gateway");
-    } else if (std::any_of(config.neighbors.begin(), config.neighbors.end(),
-                           [&](const StaticNeighbor& n) { return n.address == *ip; })) {
-      fail("is a static neighbour (another host)");
-    } else if (std::find(config.snatAddresses.begin(), config.snatAddresses.end(), *ip) !=
-               config.snatAddresses.end()) {
-      fail("is listed twice");
-    } else {
+    if (const auto ip = parseIpv4(*text)) {
       config.snatAddresses.push_back(*ip);
+    } else {
+      errors.push_back(path + ": " + json::quote(*text) + " is not a valid IPv4 address");
     }
   }
 }
 
-std::optional<DpdkPortConfig> readPort(const boost::json::value& value, const std::string& path, Errors& errors) {
+// dpdk.ports[].address, or (left out of a file shared by many nodes) prefixLength, the
+// subnet length of an address resolvePortAddresses finds per node.
+void readPortAddress(ObjectReader& reader, size_t index, DpdkPortConfig& port) {
+  if (const auto length = reader.integer("prefixLength", "an integer from 1 to 32")) {
+    if (*length < 1 || *length > 32) {
+      reader.error("prefixLength", std::to_string(*length) + " is out of range 1..32");
+    } else {
+      port.prefixLength = static_cast<uint8_t>(*length);
+    }
+  }
+  if (const auto text = reader.string("address")) {
+    const auto cidr = parseIpv4Cidr(*text);
+    if (!cidr) {
+      reader.error("address", json::quote(*text) + " is not a valid CIDR");
+    } else if (const std::string why = whyNotAPortAddress(*cidr); !why.empty()) {
+      reader.error("address", why);
+    } else {
+      port.address = *cidr;
+      if (port.prefixLength && *port.prefixLength != cidr->prefixLength) {
+        reader.error("prefixLength", std::to_string(*port.prefixLength) + " differs from address " + *text);
+      }
+    }
+  } else if (reader.get("address") == nullptr) {
+    port.addressUnresolved = true;
+    if (!port.prefixLength && reader.get("prefixLength") == nullptr) {
+      const std::string i = std::to_string(index);
+      reader.error("address", "required, or left out with prefixLength given, for an address found per node "
+                              "(--dpdk-port-address " + i + "=CIDR, NICPROXY_DPDK_PORT" + i +
+                              "_ADDRESS or the Node's InternalIP)");
+    }
+  }
+}
+
+std::optional<DpdkPortConfig> readPort(const boost::json::value& value, const std::string& path, size_t index,
+                                       Errors& errors) {
   const auto* object = json::asObject(value, path, errors);
   if (object == nullptr) return std::nullopt;
   ObjectReader reader(*object, path, errors, kStrict);
@@ -262,41 +278,21 @@ std::optional<DpdkPortConfig> readPort(const boost::json::value& value, const st
   } else if (reader.get("device") == nullptr) {
     reader.error("device", "required");
   }
-
-  if (const auto* address = reader.get("address")) {
-    if (const auto cidr = readCidr(*address, reader.pathOf("address"), errors)) {
-      const std::string why = whyNotAPortAddress(*cidr);
-      if (why.empty()) {
-        port.address = *cidr;
-      } else {
-        reader.error("address", why);
-      }
-    }
-  } else {
-    reader.error("address", "required");
-  }
-
+  readPortAddress(reader, index, port);
   if (const auto gateway = reader.string("gateway")) {
-    const auto ip = parseIpv4(*gateway);
-    if (!ip) {
-      reader.error("gateway", json::quote(*gateway) + " is not a valid IPv4 address");
-    } else if (errors.size() == errorsBefore && !port.address.contains(*ip)) {
-      // Checked only when the address itself is good, else the subnet is unknown.
-      reader.error("gateway", *gateway + " is not inside " + formatIpv4Cidr(port.address));
-    } else if (errors.size() == errorsBefore && !isHostOf(port.address, *ip)) {
-      reader.error("gateway", *gateway + " is not a host address on " + formatIpv4Cidr(port.address));
-    } else if (errors.size() == errorsBefore && *ip == port.address.address) {
-      reader.error("gateway", *gateway + " is the port's own address");
-    } else {
+    if (const auto ip = parseIpv4(*gateway)) {
       port.gateway = ip;
+    } else {
+      reader.error("gateway", json::quote(*gateway) + " is not a valid IPv4 address");
     }
   }
-  if (errors.size() == errorsBefore) readStaticNeighbors(reader, errors, port);
-  if (errors.size() == errorsBefore) readSnatAddresses(reader, errors, port);
-  // Known keys even when an earlier mistake left them unread (they need a good address).
-  reader.get("neighbors");
-  reader.get("snatAddresses");
+  readStaticNeighbors(reader, errors, port);
+  readSnatAddresses(reader, errors, port);
   reader.rejectUnknownKeys();
+  // The checks against the subnet need every address read well, and the subnet itself.
+  if (errors.size() == errorsBefore && !port.addressUnresolved) {
+    for (std::string& error : portAddressErrors(port, path)) errors.push_back(std::move(error));
+  }
   if (errors.size() != errorsBefore) return std::nullopt;
   return port;
 }
@@ -313,9 +309,11 @@ void readPorts(ObjectReader& reader, Errors& errors, DpdkConfig& dpdk) {
                               std::to_string(kMaxDpdkPorts));
   }
   std::vector<std::pair<DeviceClaims, size_t>> claimed;  // each good port's device and index
+  std::vector<size_t> indexOf;                            // dpdk.ports[k] is ports[indexOf[k]] in the file
+  const auto pathOf = [&](size_t k) { return json::indexPath(reader.pathOf("ports"), indexOf[k]); };
   for (size_t i = 0; i < ports->size(); ++i) {
     const std::string path = json::indexPath(reader.pathOf("ports"), i);
-    auto port = readPort((*ports)[i], path, errors);
+    auto port = readPort((*ports)[i], path, i, errors);
     if (!port) continue;
     // One port per device: EAL would probe it once, or two ports would take each
     // other's frames, however the device string is spelled.
@@ -325,25 +323,9 @@ void readPorts(ObjectReader& reader, Errors& errors, DpdkConfig& dpdk) {
       if (!why.empty()) errors.push_back(path + ".device: " + json::quote(port->device) + " " + why);
     }
     claimed.emplace_back(std::move(claims), i);
-    // A SNAT address names its port to the replies: no other port may claim it.
-    for (size_t a = 0; a < port->snatAddresses.size(); ++a) {
-      for (size_t other = 0; other < dpdk.ports.size(); ++other) {
-        const DpdkPortConfig& o = dpdk.ports[other];
-        if (o.address.address == port->snatAddresses[a] ||
-            std::find(o.snatAddresses.begin(), o.snatAddresses.end(), port->snatAddresses[a]) != o.snatAddresses.end()) {
-          errors.push_back(json::indexPath(path + ".snatAddresses", a) + ": " + formatIpv4(port->snatAddresses[a]) +
-                           " is already an address of " + json::indexPath(reader.pathOf("ports"), other));
-        }
-      }
-    }
-    for (size_t other = 0; other < dpdk.ports.size(); ++other) {
-      const auto& taken = dpdk.ports[other].snatAddresses;
-      if (std::find(taken.begin(), taken.end(), port->address.address) != taken.end()) {
-        errors.push_back(path + ".address: " + formatIpv4(port->address.address) + " is a SNAT address of " +
-                         json::indexPath(reader.pathOf("ports"), other));
-      }
-    }
+    for (std::string& error : portClashErrors(*port, path, dpdk.ports, pathOf)) errors.push_back(std::move(error));
     dpdk.ports.push_back(std::move(*port));
+    indexOf.push_back(i);
   }
 }
 

@@ -37,6 +37,12 @@ struct DpdkPortConfig {
   std::string device;               // vdev string ("net_af_packet0,iface=veth0") or PCI address
   bool isPci = false;               // device is a PCI address (passed as -a), else --vdev
   Ipv4Cidr address;                 // the node's address on this port, with its subnet
+  // Per node (docs/configuration.md, "Per-node values"): a shared file may leave `address`
+  // out; resolvePortAddresses (control/port_addresses.hpp) then fills it before anything
+  // uses the port, from --dpdk-port-address, NICPROXY_DPDK_PORT<i>_ADDRESS or the Node's
+  // InternalIP. `prefixLength` is the subnet length for an address that comes without one.
+  bool addressUnresolved = false;
+  std::optional<uint8_t> prefixLength;
   std::optional<Ipv4> gateway;      // next hop for destinations off the subnet
   std::vector<StaticNeighbor> neighbors;  // on the port's subnet
   // More SNAT source addresses besides `address` (which is always one), on the port's

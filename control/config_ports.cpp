@@ -85,4 +85,86 @@ std::string deviceConflict(const DeviceClaims& a, const DeviceClaims& b, std::st
   return {};
 }
 
+std::vector<std::string> portAddressErrors(const DpdkPortConfig& port, const std::string& path) {
+  std::vector<std::string> errors;
+  const Ipv4Cidr& subnet = port.address;
+  if (const std::string why = whyNotAPortAddress(subnet); !why.empty()) {
+    errors.push_back(path + ".address: " + why);
+    return errors;  // the subnet the other checks need is not good
+  }
+  if (port.gateway) {
+    const std::string gateway = formatIpv4(*port.gateway);
+    if (!subnet.contains(*port.gateway)) {
+      errors.push_back(path + ".gateway: " + gateway + " is not inside " + formatIpv4Cidr(subnet));
+    } else if (!isHostOf(subnet, *port.gateway)) {
+      errors.push_back(path + ".gateway: " + gateway + " is not a host address on " + formatIpv4Cidr(subnet));
+    } else if (*port.gateway == subnet.address) {
+      errors.push_back(path + ".gateway: " + gateway + " is the port's own address");
+    }
+    if (!errors.empty()) return errors;
+  }
+  for (size_t i = 0; i < port.neighbors.size(); ++i) {
+    const Ipv4 ip = port.neighbors[i].address;
+    if (!isHostOf(subnet, ip) || ip == subnet.address) {
+      errors.push_back(path + ".neighbors[" + std::to_string(i) + "].address: " + formatIpv4(ip) +
+                       " is not another host on " + formatIpv4Cidr(subnet));
+    }
+  }
+  if (!errors.empty()) return errors;
+  for (size_t i = 0; i < port.snatAddresses.size(); ++i) {
+    const Ipv4 ip = port.snatAddresses[i];
+    const auto fail = [&](const std::string& why) {
+      errors.push_back(path + ".snatAddresses[" + std::to_string(i) + "]: " + formatIpv4(ip) + " " + why);
+    };
+    const auto earlier = port.snatAddresses.begin() + static_cast<std::ptrdiff_t>(i);
+    if (!isHostOf(subnet, ip)) {
+      fail("is not a host address on " + formatIpv4Cidr(subnet));
+    } else if (ip == subnet.address) {
+      fail("is the port's own address (a SNAT address already)");
+    } else if (port.gateway && ip == *port.gateway) {
+      fail("is the port's gateway");
+    } else if (std::any_of(port.neighbors.begin(), port.neighbors.end(),
+                           [&](const StaticNeighbor& n) { return n.address == ip; })) {
+      fail("is a static neighbour (another host)");
+    } else if (std::find(port.snatAddresses.begin(), earlier, ip) != earlier) {
+      fail("is listed twice");
+    }
+  }
+  return errors;
+}
+
+std::vector<std::string> portClashErrors(const DpdkPortConfig& port, const std::string& path,
+                                         std::span<const DpdkPortConfig> earlier,
+                                         const std::function<std::string(size_t)>& pathOf) {
+  std::vector<std::string> errors;
+  if (port.addressUnresolved) return errors;
+  // A SNAT address names its port to the replies: no other port may claim it.
+  for (size_t a = 0; a < port.snatAddresses.size(); ++a) {
+    const Ipv4 ip = port.snatAddresses[a];
+    for (size_t k = 0; k < earlier.size(); ++k) {
+      const DpdkPortConfig& other = earlier[k];
+      if (other.addressUnresolved) continue;
+      if (other.address.address == ip ||
+          std::find(other.snatAddresses.begin(), other.snatAddresses.end(), ip) != other.snatAddresses.end()) {
+        errors.push_back(path + ".snatAddresses[" + std::to_string(a) + "]: " + formatIpv4(ip) +
+                         " is already an address of " + pathOf(k));
+      }
+    }
+  }
+  for (size_t k = 0; k < earlier.size(); ++k) {
+    const DpdkPortConfig& other = earlier[k];
+    if (other.addressUnresolved) continue;
+    // Two ports answering ARP for one address would each claim the other's replies
+    // (easily done by two ports that both take the Node's InternalIP).
+    if (other.address.address == port.address.address) {
+      errors.push_back(path + ".address: " + formatIpv4(port.address.address) + " is also the address of " + pathOf(k));
+    }
+    if (std::find(other.snatAddresses.begin(), other.snatAddresses.end(), port.address.address) !=
+        other.snatAddresses.end()) {
+      errors.push_back(path + ".address: " + formatIpv4(port.address.address) + " is a SNAT address of " + pathOf(k));
+    }
+  }
+  return errors;
+}
+
 }  // namespace nicproxy

@@ -2,10 +2,14 @@
 // Checks on dpdk.ports that need more than a type check: which addresses a port may
 // own, and which device strings name the same device. Pure functions used by
 // parseConfig, so that `--validate` and the daemon refuse the same files.
+#include <cstddef>
+#include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "control/config.hpp"
 #include "control/net.hpp"
 
 namespace nicproxy {
@@ -37,5 +41,19 @@ DeviceClaims deviceClaims(std::string_view device);
 /// Why ports `a` and `b` cannot both be opened ("is the same device as ..."), or empty.
 /// `otherPath` names b's port in the message ("dpdk.ports[0]").
 std::string deviceConflict(const DeviceClaims& a, const DeviceClaims& b, std::string_view otherPath);
+
+/// Every check on one port that needs its address: the address itself
+/// (whyNotAPortAddress), then the gateway, the static neighbours and the SNAT addresses
+/// on its subnet, each error "dpdk.ports[0].gateway: ...". parseConfig runs it on an
+/// address from the file, resolvePortAddresses again on an address found per node, so
+/// both refuse the same things. `path` names the port ("dpdk.ports[0]").
+std::vector<std::string> portAddressErrors(const DpdkPortConfig& port, const std::string& path);
+
+/// What `port`'s addresses clash with among the ports before it (`earlier`, named by
+/// `pathOf(k)`): an address or SNAT address another port already has. Ports whose
+/// address is still unresolved are skipped, on either side.
+std::vector<std::string> portClashErrors(const DpdkPortConfig& port, const std::string& path,
+                                         std::span<const DpdkPortConfig> earlier,
+                                         const std::function<std::string(size_t)>& pathOf);
 
 }  // namespace nicproxy

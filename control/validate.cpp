@@ -26,20 +26,25 @@ std::string describeFrontends(const ServicePort& port) {
 }  // namespace
 
 int validateConfiguration(const std::filesystem::path& configPath, std::ostream& out, std::ostream& err,
-                          const std::filesystem::path& kubeconfigFlag) {
+                          const std::filesystem::path& kubeconfigFlag, const PerNodeOptions& perNode) {
   ConfigResult result = loadConfigFile(configPath);
   applyKubeconfigFlag(result, kubeconfigFlag);
   for (const std::string& e : result.errors) err << configPath.string() << ": " << e << "\n";
   for (const std::string& w : result.warnings) out << configPath.string() << ": warning: " << w << "\n";
   if (!result.ok()) return 1;
+  const PerNodeResult node = applyPerNodeValues(*result.config, perNode);
+  for (const std::string& note : node.notes) out << note << "\n";
+  for (const std::string& e : node.errors) err << configPath.string() << ": " << e << "\n";
+  if (!node.ok()) return 1;
   const Config& config = *result.config;
   out << fmt::format("config {}: mode {}, node {}, {} port(s), scheduler {}\n", configPath.string(),
-                     proxyModeName(config.mode), config.nodeName.empty() ? "(unnamed)" : config.nodeName,
+                     proxyModeName(config.mode), config.nodeName,
                      config.dpdk.ports.size(), schedulerName(config.dpdk.scheduler));
   for (size_t i = 0; i < config.dpdk.ports.size(); ++i) {
     const DpdkPortConfig& p = config.dpdk.ports[i];
     out << fmt::format("  port {}: {} {} address {}{}\n", i, p.isPci ? "pci" : "vdev", p.device,
-                       formatIpv4Cidr(p.address), p.gateway ? " gateway " + formatIpv4(*p.gateway) : "");
+                       p.addressUnresolved ? "per node (unused in this mode)" : formatIpv4Cidr(p.address),
+                       p.gateway ? " gateway " + formatIpv4(*p.gateway) : "");
   }
 
   if (config.usesApiServer()) {

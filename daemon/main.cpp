@@ -10,6 +10,7 @@
 #include "control/config.hpp"
 #include "control/config_writer.hpp"
 #include "control/serve_loop.hpp"
+#include "control/per_node.hpp"
 #include "control/validate.hpp"
 #include "daemon/modes.hpp"
 
@@ -35,6 +36,15 @@ int main(int argc, char** argv) {
   cli.add_option("--write-config-to", writeConfigTo,
                  "write the effective configuration (defaults filled in) as a YAML KubeProxyConfiguration to "
                  "this file, then exit");
+  // Per-node values (issue 11): one config file for every node; the node name and the DPDK
+  // ports' addresses may come from flags, the environment or the Node (control/per_node.hpp).
+  nicproxy::PerNodeOptions perNode;
+  cli.add_option("--hostname-override", perNode.hostnameOverride,
+                 "this node's name; else nodeName in the file, then NODE_NAME, then the hostname");
+  cli.add_option("--dpdk-port-address", perNode.portAddresses,
+                 "INDEX=CIDR: dpdk.ports[INDEX]'s address on this node, repeatable; else the file's, then "
+                 "NICPROXY_DPDK_PORT<INDEX>_ADDRESS, then the Node's InternalIP with dpdk.ports[INDEX].prefixLength")
+      ->type_name("INDEX=CIDR");
   cli.set_version_flag("--version", "nicproxy " NICPROXY_VERSION);
   CLI11_PARSE(cli, argc, argv);
 
@@ -47,7 +57,7 @@ int main(int argc, char** argv) {
     std::cerr << "--config is required\n" << cli.help();
     return 2;
   }
-  if (validateOnly) return nicproxy::validateConfiguration(configPath, std::cout, std::cerr, kubeconfig);
+  if (validateOnly) return nicproxy::validateConfiguration(configPath, std::cout, std::cerr, kubeconfig, perNode);
 
   nicproxy::ConfigResult result = nicproxy::loadConfigFile(configPath);
   nicproxy::applyKubeconfigFlag(result, kubeconfig);
@@ -56,6 +66,10 @@ int main(int argc, char** argv) {
     for (const std::string& error : result.errors) spdlog::error("{}: {}", configPath, error);
     return 1;
   }
+  const nicproxy::PerNodeResult node = nicproxy::applyPerNodeValues(*result.config, perNode);
+  for (const std::string& note : node.notes) spdlog::info("{}", note);
+  for (const std::string& error : node.errors) spdlog::error("{}: {}", configPath, error);
+  if (!node.ok()) return 1;
   // --write-config-to: the configuration as it would run (flags applied), then exit.
   if (!writeConfigTo.empty()) {
     const std::string error = nicproxy::writeEffectiveConfig(*result.config, writeConfigTo);

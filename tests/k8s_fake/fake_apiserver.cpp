@@ -390,6 +390,25 @@ void FakeApiServer::install(httplib::Server& server) {
     });
   });
 
+  // One Node by name, as nicproxy reads its InternalIP at start-up (a Node is applied
+  // with resource "nodes", no namespace: /fake/apply?resource=nodes from a script).
+  server.Get(R"(/api/v1/nodes/([^/?]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mutex_);
+    if (const int code = failing_["nodes"]; code != 0) {
+      res.status = code;
+      res.set_content(status(code, "InternalError", "injected failure"), "application/json");
+      return;
+    }
+    const auto& nodes = objects_["nodes"];
+    const auto it = nodes.find("/" + req.matches[1].str());
+    if (it == nodes.end()) {
+      res.status = 404;
+      res.set_content(status(404, "NotFound", "nodes \"" + req.matches[1].str() + "\" not found"), "application/json");
+      return;
+    }
+    res.set_content(boost::json::serialize(it->second), "application/json");
+  });
+
   if (options_.controlEndpoints) installControl(server);
 }
 

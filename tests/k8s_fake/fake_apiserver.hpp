@@ -1,7 +1,8 @@
 #pragma once
 // A fake Kubernetes API server for tests: a real HTTPS server (cpp-httplib over
 // OpenSSL) on a loopback address that checks a bearer token, serves paged lists of
-// Services, EndpointSlices and Nodes, and streams watch events with chunked encoding.
+// Services, EndpointSlices and Nodes, one Node by name, and streams watch events with
+// chunked encoding.
 // Tests script it: objects are applied and removed (each change is an event with a
 // new resourceVersion), history can be compacted (watches from older versions get 410,
 // open watches an ERROR event), continue tokens can be expired, raw bytes can be

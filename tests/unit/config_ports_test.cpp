@@ -4,6 +4,7 @@
 // neither accepts (tests/e2e/validate_test.sh runs both on the same files).
 //   ConfigPortAddress.RefusedAddresses      /0, 0.0.0.0, network, broadcast, multicast, loopback, 240/4
 //   ConfigPortAddress.AcceptedAddresses     ordinary hosts; /31 and /32 have no network or broadcast
+//   ConfigPortAddress.NotTwoPortsWithOneAddress  one address on two ports
 //   ConfigPortAddress.GatewayIsAHost        a gateway on the subnet's network or broadcast address
 //   ConfigPortCount.AtMostTheDataPathsLimit kMaxDpdkPorts ports read, one more refused
 //   ConfigPortDevice.OneDevicePerPort       spellings of one PCI function, one vdev name, one interface
@@ -82,12 +83,20 @@ TEST(ConfigPortAddress, RefusedAddresses) {
 }
 
 TEST(ConfigPortAddress, AcceptedAddresses) {
-  for (const char* address : {"10.50.0.2/24", "10.50.0.0/31", "10.50.0.1/31", "10.60.0.0/32", "192.168.0.255/16", "192.168.1.0/16",
+  // (10.50.0.3/31, not 10.50.0.1/31: that is port 0's address, refused below.)
+  for (const char* address : {"10.50.0.2/24", "10.50.0.0/31", "10.50.0.3/31", "10.60.0.0/32", "192.168.0.255/16", "192.168.1.0/16",
                               "169.254.1.1/16", "100.64.0.1/10"}) {
     SCOPED_TRACE(address);
     const auto result = parseConfig(twoPortsWith([&](auto& ports) { port(ports, 1)["address"] = address; }), "/");
     EXPECT_TRUE(result.ok()) << testing::PrintToString(result.errors);
   }
+}
+
+// Two ports answering ARP for one address would take each other's replies; easily done
+// when both take the Node's InternalIP (tests/unit/port_addresses_test.cpp).
+TEST(ConfigPortAddress, NotTwoPortsWithOneAddress) {
+  const auto result = parseConfig(twoPortsWith([&](auto& ports) { port(ports, 1)["address"] = "10.50.0.1/32"; }), "/");
+  EXPECT_EQ(result.errors, Strings{"dpdk.ports[1].address: 10.50.0.1 is also the address of dpdk.ports[0]"});
 }
 
 TEST(ConfigPortAddress, GatewayIsAHost) {

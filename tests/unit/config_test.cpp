@@ -218,7 +218,9 @@ TEST(ConfigErrors, EachKindOfMistake) {
        {R"(dpdk.ports[0].address: "10.50.0.1" is not a valid CIDR)"}},
       {"prefix /33", [](auto& top) { portOf(top, 0)["address"] = "10.50.0.1/33"; },
        {R"(dpdk.ports[0].address: "10.50.0.1/33" is not a valid CIDR)"}},
-      {"missing address", [](auto& top) { portOf(top, 1).erase("address"); }, {"dpdk.ports[1].address: required"}},
+      {"missing address", [](auto& top) { portOf(top, 1).erase("address"); },
+       {"dpdk.ports[1].address: required, or left out with prefixLength given, for an address found per node "
+        "(--dpdk-port-address 1=CIDR, NICPROXY_DPDK_PORT1_ADDRESS or the Node's InternalIP)"}},
       {"missing device", [](auto& top) { portOf(top, 1).erase("device"); }, {"dpdk.ports[1].device: required"}},
       {"empty device", [](auto& top) { portOf(top, 1)["device"] = ""; }, {"dpdk.ports[1].device: must not be empty"}},
       {"same device twice", [](auto& top) { portOf(top, 1)["device"] = "0000:03:00.0"; },

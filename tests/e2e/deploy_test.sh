@@ -5,7 +5,7 @@
 # privileged, mounts, NODE_NAME, priority class, tolerations, probes, args...), then
 # `nicproxy --validate` reads the ConfigMap's config.conf as the pod would (the mount
 # point /var/lib/nicproxy replaced by a temp folder holding the ConfigMap's keys), and
-# its commented dpdk example, uncommented, with mode dpdk.
+# its commented dpdk example, uncommented, with mode dpdk, each as node-a would run it.
 # rbac_test.sh holds the ClusterRole against real requests.
 #
 # Prints "PASS: name" or "FAIL: name (reason)" per check; exits non-zero if any failed.
@@ -47,10 +47,13 @@ if [[ ! -x $NICPROXY ]]; then
     fail "deploy: nicproxy --validate accepts the ConfigMap's config.conf" "no nicproxy binary at $NICPROXY"
     exit 1
 fi
+# The dpdk example leaves the port's address to each node: this "node" gives it in the
+# environment (validate does not contact the API server for the Node's InternalIP then).
 for conf in config config-dpdk; do
     mode=nftables
     [[ $conf == config-dpdk ]] && mode=dpdk
-    out=$("$NICPROXY" --config "$WORK/$conf.conf" --validate 2>&1)
+    out=$(NICPROXY_DPDK_PORT0_ADDRESS=192.168.10.5 "$NICPROXY" --config "$WORK/$conf.conf" \
+        --hostname-override=node-a --validate 2>&1)
     rc=$?
     REASON="exit $rc: $(tr '\n' '|' <<<"$out" | cut -c1-400)"
     check "deploy: nicproxy --validate accepts the ConfigMap's config.conf$([[ $mode == dpdk ]] && echo "'s dpdk example") (mode $mode, the ConfigMap's kubeconfig.conf)" \

@@ -10,7 +10,8 @@
 # with a Service, its EndpointSlice and the Node; nicproxy lists and watches, applies a
 # Service added by a watch event, relists after a compaction (410), and stops on SIGTERM.
 #   dpdk      net_af_packet on a veth pair inside the namespace (EAL --no-huge); the
-#             ConfigMap's commented dpdk example, uncommented, with that device
+#             ConfigMap's commented dpdk example, uncommented, with that device and, as
+#             there, no address: nicproxy reads it from its Node's InternalIP
 #   nftables  the ConfigMap's config.conf (its own nftables table in the namespace)
 # Both with the kubeconfig pointed at the fake and a 100 ms minSyncPeriod.
 # Then the checker runs on two broken copies of deploy/ (one verb more, one verb less),
@@ -100,7 +101,7 @@ tail_log() { tail -n 4 "$LOG" | tr '\n' '|' | cut -c1-400; }
 
 # ---- prerequisites --------------------------------------------------------------------
 CHECKS=(
-    "rbac: dpdk run: nicproxy follows the fake API server (lists, a watch event, a relist) and stops with exit 0"
+    "rbac: dpdk run: nicproxy takes its port address from its Node, follows the fake API server (lists, a watch event, a relist) and stops with exit 0"
     "rbac: nftables run: nicproxy follows the fake API server (lists, a watch event, a relist) and stops with exit 0"
     "rbac: the checker"
 )
@@ -130,17 +131,13 @@ printf '%s\n' "$TOKEN" >"$WORK/token"
 
 # The DaemonSet's container args with $(NODE_NAME) filled in and --config pointed at
 # this run's copy; the ConfigMap's kubeconfig.conf with the fake's address, CA and token.
-# Until nicproxy has --hostname-override, the node name goes into the config instead.
-HAS_HOSTNAME_OVERRIDE=0
-"$NICPROXY" --help 2>&1 | grep -q -- '--hostname-override' && HAS_HOSTNAME_OVERRIDE=1
-[[ $HAS_HOSTNAME_OVERRIDE == 1 ]] || echo "# nicproxy has no --hostname-override yet: nodeName $NODE goes into the config"
 
 # write_run MODE IFACE: $WORK/MODE/{config.conf,kubeconfig.conf,args} from deploy/.
 write_run() {
     mkdir -p "$WORK/$1"
-    python3 - "$ROOT/deploy" "$WORK" "$1" "$2" "$NODE" "$HAS_HOSTNAME_OVERRIDE" <<'PY'
+    python3 - "$ROOT/deploy" "$WORK" "$1" "$2" "$NODE" <<'PY'
 import re, sys, yaml
-deploy, work, mode, iface, node, has_override = sys.argv[1:7]
+deploy, work, mode, iface, node = sys.argv[1:6]
 docs = {}
 for name in ("configmap.yaml", "daemonset.yaml"):
     with open(f"{deploy}/{name}") as f:
@@ -164,10 +161,9 @@ if mode == "dpdk":
     cfg["mode"] = "dpdk"
     cfg["dpdk"]["eal"] = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "-l", "0-1",
                           "--log-level", "*:warning", "--file-prefix", f"rbac{mode}"]
-    cfg["dpdk"]["ports"] = [{"device": f"net_af_packet0,iface={iface}", "address": "10.77.0.1/24"}]
+    # No address, as in the shared ConfigMap: nicproxy reads it from the Node (GET nodes/{name}).
+    cfg["dpdk"]["ports"] = [{"device": f"net_af_packet0,iface={iface}", "prefixLength": 24}]
     cfg["dpdk"]["flowTableSize"] = 65536
-if has_override != "1":
-    cfg["nodeName"] = node
 with open(f"{work}/{mode}/config.conf", "w") as f:
     yaml.safe_dump(cfg, f, sort_keys=False)
 kc = yaml.safe_load(data["kubeconfig.conf"])
@@ -181,10 +177,7 @@ args = []
 for a in container.get("args", []):
     if a.startswith("--config="):
         a = f"--config={work}/{mode}/config.conf"
-    if "$(NODE_NAME)" in a:
-        if has_override != "1":
-            continue
-        a = a.replace("$(NODE_NAME)", node)
+    a = a.replace("$(NODE_NAME)", node)
     args.append(a)
 with open(f"{work}/{mode}/args", "w") as f:
     f.write("\n".join(args) + "\n")
@@ -248,10 +241,13 @@ run() {
     local rc=$STOP_RC
     FAKE_METHOD=GET fake requests "" >"$WORK/$mode/requests.json"
     end_run
-    if [[ $applied == 1 && $relisted == 0 && $rc == 0 ]] && grep -q 'listed services' "$LOG"; then
+    # The dpdk run's port address must have come from the Node, or nodes:get went untested.
+    local from_node=1
+    [[ $mode == dpdk ]] && ! grep -q 'address 10.77.0.1/24 from the InternalIP of Node' "$LOG" && from_node=0
+    if [[ $applied == 1 && $relisted == 0 && $rc == 0 && $from_node == 1 ]] && grep -q 'listed services' "$LOG"; then
         pass "$check ($(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$WORK/$mode/requests.json") requests)"
     else
-        fail "$check" "watch event applied: $applied; relist after 410: $([[ $relisted == 0 ]] && echo yes || echo no); exit status $rc; log: $(tail_log)"
+        fail "$check" "watch event applied: $applied; relist after 410: $([[ $relisted == 0 ]] && echo yes || echo no); port address from the Node: $from_node; exit status $rc; log: $(tail_log)"
     fi
 }
 

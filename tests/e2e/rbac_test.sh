@@ -204,7 +204,9 @@ run() {
     write_run "$mode" "$iface" || { fail "$check" "could not derive the run's files from deploy/"; return; }
     mapfile -t args <"$WORK/$mode/args"
 
-    in_ns "$FAKE" --cert "$WORK/server.crt" --key "$WORK/server.key" --token "$TOKEN" \
+    # ip netns exec execs the fake: $! is the fake's own pid (a function would fork a
+    # subshell, and killing that would leave the fake running).
+    ip netns exec "$NS" "$FAKE" --cert "$WORK/server.crt" --key "$WORK/server.key" --token "$TOKEN" \
         --listen 127.0.0.1 --port 6443 >"$WORK/$mode/fake.log" 2>&1 &
     FAKE_PID=$!
     for _ in $(seq 50); do grep -qs 'listening on' "$WORK/$mode/fake.log" && break; sleep 0.1; done

@@ -130,10 +130,12 @@ for a in docs["DaemonSet"]["spec"]["template"]["spec"]["containers"][0].get("arg
 PY
 mapfile -t ARGS <"$WORK/args"
 
-# ---- the namespace: the fake API server, a backend on a veth of its own -----------------
+# ---- the namespace: the fake API server, a backend on a veth of its own (and the
+# default route, without which a ClusterIP has no route for the rules to rewrite) -----------------
 if ! { ip netns add "$NS" && ip netns exec "$NS" ip link set lo up &&
     ip netns exec "$NS" ip link add be0 type veth peer name be1 && ip netns exec "$NS" ip addr add 10.77.0.11/24 dev be0 &&
-    ip netns exec "$NS" ip link set be0 up && ip netns exec "$NS" ip link set be1 up; }; then
+    ip netns exec "$NS" ip link set be0 up && ip netns exec "$NS" ip link set be1 up &&
+    ip netns exec "$NS" ip route add default dev be0; }; then
     fail_all_from "cannot make namespace $NS" 0
     exit 1
 fi

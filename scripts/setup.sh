@@ -18,6 +18,7 @@ TEST_PKGS=(
     iproute2 ethtool curl python3 iptables socat procps iputils-ping
     openssl nftables conntrack python3-matplotlib
     ipset
+    python3-yaml  # tests/e2e/rbac_check.py and deploy_check.py read deploy/'s manifests
     clang libclang-rt-14-dev  # libFuzzer, ASan and UBSan runtimes: scripts/fuzz.sh
     dpdk-dev  # dpdk-testpmd (Debian 12 ships it here, not in dpdk): memif smoke test, bench_memif.sh
 )

@@ -284,6 +284,11 @@ std::vector<std::string> FakeApiServer::requests() const {
   return requests_;
 }
 
+std::vector<ApiRequestRecord> FakeApiServer::apiRequests() const {
+  std::lock_guard lock(mutex_);
+  return apiRequests_;
+}
+
 void FakeApiServer::install(httplib::Server& server) {
   // Every request: log it, check the token.
   server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -291,6 +296,10 @@ void FakeApiServer::install(httplib::Server& server) {
     std::string query;
     for (const auto& [k, v] : req.params) query += (query.empty() ? "?" : "&") + k + "=" + v;
     requests_.push_back(req.method + " " + req.path + query);
+    if (req.path.rfind("/fake/", 0) != 0) {
+      apiRequests_.push_back(describeApiRequest(req.method, req.path, req.get_param_value("watch"),
+                                                req.get_param_value("fieldSelector")));
+    }
     if (req.get_header_value("Authorization") != "Bearer " + options_.token) {
       ++unauthorized_;
       res.status = 401;

@@ -21,6 +21,8 @@
 
 #include <boost/json/value.hpp>
 
+#include "tests/k8s_fake/request_record.hpp"
+
 namespace httplib {
 class Server;
 }
@@ -80,6 +82,9 @@ class FakeApiServer {
   uint64_t unauthorizedRequests() const;
   /// Every request's method, path and query, in order ("GET /api/v1/services?limit=500...").
   std::vector<std::string> requests() const;
+  /// Every request outside /fake/, in order, as RBAC sees it (verb, group, resource,
+  /// namespace); the control endpoint GET /fake/requests serves it as a JSON array.
+  std::vector<ApiRequestRecord> apiRequests() const;
 
   /// One event line as the API server writes it: {"type":..., "object":...}\n.
   static std::string eventLine(const std::string& type, const boost::json::value& object);
@@ -118,6 +123,7 @@ class FakeApiServer {
   uint64_t unauthorized_ = 0;
   std::map<std::string, int> failing_;
   std::vector<std::string> requests_;
+  std::vector<ApiRequestRecord> apiRequests_;
 };
 
 /// Makes a self-signed CA and a server certificate for 127.0.0.1 with the openssl

@@ -2,6 +2,7 @@
 #include <httplib.h>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "tests/k8s_fake/fake_apiserver.hpp"
 
@@ -11,6 +12,7 @@ void FakeApiServer::installControl(httplib::Server& server) {
   // Control endpoints for scripts: POST /fake/apply?resource=R (body: the object),
   // /fake/delete?resource=R&namespace=N&name=X, /fake/compact, /fake/close-watches,
   // /fake/bookmark?resource=R, /fake/raw?resource=R (body: bytes for one chunk).
+  // GET /fake/watches?resource=R: open watches; GET /fake/requests: apiRequests() as JSON.
   server.Post("/fake/apply", [this](const httplib::Request& req, httplib::Response& res) {
     boost::system::error_code ec;
     auto object = boost::json::parse(req.body, ec);
@@ -40,6 +42,11 @@ void FakeApiServer::installControl(httplib::Server& server) {
   server.Post("/fake/raw", [this](const httplib::Request& req, httplib::Response& res) {
     sendRaw(req.get_param_value("resource"), {req.body});
     res.set_content("ok\n", "text/plain");
+  });
+  server.Get("/fake/requests", [this](const httplib::Request&, httplib::Response& res) {
+    boost::json::array records;
+    for (const ApiRequestRecord& r : apiRequests()) records.push_back(r.toJson());
+    res.set_content(boost::json::serialize(records) + "\n", "application/json");
   });
   server.Get("/fake/watches", [this](const httplib::Request& req, httplib::Response& res) {
     res.set_content(std::to_string(openWatches(req.get_param_value("resource"))) + "\n", "text/plain");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # image_test.sh: the image deploy/Containerfile builds, run as deploy/ runs it. Skipped
-# unless podman has the DaemonSet's image (build it first: deploy/README.md); building
-# it takes a quarter of an hour, so scripts/test.sh does not.
+# unless NICPROXY_IMAGE_TEST=1 and podman has the DaemonSet's image (build it first:
+# deploy/README.md); building it takes a quarter of an hour, so scripts/test.sh does not,
+# and an image left from an older tree must not be tested as if it were this one.
 #
 # No container runtime runs it (that needs a cluster, or cgroups this host may lack): the
 # image's root file system (podman create + mount) is entered with chroot in a network
@@ -24,6 +25,10 @@ BUILD_DIR=${BUILD_DIR:-build}
 FAKE=$BUILD_DIR/tests/fake_apiserver
 NODE=node-a
 
+if [[ ${NICPROXY_IMAGE_TEST:-0} != 1 ]]; then
+    echo "SKIP: image_test.sh: set NICPROXY_IMAGE_TEST=1 after building the image (deploy/README.md)"
+    exit 0
+fi
 if [[ $(id -u) -ne 0 ]]; then
     echo "SKIP: image_test.sh needs root (podman mount, network namespace)"
     exit 0

@@ -77,7 +77,7 @@ mkdir -p "$CORPUS" "$ARTIFACTS" "$SEEDS"/{packet,services_file,object,config,kub
 # their items as events, at a few chunk sizes (the first byte), with the lines a real
 # stream also carries (CRLF, BOOKMARK, ERROR, a broken line).
 cp configs/demo-services.json tests/e2e/*.json "$SEEDS/services_file/"
-cp configs/*.json "$SEEDS/config/"
+cp configs/*.json configs/*.yaml tests/fixtures/*.yaml "$SEEDS/config/"
 # Checked-in seeds: the kubeconfigs, and inputs that once found a bug (docs/fuzzing.md).
 for t in "${TARGETS[@]}"; do
     [[ -d tests/fuzz/seeds/$t ]] && cp tests/fuzz/seeds/"$t"/* "$SEEDS/$t/"

@@ -3,7 +3,7 @@
 #
 # - Every relative link and #anchor in README.md and docs/*.md resolves
 #   (scripts/check_doc_links.py).
-# - Each configuration in README.md's ```json blocks passes `nicproxy --validate`: the
+# - Each configuration in README.md's ```json and ```yaml blocks passes `nicproxy --validate`: the
 #   services file or kubeconfig it names is replaced by a stand-in in a temp folder (the
 #   demo's services file, a kubeconfig with a token), nothing else is changed.
 # No namespaces, no traffic, no root needed.
@@ -49,14 +49,15 @@ users:
   user: {token: docs-test}
 EOF
 
-# Writes $WORK/readme-N.json for each ```json block of README.md, its servicesFile and
+# Writes $WORK/readme-N.json for each ```json or ```yaml block of README.md, its servicesFile and
 # clientConnection.kubeconfig pointed at the stand-ins; prints how many.
 count=$(python3 - "$ROOT/README.md" "$WORK" <<'PY'
 import json, re, sys
+import yaml
 readme, work = sys.argv[1:3]
-blocks = re.findall(r"^```json\n(.*?)^```", open(readme).read(), re.S | re.M)
+blocks = [text for _, text in re.findall(r"^```(json|yaml)\n(.*?)^```", open(readme).read(), re.S | re.M)]
 for i, text in enumerate(blocks):
-    config = json.loads(text)
+    config = yaml.safe_load(text)  # JSON is YAML too
     if "servicesFile" in config:
         config["servicesFile"] = "services.json"
     if "kubeconfig" in config.get("clientConnection", {}):
@@ -68,7 +69,7 @@ PY
 ) || count=0
 
 if [[ $count -eq 0 ]]; then
-    fail "docs: README's configurations validate" "no readable \`\`\`json block in README.md"
+    fail "docs: README's configurations validate" "no readable \`\`\`json or \`\`\`yaml block in README.md"
 fi
 for ((i = 0; i < count; i++)); do
     mode=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("mode", "dpdk"))' "$WORK/readme-$i.json")

@@ -1,4 +1,4 @@
-// libFuzzer target: the configuration file (parseConfig; JSON is its only format). The
+// libFuzzer target: the configuration file (parseConfig: JSON, or YAML through yaml-cpp). The
 // result is a Config or errors, each naming its key path, never a crash.
 #include <cstddef>
 #include <cstdint>

@@ -20,6 +20,8 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=SCRIPTDIR/../../scripts/e2e_lib.sh
 source "$ROOT/scripts/e2e_lib.sh"
+# shellcheck source=SCRIPTDIR/../../scripts/fake_api_lib.sh
+source "$ROOT/scripts/fake_api_lib.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
 FAKE=$BUILD_DIR/tests/fake_apiserver
@@ -105,16 +107,7 @@ for dir in run var/lib; do
 done
 SECRETS=$ROOTFS/run/secrets/kubernetes.io/serviceaccount
 mkdir -p "$ROOTFS/var/lib/nicproxy" "$SECRETS"
-(
-    cd "$WORK" || exit 1
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -subj /CN=image-ca -keyout ca.key -out ca.crt &&
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
-            -keyout server.key -out server.csr &&
-        printf 'subjectAltName=IP:127.0.0.1\n' >server.ext &&
-        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
-            -extfile server.ext -out server.crt
-) >"$WORK/openssl.log" 2>&1 || { fail_all_from "openssl could not make certificates" 0; exit 1; }
+fake_api_credentials "$WORK" "$TOKEN" image-ca || { fail_all_from "openssl could not make certificates" 0; exit 1; }
 cp "$WORK/ca.crt" "$SECRETS/ca.crt"
 printf '%s' "$TOKEN" >"$SECRETS/token"
 # The ConfigMap's keys as the kubelet mounts them; the DaemonSet's args, NODE_NAME filled in.
@@ -144,16 +137,14 @@ if ! { ip netns add "$NS" && ip netns exec "$NS" ip link set lo up &&
     fail_all_from "cannot make namespace $NS" 0
     exit 1
 fi
-ip netns exec "$NS" "$FAKE" --cert "$WORK/server.crt" --key "$WORK/server.key" --token "$TOKEN" \
-    --listen 127.0.0.1 --port 6443 >"$WORK/fake.log" 2>&1 &
-FAKE_PID=$!
+# Not waited for here: the loop below waits for the fake and the backend together.
+start_fake_api "$NS" "$WORK/fake.log" 0 || true
 ip netns exec "$NS" python3 "$ROOT/scripts/backend_server.py" --name backend-1 --http 8080 --bind 10.77.0.11 \
     --quiet >"$WORK/backend.log" 2>&1 &
 BACKEND_PID=$!
 for _ in $(seq 50); do grep -qs 'listening on' "$WORK/fake.log" && grep -qs listening "$WORK/backend.log" && break; sleep 0.1; done
 fake() {
-    ip netns exec "$NS" curl -sS --max-time 5 --cacert "$WORK/ca.crt" -H "Authorization: Bearer $TOKEN" \
-        -X POST --data-binary "$2" "https://127.0.0.1:6443/fake/apply?resource=$1" >/dev/null
+    fake_api_request "$NS" POST "apply?resource=$1" "$2" >/dev/null
 }
 if ! { fake services '{"apiVersion":"v1","kind":"Service","metadata":{"namespace":"demo","name":"web"},"spec":{"type":"ClusterIP","clusterIP":"10.96.0.10","clusterIPs":["10.96.0.10"],"ports":[{"name":"http","protocol":"TCP","port":80,"targetPort":8080}]}}' &&
     fake endpointslices '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"namespace":"demo","name":"web-1","labels":{"kubernetes.io/service-name":"web"}},"addressType":"IPv4","ports":[{"name":"http","protocol":"TCP","port":8080}],"endpoints":[{"addresses":["10.77.0.11"],"conditions":{"ready":true},"nodeName":"node-b"}]}' &&

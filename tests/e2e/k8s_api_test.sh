@@ -23,6 +23,8 @@ source "$ROOT/scripts/netns_topology.sh"
 source "$ROOT/scripts/harness.sh"
 # shellcheck source=SCRIPTDIR/../../scripts/e2e_lib.sh
 source "$ROOT/scripts/e2e_lib.sh"
+# shellcheck source=SCRIPTDIR/../../scripts/fake_api_lib.sh
+source "$ROOT/scripts/fake_api_lib.sh"
 
 PREFIX="npk$$"
 WORK=$(mktemp -d /tmp/nicproxy-e2e-k8s.XXXXXX)
@@ -31,16 +33,8 @@ FAKE="$H_BUILD_DIR/tests/fake_apiserver"
 TOKEN="e2e-token-$$-$RANDOM"
 FAKE_PID=""
 
-stop_fake() {
-    if [[ -n $FAKE_PID ]]; then
-        kill "$FAKE_PID" 2>/dev/null || true
-        wait "$FAKE_PID" 2>/dev/null || true
-        FAKE_PID=""
-    fi
-}
-
 e2e_before_cleanup() {
-    stop_fake
+    stop_fake_api
 }
 e2e_install_traps
 
@@ -49,8 +43,7 @@ in_node() { h_in_ns "$PREFIX" node "$@"; }
 
 # fake VERB QUERY [BODY]: one control request to the fake API server.
 fake() {
-    in_node curl -sS --max-time 5 --cacert "$WORK/ca.crt" -H "Authorization: Bearer $TOKEN" \
-        -X POST --data-binary "${3:-}" "https://127.0.0.1:6443/fake/$1?$2"
+    fake_api_request "$(topo_ns "$PREFIX" node)" POST "$1?$2" "${3:-}"
 }
 
 service_json() { # NAME CLUSTERIP PORT TARGETPORT
@@ -123,39 +116,11 @@ for bin in "$NICPROXY" "$FAKE"; do
 done
 
 # ---- certificates, kubeconfig, config -------------------------------------------------
-(
-    cd "$WORK" || exit 1
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -subj /CN=e2e-ca -keyout ca.key -out ca.crt &&
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
-            -keyout server.key -out server.csr &&
-        printf 'subjectAltName=IP:127.0.0.1\n' >server.ext &&
-        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
-            -extfile server.ext -out server.crt
-) >"$WORK/openssl.log" 2>&1 || {
+fake_api_credentials "$WORK" "$TOKEN" || {
     fail_all_from "openssl could not make certificates: $(tail -n 3 "$WORK/openssl.log" | tr '\n' '|')" 0
     exit 1
 }
-printf '%s\n' "$TOKEN" >"$WORK/token"
-cat >"$WORK/kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-current-context: e2e
-clusters:
-- name: fake
-  cluster:
-    server: https://127.0.0.1:6443
-    certificate-authority: ca.crt
-contexts:
-- name: e2e
-  context:
-    cluster: fake
-    user: nicproxy
-users:
-- name: nicproxy
-  user:
-    tokenFile: token
-KC
+fake_api_kubeconfig "$WORK/kubeconfig"
 
 # --validate before anything runs: the kubeconfig is read, the server is not contacted.
 python3 - "$ROOT/configs/demo.json" "$WORK/validate.json" "$WORK/kubeconfig" <<'PY'
@@ -210,12 +175,7 @@ PY
 }
 
 # ---- the fake API server, seeded with web ---------------------------------------------
-# Not through in_node: a backgrounded function runs in a subshell that forks the fake, and
-# stop_fake must kill the fake itself (else "the API server gone" would not be gone).
-ip netns exec "$(topo_ns "$PREFIX" node)" "$FAKE" --cert "$WORK/server.crt" --key "$WORK/server.key" --token "$TOKEN" \
-    --listen 127.0.0.1 --port 6443 >"$WORK/fake.log" 2>&1 &
-FAKE_PID=$!
-if ! h_wait_log "$WORK/fake.log" 'listening on' 10 "$FAKE_PID"; then
+if ! start_fake_api "$(topo_ns "$PREFIX" node)" "$WORK/fake.log"; then
     fail_all_from "fake API server did not start: $(tr '\n' '|' <"$WORK/fake.log")" 0
     exit 1
 fi
@@ -294,7 +254,7 @@ else
 fi
 
 # ---- the API server goes away -------------------------------------------------------------
-stop_fake
+stop_fake_api
 sleep 1
 out=$(in_client bash -c 'for i in 1 2 3 4 5; do curl -sS --max-time 2 http://10.96.0.10/ || echo ERR; echo; done' |
     grep -v '^$' | sort | uniq -c | tr -s ' \n' ' ')

@@ -26,6 +26,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/scripts/netns_router_topology.sh"
 # shellcheck source=../../scripts/e2e_lib.sh
 source "$ROOT/scripts/e2e_lib.sh"
+# shellcheck source=SCRIPTDIR/../../scripts/fake_api_lib.sh
+source "$ROOT/scripts/fake_api_lib.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
 NICPROXY=${NICPROXY:-$BUILD_DIR/daemon/nicproxy}
@@ -49,17 +51,9 @@ CHECKS_PER_MODE=(
 
 in_ns() { local role=$1; shift; ip netns exec "$(rtopo_ns "$P" "$role")" "$@"; }
 
-stop_fake() {
-    if [[ -n $FAKE_PID ]]; then
-        kill "$FAKE_PID" 2>/dev/null
-        wait "$FAKE_PID" 2>/dev/null
-        FAKE_PID=""
-    fi
-}
-
 cleanup() {
     [[ -n $NP_PID ]] && kill -INT "$NP_PID" 2>/dev/null && wait "$NP_PID" 2>/dev/null
-    stop_fake
+    stop_fake_api
     for pid in "${BACKEND_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
     for pid in "${BACKEND_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
     rtopo_down "$P"
@@ -75,8 +69,7 @@ fail_mode_from() {
 
 # fake VERB QUERY [BODY]: one control request to the fake API server.
 fake() {
-    in_ns router curl -sS --max-time 5 --cacert "$WORK/ca.crt" -H "Authorization: Bearer $TOKEN" \
-        -X POST --data-binary "${3:-}" "https://127.0.0.1:6443/fake/$1?$2"
+    fake_api_request "$(rtopo_ns "$P" router)" POST "$1?$2" "${3:-}"
 }
 
 service_json() { # NAME CLUSTERIP
@@ -120,17 +113,8 @@ wait_unreachable() {
 # start_fake LOG: the fake API server in the router namespace, seeded with web (the
 # previous mode's is stopped first, should that mode have ended early).
 start_fake() {
-    stop_fake
-    # Not through in_ns: a backgrounded function is a subshell, and $! must be the fake.
-    ip netns exec "$(rtopo_ns "$P" router)" "$FAKE" --cert "$WORK/server.crt" --key "$WORK/server.key" --token "$TOKEN" \
-        --listen 127.0.0.1 --port 6443 >"$1" 2>&1 &
-    FAKE_PID=$!
-    local _
-    for _ in $(seq 100); do
-        grep -qs 'listening on' "$1" && break
-        kill -0 "$FAKE_PID" 2>/dev/null || return 1
-        sleep 0.1
-    done
+    stop_fake_api
+    start_fake_api "$(rtopo_ns "$P" router)" "$1" || return 1
     fake apply resource=services "$(service_json web 10.96.5.10)" >/dev/null &&
         fake apply resource=endpointslices "$(slice_json web-1 web "$RTOPO_BE1_IP" router)" >/dev/null
 }
@@ -190,7 +174,7 @@ JSON
     fi
 
     # The reflectors lose their watches and retry with backoff; nothing is reprogrammed.
-    stop_fake
+    stop_fake_api
     sleep 2
     local gone=yes
     if in_ns router curl -sS --max-time 1 -k -o /dev/null https://127.0.0.1:6443/ 2>/dev/null; then gone=no; fi
@@ -225,36 +209,9 @@ fail_everything() {
 for bin in "$NICPROXY" "$FAKE"; do
     [[ -x $bin ]] || fail_everything "no binary at $bin"
 done
-(
-    cd "$WORK" || exit 1
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -subj /CN=e2e-ca -keyout ca.key -out ca.crt &&
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
-            -keyout server.key -out server.csr &&
-        printf 'subjectAltName=IP:127.0.0.1\n' >server.ext &&
-        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
-            -extfile server.ext -out server.crt
-) >"$WORK/openssl.log" 2>&1 || fail_everything "openssl could not make certificates: $(tail -n 3 "$WORK/openssl.log" | tr '\n' '|')"
-printf '%s\n' "$TOKEN" >"$WORK/token"
-cat >"$WORK/kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-current-context: e2e
-clusters:
-- name: fake
-  cluster:
-    server: https://127.0.0.1:6443
-    certificate-authority: ca.crt
-contexts:
-- name: e2e
-  context:
-    cluster: fake
-    user: nicproxy
-users:
-- name: nicproxy
-  user:
-    tokenFile: token
-KC
+fake_api_credentials "$WORK" "$TOKEN" ||
+    fail_everything "openssl could not make certificates: $(tail -n 3 "$WORK/openssl.log" | tr '\n' '|')"
+fake_api_kubeconfig "$WORK/kubeconfig"
 
 rtopo_up "$P" || fail_everything "topology setup failed"
 for i in 1 2; do

@@ -33,6 +33,8 @@ source "$ROOT/scripts/netns_topology.sh"
 source "$ROOT/scripts/harness.sh"
 # shellcheck source=SCRIPTDIR/../../scripts/e2e_lib.sh
 source "$ROOT/scripts/e2e_lib.sh"
+# shellcheck source=SCRIPTDIR/../../scripts/fake_api_lib.sh
+source "$ROOT/scripts/fake_api_lib.sh"
 FAKE="$H_BUILD_DIR/tests/fake_apiserver"
 
 P=nid$$          # part A's namespaces
@@ -207,31 +209,9 @@ if ! topo_up "$PREFIX"; then
     exit 1
 fi
 in_node() { h_in_ns "$PREFIX" node "$@"; }
-(
-    cd "$WORK" || exit 1
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -subj /CN=e2e-ca -keyout ca.key -out ca.crt &&
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
-            -keyout server.key -out server.csr &&
-        printf 'subjectAltName=IP:127.0.0.1\n' >server.ext &&
-        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
-            -extfile server.ext -out server.crt
-) >"$WORK/openssl.log" 2>&1 || { fail "B: certificates" "$(tail -n 2 "$WORK/openssl.log" | tr '\n' '|')"; exit 1; }
-printf '%s\n' "$TOKEN" >"$WORK/token"
-cat >"$WORK/kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-current-context: e2e
-clusters:
-- name: fake
-  cluster: {server: "https://127.0.0.1:6443", certificate-authority: ca.crt}
-contexts:
-- name: e2e
-  context: {cluster: fake, user: nicproxy}
-users:
-- name: nicproxy
-  user: {tokenFile: token}
-KC
+fake_api_credentials "$WORK" "$TOKEN" ||
+    { fail "B: certificates" "$(tail -n 2 "$WORK/openssl.log" | tr '\n' '|')"; exit 1; }
+fake_api_kubeconfig "$WORK/kubeconfig"
 printf '{"apiVersion": "v1", "kind": "List", "items": []}\n' >"$WORK/empty-services.json"
 # dpdk.json: the demo's port with no address, prefixLength 24, following the fake API
 # server; dpdk-file.json: the same with an empty services file instead.
@@ -277,17 +257,16 @@ validate 1 "B: --validate: no address anywhere (services file, no API server): r
     'dpdk\.ports\[0\]\.address: not in the config file, no --dpdk-port-address 0=CIDR, no NICPROXY_DPDK_PORT0_ADDRESS, and the Node.s InternalIP cannot be asked for' \
     NODE_NAME=node-a "$NICPROXY" --validate --config "$WORK/dpdk-file.json"
 
-in_node "$FAKE" --cert "$WORK/server.crt" --key "$WORK/server.key" --token "$TOKEN" \
-    --listen 127.0.0.1 --port 6443 >"$WORK/fake.log" 2>&1 &
-PIDS+=("$!")
-if ! h_wait_log "$WORK/fake.log" 'listening on' 10 "$!"; then
+start_fake_api "$(topo_ns "$PREFIX" node)" "$WORK/fake.log"
+started=$?
+PIDS+=("$FAKE_PID")
+if [[ $started -ne 0 ]]; then
     fail "B: fake API server starts" "$(tr '\n' '|' <"$WORK/fake.log")"
     exit 1
 fi
 # fake PATH_AND_QUERY BODY: one control request to the fake API server.
 fake() {
-    in_node curl -sS --max-time 5 --cacert "$WORK/ca.crt" -H "Authorization: Bearer $TOKEN" \
-        -X POST --data-binary "$2" "https://127.0.0.1:6443/fake/$1" >/dev/null
+    fake_api_request "$(topo_ns "$PREFIX" node)" POST "$1" "$2" >/dev/null
 }
 if ! { fake "apply?resource=nodes" '{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"},
   "status": {"addresses": [{"type": "Hostname", "address": "node-a"}, {"type": "InternalIP", "address": "10.50.0.1"}]}}' &&

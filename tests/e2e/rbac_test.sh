@@ -24,6 +24,8 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=SCRIPTDIR/../../scripts/e2e_lib.sh
 source "$ROOT/scripts/e2e_lib.sh"
+# shellcheck source=SCRIPTDIR/../../scripts/fake_api_lib.sh
+source "$ROOT/scripts/fake_api_lib.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
 NICPROXY=${NICPROXY:-$BUILD_DIR/daemon/nicproxy}
@@ -70,8 +72,7 @@ in_ns() { ip netns exec "$NS" "$@"; }
 
 # fake VERB QUERY [BODY]: one control request to the fake API server.
 fake() {
-    in_ns curl -sS --max-time 5 --cacert "$WORK/ca.crt" -H "Authorization: Bearer $TOKEN" \
-        -X "${FAKE_METHOD:-POST}" --data-binary "${3:-}" "https://127.0.0.1:6443/fake/$1?$2"
+    fake_api_request "$NS" "${FAKE_METHOD:-POST}" "$1?$2" "${3:-}"
 }
 
 service_json() { # NAME CLUSTERIP
@@ -114,20 +115,10 @@ for bin in "$NICPROXY" "$FAKE"; do
 done
 python3 -c 'import yaml' 2>/dev/null || { fail_all_from "python3-yaml missing (scripts/setup.sh)" 0; exit 1; }
 
-(
-    cd "$WORK" || exit 1
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -subj /CN=rbac-ca -keyout ca.key -out ca.crt &&
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
-            -keyout server.key -out server.csr &&
-        printf 'subjectAltName=IP:127.0.0.1\n' >server.ext &&
-        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
-            -extfile server.ext -out server.crt
-) >"$WORK/openssl.log" 2>&1 || {
+fake_api_credentials "$WORK" "$TOKEN" rbac-ca || {
     fail_all_from "openssl could not make certificates" 0
     exit 1
 }
-printf '%s\n' "$TOKEN" >"$WORK/token"
 
 # The DaemonSet's container args with $(NODE_NAME) filled in and --config pointed at
 # this run's copy; the ConfigMap's kubeconfig.conf with the fake's address, CA and token.
@@ -204,13 +195,8 @@ run() {
     write_run "$mode" "$iface" || { fail "$check" "could not derive the run's files from deploy/"; return; }
     mapfile -t args <"$WORK/$mode/args"
 
-    # ip netns exec execs the fake: $! is the fake's own pid (a function would fork a
-    # subshell, and killing that would leave the fake running).
-    ip netns exec "$NS" "$FAKE" --cert "$WORK/server.crt" --key "$WORK/server.key" --token "$TOKEN" \
-        --listen 127.0.0.1 --port 6443 >"$WORK/$mode/fake.log" 2>&1 &
-    FAKE_PID=$!
-    for _ in $(seq 50); do grep -qs 'listening on' "$WORK/$mode/fake.log" && break; sleep 0.1; done
-    if ! { fake apply resource=services "$(service_json web 10.96.0.10)" >/dev/null &&
+    if ! { start_fake_api "$NS" "$WORK/$mode/fake.log" 5 &&
+        fake apply resource=services "$(service_json web 10.96.0.10)" >/dev/null &&
         fake apply resource=endpointslices "$(slice_json web-1 web 10.77.0.11)" >/dev/null &&
         fake apply resource=nodes "$(node_json)" >/dev/null; }; then
         fail "$check" "could not start or seed the fake API server: $(tr '\n' '|' <"$WORK/$mode/fake.log")"

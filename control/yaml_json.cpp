@@ -6,8 +6,10 @@
 #include <limits>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <vector>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 namespace nicproxy::json {
@@ -152,24 +154,65 @@ void emit(YAML::Emitter& out, const boost::json::value& value) {
   }
 }
 
+// Documents in a YAML stream, counting at most two. yaml-cpp 0.7's LoadAll() loops for
+// ever, allocating, on some malformed input (a line that starts with ",": its parser then
+// reports one empty document after another; fixed upstream after 0.8, yaml-cpp PR 1319).
+// So the first document is read with Load(), which asks the parser once, and this pass
+// asks it at most twice, counting only documents with content.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  bool sawContent() const { return content_; }
+  void reset() { content_ = false; }
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { content_ = true; }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override { content_ = true; }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    content_ = true;
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    content_ = true;
+  }
+  void OnMapEnd() override {}
+
+ private:
+  bool content_ = false;
+};
+
+size_t countDocuments(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentCounter counter;
+  size_t documents = 0;
+  for (int asked = 0; asked < 2 && parser.HandleNextDocument(counter); ++asked) {
+    if (asked == 0 || counter.sawContent()) ++documents;
+    counter.reset();
+  }
+  return documents;
+}
+
 }  // namespace
 
 std::optional<boost::json::value> parseYaml(std::string_view text, Errors& errors) {
-  std::vector<YAML::Node> documents;
+  const std::string input(text);
+  YAML::Node document;
+  size_t documents = 0;
   try {
-    documents = YAML::LoadAll(std::string(text));
+    documents = countDocuments(input);
+    document = YAML::Load(input);
   } catch (const YAML::Exception& e) {
     errors.push_back("invalid YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
                      std::to_string(e.mark.column + 1) + ": " + e.msg);
     return std::nullopt;
   }
-  if (documents.size() > 1) {
-    errors.push_back(std::to_string(documents.size()) +
-                     " YAML documents in one file; give nicproxy the KubeProxyConfiguration document alone");
+  if (documents > 1) {
+    errors.push_back("more than one YAML document in one file; give nicproxy the KubeProxyConfiguration document alone");
     return std::nullopt;
   }
-  if (documents.empty()) return boost::json::value(nullptr);
-  return Converter(errors).convert(documents[0], "", 0);
+  if (documents == 0) return boost::json::value(nullptr);
+  return Converter(errors).convert(document, "", 0);
 }
 
 std::optional<boost::json::value> parseJsonOrYaml(std::string_view text, Errors& errors) {

@@ -55,4 +55,15 @@ PerNodeResult applyPerNodeValues(Config& config, const PerNodeOptions& options) 
   return result;
 }
 
+NodeConfig loadNodeConfig(std::string_view text, const std::filesystem::path& configPath,
+                          const std::filesystem::path& kubeconfigFlag, const PerNodeOptions& options) {
+  NodeConfig loaded{parseConfig(text, configPath.parent_path()), {}};
+  applyKubeconfigFlag(loaded.result, kubeconfigFlag);
+  if (!loaded.result.ok()) return loaded;
+  PerNodeResult node = applyPerNodeValues(*loaded.result.config, options);
+  loaded.notes = std::move(node.notes);
+  loaded.result.errors = std::move(node.errors);
+  return loaded;
+}
+
 }  // namespace nicproxy

@@ -1,9 +1,11 @@
 #pragma once
 // The per-node values of a configuration shared by every node (a DaemonSet's
 // ConfigMap): the node name (control/node_identity.hpp) and, in mode dpdk, the ports'
-// addresses (control/port_addresses.hpp). The daemon and --validate both call this after
-// loading the file, before they use or print anything, so they agree.
+// addresses (control/port_addresses.hpp). The daemon, --validate and the config-file
+// watch all load a file through loadNodeConfig(), so that they agree.
+#include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "control/config.hpp"
@@ -26,5 +28,16 @@ struct PerNodeResult {
 /// NICPROXY_DPDK_PORT<i>_ADDRESS, the hostname and, when a port needs it, the Node
 /// object from the API server that clientConnection names.
 PerNodeResult applyPerNodeValues(Config& config, const PerNodeOptions& options);
+
+/// A configuration as this node runs it.
+struct NodeConfig {
+  ConfigResult result;             // the file's warnings, the errors of every step
+  std::vector<std::string> notes;  // where the per-node values came from
+};
+
+/// `text`, the content of `configPath`, parsed (relative paths against its folder), then
+/// `--kubeconfig` applied (empty: none), then the per-node values (only on a good file).
+NodeConfig loadNodeConfig(std::string_view text, const std::filesystem::path& configPath,
+                          const std::filesystem::path& kubeconfigFlag, const PerNodeOptions& options);
 
 }  // namespace nicproxy

@@ -6,6 +6,7 @@
 #include "control/change_tracker.hpp"
 #include "control/config.hpp"
 #include "control/endpoints.hpp"
+#include "control/json_reader.hpp"
 #include "control/k8s/kubeconfig.hpp"
 #include "control/services_file.hpp"
 
@@ -27,15 +28,18 @@ std::string describeFrontends(const ServicePort& port) {
 
 int validateConfiguration(const std::filesystem::path& configPath, std::ostream& out, std::ostream& err,
                           const std::filesystem::path& kubeconfigFlag, const PerNodeOptions& perNode) {
-  ConfigResult result = loadConfigFile(configPath);
-  applyKubeconfigFlag(result, kubeconfigFlag);
+  std::string readError;
+  const std::optional<std::string> text = json::readFile(configPath, readError);
+  if (!text) {
+    err << configPath.string() << ": " << readError << "\n";
+    return 1;
+  }
+  const NodeConfig loaded = loadNodeConfig(*text, configPath, kubeconfigFlag, perNode);
+  const ConfigResult& result = loaded.result;
   for (const std::string& e : result.errors) err << configPath.string() << ": " << e << "\n";
   for (const std::string& w : result.warnings) out << configPath.string() << ": warning: " << w << "\n";
+  for (const std::string& note : loaded.notes) out << note << "\n";
   if (!result.ok()) return 1;
-  const PerNodeResult node = applyPerNodeValues(*result.config, perNode);
-  for (const std::string& note : node.notes) out << note << "\n";
-  for (const std::string& e : node.errors) err << configPath.string() << ": " << e << "\n";
-  if (!node.ok()) return 1;
   const Config& config = *result.config;
   out << fmt::format("config {}: mode {}, node {}, {} port(s), scheduler {}\n", configPath.string(),
                      proxyModeName(config.mode), config.nodeName,

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -9,10 +10,10 @@
 
 #include "control/config.hpp"
 #include "control/config_writer.hpp"
-#include "control/serve_loop.hpp"
-#include "control/per_node.hpp"
-#include "control/validate.hpp"
 #include "control/json_reader.hpp"
+#include "control/per_node.hpp"
+#include "control/serve_loop.hpp"
+#include "control/validate.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/modes.hpp"
 #include "daemon/supervision.hpp"
@@ -75,21 +76,22 @@ int main(int argc, char** argv) {
   }
   if (validateOnly) return nicproxy::validateConfiguration(configPath, std::cout, std::cerr, kubeconfig, perNode);
 
-  // Read before the configuration is parsed from the file, so that an edit in between is
-  // a change for the config-file watch (daemon/config_watch.hpp) rather than missed.
+  // The text the configuration is parsed from is the one the config-file watch
+  // (daemon/config_watch.hpp) compares with: an edit after this read is a change.
   std::string readError;
-  std::string runningConfigText = nicproxy::json::readFile(configPath, readError).value_or("");
-  nicproxy::ConfigResult result = nicproxy::loadConfigFile(configPath);
-  nicproxy::applyKubeconfigFlag(result, kubeconfig);
+  std::optional<std::string> runningConfigText = nicproxy::json::readFile(configPath, readError);
+  if (!runningConfigText) {
+    spdlog::error("{}: {}", configPath, readError);
+    return 1;
+  }
+  nicproxy::NodeConfig loaded = nicproxy::loadNodeConfig(*runningConfigText, configPath, kubeconfig, perNode);
+  nicproxy::ConfigResult& result = loaded.result;
   for (const std::string& warning : result.warnings) spdlog::warn("{}: {}", configPath, warning);
+  for (const std::string& note : loaded.notes) spdlog::info("{}", note);
   if (!result.ok()) {
     for (const std::string& error : result.errors) spdlog::error("{}: {}", configPath, error);
     return 1;
   }
-  const nicproxy::PerNodeResult node = nicproxy::applyPerNodeValues(*result.config, perNode);
-  for (const std::string& note : node.notes) spdlog::info("{}", note);
-  for (const std::string& error : node.errors) spdlog::error("{}: {}", configPath, error);
-  if (!node.ok()) return 1;
   // --write-config-to: the configuration as it would run (flags applied), then exit.
   if (!writeConfigTo.empty()) {
     const std::string error = nicproxy::writeEffectiveConfig(*result.config, writeConfigTo);
@@ -100,11 +102,8 @@ int main(int argc, char** argv) {
   nicproxy::ServeLoopHooks hooks;
   // systemd's notify protocol and the config-file watch (daemon/supervision.hpp); a
   // changed file is checked exactly as this one was.
-  nicproxy::Supervision supervision(configPath, std::move(runningConfigText), [&](const std::string& text) {
-    nicproxy::ConfigResult changed = nicproxy::parseConfig(text, std::filesystem::path(configPath).parent_path());
-    nicproxy::applyKubeconfigFlag(changed, kubeconfig);
-    if (!changed.ok()) return changed.errors;
-    return nicproxy::applyPerNodeValues(*changed.config, perNode).errors;
+  nicproxy::Supervision supervision(configPath, std::move(*runningConfigText), [&](const std::string& text) {
+    return nicproxy::loadNodeConfig(text, configPath, kubeconfig, perNode).result.errors;
   });
   supervision.addTo(hooks);
   const int exitCode = nicproxy::runMode(std::move(*result.config), hooks);

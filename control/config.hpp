@@ -160,6 +160,10 @@ struct Config {
   /// Services labelled service.kubernetes.io/service-proxy-name with this value are
   /// served; with any other value they are skipped. Empty: only unlabelled ones.
   std::string serviceProxyName;
+  /// kube-proxy's metricsBindAddress and healthzBindAddress ("IP:port"; kube-proxy's
+  /// defaults). Served by daemon/ (issue 12).
+  std::string metricsBindAddress = "127.0.0.1:10249";
+  std::string healthzBindAddress = "0.0.0.0:10256";
 
   /// True when the services come from an API server (kubeconfig or in-cluster)
   /// rather than from servicesFile.

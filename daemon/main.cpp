@@ -106,7 +106,10 @@ int main(int argc, char** argv) {
     return nicproxy::loadNodeConfig(text, configPath, kubeconfig, perNode).result.errors;
   });
   supervision.addTo(hooks);
-  const int exitCode = nicproxy::runMode(std::move(*result.config), hooks);
+  // What operators and load balancers watch (issue 12): metrics on metricsBindAddress,
+  // /healthz and /livez on healthzBindAddress, the health-check node ports.
+  nicproxy::Observability observability;
+  const int exitCode = nicproxy::runMode(std::move(*result.config), hooks, observability);
   supervision.stopped(exitCode);
   return exitCode;
 }

@@ -2,6 +2,7 @@
 
 #include <exception>
 #include <memory>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -20,12 +21,14 @@ namespace {
 // Mode iptables, nftables or ipvs: one kernel provider, no EAL, no hugepages, no NIC.
 // Its rules stay in the kernel on exit, as kube-proxy leaves them, so that a restart
 // does not interrupt Service traffic.
-int runKernelMode(const Config& config, const ServeLoopHooks& hooks) {
+int runKernelMode(const Config& config, const ServeLoopHooks& hooks, const Observability& observability) {
   spdlog::info("Using {} Proxier", proxyModeName(config.mode));
   ProcessExecutor executor;
   const std::unique_ptr<Provider> provider = makeKernelProvider(config.mode, config, executor);
   ChangeTracker tracker(config.nodeName);
-  SyncRunner runner(tracker, {provider.get()}, kernelSyncTiming(config));
+  std::vector<Provider*> providers{provider.get()};
+  providers.insert(providers.end(), observability.companions.begin(), observability.companions.end());
+  SyncRunner runner(tracker, std::move(providers), kernelSyncTiming(config));
   const std::unique_ptr<ServeSource> source = makeServeSource(config);
   ServeLoopHooks ours = hooks;
   ours.onReady = [&tracker, onReady = hooks.onReady] {
@@ -39,7 +42,7 @@ int runKernelMode(const Config& config, const ServeLoopHooks& hooks) {
 }
 
 #ifdef NICPROXY_WITH_DPDK
-int runDpdkMode(Config config, const ServeLoopHooks& hooks) {
+int runDpdkMode(Config config, const ServeLoopHooks& hooks, const Observability& observability) {
   ProcessExecutor executor;  // outlives the App, which owns the fallback provider
   std::unique_ptr<Provider> fallback;
   if (config.dpdk.kernelFallback != KernelFallback::None) {
@@ -51,18 +54,18 @@ int runDpdkMode(Config config, const ServeLoopHooks& hooks) {
     spdlog::info("Using {} Proxier for the interfaces DPDK does not own (dpdk.kernelFallback)",
                  proxyModeName(kernelMode));
   }
-  App app(std::move(config), std::move(fallback));
+  App app(std::move(config), std::move(fallback), observability);
   return app.run(hooks);
 }
 #endif
 
 }  // namespace
 
-int runMode(Config config, const ServeLoopHooks& hooks) {
+int runMode(Config config, const ServeLoopHooks& hooks, const Observability& observability) {
   try {
-    if (config.mode != ProxyMode::Dpdk) return runKernelMode(config, hooks);
+    if (config.mode != ProxyMode::Dpdk) return runKernelMode(config, hooks, observability);
 #ifdef NICPROXY_WITH_DPDK
-    return runDpdkMode(std::move(config), hooks);
+    return runDpdkMode(std::move(config), hooks, observability);
 #else
     spdlog::critical("mode dpdk: this nicproxy was built without DPDK (meson -Ddpdk=disabled); use mode iptables, "
                      "nftables or ipvs, or a build with DPDK");

@@ -4,14 +4,16 @@
 #include <string>
 
 #include "control/config.hpp"
+#include "control/observability.hpp"
 #include "control/serve_loop.hpp"
 
 namespace nicproxy {
 
 /// Runs `config.mode` until SIGINT/SIGTERM or hooks.exitCode; returns the exit code.
 /// Start-up failures are logged (critical) and give 1. Mode dpdk in a build without
-/// DPDK is refused with the reason.
-int runMode(Config config, const ServeLoopHooks& hooks);
+/// DPDK is refused with the reason. `observability`: what the daemon serves on its HTTP
+/// endpoints (control/observability.hpp); its objects outlive the call.
+int runMode(Config config, const ServeLoopHooks& hooks, const Observability& observability = {});
 
 /// `nicproxy --cleanup [--config FILE]`: removes what any mode installed in the kernel.
 int runCleanup(const std::string& configPath);

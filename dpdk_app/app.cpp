@@ -72,8 +72,8 @@ struct App::State {
   explicit State(const std::string& nodeName) : tracker(nodeName) {}
 };
 
-App::App(Config config, std::unique_ptr<Provider> kernelFallback)
-    : config_(std::move(config)), state_(std::make_unique<State>(config_.nodeName)) {
+App::App(Config config, std::unique_ptr<Provider> kernelFallback, Observability observability)
+    : config_(std::move(config)), observability_(std::move(observability)), state_(std::make_unique<State>(config_.nodeName)) {
   state_->kernelProvider = std::move(kernelFallback);
 }
 
@@ -279,6 +279,7 @@ int App::run(const ServeLoopHooks& hooks) {
   s.provider = std::make_unique<DpdkProvider>(plane, config_.nodePortAddresses, socket, config_.dpdk.scheduler);
   std::vector<Provider*> providers{s.provider.get()};
   if (s.kernelProvider) providers.push_back(s.kernelProvider.get());
+  providers.insert(providers.end(), observability_.companions.begin(), observability_.companions.end());
   SyncTiming timing{config_.minSyncPeriod, config_.syncPeriod};
   // The kernel fallback's canary, as in the kernel modes; the DPDK provider has none.
   timing.canaryPeriod = config_.syncPeriod;

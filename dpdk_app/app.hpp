@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "control/config.hpp"
+#include "control/observability.hpp"
 #include "control/provider.hpp"
 #include "control/serve_loop.hpp"
 
@@ -14,7 +15,9 @@ namespace nicproxy {
 class App {
  public:
   /// `kernelFallback`: the kernel dataplane programmed from the same snapshots (null: none).
-  App(Config config, std::unique_ptr<Provider> kernelFallback);
+  /// `observability`: the daemon's metrics and health objects (they outlive the App); its
+  /// companions are synced after the DPDK and fallback providers.
+  App(Config config, std::unique_ptr<Provider> kernelFallback, Observability observability = {});
   ~App();
   App(const App&) = delete;
   App& operator=(const App&) = delete;
@@ -32,6 +35,7 @@ class App {
 
   struct State;
   Config config_;
+  Observability observability_;
   std::unique_ptr<State> state_;
 };
 

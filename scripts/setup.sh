@@ -13,6 +13,7 @@ BUILD_PKGS=(
     libnl-3-dev libnl-genl-3-dev libnl-route-3-dev
     libnftnl-dev libmnl-dev libnetfilter-conntrack-dev
     libsystemd-dev  # sd_notify: Type=notify, the watchdog (daemon/systemd_notify.cpp)
+    prometheus-cpp-dev  # the metrics registry and text exposition (issue 12); HTTP is cpp-httplib
 )
 TEST_PKGS=(
     iproute2 ethtool curl python3 iptables socat procps iputils-ping
@@ -21,6 +22,8 @@ TEST_PKGS=(
     python3-yaml  # tests/e2e/rbac_check.py and deploy_check.py read deploy/'s manifests
     clang libclang-rt-14-dev  # libFuzzer, ASan and UBSan runtimes: scripts/fuzz.sh
     dpdk-dev  # dpdk-testpmd (Debian 12 ships it here, not in dpdk): memif smoke test, bench_memif.sh
+    prometheus  # prometheus and promtool: a real server scrapes /metrics in the e2e tests
+    tshark  # reads back what dpdk-dumpcap captured
 )
 
 check_only=0

@@ -16,9 +16,13 @@ namespace nicproxy {
 class ProxyMetrics;   // control/proxy_metrics.hpp
 class ProxierHealth;  // control/proxier_health.hpp
 class Provider;       // control/provider.hpp
+class MetricSources;  // control/metric_sources.hpp
 
 struct Observability {
-  prometheus::Registry* registry = nullptr;  // where a mode adds its own collectables (the data path's)
+  prometheus::Registry* registry = nullptr;  // where a mode adds its own families (counters, gauges...)
+  /// Where a mode adds collectables read at scrape time (the data path's counters):
+  /// prometheus::Registry cannot hold them. Keep the Registration no longer than the collectable.
+  MetricSources* metricSources = nullptr;
   ProxyMetrics* metrics = nullptr;           // kubeproxy_* sync metrics
   ProxierHealth* health = nullptr;           // /healthz and /livez
   /// Synced after the mode's own providers, from the same snapshots. They must not throw

@@ -17,13 +17,9 @@ class ProxyMetrics;   // control/proxy_metrics.hpp
 class ProxierHealth;  // control/proxier_health.hpp
 class ScrapeCollectables;  // control/scrape_collectables.hpp
 class Provider;       // control/provider.hpp
-class MetricSources;  // control/metric_sources.hpp
 
 struct Observability {
-  prometheus::Registry* registry = nullptr;  // where a mode adds its own families (counters, gauges...)
-  /// Where a mode adds collectables read at scrape time (the data path's counters):
-  /// prometheus::Registry cannot hold them. Keep the Registration no longer than the collectable.
-  MetricSources* metricSources = nullptr;
+  prometheus::Registry* registry = nullptr;  // where a mode adds its own collectables (the data path's)
   ProxyMetrics* metrics = nullptr;           // kubeproxy_* sync metrics
   ProxierHealth* health = nullptr;           // /healthz and /livez
   /// Collectables read at scrape time that the registry cannot hold (it holds only the

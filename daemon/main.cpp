@@ -11,8 +11,8 @@
 #include "control/config.hpp"
 #include "control/config_writer.hpp"
 #include "control/json_reader.hpp"
-#include "control/metric_sources.hpp"
 #include "control/proxy_metrics.hpp"
+#include "control/scrape_collectables.hpp"
 #include "control/per_node.hpp"
 #include "control/serve_loop.hpp"
 #include "control/validate.hpp"
@@ -117,11 +117,10 @@ int main(int argc, char** argv) {
   // parser); declared before the mode runs, so they outlive it and the server stops first.
   prometheus::Registry registry;
   nicproxy::ProxyMetrics proxyMetrics(registry);
-  nicproxy::MetricSources metricSources;
-  const nicproxy::MetricSources::Registration registryInSources = metricSources.add(registry);
+  nicproxy::ScrapeCollectables collectables;
   observability.registry = &registry;
   observability.metrics = &proxyMetrics;
-  observability.metricSources = &metricSources;
+  observability.collectables = &collectables;
   std::string metricsAddressError;
   const auto metricsAddress = nicproxy::parseBindAddress(result.config->metricsBindAddress,
                                                          nicproxy::kDefaultMetricsPort, metricsAddressError);
@@ -129,7 +128,7 @@ int main(int argc, char** argv) {
     spdlog::error("metricsBindAddress: {}", metricsAddressError);
     return 1;
   }
-  const nicproxy::MetricsServer metricsServer(*metricsAddress, metricSources,
+  const nicproxy::MetricsServer metricsServer(*metricsAddress, {&registry, &collectables},
                                               nicproxy::proxyModeName(result.config->mode));
   const int exitCode = nicproxy::runMode(std::move(*result.config), hooks, observability);
   supervision.stopped(exitCode);

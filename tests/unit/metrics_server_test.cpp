@@ -14,7 +14,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
-#include "control/metric_sources.hpp"
+#include "control/scrape_collectables.hpp"
 #include "control/proxy_metrics.hpp"
 #include "daemon/metrics_server.hpp"
 
@@ -56,10 +56,8 @@ TEST(MetricsServer, ServesTheRegistryInTextFormat) {
   ProxyMetrics metrics(registry);
   metrics.serviceChangesTotal.Increment(3);
   metrics.syncProxyRulesDuration.Observe(0.003);
-  MetricSources sources;
-  const auto registration = sources.add(registry);
   const uint16_t port = freePort();
-  const MetricsServer server({"127.0.0.1", port}, sources, "nftables");
+  const MetricsServer server({"127.0.0.1", port}, {&registry}, "nftables");
   ASSERT_TRUE(waitBound(server));
 
   httplib::Client client("127.0.0.1", port);
@@ -88,7 +86,7 @@ TEST(MetricsServer, RetriesWhileTheAddressIsInUse) {
   prometheus::Registry registry;
   LoopbackSocket taken;
   ASSERT_EQ(listen(taken.fd, 1), 0);
-  const MetricsServer server({"127.0.0.1", taken.port}, registry, "iptables", 50ms);
+  const MetricsServer server({"127.0.0.1", taken.port}, {&registry}, "iptables", 50ms);
   std::this_thread::sleep_for(200ms);
   EXPECT_FALSE(server.bound());
   taken.release();
@@ -104,7 +102,7 @@ TEST(MetricsServer, StopsCleanlyWhileRetrying) {
   LoopbackSocket taken;
   ASSERT_EQ(listen(taken.fd, 1), 0);
   const auto start = std::chrono::steady_clock::now();
-  { const MetricsServer server({"127.0.0.1", taken.port}, registry, "iptables"); }
+  { const MetricsServer server({"127.0.0.1", taken.port}, {&registry}, "iptables"); }
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);  // not the 5 s retry wait
 }
 
@@ -123,22 +121,17 @@ struct FixedFamily : prometheus::Collectable {
   }
 };
 
-TEST(MetricSources, CollectsInOrderUntilTheRegistrationGoes) {
-  MetricSources sources;
-  FixedFamily first("first");
+// The registry first, then what the modes added to the daemon's ScrapeCollectables.
+TEST(MetricsServer, RendersTheRegistryThenTheCollectables) {
+  prometheus::Registry registry;
+  prometheus::BuildCounter().Name("first_total").Help("test").Register(registry).Add({}).Increment();
+  ScrapeCollectables collectables;
   FixedFamily second("second");
-  const auto keep = sources.add(first);
-  {
-    const auto registration = sources.add(second);
-    const auto families = sources.Collect();
-    ASSERT_EQ(families.size(), 2u);
-    EXPECT_EQ(families[0].name, "first");
-    EXPECT_EQ(families[1].name, "second");
-  }
-  const auto families = sources.Collect();
-  ASSERT_EQ(families.size(), 1u);
-  EXPECT_EQ(families[0].name, "first");
-  EXPECT_NE(renderMetrics(sources).find("first 1"), std::string::npos);
+  collectables.add(&second);
+  const std::string text = renderMetrics({&registry, &collectables});
+  EXPECT_LT(text.find("first_total 1"), text.find("second 1")) << text;
+  collectables.remove(&second);
+  EXPECT_EQ(renderMetrics({&registry, &collectables}).find("second"), std::string::npos);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <exception>
 #include <iostream>
 #include <optional>
+#include <stdexcept>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -12,8 +13,10 @@
 #include "control/config_writer.hpp"
 #include "control/json_reader.hpp"
 #include "control/per_node.hpp"
+#include "control/proxier_health.hpp"
 #include "control/serve_loop.hpp"
 #include "control/validate.hpp"
+#include "daemon/health_server.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/modes.hpp"
 #include "daemon/supervision.hpp"
@@ -109,6 +112,23 @@ int main(int argc, char** argv) {
   // What operators and load balancers watch (issue 12): metrics on metricsBindAddress,
   // /healthz and /livez on healthzBindAddress, the health-check node ports.
   nicproxy::Observability observability;
+  // /healthz and /livez on healthzBindAddress (daemon/health_server.hpp; none when it is
+  // empty), kube-proxy's health timeout: 2 x syncPeriod. The serve loop reports its syncs
+  // and the Node's eligibility through hooks.health. After the metrics block: the server
+  // counts its answers in observability.metrics. Declared after `health`, so stopped first.
+  nicproxy::ProxierHealth health(nicproxy::healthTimeoutFor(*result.config));
+  observability.health = &health;
+  hooks.health = &health;
+  std::optional<nicproxy::HealthServer> healthServer;
+  if (!result.config->healthzBindAddress.empty()) {
+    try {
+      healthServer.emplace(result.config->healthzBindAddress, health, observability.metrics);
+    } catch (const std::invalid_argument& e) {
+      spdlog::error("{}: {}", configPath, e.what());
+      return 1;
+    }
+    healthServer->start();
+  }
   const int exitCode = nicproxy::runMode(std::move(*result.config), hooks, observability);
   supervision.stopped(exitCode);
   return exitCode;

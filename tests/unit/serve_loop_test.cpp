@@ -8,6 +8,9 @@
 //   ServeLoop.BadFileOrFailedFirstSyncThrows  nothing starts on a bad file or a failed first sync
 //   ServeLoop.NothingSyncedBeforeTheSourceIsReady  an API-server-like source: onRound while waiting,
 //                                             the first sync only once it is complete; exit while waiting
+//   ServeLoop.HealthFollowsOwedSyncs          hooks.health: healthy after the first sync; a change whose sync
+//                                             fails stays owed (unhealthy with a 0 s timeout) until the retry
+//                                             succeeds; lastUpdated moves only then
 // Addresses: cluster IPs 10.96.0.1-10.96.0.3 (services default/s1..s3, port 80),
 // endpoints 10.244.0.1-10.244.0.3.
 #include <gtest/gtest.h>
@@ -19,6 +22,7 @@
 #include <stdexcept>
 #include <unistd.h>
 
+#include "control/proxier_health.hpp"
 #include "control/serve_loop.hpp"
 #include "control/signals.hpp"
 
@@ -255,6 +259,44 @@ TEST_F(ServeLoop, NothingSyncedBeforeTheSourceIsReady) {
   EXPECT_EQ(serve(never, fresh, freshRunner, exitAtOnce), 3);
   EXPECT_TRUE(untouched.syncs.empty());
   EXPECT_TRUE(never.stopped);
+}
+
+TEST_F(ServeLoop, HealthFollowsOwedSyncs) {
+  SyncRunner runner(tracker_, {&provider_}, SyncTiming{0ms, 0ms});
+  auto source = makeServicesFileSource(file_);
+  ProxierHealth health(0ms);  // unhealthy as soon as anything is owed: no waiting in a unit test
+  ServeLoopHooks hooks;
+  hooks.health = &health;
+  bool healthyAtReady = false, unhealthyAfterFailure = false;
+  ProxierHealth::Clock::time_point updatedAtReady{}, updatedWhileFailing{};
+  int step = 0;
+  hooks.onReady = [&] {
+    healthyAtReady = health.healthy(ProxierHealth::Clock::now());
+    updatedAtReady = health.status(ProxierHealth::Clock::now()).lastUpdated;
+  };
+  hooks.onRound = [&] {
+    if (step == 0) {  // a change whose sync fails
+      provider_.failNext = true;
+      writeFile(servicesList(2));
+      std::raise(SIGHUP);
+      step = 1;
+    } else if (step == 1 && runner.failureCount() == 1) {
+      const ProxierHealth::Status status = health.status(ProxierHealth::Clock::now());
+      unhealthyAfterFailure = !status.healthy;
+      updatedWhileFailing = status.lastUpdated;
+      step = 2;
+    }
+  };
+  // The retry (SyncRunner::kRetryDelay later) programs it.
+  hooks.exitCode = exitWhen([&] { return step == 2 && provider_.syncs.size() == 2; });
+  EXPECT_EQ(serve(*source, tracker_, runner, hooks), 0);
+  EXPECT_TRUE(healthyAtReady);
+  EXPECT_NE(updatedAtReady, ProxierHealth::Clock::time_point{});
+  EXPECT_TRUE(unhealthyAfterFailure);
+  EXPECT_EQ(updatedWhileFailing, updatedAtReady);
+  const ProxierHealth::Status end = health.status(ProxierHealth::Clock::now());
+  EXPECT_TRUE(end.healthy);
+  EXPECT_GT(end.lastUpdated, updatedAtReady);
 }
 
 }  // namespace

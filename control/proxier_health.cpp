@@ -1,5 +1,8 @@
 #include "control/proxier_health.hpp"
 
+#include <ctime>
+
+#include <spdlog/fmt/chrono.h>
 #include <spdlog/fmt/fmt.h>
 
 #include "control/config.hpp"
@@ -47,9 +50,11 @@ ProxierHealth::Status ProxierHealth::status(Clock::time_point now) const {
     // kube-proxy: healthy while starting up or fully synced, and while the oldest owed
     // update is younger than the timeout.
     if (oldestPendingQueued_ && now - *oldestPendingQueued_ >= healthTimeout_) {
-      const auto late = std::chrono::duration_cast<std::chrono::milliseconds>(now - *oldestPendingQueued_);
-      status.problems.push_back(fmt::format("changes queued {:.1f} s ago are not programmed yet (health timeout {} s)",
-                                            late.count() / 1000.0, healthTimeout_.count() / 1000.0));
+      // The same words for as long as the same changes wait: the server logs each new text.
+      const std::time_t queued = Clock::to_time_t(*oldestPendingQueued_);
+      status.problems.push_back(fmt::format("changes queued at {:%Y-%m-%d %H:%M:%S} UTC are not programmed after the "
+                                            "health timeout ({} s)",
+                                            fmt::gmtime(queued), healthTimeout_.count() / 1000.0));
     }
     checks = checks_;  // run outside the lock: a check may take its own
   }

@@ -52,20 +52,30 @@ std::optional<int> waitUntilReady(ServeSource& source, ChangeTracker& tracker, c
 
 // Runs the sync runner; one log line per round that changed some dataplane (tests and
 // operators wait for it after a change). Tells `health` (may be null) what is owed and
-// when it was done, as kube-proxy's proxiers call QueuedUpdate and Updated. A provider
-// awaiting its retry after a failed sync is owed too: its dataplane may hold anything
-// between the old and the new state, so syncs that keep failing turn /healthz 503.
-bool syncRound(ChangeTracker& tracker, SyncRunner& runner, SyncRunner::Clock::time_point now, ProxierHealth* health) {
-  const auto owed = [&] { return tracker.hasPendingChanges() || runner.retryPending(); };
-  const bool owedBefore = owed();
-  if (health != nullptr && owedBefore) health->queuedUpdate(ProxierHealth::Clock::now());
+// when it was done, as kube-proxy's proxiers call QueuedUpdate and Updated: changes
+// waiting for a sync are owed, except before the first sync (kube-proxy runs that one
+// without QueuedUpdate, so a long first sync of a large cluster is no failure). A failed
+// sync is owed too, from the time it failed: its dataplane may hold anything between the
+// old and the new state, so syncs that keep failing turn /healthz 503 even when no change
+// is waiting (a periodic full sync); a slow periodic sync that succeeds does not.
+bool syncRound(ChangeTracker& tracker, SyncRunner& runner, SyncRunner::Clock::time_point now, ProxierHealth* health,
+               bool firstSync = false) {
+  const bool changesBefore = tracker.hasPendingChanges();
+  if (health != nullptr && changesBefore && !firstSync) health->queuedUpdate(ProxierHealth::Clock::now());
   const uint64_t before = runner.syncCount();
   const bool ok = runner.runIfDue(now);
   const bool synced = runner.syncCount() != before;
   if (synced) {
     spdlog::info("synced generation {}: {} service ports", tracker.current()->generation(), tracker.current()->size());
   }
-  if (health != nullptr && ok && (synced || owedBefore) && !owed()) health->updated(ProxierHealth::Clock::now());
+  if (health != nullptr) {
+    const bool owed = tracker.hasPendingChanges() || runner.retryPending();
+    if (!ok) {
+      health->queuedUpdate(ProxierHealth::Clock::now());
+    } else if ((synced || changesBefore) && !owed) {
+      health->updated(ProxierHealth::Clock::now());
+    }
+  }
   return ok;
 }
 
@@ -102,7 +112,7 @@ int serve(ServeSource& source, ChangeTracker& tracker, SyncRunner& runner, const
   // Nothing is programmed before the source is complete: a restart never replaces
   // working state with an empty one.
   if (const auto code = waitUntilReady(source, tracker, hooks)) return *code;
-  if (!syncRound(tracker, runner, SyncRunner::Clock::now(), hooks.health)) {
+  if (!syncRound(tracker, runner, SyncRunner::Clock::now(), hooks.health, true)) {
     throw std::runtime_error(fmt::format("the first {} sync failed", fmt::join(runner.providersNeedingFullSync(), " and ")));
   }
   if (hooks.onReady) hooks.onReady();

@@ -9,10 +9,10 @@
 // a signal (SIGHUP reloads a services file), drains the source, runs the sync runner
 // when due (its SyncTiming: minSyncPeriod, syncPeriod, fullSyncPeriod, canaryPeriod),
 // calls onRound and sleeps until the next event, the next due sync, or 100 ms.
-// With hooks.health, a round that finds changes owed (or a provider awaiting its retry)
-// queues an update, and a round after which nothing is owed marks it done: kube-proxy's
-// QueuedUpdate/Updated around its syncs; /healthz turns 503 when an owed update waits
-// for the health timeout.
+// With hooks.health, a round that finds changes waiting (after the first sync), or whose
+// sync failed, queues an update, and a round after which nothing is owed marks it done:
+// kube-proxy's QueuedUpdate/Updated around its syncs; /healthz turns 503 when an owed
+// update waits for the health timeout.
 // The timing lives in SyncRunner; a mode adds work to a round through the hooks only.
 #include <chrono>
 #include <filesystem>

@@ -11,6 +11,9 @@
 //   ServeLoop.HealthFollowsOwedSyncs          hooks.health: healthy after the first sync; a change whose sync
 //                                             fails stays owed (unhealthy with a 0 s timeout) until the retry
 //                                             succeeds; lastUpdated moves only then
+//   ServeLoop.HealthOwesChangesAndFailuresNotTheFirstSync  seen from inside each sync: the first sync
+//                                             is not owed (kube-proxy), a periodic full sync is not, its
+//                                             failure is (the retry runs owed), a later change is
 // Addresses: cluster IPs 10.96.0.1-10.96.0.3 (services default/s1..s3, port 80),
 // endpoints 10.244.0.1-10.244.0.3.
 #include <gtest/gtest.h>
@@ -297,6 +300,53 @@ TEST_F(ServeLoop, HealthFollowsOwedSyncs) {
   const ProxierHealth::Status end = health.status(ProxierHealth::Clock::now());
   EXPECT_TRUE(end.healthy);
   EXPECT_GT(end.lastUpdated, updatedAtReady);
+}
+
+// Records, in each sync, whether `health` holds an owed update (with a 0 s timeout any
+// owed update makes it unhealthy).
+class HealthProbingProvider : public FakeProvider {
+ public:
+  explicit HealthProbingProvider(const ProxierHealth& health) : health_(health) {}
+  void sync(const ServiceTable& table, const ChangedPorts& changed, bool fullSync) override {
+    owedDuringSync.push_back(!health_.healthy(ProxierHealth::Clock::now()));
+    FakeProvider::sync(table, changed, fullSync);
+  }
+  std::vector<bool> owedDuringSync;
+
+ private:
+  const ProxierHealth& health_;
+};
+
+TEST_F(ServeLoop, HealthOwesChangesAndFailuresNotTheFirstSync) {
+  ProxierHealth health(0ms);
+  HealthProbingProvider provider(health);
+  SyncTiming timing{0ms, 0ms};
+  timing.canaryPeriod = 20ms;
+  SyncRunner runner(tracker_, {&provider}, timing);
+  auto source = makeServicesFileSource(file_);
+  ServeLoopHooks hooks;
+  hooks.health = &health;
+  bool unhealthyAfterFailure = false, changed = false;
+  hooks.onReady = [&] {  // the canary finds the rules gone: a full sync, which fails
+    provider.canaryLost = true;
+    provider.failNext = true;
+  };
+  hooks.onRound = [&] {
+    if (provider.owedDuringSync.size() == 2 && provider.syncs.size() == 1) {
+      unhealthyAfterFailure = !health.healthy(ProxierHealth::Clock::now());
+    }
+    if (provider.syncs.size() == 2 && !changed) {  // the retry done: a change
+      writeFile(servicesList(2));
+      std::raise(SIGHUP);
+      changed = true;
+    }
+  };
+  hooks.exitCode = exitWhen([&] { return provider.syncs.size() == 3; });
+  EXPECT_EQ(serve(*source, tracker_, runner, hooks), 0);
+  // First sync, the failed full sync, its retry, the change's sync.
+  EXPECT_EQ(provider.owedDuringSync, (std::vector<bool>{false, false, true, true}));
+  EXPECT_TRUE(unhealthyAfterFailure);
+  EXPECT_TRUE(health.healthy(ProxierHealth::Clock::now()));
 }
 
 }  // namespace

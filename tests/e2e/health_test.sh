@@ -5,6 +5,8 @@
 # healthzBindAddress, 0.0.0.0:10256) inside it.
 #
 # kube-proxy's semantics, checked one by one:
+# - port 10256 held by another program when nicproxy starts: logged with the address and
+#   the reason, retried every 5 s, never fatal (the first sync goes on); served once free;
 # - both answer 200 with kube-proxy's JSON (lastUpdated, currentTime, and nodeEligible on
 #   /healthz) and headers (application/json, nosniff);
 # - an API server that stalls owes no sync: nothing changed, both stay 200;
@@ -32,6 +34,7 @@ NICPROXY=${NICPROXY:-$BUILD_DIR/daemon/nicproxy}
 FAKE=${FAKE_APISERVER:-$BUILD_DIR/tests/fake_apiserver}
 
 CHECKS=(
+    "port 10256 held by another program at start: the error names address and reason, proxying goes on, served once free"
     "/healthz answers 200 with kube-proxy's JSON (lastUpdated = currentTime, nodeEligible true) and headers"
     "/livez answers 200 with lastUpdated and currentTime only"
     "the API server stalled longer than the health timeout, nothing owed: /healthz and /livez stay 200"
@@ -48,6 +51,7 @@ WORK=$(mktemp -d /tmp/nicproxy-health.XXXXXX)
 NP_PID=""
 FAKE_PID=""
 HOLDER_PID=""
+PORT_HOLDER_PID=""
 NODE=node-h
 
 stop_holder() {
@@ -62,6 +66,7 @@ stop_holder() {
 cleanup() {
     [[ -n $NP_PID ]] && kill -KILL "$NP_PID" 2>/dev/null && wait "$NP_PID" 2>/dev/null
     [[ -n $FAKE_PID ]] && kill -CONT "$FAKE_PID" 2>/dev/null
+    [[ -n $PORT_HOLDER_PID ]] && kill "$PORT_HOLDER_PID" 2>/dev/null && wait "$PORT_HOLDER_PID" 2>/dev/null
     stop_fake_api
     stop_holder
     ip netns del "$NS" 2>/dev/null
@@ -159,6 +164,15 @@ cat >"$WORK/config.json" <<JSON
  "clientConnection": {"kubeconfig": "kubeconfig"},
  "iptables": {"minSyncPeriod": "100ms", "syncPeriod": "2s"}}
 JSON
+# Another program listens on 10256 first (as a second nicproxy on the node would).
+ip netns exec "$NS" python3 -c 'import socket, time
+s = socket.socket()
+s.bind(("0.0.0.0", 10256))
+s.listen()
+print("holding", flush=True)
+time.sleep(120)' >"$WORK/port-holder.log" 2>&1 &
+PORT_HOLDER_PID=$!
+for _ in $(seq 50); do grep -qs holding "$WORK/port-holder.log" && break; sleep 0.1; done
 # Not through in_ns: $! must be nicproxy itself (ip netns exec and env exec it in place).
 ip netns exec "$NS" env PATH="$WORK/bin:$PATH" XTABLES_LOCKFILE="$XTABLES_LOCKFILE" \
     "$NICPROXY" --config "$WORK/config.json" >"$WORK/nicproxy.log" 2>&1 &
@@ -169,26 +183,36 @@ if ! grep -qs "kernel proxy ready" "$WORK/nicproxy.log"; then
     exit 1
 fi
 
-# 1-2. Serving.
-wait_code healthz 200 5
-check "${CHECKS[0]}" eval '[[ $CODE == 200 ]] && kube_proxy_headers &&
+# 1. Served once the port is free (the next retry, 5 s at most).
+bind_error=$(grep -m1 'cannot serve /healthz' "$WORK/nicproxy.log")
+kill "$PORT_HOLDER_PID" 2>/dev/null
+wait "$PORT_HOLDER_PID" 2>/dev/null
+PORT_HOLDER_PID=""
+freed=$SECONDS
+wait_code healthz 200 10
+REASON="log: '$bind_error'; $REASON after $((SECONDS - freed)) s"
+check "${CHECKS[0]}" eval '[[ $bind_error == *"cannot serve /healthz and /livez on 0.0.0.0:10256: Address already in use; retrying every 5 s" ]] &&
+    [[ $CODE == 200 ]] && kill -0 "$NP_PID"'
+
+# 2-3. Serving.
+check "${CHECKS[1]}" eval '[[ $CODE == 200 ]] && kube_proxy_headers &&
     [[ $(json_keys) == lastUpdated,currentTime,nodeEligible && $(json_field nodeEligible) == true ]] &&
     [[ $(json_field lastUpdated) == "$(json_field currentTime)" && $(json_field currentTime) =~ $GO_TIME ]]'
 probe livez
-check "${CHECKS[1]}" eval '[[ $CODE == 200 ]] && kube_proxy_headers && [[ $(json_keys) == lastUpdated,currentTime ]] &&
+check "${CHECKS[2]}" eval '[[ $CODE == 200 ]] && kube_proxy_headers && [[ $(json_keys) == lastUpdated,currentTime ]] &&
     [[ $(json_field lastUpdated) =~ $GO_TIME ]]'
 
-# 3. The API server stops answering (SIGSTOP) for longer than the timeout.
+# 4. The API server stops answering (SIGSTOP) for longer than the timeout.
 kill -STOP "$FAKE_PID"
 sleep 5
 probe healthz
 healthz_code=$CODE
 probe livez
 REASON="/healthz $healthz_code, $REASON"
-check "${CHECKS[2]}" eval '[[ $healthz_code == 200 && $CODE == 200 ]]'
+check "${CHECKS[3]}" eval '[[ $healthz_code == 200 && $CODE == 200 ]]'
 kill -CONT "$FAKE_PID"
 
-# 4-5. A change arrives while another program holds the xtables lock: every sync (and
+# 5-6. A change arrives while another program holds the xtables lock: every sync (and
 # its retries) waits 5 s for it and fails.
 hold_lock
 changed_at=$(now_ms)
@@ -196,48 +220,48 @@ fake "apply?resource=services" "$(service_json late 10.96.5.77)"
 fake "apply?resource=endpointslices" "$(slice_json late-1 late 10.22.0.2)"
 sleep 2
 probe healthz
-check "${CHECKS[3]}" eval '[[ $CODE == 200 ]]'
+check "${CHECKS[4]}" eval '[[ $CODE == 200 ]]'
 wait_code healthz 503 15
 healthz_code=$CODE
 turned_ms=$(($(now_ms) - changed_at))
 healthz_body=$BODY
 probe livez
 REASON="/healthz $healthz_code after ${turned_ms} ms ($healthz_body); $REASON"
-check "${CHECKS[4]}" eval '[[ $healthz_code == 503 && $CODE == 503 ]] && ((turned_ms >= 4000)) &&
+check "${CHECKS[5]}" eval '[[ $healthz_code == 503 && $CODE == 503 ]] && ((turned_ms >= 4000)) &&
     [[ $(json_field lastUpdated) < $(json_field currentTime) && $(json_field lastUpdated) =~ $GO_TIME ]] &&
     [[ $(grep -c "answer 503: changes queued at" "$WORK/nicproxy.log") == 1 ]]'
 
-# 6. The lock goes: the next retry programs the change.
+# 7. The lock goes: the next retry programs the change.
 stop_holder
 wait_code healthz 200 20
 healthz_code=$CODE
 probe livez
 rules=$(in_ns iptables-save -t nat 2>&1)
 REASON="/healthz $healthz_code, $REASON; 10.96.5.77 in the nat table: $(grep -c 10.96.5.77 <<<"$rules")"
-check "${CHECKS[5]}" eval '[[ $healthz_code == 200 && $CODE == 200 ]] && grep -q -- "-d 10.96.5.77/32" <<<"$rules"'
+check "${CHECKS[6]}" eval '[[ $healthz_code == 200 && $CODE == 200 ]] && grep -q -- "-d 10.96.5.77/32" <<<"$rules"'
 
-# 7-8. KEP-3836: the cluster autoscaler's taint.
+# 8-9. KEP-3836: the cluster autoscaler's taint.
 fake "apply?resource=nodes" "$(node_json '{"taints":[{"key":"ToBeDeletedByClusterAutoscaler","value":"1714557600","effect":"NoSchedule"}]}' "")"
 wait_code healthz 503 10
 healthz_code=$CODE
 eligible=$(json_field nodeEligible)
 probe livez
 REASON="/healthz $healthz_code nodeEligible $eligible, $REASON"
-check "${CHECKS[6]}" eval '[[ $healthz_code == 503 && $eligible == false && $CODE == 200 ]]'
+check "${CHECKS[7]}" eval '[[ $healthz_code == 503 && $eligible == false && $CODE == 200 ]]'
 fake "apply?resource=nodes" "$(node_json '{"taints":[]}' "")"
 wait_code healthz 200 10
-check "${CHECKS[7]}" eval '[[ $CODE == 200 && $(json_field nodeEligible) == true ]]'
+check "${CHECKS[8]}" eval '[[ $CODE == 200 && $(json_field nodeEligible) == true ]]'
 
-# 9. Being deleted (a finalizer keeps it while it drains).
+# 10. Being deleted (a finalizer keeps it while it drains).
 fake "apply?resource=nodes" "$(node_json "" '"deletionTimestamp":"2024-05-01T10:00:00Z","finalizers":["example.com/drain"]')"
 wait_code healthz 503 10
 healthz_code=$CODE
 eligible=$(json_field nodeEligible)
 probe livez
 REASON="/healthz $healthz_code nodeEligible $eligible, $REASON"
-check "${CHECKS[8]}" eval '[[ $healthz_code == 503 && $eligible == false && $CODE == 200 ]]'
+check "${CHECKS[9]}" eval '[[ $healthz_code == 503 && $eligible == false && $CODE == 200 ]]'
 
-# 10. Stop.
+# 11. Stop.
 kill -TERM "$NP_PID"
 rc=timeout
 for _ in $(seq 100); do
@@ -248,6 +272,6 @@ NP_PID=""
 in_ns curl -sS --max-time 2 -o /dev/null http://127.0.0.1:10256/livez 2>/dev/null
 curl_rc=$?
 REASON="exit $rc, curl exit $curl_rc (7: refused)"
-check "${CHECKS[9]}" eval '[[ $rc == 0 && $curl_rc == 7 ]]'
+check "${CHECKS[10]}" eval '[[ $rc == 0 && $curl_rc == 7 ]]'
 
 exit $((FAILED > 0))

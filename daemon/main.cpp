@@ -112,10 +112,10 @@ int main(int argc, char** argv) {
   // What operators and load balancers watch (issue 12): metrics on metricsBindAddress,
   // /healthz and /livez on healthzBindAddress, the health-check node ports.
   nicproxy::Observability observability;
-  // /healthz and /livez on healthzBindAddress (daemon/health_server.hpp; none when it is
-  // empty), kube-proxy's health timeout: 2 x syncPeriod. The serve loop reports its syncs
-  // and the Node's eligibility through hooks.health. After the metrics block: the server
-  // counts its answers in observability.metrics. Declared after `health`, so stopped first.
+  // /healthz and /livez on healthzBindAddress (daemon/health_server.hpp, docs/health.md),
+  // kube-proxy's health timeout: 2 x syncPeriod. The serve loop reports its syncs and the
+  // Node's eligibility through hooks.health. After the metrics block: the server counts
+  // its answers in observability.metrics. Declared after `health`, so stopped first.
   nicproxy::ProxierHealth health(nicproxy::healthTimeoutFor(*result.config));
   observability.health = &health;
   hooks.health = &health;

@@ -186,13 +186,24 @@ class ApiSource::SliceHandler : public ObjectHandler<SliceHandler, SlicesListed,
   }
 };
 
-// This node: its addresses and zone, kept for topology-aware routing and logs.
+// This node: its addresses and zone, kept for topology-aware routing and logs; whether
+// it is being deleted or tainted for deletion, for /healthz.
 class ApiSource::NodeHandler : public k8s::ReflectorHandler {
  public:
   explicit NodeHandler(ApiSource& source) : source_(source) {}
 
   void onList(std::vector<boost::json::value>&& items) override {
     if (items.empty()) {
+      bool wasThere = false;
+      {
+        std::lock_guard lock(source_.mutex_);
+        wasThere = source_.nodeInfo_.known || source_.nodeInfo_.deleting;
+      }
+      // A relist that no longer holds the node is its deletion, seen late.
+      if (wasThere) {
+        markDeleted();
+        return;
+      }
       spdlog::warn("node {} is not known to the API server", source_.options_.nodeName);
       set(NodeInfo{});
       return;
@@ -202,14 +213,24 @@ class ApiSource::NodeHandler : public k8s::ReflectorHandler {
 
   void onEvent(WatchEventType type, boost::json::value&& object) override {
     if (type == WatchEventType::Deleted) {
-      set(NodeInfo{});
+      markDeleted();
       return;
     }
+    NodeInfo info = decodeNode(object);
+    spdlog::info("node {}: zone \"{}\", addresses [{}]{}", source_.options_.nodeName, info.zone,
+                 fmt::join(info.addresses, ", "), eligibilityNote(info));
+    set(std::move(info));
+  }
+
+ private:
+  NodeInfo decodeNode(const boost::json::value& object) const {
     NodeInfo info;
     info.known = true;
     const auto* meta = metadataOf(object);
     const auto* labels = meta != nullptr ? meta->if_contains("labels") : nullptr;
     if (labels != nullptr && labels->is_object()) info.zone = stringAt(&labels->as_object(), "topology.kubernetes.io/zone");
+    const auto* deletion = meta != nullptr ? meta->if_contains("deletionTimestamp") : nullptr;
+    info.deleting = deletion != nullptr && !deletion->is_null();
     const auto* o = object.if_object();
     const auto* status = o != nullptr ? o->if_contains("status") : nullptr;
     const auto* addresses = status != nullptr && status->is_object() ? status->as_object().if_contains("addresses")
@@ -219,15 +240,47 @@ class ApiSource::NodeHandler : public k8s::ReflectorHandler {
         info.addresses.push_back(stringAt(a.if_object(), "type") + " " + stringAt(a.if_object(), "address"));
       }
     }
-    spdlog::info("node {}: zone \"{}\", addresses [{}]", source_.options_.nodeName, info.zone,
-                 fmt::join(info.addresses, ", "));
+    const auto* spec = o != nullptr ? o->if_contains("spec") : nullptr;
+    const auto* taints = spec != nullptr && spec->is_object() ? spec->as_object().if_contains("taints") : nullptr;
+    if (taints != nullptr && !taints->is_null() && !taints->is_array()) {
+      spdlog::warn("node {}: spec.taints is not an array; ignored", source_.options_.nodeName);
+    } else if (taints != nullptr && taints->is_array()) {
+      const auto& items = taints->as_array();
+      for (size_t i = 0; i < items.size(); ++i) {
+        const auto* key = items[i].is_object() ? items[i].as_object().if_contains("key") : nullptr;
+        if (key != nullptr && key->is_string()) {
+          info.taints.emplace_back(key->as_string().c_str());
+        } else {
+          spdlog::warn("node {}: spec.taints[{}].key is missing or not a string; that taint is ignored",
+                       source_.options_.nodeName, i);
+        }
+      }
+    }
+    return info;
+  }
+
+  // kube-proxy's "eligible: not deleted": a Node gone from the API server takes no
+  // load-balancer traffic, whatever its last version said.
+  void markDeleted() {
+    NodeInfo info;
+    info.deleting = true;
+    spdlog::warn("node {} was deleted from the API server: not eligible for load-balancer traffic",
+                 source_.options_.nodeName);
     set(std::move(info));
   }
 
- private:
+  static std::string eligibilityNote(const NodeInfo& info) {
+    if (info.deleting) return "; being deleted: not eligible for load-balancer traffic";
+    if (!info.eligible()) return std::string("; tainted ") + kToBeDeletedTaint + ": not eligible for load-balancer traffic";
+    return "";
+  }
+
   void set(NodeInfo info) {
-    std::lock_guard lock(source_.mutex_);
-    source_.nodeInfo_ = std::move(info);
+    {
+      std::lock_guard lock(source_.mutex_);
+      source_.nodeInfo_ = info;
+    }
+    if (source_.nodeListener_) source_.nodeListener_(info);
   }
   ApiSource& source_;
 };
@@ -282,6 +335,14 @@ void ApiSource::push(Update update) {
 void ApiSource::waitForUpdates(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mutex_);
   wake_.wait_until(lock, deadline, [this] { return !queue_.empty(); });
+}
+
+bool NodeInfo::eligible() const {
+  if (deleting) return false;
+  for (const std::string& key : taints) {
+    if (key == kToBeDeletedTaint) return false;
+  }
+  return true;
 }
 
 NodeInfo ApiSource::node() const {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -33,11 +34,19 @@ struct ApiSourceOptions {
   k8s::ReflectorOptions tuning;  // page size, watch timeout, backoff (resource/path/selectors are set here)
 };
 
+inline constexpr const char* kToBeDeletedTaint = "ToBeDeletedByClusterAutoscaler";
+
 /// This node as the API server describes it.
 struct NodeInfo {
   bool known = false;
   std::vector<std::string> addresses;  // "InternalIP 10.0.0.5", ...
   std::string zone;                    // label topology.kubernetes.io/zone
+  bool deleting = false;               // metadata.deletionTimestamp set, or the Node deleted
+  std::vector<std::string> taints;     // spec.taints[].key
+  /// Whether load balancers may send this node traffic (KEP-3836, kube-proxy's
+  /// SyncNode): not being deleted, no ToBeDeletedByClusterAutoscaler taint. An unknown
+  /// node is eligible, as kube-proxy's is until a Node event says otherwise.
+  bool eligible() const;
 };
 
 struct ApiSourceCounters {
@@ -57,6 +66,10 @@ class ApiSource {
   ApiSource(const ApiSource&) = delete;
   ApiSource& operator=(const ApiSource&) = delete;
 
+  /// Called on the node reflector's thread with each new NodeInfo (kube-proxy's node
+  /// event handlers: /healthz follows the Node even while a sync is running). Set before
+  /// start().
+  void setNodeListener(std::function<void(const NodeInfo&)> listener) { nodeListener_ = std::move(listener); }
   void start();
   void stop();
 
@@ -102,6 +115,7 @@ class ApiSource {
   std::condition_variable wake_;
   std::vector<Update> queue_;
   NodeInfo nodeInfo_;
+  std::function<void(const NodeInfo&)> nodeListener_;  // set before start(), then read-only
 
   // Control thread only.
   std::set<k8s::ObjectKey> knownServices_, knownSlices_;  // what the tracker holds from this source

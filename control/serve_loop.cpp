@@ -7,6 +7,8 @@
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include "control/api_source.hpp"
+#include "control/proxier_health.hpp"
 #include "control/signals.hpp"
 
 namespace nicproxy {
@@ -49,12 +51,30 @@ std::optional<int> waitUntilReady(ServeSource& source, ChangeTracker& tracker, c
 }
 
 // Runs the sync runner; one log line per round that changed some dataplane (tests and
-// operators wait for it after a change).
-bool syncRound(ChangeTracker& tracker, SyncRunner& runner, SyncRunner::Clock::time_point now) {
+// operators wait for it after a change). Tells `health` (may be null) what is owed and
+// when it was done, as kube-proxy's proxiers call QueuedUpdate and Updated: changes
+// waiting for a sync are owed, except before the first sync (kube-proxy runs that one
+// without QueuedUpdate, so a long first sync of a large cluster is no failure). A failed
+// sync is owed too, from the time it failed: its dataplane may hold anything between the
+// old and the new state, so syncs that keep failing turn /healthz 503 even when no change
+// is waiting (a periodic full sync); a slow periodic sync that succeeds does not.
+bool syncRound(ChangeTracker& tracker, SyncRunner& runner, SyncRunner::Clock::time_point now, ProxierHealth* health,
+               bool firstSync = false) {
+  const bool changesBefore = tracker.hasPendingChanges();
+  if (health != nullptr && changesBefore && !firstSync) health->queuedUpdate(ProxierHealth::Clock::now());
   const uint64_t before = runner.syncCount();
   const bool ok = runner.runIfDue(now);
-  if (runner.syncCount() != before) {
+  const bool synced = runner.syncCount() != before;
+  if (synced) {
     spdlog::info("synced generation {}: {} service ports", tracker.current()->generation(), tracker.current()->size());
+  }
+  if (health != nullptr) {
+    const bool owed = tracker.hasPendingChanges() || runner.retryPending();
+    if (!ok) {
+      health->queuedUpdate(ProxierHealth::Clock::now());
+    } else if ((synced || changesBefore) && !owed) {
+      health->updated(ProxierHealth::Clock::now());
+    }
   }
   return ok;
 }
@@ -65,7 +85,7 @@ int serveRounds(ServeSource& source, ChangeTracker& tracker, SyncRunner& runner,
     if (const auto code = exitRequested(signal, hooks)) return *code;
     if (signal == SIGHUP) source.reload(tracker);
     source.drainInto(tracker);
-    syncRound(tracker, runner, SyncRunner::Clock::now());
+    syncRound(tracker, runner, SyncRunner::Clock::now(), hooks.health);
     if (hooks.onRound) hooks.onRound();
     // Wake for the next event, the next due sync, or to look at signals and hooks.
     const auto now = SyncRunner::Clock::now();
@@ -78,6 +98,12 @@ int serveRounds(ServeSource& source, ChangeTracker& tracker, SyncRunner& runner,
 int serve(ServeSource& source, ChangeTracker& tracker, SyncRunner& runner, const ServeLoopHooks& hooks) {
   // Before anything is loaded, so that a SIGHUP sent as soon as "ready" shows is not fatal.
   installSignalHandlers();
+  if (hooks.health != nullptr) {
+    // kube-proxy marks its proxier updated when the sync loop starts, so that lastUpdated
+    // is never empty; it is healthy while it waits for the first lists.
+    hooks.health->updated(ProxierHealth::Clock::now());
+    source.setNodeListener([health = hooks.health](const NodeInfo& node) { health->setNodeEligible(node.eligible()); });
+  }
   struct StopOnReturn {
     ServeSource& source;
     ~StopOnReturn() { source.stop(); }
@@ -86,7 +112,7 @@ int serve(ServeSource& source, ChangeTracker& tracker, SyncRunner& runner, const
   // Nothing is programmed before the source is complete: a restart never replaces
   // working state with an empty one.
   if (const auto code = waitUntilReady(source, tracker, hooks)) return *code;
-  if (!syncRound(tracker, runner, SyncRunner::Clock::now())) {
+  if (!syncRound(tracker, runner, SyncRunner::Clock::now(), hooks.health, true)) {
     throw std::runtime_error(fmt::format("the first {} sync failed", fmt::join(runner.providersNeedingFullSync(), " and ")));
   }
   if (hooks.onReady) hooks.onReady();

@@ -9,6 +9,10 @@
 // a signal (SIGHUP reloads a services file), drains the source, runs the sync runner
 // when due (its SyncTiming: minSyncPeriod, syncPeriod, fullSyncPeriod, canaryPeriod),
 // calls onRound and sleeps until the next event, the next due sync, or 100 ms.
+// With hooks.health, a round that finds changes waiting (after the first sync), or whose
+// sync failed, queues an update, and a round after which nothing is owed marks it done:
+// kube-proxy's QueuedUpdate/Updated around its syncs; /healthz turns 503 when an owed
+// update waits for the health timeout.
 // The timing lives in SyncRunner; a mode adds work to a round through the hooks only.
 #include <chrono>
 #include <filesystem>
@@ -23,6 +27,8 @@
 namespace nicproxy {
 
 class ApiSource;
+class ProxierHealth;
+struct NodeInfo;
 
 /// What a caller adds to the loop (systemd notifications, the config-file watch, the
 /// DPDK data path's chores). Every member may be empty.
@@ -32,6 +38,10 @@ struct ServeLoopHooks {
                                                  // while waiting for the first lists)
   std::function<std::optional<int>()> exitCode;  // checked each round: a value ends the
                                                  // loop and becomes the exit code
+  /// /healthz and /livez (control/proxier_health.hpp), or null: told when changes are
+  /// owed to the dataplanes (queuedUpdate), when a round programmed everything owed
+  /// (updated), and whether this Node is eligible (from the source's node reflector).
+  ProxierHealth* health = nullptr;
 };
 
 /// Where the services come from: a services file or an API server.
@@ -51,6 +61,9 @@ class ServeSource {
   /// Sleeps until `deadline`, or until something arrives.
   virtual void waitUntil(Clock::time_point deadline) = 0;
   virtual void stop() = 0;
+  /// `listener` gets this node as the API server describes it, on the source's own
+  /// thread, from start() on. A services file has no Node: never called.
+  virtual void setNodeListener(std::function<void(const NodeInfo&)> /*listener*/) {}
   /// The API server source with its counters; null for a services file.
   virtual const ApiSource* api() const { return nullptr; }
 };

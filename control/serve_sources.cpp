@@ -39,6 +39,9 @@ class ApiServerSource : public ServeSource {
   void drainInto(ChangeTracker& tracker) override { source_->drainInto(tracker); }
   void waitUntil(Clock::time_point deadline) override { source_->waitForUpdates(deadline); }
   void stop() override { source_->stop(); }
+  void setNodeListener(std::function<void(const NodeInfo&)> listener) override {
+    source_->setNodeListener(std::move(listener));
+  }
   const ApiSource* api() const override { return source_.get(); }
 
  private:

@@ -3,6 +3,7 @@
 #include <exception>
 #include <iostream>
 #include <optional>
+#include <stdexcept>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -14,8 +15,10 @@
 #include "control/proxy_metrics.hpp"
 #include "control/scrape_collectables.hpp"
 #include "control/per_node.hpp"
+#include "control/proxier_health.hpp"
 #include "control/serve_loop.hpp"
 #include "control/validate.hpp"
+#include "daemon/health_server.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/metrics_server.hpp"
 #include "daemon/modes.hpp"
@@ -130,6 +133,23 @@ int main(int argc, char** argv) {
   }
   const nicproxy::MetricsServer metricsServer(*metricsAddress, {&registry, &collectables},
                                               nicproxy::proxyModeName(result.config->mode));
+  // /healthz and /livez on healthzBindAddress (daemon/health_server.hpp, docs/health.md),
+  // kube-proxy's health timeout: 2 x syncPeriod. The serve loop reports its syncs and the
+  // Node's eligibility through hooks.health. After the metrics block: the server counts
+  // its answers in observability.metrics. Declared after `health`, so stopped first.
+  nicproxy::ProxierHealth health(nicproxy::healthTimeoutFor(*result.config));
+  observability.health = &health;
+  hooks.health = &health;
+  std::optional<nicproxy::HealthServer> healthServer;
+  if (!result.config->healthzBindAddress.empty()) {
+    try {
+      healthServer.emplace(result.config->healthzBindAddress, health, observability.metrics);
+    } catch (const std::invalid_argument& e) {
+      spdlog::error("{}: {}", configPath, e.what());
+      return 1;
+    }
+    healthServer->start();
+  }
   const int exitCode = nicproxy::runMode(std::move(*result.config), hooks, observability);
   supervision.stopped(exitCode);
   return exitCode;

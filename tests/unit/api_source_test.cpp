@@ -17,16 +17,22 @@
 //   ApiSource.ClashingServiceRefused           a Service on another one's clusterIP and port is refused and
 //                                              counted until the first one is deleted
 //   ApiSource.NodeAddressesAndZone
+//   ApiSource.NodeEligibility                  KEP-3836: ToBeDeletedByClusterAutoscaler taint, deletionTimestamp,
+//                                              deletion make the node not eligible; the listener hears each
 //   ApiSource.OversizeEventRelistsAndKeepsTheLastState  clientConnection.maxResponseBytes: an event over it
 //                                                       ends the watch, the list fails too, the old state
 //                                                       stays; once the object shrinks, it is picked up
 // Addresses: ClusterIPs 10.96.0.0/16, endpoints 10.244.0.0/16, API server 127.0.0.1:<any port>.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <boost/json/serialize.hpp>
 #include <spdlog/sinks/ostream_sink.h>
@@ -73,7 +79,8 @@ class ApiSourceTest : public ::testing::Test {
     return c;
   }
 
-  ApiSource& startSource(const std::string& token = kToken, const std::string& proxyName = {}) {
+  ApiSource& startSource(const std::string& token = kToken, const std::string& proxyName = {},
+                         std::function<void(const NodeInfo&)> nodeListener = {}) {
     ApiSourceOptions options;
     options.nodeName = "node-a";
     options.serviceProxyName = proxyName;
@@ -81,6 +88,7 @@ class ApiSourceTest : public ::testing::Test {
     options.tuning.backoffInitial = std::chrono::milliseconds(20);
     options.tuning.backoffMax = std::chrono::milliseconds(200);
     source_ = std::make_unique<ApiSource>(connection(token), options);
+    source_->setNodeListener(std::move(nodeListener));
     source_->start();
     return *source_;
   }
@@ -428,6 +436,55 @@ TEST_F(ApiSourceTest, NodeAddressesAndZone) {
   EXPECT_EQ(countContaining(server_->requests(), "/api/v1/nodes?", "fieldSelector=metadata.name=node-a&limit="), 1u);
   server_->apply("nodes", testing::nodeJson("node-a", "192.0.2.10", "zone-9"));
   ASSERT_TRUE(eventually([&] { return source.node().zone == "zone-9"; }));
+}
+
+TEST_F(ApiSourceTest, NodeEligibility) {
+  boost::json::value node = testing::nodeJson("node-a", "192.0.2.10", "zone-1");
+  server_->apply("nodes", node);
+  std::mutex mutex;
+  std::vector<bool> heard;  // eligible(), per listener call
+  ApiSource& source = startSource(kToken, {}, [&](const NodeInfo& info) {
+    std::lock_guard lock(mutex);
+    heard.push_back(info.eligible());
+  });
+  ASSERT_TRUE(eventually([&] { return source.node().known; }));
+  EXPECT_TRUE(source.node().eligible());
+
+  // Another taint: still eligible. The autoscaler's: not.
+  const auto taint = [](const char* key) {
+    return boost::json::object{{"key", key}, {"value", "1714557600"}, {"effect", "NoSchedule"}};
+  };
+  node.as_object()["spec"] = {{"taints", boost::json::array{taint("node.kubernetes.io/unschedulable")}}};
+  server_->apply("nodes", node);
+  ASSERT_TRUE(eventually([&] { return source.node().taints.size() == 1; }));
+  EXPECT_TRUE(source.node().eligible());
+  node.as_object()["spec"] = {
+      {"taints", boost::json::array{taint("node.kubernetes.io/unschedulable"), taint(kToBeDeletedTaint)}}};
+  server_->apply("nodes", node);
+  ASSERT_TRUE(eventually([&] { return !source.node().eligible(); }));
+  EXPECT_EQ(source.node().taints,
+            (std::vector<std::string>{"node.kubernetes.io/unschedulable", "ToBeDeletedByClusterAutoscaler"}));
+
+  // Untainted, then being deleted, then deleted.
+  node.as_object().erase("spec");
+  server_->apply("nodes", node);
+  ASSERT_TRUE(eventually([&] { return source.node().eligible(); }));
+  node.as_object()["metadata"].as_object()["deletionTimestamp"] = "2024-05-01T10:00:00Z";
+  server_->apply("nodes", node);
+  ASSERT_TRUE(eventually([&] { return source.node().deleting; }));
+  EXPECT_FALSE(source.node().eligible());
+  node.as_object()["metadata"].as_object().erase("deletionTimestamp");
+  server_->apply("nodes", node);
+  ASSERT_TRUE(eventually([&] { return source.node().eligible(); }));
+  server_->remove("nodes", "", "node-a");
+  ASSERT_TRUE(eventually([&] { return !source.node().eligible(); }));
+  EXPECT_FALSE(source.node().known);
+
+  std::lock_guard lock(mutex);
+  // Every change heard (a relist may repeat a state): eligible, tainted, untainted,
+  // deleting, back, deleted.
+  heard.erase(std::unique(heard.begin(), heard.end()), heard.end());
+  EXPECT_EQ(heard, (std::vector<bool>{true, false, true, false, true, false}));
 }
 
 TEST_F(ApiSourceTest, OversizeEventRelistsAndKeepsTheLastState) {

@@ -8,6 +8,12 @@
 //   ServeLoop.BadFileOrFailedFirstSyncThrows  nothing starts on a bad file or a failed first sync
 //   ServeLoop.NothingSyncedBeforeTheSourceIsReady  an API-server-like source: onRound while waiting,
 //                                             the first sync only once it is complete; exit while waiting
+//   ServeLoop.HealthFollowsOwedSyncs          hooks.health: healthy after the first sync; a change whose sync
+//                                             fails stays owed (unhealthy with a 0 s timeout) until the retry
+//                                             succeeds; lastUpdated moves only then
+//   ServeLoop.HealthOwesChangesAndFailuresNotTheFirstSync  seen from inside each sync: the first sync
+//                                             is not owed (kube-proxy), a periodic full sync is not, its
+//                                             failure is (the retry runs owed), a later change is
 // Addresses: cluster IPs 10.96.0.1-10.96.0.3 (services default/s1..s3, port 80),
 // endpoints 10.244.0.1-10.244.0.3.
 #include <gtest/gtest.h>
@@ -19,6 +25,7 @@
 #include <stdexcept>
 #include <unistd.h>
 
+#include "control/proxier_health.hpp"
 #include "control/serve_loop.hpp"
 #include "control/signals.hpp"
 
@@ -255,6 +262,91 @@ TEST_F(ServeLoop, NothingSyncedBeforeTheSourceIsReady) {
   EXPECT_EQ(serve(never, fresh, freshRunner, exitAtOnce), 3);
   EXPECT_TRUE(untouched.syncs.empty());
   EXPECT_TRUE(never.stopped);
+}
+
+TEST_F(ServeLoop, HealthFollowsOwedSyncs) {
+  SyncRunner runner(tracker_, {&provider_}, SyncTiming{0ms, 0ms});
+  auto source = makeServicesFileSource(file_);
+  ProxierHealth health(0ms);  // unhealthy as soon as anything is owed: no waiting in a unit test
+  ServeLoopHooks hooks;
+  hooks.health = &health;
+  bool healthyAtReady = false, unhealthyAfterFailure = false;
+  ProxierHealth::Clock::time_point updatedAtReady{}, updatedWhileFailing{};
+  int step = 0;
+  hooks.onReady = [&] {
+    healthyAtReady = health.healthy(ProxierHealth::Clock::now());
+    updatedAtReady = health.status(ProxierHealth::Clock::now()).lastUpdated;
+  };
+  hooks.onRound = [&] {
+    if (step == 0) {  // a change whose sync fails
+      provider_.failNext = true;
+      writeFile(servicesList(2));
+      std::raise(SIGHUP);
+      step = 1;
+    } else if (step == 1 && runner.failureCount() == 1) {
+      const ProxierHealth::Status status = health.status(ProxierHealth::Clock::now());
+      unhealthyAfterFailure = !status.healthy;
+      updatedWhileFailing = status.lastUpdated;
+      step = 2;
+    }
+  };
+  // The retry (SyncRunner::kRetryDelay later) programs it.
+  hooks.exitCode = exitWhen([&] { return step == 2 && provider_.syncs.size() == 2; });
+  EXPECT_EQ(serve(*source, tracker_, runner, hooks), 0);
+  EXPECT_TRUE(healthyAtReady);
+  EXPECT_NE(updatedAtReady, ProxierHealth::Clock::time_point{});
+  EXPECT_TRUE(unhealthyAfterFailure);
+  EXPECT_EQ(updatedWhileFailing, updatedAtReady);
+  const ProxierHealth::Status end = health.status(ProxierHealth::Clock::now());
+  EXPECT_TRUE(end.healthy);
+  EXPECT_GT(end.lastUpdated, updatedAtReady);
+}
+
+// Records, in each sync, whether `health` holds an owed update (with a 0 s timeout any
+// owed update makes it unhealthy).
+class HealthProbingProvider : public FakeProvider {
+ public:
+  explicit HealthProbingProvider(const ProxierHealth& health) : health_(health) {}
+  void sync(const ServiceTable& table, const ChangedPorts& changed, bool fullSync) override {
+    owedDuringSync.push_back(!health_.healthy(ProxierHealth::Clock::now()));
+    FakeProvider::sync(table, changed, fullSync);
+  }
+  std::vector<bool> owedDuringSync;
+
+ private:
+  const ProxierHealth& health_;
+};
+
+TEST_F(ServeLoop, HealthOwesChangesAndFailuresNotTheFirstSync) {
+  ProxierHealth health(0ms);
+  HealthProbingProvider provider(health);
+  SyncTiming timing{0ms, 0ms};
+  timing.canaryPeriod = 20ms;
+  SyncRunner runner(tracker_, {&provider}, timing);
+  auto source = makeServicesFileSource(file_);
+  ServeLoopHooks hooks;
+  hooks.health = &health;
+  bool unhealthyAfterFailure = false, changed = false;
+  hooks.onReady = [&] {  // the canary finds the rules gone: a full sync, which fails
+    provider.canaryLost = true;
+    provider.failNext = true;
+  };
+  hooks.onRound = [&] {
+    if (provider.owedDuringSync.size() == 2 && provider.syncs.size() == 1) {
+      unhealthyAfterFailure = !health.healthy(ProxierHealth::Clock::now());
+    }
+    if (provider.syncs.size() == 2 && !changed) {  // the retry done: a change
+      writeFile(servicesList(2));
+      std::raise(SIGHUP);
+      changed = true;
+    }
+  };
+  hooks.exitCode = exitWhen([&] { return provider.syncs.size() == 3; });
+  EXPECT_EQ(serve(*source, tracker_, runner, hooks), 0);
+  // First sync, the failed full sync, its retry, the change's sync.
+  EXPECT_EQ(provider.owedDuringSync, (std::vector<bool>{false, false, true, true}));
+  EXPECT_TRUE(unhealthyAfterFailure);
+  EXPECT_TRUE(health.healthy(ProxierHealth::Clock::now()));
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "daemon/metrics_server.hpp"
 #include "daemon/modes.hpp"
 #include "daemon/supervision.hpp"
+#include "daemon/trace_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App cli{"nicproxy: Kubernetes Service proxy with a DPDK data path"};
@@ -68,7 +69,21 @@ int main(int argc, char** argv) {
   cli.add_option("--logging-format", loggingFormat,
                  "text, or json: one JSON object per line, as Kubernetes' JSON log format")
       ->check(CLI::IsMember({"text", "json"}));
+  // `nicproxy trace SRC[:PORT] DST:PORT/PROTO` (issue 12): asks the running DPDK data path
+  // through its telemetry socket (daemon/trace_command.hpp).
+  std::string traceSource, traceDestination, traceFilePrefix = "rte", traceSocket;
+  CLI::App* traceCommand = cli.add_subcommand(
+      "trace", "ask the running nicproxy (DPDK mode) which frontend and backend a packet gets, and its flow");
+  traceCommand->add_option("SRC", traceSource, "client address, optionally :PORT")->required();
+  traceCommand->add_option("DST", traceDestination, "frontend as ADDRESS:PORT/PROTO, e.g. 10.96.0.10:80/tcp")->required();
+  traceCommand->add_option("--file-prefix", traceFilePrefix, "the --file-prefix in dpdk.eal (DPDK's default: rte)");
+  traceCommand->add_option("--telemetry-socket", traceSocket, "the telemetry socket itself (overrides --file-prefix)");
   CLI11_PARSE(cli, argc, argv);
+  if (*traceCommand) {
+    return nicproxy::runTrace(traceSource, traceDestination,
+                              traceSocket.empty() ? nicproxy::telemetrySocketPath(traceFilePrefix) : traceSocket,
+                              std::cout, std::cerr);
+  }
 
   const bool levelGiven = cli.count("--log-level") > 0;
   nicproxy::setUpLogging(*nicproxy::logFormatFromName(loggingFormat),

@@ -23,6 +23,7 @@
 #include "dpdk_app/eal_log.hpp"
 #include "dpdk_app/flow_table.hpp"
 #include "dpdk_app/fragments.hpp"
+#include "dpdk_app/inspect.hpp"
 #include "dpdk_app/port.hpp"
 #include "dpdk_app/worker.hpp"
 
@@ -68,6 +69,7 @@ struct App::State {
   std::unique_ptr<Provider> kernelProvider;  // dpdk.kernelFallback: the kernel from the same snapshot
   std::unique_ptr<SyncRunner> runner;
   std::unique_ptr<ServeSource> source;  // services file or API server
+  std::unique_ptr<DataPathInspector> inspector;  // pdump and the telemetry commands
 
   explicit State(const std::string& nodeName) : tracker(nodeName) {}
 };
@@ -81,6 +83,7 @@ App::~App() {
   State& s = *state_;
   if (s.plane) s.plane->running.store(false, std::memory_order_relaxed);
   if (s.workersLaunched) rte_eal_mp_wait_lcore();
+  s.inspector.reset();  // first: its telemetry commands read what follows
   // Reverse order of start-up: provider (unpublishes its table), flow tables, ports,
   // RCU state, mempool, EAL.
   s.source.reset();
@@ -277,6 +280,7 @@ int App::run(const ServeLoopHooks& hooks) {
     spdlog::info("IPv4 reassembly off (dpdk.fragments.maxDatagrams 0): fragments are dropped");
   }
   s.provider = std::make_unique<DpdkProvider>(plane, config_.nodePortAddresses, socket, config_.dpdk.scheduler);
+  startInspector();
   std::vector<Provider*> providers{s.provider.get()};
   if (s.kernelProvider) providers.push_back(s.kernelProvider.get());
   providers.insert(providers.end(), observability_.companions.begin(), observability_.companions.end());
@@ -304,6 +308,7 @@ ServeLoopHooks App::dataPathHooks(const ServeLoopHooks& hooks) {
     if (onReady) onReady();
   };
   ours.onRound = [this, onRound = hooks.onRound, nextOwnerCheck = SyncRunner::Clock::time_point{}]() mutable {
+    state_->inspector->serveControlJobs();  // telemetry commands' questions to this thread
     if (state_->workersLaunched) {
       state_->provider->reclaim();  // tables the workers no longer read
       const auto now = SyncRunner::Clock::now();
@@ -315,6 +320,20 @@ ServeLoopHooks App::dataPathHooks(const ServeLoopHooks& hooks) {
     if (onRound) onRound();
   };
   return ours;
+}
+
+void App::startInspector() {
+  State& s = *state_;
+  DataPathInspector::Sources sources;
+  for (const auto& w : s.workers) sources.workers.push_back(w.get());
+  sources.workerLcores = s.workerLcores;
+  sources.provider = s.provider.get();
+  sources.tracker = &s.tracker;
+  const auto& eal = config_.dpdk.eal;
+  auto has = [&](const char* arg) { return std::find(eal.begin(), eal.end(), arg) != eal.end(); };
+  sources.sharedConfig = !has("--no-shconf") && !has("--in-memory");
+  sources.hugepages = !has("--no-huge");
+  s.inspector = std::make_unique<DataPathInspector>(std::move(sources));
 }
 
 void App::launchWorkers() {

@@ -31,6 +31,8 @@ class App {
   /// The data path's own hooks (launch the workers, reclaim tables, ...) around `hooks`.
   ServeLoopHooks dataPathHooks(const ServeLoopHooks& hooks);
   void launchWorkers();
+  /// pdump and the telemetry commands (dpdk_app/inspect.hpp), before the workers start.
+  void startInspector();
   void logCountersAtShutdown();
 
   struct State;

@@ -63,6 +63,9 @@ class DpdkProvider : public Provider {
   size_t awaitingReclaim() const { return pending_.size(); }
 
   const FastServiceTable* current() const { return current_.get(); }
+  /// The control thread's view of the workers' index (null before the first sync); for
+  /// the telemetry commands (inspect.hpp), on the control thread only.
+  const ServiceTableWriter* writer() const { return writer_.get(); }
   /// The PortState of every service port in the data path (for tests and diagnostics).
   std::map<ServicePortName, std::shared_ptr<const PortState>> portStates() const;
   /// Service ports built and reused by the last sync, and whether it rebuilt the index.

@@ -29,6 +29,7 @@
 namespace nicproxy {
 
 class ReassemblyTable;  // fragments.hpp
+struct InspectMailbox;  // inspect_mailbox.hpp
 
 /// Packets waiting for transmission, per port index.
 struct TxBatch {
@@ -63,6 +64,7 @@ struct WorkerContext {
   // before this one (icmp_errors.hpp); 0 otherwise.
   uint8_t icmpErrorHops = 0;
   WorkerCounters counters;
+  InspectMailbox* inspect = nullptr;  // telemetry's questions to this worker (inspect_mailbox.hpp); null: none
   std::array<TxBatch, kMaxPorts> tx{};
   // The last loops over 100 us, (start TSC, length in cycles), slot loopsOver100us %
   // kSlowLoopLog: so that a benchmark can tell whether they coincided with a publish.
@@ -136,7 +138,7 @@ void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uin
 
 /// The bounded per-loop chores after the bursts: a slice of flow expiry, of the
 /// removed-endpoint purge and of the scans for free SNAT ports (snat_allocator.hpp), and
-/// the reassembly timeouts.
+/// the reassembly timeouts; and the telemetry's questions (inspect_mailbox.hpp).
 void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
 
 /// Transmits what ctx.tx holds; frees and counts what the queues refuse.

@@ -6,6 +6,7 @@
 #include <rte_ring.h>
 
 #include "dpdk_app/fragments.hpp"
+#include "dpdk_app/inspect_mailbox.hpp"
 #include "dpdk_app/local_replies.hpp"
 #include "dpdk_app/snat_allocator.hpp"
 #include "dpdk_app/worker.hpp"
@@ -85,6 +86,7 @@ void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t
   purgeRemovedFlows(ctx, services, now);
   continueSnatScans(ctx, now);
   expireFragments(ctx, now);
+  serveInspection(ctx);
 }
 
 }  // namespace nicproxy

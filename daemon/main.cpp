@@ -3,6 +3,7 @@
 #include <exception>
 #include <iostream>
 #include <optional>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -14,6 +15,7 @@
 #include "control/per_node.hpp"
 #include "control/serve_loop.hpp"
 #include "control/validate.hpp"
+#include "daemon/health_check_ports.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/modes.hpp"
 #include "daemon/supervision.hpp"
@@ -109,6 +111,14 @@ int main(int argc, char** argv) {
   // What operators and load balancers watch (issue 12): metrics on metricsBindAddress,
   // /healthz and /livez on healthzBindAddress, the health-check node ports.
   nicproxy::Observability observability;
+  // The health-check node ports of LoadBalancer Services with eTP Local (issue 12): a
+  // companion provider, synced after the mode's own; on the kernel's addresses in every
+  // mode (docs/health-check-node-ports.md). Their serviceProxyHealthy is Options::proxyHealthy,
+  // left empty (always healthy) until /healthz's ProxierHealth is created above it.
+  nicproxy::HealthCheckPorts::Options healthCheckOptions;
+  healthCheckOptions.nodePortAddresses = result.config->nodePortAddresses;
+  nicproxy::HealthCheckPorts healthCheckPorts(std::move(healthCheckOptions));
+  observability.companions.push_back(&healthCheckPorts);
   const int exitCode = nicproxy::runMode(std::move(*result.config), hooks, observability);
   supervision.stopped(exitCode);
   return exitCode;

@@ -54,6 +54,7 @@ struct Service {
   uint32_t stickyMaxAgeSeconds = 10800;
   TrafficPolicy externalTrafficPolicy = TrafficPolicy::Cluster;
   TrafficPolicy internalTrafficPolicy = TrafficPolicy::Cluster;
+  uint16_t healthCheckNodePort = 0;      // spec.healthCheckNodePort; 0: none
 };
 
 struct EndpointPort {

@@ -6,6 +6,7 @@
 //   HealthCheckPorts.AnswersAsKubeProxyAndFollowsSyncs   200 + body + headers with a local endpoint, 503
 //                                                        without, 503 when the proxy is unhealthy, any path
 //                                                        and HEAD, closed (refused) after the Service goes
+//   HealthCheckPorts.PortChangeMovesTheServer            the old port closes, the new one answers
 //   HealthCheckPorts.PortInUseIsRetriedNotThrown         sync does not throw; served once the port is free
 //   HealthCheckPorts.SecondOwnerDoesNotSharePort         no SO_REUSEPORT: a second server cannot steal probes
 //   HealthCheckPorts.ListensOnNodePortAddressesOnly      127.0.0.2 is served, 127.0.0.1 is not
@@ -71,11 +72,11 @@ TEST(ServiceHealthChecks, OnlyServicesWithAPortAndLocalReadyAddresses) {
       lbPort("shop", "empty", "", 32002, {endpoint("10.244.0.2", 8080, false)}),
       lbPort("shop", "cluster", "", 0, {endpoint("10.244.0.1", 8080, true)}),
   }));
-  const std::map<k8s::ObjectKey, ServiceHealthCheck> expected{
-      {k8s::ObjectKey{"shop", "web"}, ServiceHealthCheck{32001, 2}},
-      {k8s::ObjectKey{"shop", "empty"}, ServiceHealthCheck{32002, 0}},
-  };
-  EXPECT_EQ(checks, expected);
+  std::string text;  // "namespace/name port count;" per Service, readable when it fails
+  for (const auto& [service, check] : checks) {
+    text += service.toString() + " " + std::to_string(check.port) + " " + std::to_string(check.localEndpoints) + ";";
+  }
+  EXPECT_EQ(text, "shop/empty 32002 0;shop/web 32001 2;");
 }
 
 TEST(HealthCheckBody, IsKubeProxysText) {
@@ -188,6 +189,17 @@ TEST(HealthCheckPorts, AnswersAsKubeProxyAndFollowsSyncs) {
   ports.sync(table({}), {}, false);
   EXPECT_TRUE(ports.ports().empty());
   EXPECT_EQ(probe("127.0.0.1", port).status, -1);
+}
+
+TEST(HealthCheckPorts, PortChangeMovesTheServer) {
+  const uint16_t before = freePort();
+  const uint16_t after = freePort();
+  HealthCheckPorts ports(loopbackOptions());
+  ports.sync(table({lbPort("shop", "web", "", before, {endpoint("10.244.0.1", 8080, true)})}), {}, true);
+  ASSERT_EQ(probeUntil("127.0.0.1", before, [](const Probe& p) { return p.status == 200; }).status, 200);
+  ports.sync(table({lbPort("shop", "web", "", after, {endpoint("10.244.0.1", 8080, true)})}), {}, false);
+  EXPECT_EQ(probeUntil("127.0.0.1", after, [](const Probe& p) { return p.status == 200; }).status, 200);
+  EXPECT_EQ(probe("127.0.0.1", before).status, -1);
 }
 
 TEST(HealthCheckPorts, PortInUseIsRetriedNotThrown) {

@@ -42,6 +42,17 @@ std::string healthCheckBody(const k8s::ObjectKey& service, int localEndpoints, b
                      quote(service.namespaceName), quote(service.name), localEndpoints, proxyHealthy);
 }
 
+namespace {
+
+// A task queue that runs each connection's task at once, on the thread that accepted it.
+class InlineTaskQueue : public httplib::TaskQueue {
+ public:
+  void enqueue(std::function<void()> task) override { task(); }
+  void shutdown() override {}
+};
+
+}  // namespace
+
 // One address:port of one Service: a cpp-httplib server on its own thread, which binds,
 // and on failure logs and tries again every retryInterval until stopped.
 class HealthCheckPorts::Listener {
@@ -55,8 +66,9 @@ class HealthCheckPorts::Listener {
       const int yes = 1;
       ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     });
-    // One worker, not httplib's pool of eight: probes are rare and tiny, Services many.
-    server_.new_task_queue = [] { return new httplib::ThreadPool(1); };
+    // Connections are served on the accepting thread, one at a time, not by httplib's pool
+    // of eight workers: probes are rare and tiny, and there may be many Services.
+    server_.new_task_queue = [] { return new InlineTaskQueue; };
     // Bound how long stop() waits for a connection a client keeps open.
     server_.set_keep_alive_timeout(1);
     server_.set_read_timeout(std::chrono::seconds(2));

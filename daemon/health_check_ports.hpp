@@ -17,9 +17,10 @@
 // A port that cannot be opened (in use) never fails the sync: it is logged with the address
 // and the reason and tried again every retryInterval until it opens or its Service goes.
 //
-// Threads: sync() runs on the control thread; each server has its accept thread and one
-// worker. Handlers read only an atomic count and the proxyHealthy callback, which must be
-// thread-safe. The destructor stops and joins every server.
+// Threads: sync() runs on the control thread; each server has one thread, which accepts
+// and answers one connection at a time. Handlers read only an atomic count and the
+// proxyHealthy callback, which must be thread-safe. The destructor stops and joins every
+// server.
 #include <atomic>
 #include <chrono>
 #include <functional>

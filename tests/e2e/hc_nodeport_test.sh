@@ -13,6 +13,8 @@
 # endpoint goes; connection refused after the Service is deleted; a port another program
 # holds is logged and opened once it is free, nicproxy still running; with
 # nodePortAddresses 10.10.0.0/24 the port is served on 10.10.0.1 and not on 10.21.0.1.
+# The same through the fake API server (build/tests/fake_apiserver): 200, 503 once the
+# local endpoint is not ready, refused after the Service is deleted.
 # DPDK mode (when built): the port is served on the kernel's addresses, not on the DPDK
 # port's address (until the exception path lands, docs/health-check-node-ports.md).
 set -uo pipefail
@@ -23,6 +25,8 @@ source "$ROOT/scripts/netns_router_topology.sh"
 source "$ROOT/scripts/netns_topology.sh"
 # shellcheck source=SCRIPTDIR/../../scripts/harness.sh
 source "$ROOT/scripts/harness.sh"
+# shellcheck source=SCRIPTDIR/../../scripts/fake_api_lib.sh
+source "$ROOT/scripts/fake_api_lib.sh"
 # shellcheck source=SCRIPTDIR/../../scripts/e2e_lib.sh
 source "$ROOT/scripts/e2e_lib.sh"
 BUILD_DIR=${BUILD_DIR:-build}
@@ -50,6 +54,7 @@ stop_nicproxy() {
 
 cleanup() {
     stop_nicproxy
+    stop_fake_api
     [[ -n $HOLDER_PID ]] && kill "$HOLDER_PID" 2>/dev/null && wait "$HOLDER_PID" 2>/dev/null
     rtopo_down "$P"
     [[ -n $DPDK_PREFIX ]] && topo_down "$DPDK_PREFIX"
@@ -204,6 +209,52 @@ JSON
     stop_nicproxy
 }
 
+# The same Service from an API server (the fake, build/tests/fake_apiserver, in the router
+# namespace): the reflector's objects go through the same decoder as the services file.
+api_mode() {
+    local a log=$WORK/api.log
+    local svc slice_ready slice_not_ready
+    echo "---- mode nftables, API server"
+    FAKE=${FAKE_APISERVER:-$BUILD_DIR/tests/fake_apiserver}
+    if [[ ! -x $FAKE ]]; then
+        fail "api: the fake API server is built" "no binary at $FAKE"
+        return
+    fi
+    if ! fake_api_credentials "$WORK" secret-token || ! fake_api_kubeconfig "$WORK/kubeconfig" ||
+        ! start_fake_api "$(rtopo_ns "$P" router)" "$WORK/fake.log"; then
+        fail "api: the fake API server starts" "$(tail -n 3 "$WORK/fake.log" "$WORK/openssl.log" 2>/dev/null | tr '\n' '|')"
+        return
+    fi
+    svc='{"apiVersion":"v1","kind":"Service","metadata":{"namespace":"e2e","name":"lb"},"spec":{"type":"LoadBalancer","clusterIP":"10.96.2.10","clusterIPs":["10.96.2.10"],"externalTrafficPolicy":"Local","healthCheckNodePort":'$HC',"ports":[{"name":"http","protocol":"TCP","port":80,"targetPort":8080,"nodePort":30090}]}}'
+    slice_ready='{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"namespace":"e2e","name":"lb-1","labels":{"kubernetes.io/service-name":"lb"}},"addressType":"IPv4","ports":[{"name":"http","protocol":"TCP","port":8080}],"endpoints":[{"addresses":["10.21.0.2"],"conditions":{"ready":true},"nodeName":"router"}]}'
+    slice_not_ready=${slice_ready/\"ready\":true/\"ready\":false}
+    fake_api_request "$(rtopo_ns "$P" router)" POST "apply?resource=services" "$svc" >/dev/null
+    fake_api_request "$(rtopo_ns "$P" router)" POST "apply?resource=endpointslices" "$slice_ready" >/dev/null
+    cat >"$WORK/api.json" <<JSON
+{"mode": "nftables", "nodeName": "router", "clusterCIDR": "10.20.0.0/14",
+ "clientConnection": {"kubeconfig": "kubeconfig"}, "nftables": {"minSyncPeriod": "100ms"}}
+JSON
+    if ! rtopo_start_nicproxy "$P" "$NICPROXY" "$WORK/api.json" "$log" >/dev/null; then
+        fail "api: nicproxy starts" "no 'kernel proxy ready'; log tail: $(tail -n 3 "$log" | tr '\n' '|')"
+        stop_fake_api
+        return
+    fi
+    local ok_1="200 1 application/json nosniff e2e/lb 1 true"
+    a=$(probe_until client "$URL" "$ok_1")
+    REASON="answer: $a"
+    check "api: 200, localEndpoints 1 for the API server's Service" test "$a" = "$ok_1"
+    fake_api_request "$(rtopo_ns "$P" router)" POST "apply?resource=endpointslices" "$slice_not_ready" >/dev/null
+    a=$(probe_until client "$URL" "$NONE")
+    REASON="answer: $a"
+    check "api: 503, localEndpoints 0 once the local endpoint is not ready" test "$a" = "$NONE"
+    fake_api_request "$(rtopo_ns "$P" router)" POST "delete?resource=services&namespace=e2e&name=lb" >/dev/null
+    a=$(probe_until client "$URL" "curl-exit-7")
+    REASON="answer: $a; $(cat "$WORK/curl.err")"
+    check "api: connection refused after the Service is deleted" test "$a" = "curl-exit-7"
+    stop_nicproxy
+    stop_fake_api
+}
+
 # DPDK mode: nicproxy owns the node's veth (net_af_packet) and answers for 10.50.0.1; the
 # node also has a kernel-owned management link 10.60.0.1/24 to the client (10.60.0.2).
 # Until the exception path carries node traffic from the DPDK port to the kernel, the
@@ -265,5 +316,6 @@ dpdk_mode() {
 }
 
 kernel_mode
+api_mode
 mkdir -p "$WORK/dpdk"
 dpdk_mode

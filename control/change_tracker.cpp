@@ -98,6 +98,9 @@ std::vector<ServicePort> buildServicePorts(const k8s::Service& service,
     port.stickyMaxAgeSeconds = service.stickyMaxAgeSeconds;
     port.externalTrafficPolicy = service.externalTrafficPolicy;
     port.internalTrafficPolicy = service.internalTrafficPolicy;
+    if (service.type == ServiceType::LoadBalancer && service.externalTrafficPolicy == TrafficPolicy::Local) {
+      port.healthCheckNodePort = service.healthCheckNodePort;
+    }
     if (scheduler != service.meta.annotations.end()) port.scheduler = scheduler->second;
     for (const auto* slice : slices) {
       // Defensive: the tracker already selects by these, but callers may not.

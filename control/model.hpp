@@ -64,6 +64,9 @@ struct ServicePort {
   uint32_t stickyMaxAgeSeconds = 10800;
   TrafficPolicy externalTrafficPolicy = TrafficPolicy::Cluster;
   TrafficPolicy internalTrafficPolicy = TrafficPolicy::Cluster;
+  /// The port a cloud load balancer probes on every node (spec.healthCheckNodePort); set
+  /// only for a LoadBalancer with eTP Local (kube-proxy's NeedsHealthCheck), else 0.
+  uint16_t healthCheckNodePort = 0;
   std::string scheduler;               // annotation nicproxy.io/scheduler; empty: config default
   std::vector<Endpoint> endpoints;     // every endpoint known for this port, any condition
 

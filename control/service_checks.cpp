@@ -39,6 +39,7 @@ class SetChecker {
       }
     }
     for (size_t i = 0; i < service.ports.size(); ++i) checkPort(self, service.ports[i], i);
+    checkHealthCheckNodePort(self, service);
     // Two Services answering on one address, port and protocol: every dataplane keys a
     // frontend by these three, so one of the two would silently lose it.
     for (const auto& [list, field] : {std::pair{&service.clusterIPs, "spec.clusterIPs"},
@@ -70,20 +71,39 @@ class SetChecker {
  private:
   void checkPort(const Owner& self, const k8s::ServicePortSpec& port, size_t index) {
     if (port.nodePort == 0) return;
-    const std::string path = fmt::format("{}.spec.ports[{}].nodePort", *self.where, index);
+    checkNodePortNumber(self, fmt::format("{}.spec.ports[{}].nodePort", *self.where, index), port.nodePort,
+                        port.protocol);
+  }
+
+  void checkNodePortNumber(const Owner& self, const std::string& path, uint16_t number, Protocol protocol) {
     const NodePortRange& range = options_.nodePorts;
-    if (port.nodePort < range.first || port.nodePort > range.last) {
+    if (number < range.first || number > range.last) {
       problems_.push_back(fmt::format("{}: Invalid value: {}: provided port is not in the valid range. The range of "
                                       "valid ports is {}-{}",
-                                      path, port.nodePort, range.first, range.last));
+                                      path, number, range.first, range.last));
       return;
     }
     // One node port serves one Service port per protocol (the API server's allocator).
-    if (const auto [it, fresh] = nodePorts_.try_emplace({port.nodePort, port.protocol}, self);
+    if (const auto [it, fresh] = nodePorts_.try_emplace({number, protocol}, self);
         !fresh && it->second.service != self.service) {
       problems_.push_back(fmt::format("{}: Invalid value: {}: provided port is already allocated (to {})", path,
-                                      port.nodePort, it->second.describe()));
+                                      number, it->second.describe()));
     }
+  }
+
+  // The API server allows spec.healthCheckNodePort only where a load balancer probes it,
+  // and takes it from the node port range and allocator (TCP: kube-proxy serves HTTP there).
+  void checkHealthCheckNodePort(const Owner& self, const k8s::Service& service) {
+    const uint16_t port = service.healthCheckNodePort;
+    if (port == 0) return;
+    const std::string path = fmt::format("{}.spec.healthCheckNodePort", *self.where);
+    if (service.type != ServiceType::LoadBalancer || service.externalTrafficPolicy != TrafficPolicy::Local) {
+      problems_.push_back(fmt::format("{}: Invalid value: {}: may only be set when `type` is 'LoadBalancer' and "
+                                      "`externalTrafficPolicy` is 'Local'",
+                                      path, port));
+      return;
+    }
+    checkNodePortNumber(self, path, port, Protocol::Tcp);
   }
 
   const ServiceCheckOptions& options_;

@@ -21,6 +21,7 @@ std::string describeFrontends(const ServicePort& port) {
   if (port.nodePort != 0) add(fmt::format("nodePort {}", port.nodePort));
   for (Ipv4 ip : port.externalIPs) add(fmt::format("external {}:{}", formatIpv4(ip), port.port));
   for (Ipv4 ip : port.loadBalancerIPs) add(fmt::format("loadBalancer {}:{}", formatIpv4(ip), port.port));
+  if (port.healthCheckNodePort != 0) add(fmt::format("healthCheckNodePort {}", port.healthCheckNodePort));
   return text;
 }
 

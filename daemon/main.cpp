@@ -1,9 +1,11 @@
 // nicproxy: a kube-proxy replacement with a DPDK data path. The composition root of every mode.
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <iostream>
 #include <optional>
 #include <stdexcept>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -19,6 +21,7 @@
 #include "control/serve_loop.hpp"
 #include "control/validate.hpp"
 #include "daemon/health_server.hpp"
+#include "daemon/health_check_ports.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/metrics_server.hpp"
 #include "daemon/modes.hpp"
@@ -165,6 +168,15 @@ int main(int argc, char** argv) {
     }
     healthServer->start();
   }
+  // The health-check node ports of LoadBalancer Services with eTP Local (issue 12): a
+  // companion provider, synced after the mode's own; on the kernel's addresses in every
+  // mode (docs/health-check-node-ports.md). Their serviceProxyHealthy is /healthz's verdict
+  // (kube-proxy's); declared after `health`, so stopped before it goes.
+  nicproxy::HealthCheckPorts::Options healthCheckOptions;
+  healthCheckOptions.nodePortAddresses = result.config->nodePortAddresses;
+  healthCheckOptions.proxyHealthy = [&health] { return health.healthy(std::chrono::system_clock::now()); };
+  nicproxy::HealthCheckPorts healthCheckPorts(std::move(healthCheckOptions));
+  observability.companions.push_back(&healthCheckPorts);
   const int exitCode = nicproxy::runMode(std::move(*result.config), hooks, observability);
   supervision.stopped(exitCode);
   return exitCode;

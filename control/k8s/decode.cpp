@@ -376,6 +376,9 @@ Decoded<Service> decodeService(const boost::json::value& value) {
     readAffinity(spec, errors, service);
     service.externalTrafficPolicy = readPolicy(spec, "externalTrafficPolicy", true).value_or(TrafficPolicy::Cluster);
     service.internalTrafficPolicy = readPolicy(spec, "internalTrafficPolicy", false).value_or(TrafficPolicy::Cluster);
+    // Read whatever the type: the API server allocates it only for LoadBalancer with
+    // eTP Local, and the change tracker keeps it only for those, as kube-proxy does.
+    service.healthCheckNodePort = readPortField(spec, "healthCheckNodePort", errors, true).value_or(0);
   } else if (top.get("spec") == nullptr) {
     top.error("spec", "required");
   }

@@ -57,6 +57,7 @@ struct Service {
   uint32_t stickyMaxAgeSeconds = 10800;
   TrafficPolicy externalTrafficPolicy = TrafficPolicy::Cluster;
   TrafficPolicy internalTrafficPolicy = TrafficPolicy::Cluster;
+  uint16_t healthCheckNodePort = 0;      // spec.healthCheckNodePort; 0: none
   // The change tracker counts a Service re-sent unchanged as no change (kube-proxy's metrics).
   bool operator==(const Service&) const = default;
 };

@@ -4,6 +4,7 @@
 //   BuildServicePorts.ConditionsDefaultsLocalDedupAndOrder   unset ready -> ready, local, dedup, sorted
 //   BuildServicePorts.SliceOfOtherNamespaceOrFamilyIgnored
 //   BuildServicePorts.CarriesServiceFieldsAndSchedulerAnnotation
+//   BuildServicePorts.HealthCheckNodePortOnlyForLocalLoadBalancers  kube-proxy's NeedsHealthCheck
 //   ChangeTracker.FirstApplyReportsEveryPort
 //   ChangeTracker.NoOpChangeReportsNothing                  same objects re-sent: nothing changed, same table
 //   ChangeTracker.EndpointChangeTouchesOnlyThatService      unchanged ports share their pointer
@@ -187,6 +188,19 @@ TEST(BuildServicePorts, CarriesServiceFieldsAndSchedulerAnnotation) {
   EXPECT_EQ(ports[0].externalTrafficPolicy, TrafficPolicy::Local);
   EXPECT_EQ(ports[0].scheduler, "maglev");
   EXPECT_EQ(ports[0].name.toString(), "default/web:http");
+}
+
+TEST(BuildServicePorts, HealthCheckNodePortOnlyForLocalLoadBalancers) {
+  auto svc = service("default", "web", "10.96.0.10", {servicePort("http", 80, uint16_t{8080})});
+  svc.healthCheckNodePort = 32000;
+  const auto portOf = [&svc](ServiceType type, TrafficPolicy policy) {
+    svc.type = type;
+    svc.externalTrafficPolicy = policy;
+    return buildServicePorts(svc, {}, "").at(0).healthCheckNodePort;
+  };
+  EXPECT_EQ(portOf(ServiceType::LoadBalancer, TrafficPolicy::Local), 32000);
+  EXPECT_EQ(portOf(ServiceType::LoadBalancer, TrafficPolicy::Cluster), 0);
+  EXPECT_EQ(portOf(ServiceType::NodePort, TrafficPolicy::Local), 0);
 }
 
 class ChangeTrackerTest : public testing::Test {

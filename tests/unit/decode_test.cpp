@@ -1,7 +1,8 @@
 // Tests: control/k8s/decode (decodeService, decodeEndpointSlice).
 //   DecodeService.ClusterIpDefaults            minimal Service: namespace, type, protocol, targetPort defaults
 //   DecodeService.NodePortAndLoadBalancer      type, nodePort, status ingress IPs (hostname-only skipped),
-//                                              source ranges, externalIPs, affinity, traffic policies
+//                                              source ranges, externalIPs, affinity, traffic policies,
+//                                              healthCheckNodePort
 //   DecodeService.ClusterIpsWinAndDropIpv6     clusterIPs over clusterIP, IPv6 entries dropped
 //   DecodeService.HeadlessAndExternalName      clusterIP None / type ExternalName -> headless
 //   DecodeService.TargetPortNumberOrName       number, name, 0 and "" default to port
@@ -116,13 +117,15 @@ TEST(DecodeService, NodePortAndLoadBalancer) {
   const Service lb = decodeGoodService(R"({
     "metadata": {"namespace": "shop", "name": "front"},
     "spec": {"type": "LoadBalancer", "clusterIP": "10.96.1.2", "externalTrafficPolicy": "Global",
-             "ports": [{"port": 443, "nodePort": 31443}],
+             "ports": [{"port": 443, "nodePort": 31443}], "healthCheckNodePort": 32001,
              "loadBalancerSourceRanges": ["10.0.0.0/8", " 192.168.0.0/16 ", "fd00::/8"]},
     "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}, {"hostname": "lb.example.com"}]}}
   })");
   EXPECT_EQ(lb.type, ServiceType::LoadBalancer);
   EXPECT_EQ(lb.externalTrafficPolicy, TrafficPolicy::Cluster);  // "Global" is the old name of Cluster
   EXPECT_EQ(lb.loadBalancerIPs, std::vector<Ipv4>{ip("203.0.113.7")});
+  EXPECT_EQ(lb.healthCheckNodePort, 32001);
+  EXPECT_EQ(nodePort.healthCheckNodePort, 0);
   ASSERT_EQ(lb.loadBalancerSourceRanges.size(), 2u);
   EXPECT_EQ(formatIpv4Cidr(lb.loadBalancerSourceRanges[1]), "192.168.0.0/16");
 }
@@ -190,6 +193,10 @@ TEST(DecodeService, BadFieldsNameObjectAndPath) {
        {R"(Service default/web: spec.ports[0].targetPort: Invalid value: "8080": must contain at least one letter (a-z))"}},
       {"bad nodePort", R"({"type": "NodePort", "ports": [{"port": 80, "nodePort": -1}]})",
        {"Service default/web: spec.ports[0].nodePort: -1 is not a valid port"}},
+      {"bad healthCheckNodePort", R"({"type": "LoadBalancer", "ports": [{"port": 80}], "healthCheckNodePort": 70000})",
+       {"Service default/web: spec.healthCheckNodePort: 70000 is not a valid port"}},
+      {"healthCheckNodePort a string", R"({"ports": [{"port": 80}], "healthCheckNodePort": "32000"})",
+       {R"(Service default/web: spec.healthCheckNodePort: expected a port number, got "32000")"}},
       {"duplicate port name", R"({"ports": [{"name": "a", "port": 80}, {"name": "a", "port": 81}]})",
        {R"(Service default/web: spec.ports[1].name: duplicate "a")"}},
       {"unnamed second port", R"({"ports": [{"port": 80}, {"port": 81}]})",

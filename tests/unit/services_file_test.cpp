@@ -203,6 +203,26 @@ TEST(ServicesFile, ClashesBetweenItems) {
         "valid ports is 30000-32767",
         "items[1].spec.ports[0].nodePort: Invalid value: 32768: provided port is not in the valid range. The range of "
         "valid ports is 30000-32767"}},
+      {"a healthCheckNodePort on a Service no load balancer probes",
+       {serviceItem("shop", "cart", "10.96.1.1", nodePort, R"(, "type": "NodePort", "healthCheckNodePort": 31000)"),
+        serviceItem("shop", "pay", "10.96.1.2", http,
+                    R"(, "type": "LoadBalancer", "externalTrafficPolicy": "Cluster", "healthCheckNodePort": 31001)")},
+       {"items[0].spec.healthCheckNodePort: Invalid value: 31000: may only be set when `type` is 'LoadBalancer' and "
+        "`externalTrafficPolicy` is 'Local'",
+        "items[1].spec.healthCheckNodePort: Invalid value: 31001: may only be set when `type` is 'LoadBalancer' and "
+        "`externalTrafficPolicy` is 'Local'"}},
+      {"a healthCheckNodePort out of range, or another Service's node port",
+       {serviceItem("shop", "cart", "10.96.1.1", nodePort, R"(, "type": "NodePort")"),
+        serviceItem("shop", "pay", "10.96.1.2", http,
+                    R"(, "type": "LoadBalancer", "externalTrafficPolicy": "Local", "healthCheckNodePort": 30080)"),
+        serviceItem("shop", "ship", "10.96.1.3", http,
+                    R"(, "type": "LoadBalancer", "externalTrafficPolicy": "Local", "healthCheckNodePort": 10256)"),
+        serviceItem("shop", "ok", "10.96.1.4", http,
+                    R"(, "type": "LoadBalancer", "externalTrafficPolicy": "Local", "healthCheckNodePort": 32000)")},
+       {"items[1].spec.healthCheckNodePort: Invalid value: 30080: provided port is already allocated (to Service "
+        "shop/cart (items[0]))",
+        "items[2].spec.healthCheckNodePort: Invalid value: 10256: provided port is not in the valid range. The range "
+        "of valid ports is 30000-32767"}},
       {"the same EndpointSlice twice",
        {sliceItem("shop", "cart-1", "cart", "10.244.0.1"), sliceItem("shop", "cart-1", "cart", "10.244.0.2")},
        {R"(items[1].metadata.name: Duplicate value: "cart-1": EndpointSlice shop/cart-1 is already defined by items[0])"}},

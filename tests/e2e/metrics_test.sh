@@ -81,14 +81,15 @@ cat >"$WORK/config.json" <<JSON
 JSON
 
 # The metrics address taken before nicproxy starts: kube-proxy logs and retries.
-in_ns python3 -c '
+# (`ip netns exec` execs the program, so $! is its pid: not through in_ns, a function.)
+ip netns exec "$NS" python3 -c '
 import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 10249)); s.listen(1); print("listening", flush=True); time.sleep(600)' >"$WORK/blocker.log" 2>&1 &
 BLOCKER_PID=$!
 for _ in $(seq 50); do grep -qs listening "$WORK/blocker.log" && break; sleep 0.1; done
 
-in_ns env --default-signal=INT,QUIT "$NICPROXY" --config "$WORK/config.json" >"$WORK/nicproxy.log" 2>&1 &
+ip netns exec "$NS" env --default-signal=INT,QUIT "$NICPROXY" --config "$WORK/config.json" >"$WORK/nicproxy.log" 2>&1 &
 NP_PID=$!
 for _ in $(seq 100); do grep -qs "kernel proxy ready" "$WORK/nicproxy.log" && break; sleep 0.1; done
 REASON="log: $(tail -n 3 "$WORK/nicproxy.log" | tr '\n' ';')"
@@ -105,9 +106,12 @@ check "served once the address is free (retried every 5 s)" scrape -o /dev/null 
 headers=$(scrape -D - -o "$WORK/scrape.txt" "http://$METRICS/metrics" | tr -d '\r')
 REASON="headers: $(echo "$headers" | tr '\n' ';')"
 check "/metrics: 200, text format 0.0.4" grep -qi '^content-type: text/plain; version=0.0.4' <<<"$headers"
-lint=$(promtool check metrics <"$WORK/scrape.txt" 2>&1)
+# One lint is kube-proxy's own: its kubeproxy_sync_proxy_rules_no_local_endpoints_total is
+# a gauge named _total (dashboards use that name), and promtool says so about kube-proxy too.
+lint=$(promtool check metrics <"$WORK/scrape.txt" 2>&1 |
+    grep -v '^kubeproxy_sync_proxy_rules_no_local_endpoints_total non-counter metrics should not have "_total" suffix$')
 REASON="promtool: $(echo "$lint" | head -n 5 | tr '\n' ';')"
-check "promtool check metrics prints nothing" test -z "$lint"
+check "promtool check metrics prints nothing (but kube-proxy's own gauge named _total)" test -z "$lint"
 REASON="scrape: $(grep -c . "$WORK/scrape.txt") lines"
 check "/metrics has kube-proxy's sync histogram" grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_bucket{le="0.001"}' "$WORK/scrape.txt"
 mode=$(scrape "http://$METRICS/proxyMode")
@@ -126,7 +130,7 @@ scrape_configs:
     static_configs:
       - targets: ["$METRICS"]
 YAML
-in_ns prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
+ip netns exec "$NS" prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
     --web.listen-address="$PROM" >"$WORK/prometheus.log" 2>&1 &
 PROM_PID=$!
 

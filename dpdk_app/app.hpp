@@ -31,7 +31,13 @@ class App {
   /// The data path's own hooks (launch the workers, reclaim tables, ...) around `hooks`.
   ServeLoopHooks dataPathHooks(const ServeLoopHooks& hooks);
   void launchWorkers();
+  /// Stops the workers if they run (and stops watching their progress first).
+  void stopWorkers();
   void logCountersAtShutdown();
+  /// The data path's metrics on observability_.collectables and the worker liveness
+  /// check on observability_.health (issue 12); withdrawn before anything they read goes.
+  void registerObservability();
+  void withdrawObservability();
 
   struct State;
   Config config_;

@@ -341,9 +341,18 @@ void flushTx(WorkerContext& ctx) {
   for (uint16_t i = 0; i < ctx.plane->ports.size(); ++i) {
     TxBatch& batch = ctx.tx[i];
     if (batch.count == 0) continue;
+    // The bytes are summed before the burst: a PMD may free what it sent before returning.
+    uint64_t bytes = 0;
+    for (uint16_t j = 0; j < batch.count; ++j) bytes += rte_pktmbuf_pkt_len(batch.packets[j]);
     const uint16_t sent = rte_eth_tx_burst(ctx.plane->ports[i].portId, ctx.queue, batch.packets.data(), batch.count);
+    for (uint16_t j = sent; j < batch.count; ++j) {
+      bytes -= rte_pktmbuf_pkt_len(batch.packets[j]);
+      dropPacket(ctx, batch.packets[j], DropReason::TxFull);
+    }
     ctx.counters.txPackets += sent;
-    for (uint16_t j = sent; j < batch.count; ++j) dropPacket(ctx, batch.packets[j], DropReason::TxFull);
+    PortCounters& port = ctx.counters.ports[i];
+    port.txPackets += sent;
+    port.txBytes += bytes;
     batch.count = 0;
   }
 }
@@ -356,11 +365,18 @@ int runWorker(void* arg) {
   rte_mbuf* packets[kBurstSize];
   uint64_t previous = 0;
   const uint64_t slowLoop = plane.timeouts.hz / 10000;  // 100 us
+  std::array<uint64_t, kLoopBucketsUs.size()> bucketCycles{};  // the histogram's bounds in TSC cycles
+  for (size_t b = 0; b < kLoopBucketsUs.size(); ++b) bucketCycles[b] = plane.timeouts.hz / 1000000 * kLoopBucketsUs[b];
   while (plane.running.load(std::memory_order_relaxed)) {
     const uint64_t now = rte_rdtsc();
-    // Loop lengths: what "no worker loop pauses longer than 100 us" is measured by.
+    // Loop lengths: what "no worker loop pauses longer than 100 us" is measured by, and
+    // the pause histogram (nearly every loop falls in the first bucket: one comparison).
     if (previous != 0) {
       const uint64_t loop = now - previous;
+      ctx.counters.loopCycles += loop;
+      size_t bucket = 0;
+      while (bucket < bucketCycles.size() && loop > bucketCycles[bucket]) ++bucket;
+      ++ctx.counters.loopBuckets[bucket];
       if (loop > ctx.counters.loopMaxCycles) ctx.counters.loopMaxCycles = loop;
       if (loop > slowLoop) {
         ctx.slowLoops[ctx.counters.loopsOver100us % WorkerContext::kSlowLoopLog] = {previous, loop};
@@ -374,7 +390,7 @@ int runWorker(void* arg) {
     const FastServiceTable* services = plane.services.load(std::memory_order_acquire);
     for (uint16_t p = 0; p < plane.ports.size(); ++p) {
       const uint16_t n = rte_eth_rx_burst(plane.ports[p].portId, ctx.queue, packets, kBurstSize);
-      if (n > 0) processBurst(ctx, services, p, packets, n, now);
+      if (n > 0) receiveBurst(ctx, services, p, packets, n, now);
     }
     processRedirected(ctx, services, now);
     if (ctx.index == 0 && now >= ctx.nextProbeAt) {

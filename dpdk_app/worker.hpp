@@ -71,6 +71,8 @@ struct WorkerContext {
   std::array<std::pair<uint64_t, uint64_t>, kSlowLoopLog> slowLoops{};
 };
 
+static_assert(kMaxCountedPorts == kMaxPorts, "WorkerCounters::ports holds every port");
+
 /// Frees a packet and counts why.
 inline void dropPacket(WorkerContext& ctx, rte_mbuf* m, DropReason reason) {
   ctx.counters.drop(reason);
@@ -119,6 +121,19 @@ inline void enqueueTx(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
 /// allocates from the heap or logs.
 void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort,
                   rte_mbuf** packets, uint16_t count, uint64_t now);
+
+/// What runWorker() does with a burst from port index `rxPort`'s rx queue: counts it on
+/// the port (packets and bytes), then processBurst(). Packets that come back through a
+/// redirect ring are not counted on the port again.
+inline void receiveBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort,
+                         rte_mbuf** packets, uint16_t count, uint64_t now) {
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(packets[i]);
+  PortCounters& port = ctx.counters.ports[rxPort];
+  port.rxPackets += count;
+  port.rxBytes += bytes;
+  processBurst(ctx, services, rxPort, packets, count, now);
+}
 
 /// Sends ARP requests for backend addresses and gateways whose MAC is unknown or old,
 /// and for the external / LB IPs nicproxy answers for (does another host own one?); runs

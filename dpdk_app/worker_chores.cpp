@@ -82,6 +82,8 @@ void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uin
 
 void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
   ctx.counters.flowsExpired += ctx.flows->expire(now, kExpiryBudget);
+  // Once per loop, not per packet: the scrape reads the size here, never the table.
+  ctx.counters.flowsInTable = ctx.flows->size();
   purgeRemovedFlows(ctx, services, now);
   continueSnatScans(ctx, now);
   expireFragments(ctx, now);

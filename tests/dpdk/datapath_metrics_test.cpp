@@ -6,8 +6,11 @@
 // port ("net_ring_metrics...") whose ring holds 7 frames.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -140,6 +143,25 @@ TEST(DatapathMetrics, LoopHistogramIsCumulativeWithInf) {
   EXPECT_DOUBLE_EQ(h->histogram.sample_sum, 1.5);
 }
 
+/// What `promtool check metrics` says about `families` in the text format (empty: all
+/// good); nullopt when promtool is not installed.
+std::optional<std::string> promtoolComplaints(const std::vector<MetricFamily>& families) {
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0) return std::nullopt;
+  const std::string path = "/tmp/" + uniqueName("nicproxy_metrics") + ".txt";
+  {
+    std::ofstream out(path);
+    prometheus::TextSerializer().Serialize(out, families);
+  }
+  std::string complaints;
+  FILE* p = popen(("promtool check metrics < " + path + " 2>&1").c_str(), "r");
+  char buffer[512];
+  while (p != nullptr && std::fgets(buffer, sizeof buffer, p) != nullptr) complaints += buffer;
+  const int status = p != nullptr ? pclose(p) : -1;
+  std::remove(path.c_str());
+  if (status != 0 && complaints.empty()) complaints = "promtool exited with " + std::to_string(status);
+  return complaints;
+}
+
 struct RingPort {
   rte_ring* rx = nullptr;
   rte_ring* tx = nullptr;
@@ -198,6 +220,11 @@ TEST(DatapathMetrics, TxCountsWhatTheQueueTookAndXstatsAreRead) {
   EXPECT_EQ(counter(f, "nicproxy_drops_total", {{"worker", "0"}, {"reason", "tx_full"}}), 3);
   // The ethdev's own view: net_ring counts what it sent in its basic xstats.
   EXPECT_EQ(counter(f, "nicproxy_port_xstats_total", {{"port", "p0"}, {"stat", "tx_good_packets"}}), 7);
+
+  // Every family, the xstats included, passes Prometheus's own lint.
+  const std::optional<std::string> complaints = promtoolComplaints(f);
+  if (!complaints) GTEST_SKIP() << "promtool is not installed (Debian package prometheus)";
+  EXPECT_EQ(*complaints, "");
 }
 
 TEST(WorkerProgress, FailsNamingTheStalledWorkerAndPassesAfterForget) {

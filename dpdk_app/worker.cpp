@@ -201,13 +201,18 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
     count = static_cast<uint16_t>(count - kBurstSize);
   }
 
+  // Counted once per burst: each counter update is an atomic store (counters.hpp), which
+  // the compiler cannot merge; the bytes add up in a register in pass 1.
+  ctx.counters.rxPackets += count;
+  uint64_t bytes = 0;
+
   // Pass 1: parse, answer ARP and ICMP echo, translate ICMP errors, collect flow keys of TCP and UDP.
   uint16_t keyCount = 0;
   for (uint16_t i = 0; i < count; ++i) {
     if (i + 3 < count) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 3], void*));
     lookupSlot[i] = kNone;
     rte_mbuf* m = packets[i];
-    ++ctx.counters.rxPackets;
+    bytes += rte_pktmbuf_pkt_len(m);
     ParsedFrame& f = frames[i];
     f = ParsedFrame{};
     DropReason reason = DropReason::TooShort;
@@ -268,6 +273,12 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
     keys[keyCount] = keyOf(f);
     keyPointers[keyCount] = &keys[keyCount];
     lookupSlot[i] = keyCount++;
+  }
+
+  if (ctx.countOnPort) {
+    PortCounters& counted = ctx.counters.ports[rxPort];
+    counted.rxPackets += count;
+    counted.rxBytes += bytes;
   }
 
   // Pass 2: one bulk lookup for the burst, then translate or start connections.
@@ -390,7 +401,7 @@ int runWorker(void* arg) {
     const FastServiceTable* services = plane.services.load(std::memory_order_acquire);
     for (uint16_t p = 0; p < plane.ports.size(); ++p) {
       const uint16_t n = rte_eth_rx_burst(plane.ports[p].portId, ctx.queue, packets, kBurstSize);
-      if (n > 0) receiveBurst(ctx, services, p, packets, n, now);
+      if (n > 0) processBurst(ctx, services, p, packets, n, now);
     }
     processRedirected(ctx, services, now);
     if (ctx.index == 0 && now >= ctx.nextProbeAt) {

@@ -62,6 +62,9 @@ struct WorkerContext {
   // While processRedirected() runs a batch: how many workers its ICMP errors visited
   // before this one (icmp_errors.hpp); 0 otherwise.
   uint8_t icmpErrorHops = 0;
+  // False while processRedirected() runs: those packets were counted on their port
+  // (WorkerCounters::ports) by the worker that received them.
+  bool countOnPort = true;
   WorkerCounters counters;
   std::array<TxBatch, kMaxPorts> tx{};
   // The last loops over 100 us, (start TSC, length in cycles), slot loopsOver100us %
@@ -116,24 +119,12 @@ inline void enqueueTx(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
 }
 
 /// Handles `count` packets received on port index `rxPort` at TSC `now` with the
-/// published service table `services` (may be null before the first sync). Packets
+/// published service table `services` (may be null before the first sync), and counts
+/// them on the port (unless ctx.countOnPort is off). Packets
 /// to send end up in ctx.tx; dropped ones are freed and counted. Never blocks, throws,
 /// allocates from the heap or logs.
 void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort,
                   rte_mbuf** packets, uint16_t count, uint64_t now);
-
-/// What runWorker() does with a burst from port index `rxPort`'s rx queue: counts it on
-/// the port (packets and bytes), then processBurst(). Packets that come back through a
-/// redirect ring are not counted on the port again.
-inline void receiveBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort,
-                         rte_mbuf** packets, uint16_t count, uint64_t now) {
-  uint64_t bytes = 0;
-  for (uint16_t i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(packets[i]);
-  PortCounters& port = ctx.counters.ports[rxPort];
-  port.rxPackets += count;
-  port.rxBytes += bytes;
-  processBurst(ctx, services, rxPort, packets, count, now);
-}
 
 /// Sends ARP requests for backend addresses and gateways whose MAC is unknown or old,
 /// and for the external / LB IPs nicproxy answers for (does another host own one?); runs

@@ -224,7 +224,7 @@ void drive(Lane& lane, uint64_t total, bool baseline, Make make, Tally& tally) {
       const uint16_t out = rte_eth_tx_burst(lane.portId, lane.ctx.queue, received, got);
       for (uint16_t i = out; i < got; ++i) rte_pktmbuf_free(received[i]);
     } else {
-      receiveBurst(lane.ctx, lane.services, 0, received, got, start);
+      processBurst(lane.ctx, lane.services, 0, received, got, start);
       flushTx(lane.ctx);
       housekeeping(lane.ctx, lane.services, start);
     }

@@ -189,8 +189,7 @@ std::vector<Sent> Harness::run(const std::vector<Bytes>& frames, uint16_t rxPort
     mbufs.push_back(m);
   }
   WorkerContext& ctx = *contexts_.at(worker);
-  // As runWorker() does with an rx burst: counted on the port, then processBurst().
-  receiveBurst(ctx, withServices_ ? services() : nullptr, rxPort, mbufs.data(), static_cast<uint16_t>(mbufs.size()),
+  processBurst(ctx, withServices_ ? services() : nullptr, rxPort, mbufs.data(), static_cast<uint16_t>(mbufs.size()),
                now_);
   return collect(ctx);
 }

@@ -100,7 +100,7 @@ class Harness {
   Harness(const Harness&) = delete;
   Harness& operator=(const Harness&) = delete;
 
-  /// One receiveBurst() of `frames` received on `rxPort` at now(); returns what was
+  /// One processBurst() of `frames` received on `rxPort` at now(); returns what was
   /// queued for transmission (port 0's batch first), freeing those mbufs.
   std::vector<Sent> run(const std::vector<Bytes>& frames, uint16_t rxPort = 0, uint16_t worker = 0);
   std::vector<Sent> run(const Bytes& frame, uint16_t rxPort = 0, uint16_t worker = 0) {

@@ -79,6 +79,20 @@ class AffinityTable {
     s.sequence.store(sequence + 2, std::memory_order_release);
   }
 
+  /// Slots holding a record that has not expired at TSC `now`: the table's occupancy.
+  /// A scan of the whole table (8 MiB, about a millisecond) for the metrics scrape, never
+  /// for a worker; it only loads, so a record being written may be counted or not.
+  size_t liveRecords(uint64_t now) const {
+    size_t live = 0;
+    for (uint32_t i = 0; i < kSlots; ++i) {
+      const Slot& s = slots_[i];
+      if ((s.key.load(std::memory_order_relaxed) & 0xffffffff) != 0 && s.expiresAt.load(std::memory_order_relaxed) > now) {
+        ++live;
+      }
+    }
+    return live;
+  }
+
  private:
   struct alignas(32) Slot {
     std::atomic<uint64_t> sequence;   // odd while a writer is in the slot

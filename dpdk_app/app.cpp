@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <stdexcept>
 #include <thread>
 
@@ -17,8 +18,11 @@
 #include <spdlog/spdlog.h>
 
 #include "control/change_tracker.hpp"
+#include "control/proxier_health.hpp"
+#include "control/scrape_collectables.hpp"
 #include "control/sync_runner.hpp"
 #include "dpdk_app/counters.hpp"
+#include "dpdk_app/datapath_metrics.hpp"
 #include "dpdk_app/dpdk_provider.hpp"
 #include "dpdk_app/eal_log.hpp"
 #include "dpdk_app/flow_table.hpp"
@@ -26,12 +30,17 @@
 #include "dpdk_app/inspect.hpp"
 #include "dpdk_app/port.hpp"
 #include "dpdk_app/worker.hpp"
+#include "dpdk_app/worker_progress.hpp"
 
 namespace nicproxy {
 
 namespace {
 
 constexpr unsigned kRedirectRingSize = 4096;  // per worker; a power of two
+// A worker loops millions of times a second, idle or not (its longest pauses measured
+// are milliseconds: docs/benchmarks.md); one whose loop count has not moved for this long
+// is hung, and /livez says so.
+constexpr std::chrono::seconds kWorkerStallAfter{5};
 // Indirect mbufs of outgoing fragments (payload references) live until the device has sent
 // them: a port's tx ring and batch per worker, at most.
 constexpr unsigned kIndirectPerQueue = 1024 + 2 * 64;
@@ -70,6 +79,10 @@ struct App::State {
   std::unique_ptr<SyncRunner> runner;
   std::unique_ptr<ServeSource> source;  // services file or API server
   std::unique_ptr<DataPathInspector> inspector;  // pdump and the telemetry commands
+  std::unique_ptr<DatapathMetrics> metrics;  // on observability's collectables while non-null
+  // Shared with the liveness check the health server holds, which may outlive the App:
+  // forget() makes it pass once the counters it reads are about to go.
+  std::shared_ptr<WorkerProgress> progress = std::make_shared<WorkerProgress>(kWorkerStallAfter);
 
   explicit State(const std::string& nodeName) : tracker(nodeName) {}
 };
@@ -81,9 +94,9 @@ App::App(Config config, std::unique_ptr<Provider> kernelFallback, Observability 
 
 App::~App() {
   State& s = *state_;
-  if (s.plane) s.plane->running.store(false, std::memory_order_relaxed);
-  if (s.workersLaunched) rte_eal_mp_wait_lcore();
-  s.inspector.reset();  // first: its telemetry commands read what follows
+  withdrawObservability();
+  stopWorkers();
+  s.inspector.reset();  // after the workers, before what its telemetry commands read
   // Reverse order of start-up: provider (unpublishes its table), flow tables, ports,
   // RCU state, mempool, EAL.
   s.source.reset();
@@ -291,14 +304,22 @@ int App::run(const ServeLoopHooks& hooks) {
   s.tracker.setMetrics(observability_.metrics);  // kube-proxy's change and sync metrics (issue 12)
   s.runner->setMetrics(observability_.metrics);
   s.source = makeServeSource(config_);
+  registerObservability();
   const int code = serve(*s.source, s.tracker, *s.runner, dataPathHooks(hooks));
+  withdrawObservability();
   if (s.workersLaunched) {
-    plane.running.store(false, std::memory_order_relaxed);
-    rte_eal_mp_wait_lcore();
-    s.workersLaunched = false;
+    stopWorkers();
     logCountersAtShutdown();
   }
   return code;
+}
+
+void App::stopWorkers() {
+  State& s = *state_;
+  s.progress->forget();
+  if (s.plane) s.plane->running.store(false, std::memory_order_relaxed);
+  if (s.workersLaunched) rte_eal_mp_wait_lcore();
+  s.workersLaunched = false;
 }
 
 ServeLoopHooks App::dataPathHooks(const ServeLoopHooks& hooks) {
@@ -343,6 +364,9 @@ void App::launchWorkers() {
     if (rc != 0) throw std::runtime_error("cannot launch worker on lcore " + std::to_string(s.workerLcores[i]));
     s.workersLaunched = true;
   }
+  std::vector<WorkerProgress::Watched> watched;
+  for (const auto& w : s.workers) watched.push_back({w->index, s.workerLcores[w->index], &w->counters.loops});
+  s.progress->watch(std::move(watched), WorkerProgress::Clock::now());
   spdlog::info("data path ready: {} service ports, {} frontends, {} workers on lcores {}", s.tracker.current()->size(),
                s.provider->current()->frontendCount(), s.workers.size(), fmt::join(s.workerLcores, ","));
 }
@@ -356,7 +380,8 @@ void App::logCountersAtShutdown() {
   for (const auto& table : s.flowTables) flows += table->size();
   for (const auto& w : s.workers) {
     spdlog::info("worker {} (lcore {}): flows_created {} rx_packets {} redirected {}", w->index,
-                 s.workerLcores[w->index], w->counters.flowsCreated, w->counters.rxPackets, w->counters.redirected);
+                 s.workerLcores[w->index], w->counters.flowsCreated.load(), w->counters.rxPackets.load(),
+                 w->counters.redirected.load());
   }
   spdlog::info("counters at shutdown ({} workers, {} flows in tables):\n{}", s.workers.size(), flows,
                formatCounters(sumCounters(counters)));
@@ -364,6 +389,39 @@ void App::logCountersAtShutdown() {
                "refused (table full)",
                plane.neighbors.size(), plane.neighbors.expired(), plane.neighbors.evicted(),
                plane.neighbors.unreachable(), plane.neighbors.claimsRefused());
+}
+
+void App::registerObservability() {
+  State& s = *state_;
+  if (observability_.collectables != nullptr && !s.metrics) {
+    DatapathSources sources;
+    for (const auto& w : s.workers) {
+      sources.workers.push_back({w->index, s.workerLcores[w->index], &w->counters, w->flows->capacity(),
+                                 s.redirectRings.empty() ? nullptr : s.redirectRings[w->index].get()});
+    }
+    for (uint16_t i = 0; i < s.plane->ports.size(); ++i) {
+      char name[RTE_ETH_NAME_MAX_LEN] = {};
+      const uint16_t portId = s.plane->ports[i].portId;
+      if (rte_eth_dev_get_name_by_port(portId, name) != 0) std::snprintf(name, sizeof name, "port%u", portId);
+      sources.ports.push_back({i, portId, name});
+    }
+    sources.affinity = s.affinity.get();
+    sources.provider = s.provider.get();
+    sources.tscHz = rte_get_tsc_hz();
+    s.metrics = std::make_unique<DatapathMetrics>(std::move(sources));
+    observability_.collectables->add(s.metrics.get());
+  }
+  if (observability_.health != nullptr) {
+    observability_.health->addLivenessCheck(
+        [progress = s.progress] { return progress->check(WorkerProgress::Clock::now()); });
+  }
+}
+
+void App::withdrawObservability() {
+  State& s = *state_;
+  // remove() waits for a scrape in progress: nothing reads the data path after it.
+  if (s.metrics && observability_.collectables != nullptr) observability_.collectables->remove(s.metrics.get());
+  s.metrics.reset();
 }
 
 }  // namespace nicproxy

@@ -33,7 +33,13 @@ class App {
   void launchWorkers();
   /// pdump and the telemetry commands (dpdk_app/inspect.hpp), before the workers start.
   void startInspector();
+  /// Stops the workers if they run (and stops watching their progress first).
+  void stopWorkers();
   void logCountersAtShutdown();
+  /// The data path's metrics on observability_.collectables and the worker liveness
+  /// check on observability_.health (issue 12); withdrawn before anything they read goes.
+  void registerObservability();
+  void withdrawObservability();
 
   struct State;
   Config config_;

@@ -24,7 +24,7 @@ const char* dropReasonHelp(DropReason reason) { return kHelp[static_cast<size_t>
 
 uint64_t WorkerCounters::totalDrops() const {
   uint64_t total = 0;
-  for (uint64_t d : drops) total += d;
+  for (const Counter& d : drops) total += d.load();
   return total;
 }
 
@@ -49,13 +49,22 @@ WorkerCounters sumCounters(const std::vector<const WorkerCounters*>& workers) {
     sum.affinityHits += w->affinityHits;
     sum.flowsReset += w->flowsReset;
     sum.flowsPurged += w->flowsPurged;
-    sum.loopMaxCycles = std::max(sum.loopMaxCycles, w->loopMaxCycles);
+    sum.loopMaxCycles = std::max(sum.loopMaxCycles.load(), w->loopMaxCycles.load());
     sum.loops += w->loops;
     sum.loopsOver100us += w->loopsOver100us;
     sum.datagramsReassembled += w->datagramsReassembled;
     sum.fragmentsReassembled += w->fragmentsReassembled;
     sum.datagramsFragmented += w->datagramsFragmented;
     sum.fragmentsSent += w->fragmentsSent;
+    sum.flowsInTable += w->flowsInTable;
+    sum.loopCycles += w->loopCycles;
+    for (size_t i = 0; i < kLoopBuckets; ++i) sum.loopBuckets[i] += w->loopBuckets[i];
+    for (size_t p = 0; p < kMaxCountedPorts; ++p) {
+      sum.ports[p].rxPackets += w->ports[p].rxPackets;
+      sum.ports[p].rxBytes += w->ports[p].rxBytes;
+      sum.ports[p].txPackets += w->ports[p].txPackets;
+      sum.ports[p].txBytes += w->ports[p].txBytes;
+    }
     for (size_t i = 0; i < kDropReasonCount; ++i) sum.drops[i] += w->drops[i];
   }
   return sum;

@@ -1,9 +1,10 @@
 #pragma once
 // Per-lcore counters. Each worker owns one cache-aligned block and is its only
-// writer, so increments are plain adds; the control thread reads them (racy but
-// word-sized, good enough for statistics) when it prints or exports them.
+// writer; the metrics scrape (an HTTP thread) and the liveness check read them while
+// the worker runs, without locks (dpdk_app/datapath_metrics.hpp).
 // Drop reasons come from one X-macro that makes both the enum and the names (VPP's habit).
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -80,38 +81,103 @@ inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::Count
 const char* dropReasonName(DropReason reason);
 const char* dropReasonHelp(DropReason reason);
 
-/// One worker's counters; written only by that worker.
+/// A counter with one writer (its worker) and readers on other threads.
+///
+/// Memory ordering: the writer's increment is a relaxed load and a relaxed store of its
+/// own value, not a read-modify-write: nobody else writes, so no increment is lost, and
+/// on x86-64 it compiles to the same load, add and store as a plain uint64_t (no lock
+/// prefix, no fence). Readers take a relaxed load: never torn, possibly a few packets
+/// old, and ordered with nothing else (each counter is a statistic on its own; a scrape
+/// may see rx of one burst and not yet its tx). The atomic type is what makes this
+/// defined behaviour instead of a data race.
+class Counter {
+ public:
+  Counter() = default;
+  Counter(const Counter& other) : value_(other.load()) {}  // a snapshot (sumCounters, tests)
+  Counter& operator=(const Counter& other) {
+    set(other.load());
+    return *this;
+  }
+  Counter& operator=(uint64_t value) {
+    set(value);
+    return *this;
+  }
+
+  /// Writer only.
+  void add(uint64_t n) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  Counter& operator++() {
+    add(1);
+    return *this;
+  }
+  Counter& operator+=(uint64_t n) {
+    add(n);
+    return *this;
+  }
+  /// Writer only: a gauge's new value, or a maximum.
+  void set(uint64_t value) { value_.store(value, std::memory_order_relaxed); }
+  /// Any thread.
+  uint64_t load() const { return value_.load(std::memory_order_relaxed); }
+  operator uint64_t() const { return load(); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+static_assert(sizeof(Counter) == sizeof(uint64_t));
+
+/// What one worker received from and sent to one port (rte_eth_rx_burst and
+/// rte_eth_tx_burst on its queue; frames as the device counts them, without FCS).
+struct PortCounters {
+  Counter rxPackets;
+  Counter rxBytes;
+  Counter txPackets;
+  Counter txBytes;
+};
+
+/// Bounds of the worker-loop pause histogram (nicproxy_worker_loop_duration_seconds), in
+/// microseconds; a loop longer than the last bound counts in the +Inf bucket only.
+inline constexpr std::array<uint32_t, 12> kLoopBucketsUs{5,    10,   25,    50,    100,    250,
+                                                        1000, 5000, 25000, 100000, 1000000, 5000000};
+inline constexpr size_t kLoopBuckets = kLoopBucketsUs.size() + 1;  // + Inf
+
+/// Maximum ports one worker polls (kMaxDpdkPorts, data_plane.hpp's kMaxPorts).
+inline constexpr size_t kMaxCountedPorts = 8;
+
+/// One worker's counters; written only by that worker, read by anyone (Counter).
 struct alignas(64) WorkerCounters {
-  uint64_t rxPackets = 0;
-  uint64_t txPackets = 0;
-  uint64_t natForward = 0;    // client -> backend, translated
-  uint64_t natReverse = 0;    // backend -> client, translated back
-  uint64_t flowsCreated = 0;
-  uint64_t flowsExpired = 0;
-  uint64_t flowsEarlyDropped = 0;  // connections not yet established (or closing) evicted for new ones
-  uint64_t rejected = 0;      // RST or ICMP port unreachable sent for a service without endpoints
-  uint64_t arpReplies = 0;    // ARP replies we sent
-  uint64_t arpRequests = 0;   // ARP requests we sent to resolve next hops
-  uint64_t arpLearned = 0;    // answers to our ARP requests, consumed after setting the MAC
-  uint64_t icmpEchoReplies = 0;
-  uint64_t icmpErrorsToClient = 0;   // ICMP errors from the backend side, translated for the client
-  uint64_t icmpErrorsToBackend = 0;  // ICMP errors from the client side, translated for the backend
-  uint64_t redirected = 0;    // replies handed to the worker that owns their flow (the owner
-                              // counts them in its rx_packets again)
-  uint64_t affinityHits = 0;  // new connections sent to a ClientIP affinity record's endpoint
-  uint64_t flowsReset = 0;    // TCP flows to a removed endpoint: RST sent to the client
-  uint64_t flowsPurged = 0;   // UDP flows to a removed endpoint: deleted at once
-  uint64_t loopMaxCycles = 0; // longest runWorker loop iteration (TSC cycles), start to start
-  uint64_t loops = 0;         // runWorker loop iterations
-  uint64_t datagramsReassembled = 0;  // complete datagrams out of the reassembly table
-  uint64_t fragmentsReassembled = 0;  // the fragments they were made of
-  uint64_t datagramsFragmented = 0;   // packets fragmented for an egress port's MTU
-  uint64_t fragmentsSent = 0;         // the fragments made of them
-  uint64_t loopsOver100us = 0;  // iterations that took longer than 100 microseconds
-  std::array<uint64_t, kDropReasonCount> drops{};
+  Counter rxPackets;          // packets processBurst() took (redirected ones again on their owner)
+  Counter txPackets;
+  Counter natForward;    // client -> backend, translated
+  Counter natReverse;    // backend -> client, translated back
+  Counter flowsCreated;
+  Counter flowsExpired;
+  Counter flowsEarlyDropped;  // connections not yet established (or closing) evicted for new ones
+  Counter rejected;      // RST or ICMP port unreachable sent for a service without endpoints
+  Counter arpReplies;    // ARP replies we sent
+  Counter arpRequests;   // ARP requests we sent to resolve next hops
+  Counter arpLearned;    // answers to our ARP requests, consumed after setting the MAC
+  Counter icmpEchoReplies;
+  Counter icmpErrorsToClient;   // ICMP errors from the backend side, translated for the client
+  Counter icmpErrorsToBackend;  // ICMP errors from the client side, translated for the backend
+  Counter redirected;    // replies handed to the worker that owns their flow (the owner
+                         // counts them in its rx_packets again)
+  Counter affinityHits;  // new connections sent to a ClientIP affinity record's endpoint
+  Counter flowsReset;    // TCP flows to a removed endpoint: RST sent to the client
+  Counter flowsPurged;   // UDP flows to a removed endpoint: deleted at once
+  Counter loopMaxCycles; // longest runWorker loop iteration (TSC cycles), start to start
+  Counter loops;         // runWorker loop iterations: the liveness check watches it move
+  Counter datagramsReassembled;  // complete datagrams out of the reassembly table
+  Counter fragmentsReassembled;  // the fragments they were made of
+  Counter datagramsFragmented;   // packets fragmented for an egress port's MTU
+  Counter fragmentsSent;         // the fragments made of them
+  Counter loopsOver100us;  // iterations that took longer than 100 microseconds
+  Counter flowsInTable;    // a gauge: the flow table's size, set once per loop (housekeeping)
+  Counter loopCycles;      // sum of the loop lengths (TSC cycles): the pause histogram's sum
+  std::array<Counter, kLoopBuckets> loopBuckets{};  // loop lengths, not cumulative (kLoopBucketsUs)
+  std::array<PortCounters, kMaxCountedPorts> ports{};
+  std::array<Counter, kDropReasonCount> drops{};
 
   void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }
-  uint64_t dropCount(DropReason reason) const { return drops[static_cast<size_t>(reason)]; }
+  uint64_t dropCount(DropReason reason) const { return drops[static_cast<size_t>(reason)].load(); }
   uint64_t totalDrops() const;
 };
 

@@ -38,6 +38,16 @@ void DpdkProvider::reclaim() {
     release(pending_.front());
     pending_.pop_front();
   }
+  publishOccupancy();
+}
+
+void DpdkProvider::publishOccupancy() {
+  if (writer_ == nullptr) return;
+  const FrontendIndex& index = writer_->index();
+  frontendsUsed_.store(index.frontendSlotsUsed(), std::memory_order_relaxed);
+  frontendCapacity_.store(index.frontendCapacity(), std::memory_order_relaxed);
+  addressesUsed_.store(index.addressSlotsUsed(), std::memory_order_relaxed);
+  addressCapacity_.store(index.addressCapacity(), std::memory_order_relaxed);
 }
 
 std::vector<RemovedBackend> DpdkProvider::removedBackends(const ServiceTable& table, const ChangedPorts& changed,

@@ -24,6 +24,7 @@
 // merely terminating) is listed in the next tables for kRemovedMemory, so that every
 // worker's purge scan sees it at least once and resets (TCP) or deletes (UDP) the
 // flows still pointing at it.
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -76,7 +77,19 @@ class DpdkProvider : public Provider {
   std::chrono::nanoseconds lastBuildTime() const { return lastBuild_; }
   std::chrono::nanoseconds lastPublishTime() const { return lastPublish_; }
 
+  /// The frontend index's slots in use (FrontendIndex::*SlotsUsed) and its capacity, as
+  /// of the last sync() or reclaim(). Any thread (the metrics scrape): relaxed atomics,
+  /// each value on its own, never the index itself, which only the control thread reads.
+  struct IndexOccupancy {
+    uint64_t frontends = 0, frontendCapacity = 0, addresses = 0, addressCapacity = 0;
+  };
+  IndexOccupancy indexOccupancy() const {
+    return {frontendsUsed_.load(std::memory_order_relaxed), frontendCapacity_.load(std::memory_order_relaxed),
+            addressesUsed_.load(std::memory_order_relaxed), addressCapacity_.load(std::memory_order_relaxed)};
+  }
+
  private:
+  void publishOccupancy();
   std::vector<RemovedBackend> removedBackends(const ServiceTable& table, const ChangedPorts& changed, bool fullSync);
 
   DataPlane& plane_;
@@ -99,6 +112,7 @@ class DpdkProvider : public Provider {
   std::map<rte_be32_t, MacAddress> ownedByOthers_;  // warned about, with the MAC
   std::chrono::nanoseconds lastBuild_{0};
   std::chrono::nanoseconds lastPublish_{0};
+  std::atomic<uint64_t> frontendsUsed_{0}, frontendCapacity_{0}, addressesUsed_{0}, addressCapacity_{0};
 };
 
 }  // namespace nicproxy

@@ -107,10 +107,13 @@ class FrontendIndex {
 
   size_t frontendCount() const { return frontendCount_; }
   size_t addressCount() const { return addressCount_; }
-
- private:
+  /// Slots taken: live keys and erased ones not yet released (what hasRoomFor counts).
   size_t frontendSlotsUsed() const { return frontendCount_ + erasedFrontends_.size() + frontendsAwaitingGrace_; }
   size_t addressSlotsUsed() const { return addressCount_ + erasedAddresses_.size() + addressesAwaitingGrace_; }
+  uint32_t frontendCapacity() const { return frontendCapacity_; }
+  uint32_t addressCapacity() const { return addressCapacity_; }
+
+ private:
 
   rte_hash* frontends_ = nullptr;  // ServiceKey -> const ServiceEntry*
   rte_hash* addresses_ = nullptr;  // rte_be32_t -> LocalAddressFlags

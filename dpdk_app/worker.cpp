@@ -201,13 +201,18 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
     count = static_cast<uint16_t>(count - kBurstSize);
   }
 
+  // Counted once per burst: each counter update is an atomic store (counters.hpp), which
+  // the compiler cannot merge; the bytes add up in a register in pass 1.
+  ctx.counters.rxPackets += count;
+  uint64_t bytes = 0;
+
   // Pass 1: parse, answer ARP and ICMP echo, translate ICMP errors, collect flow keys of TCP and UDP.
   uint16_t keyCount = 0;
   for (uint16_t i = 0; i < count; ++i) {
     if (i + 3 < count) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 3], void*));
     lookupSlot[i] = kNone;
     rte_mbuf* m = packets[i];
-    ++ctx.counters.rxPackets;
+    bytes += rte_pktmbuf_pkt_len(m);
     ParsedFrame& f = frames[i];
     f = ParsedFrame{};
     DropReason reason = DropReason::TooShort;
@@ -268,6 +273,12 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
     keys[keyCount] = keyOf(f);
     keyPointers[keyCount] = &keys[keyCount];
     lookupSlot[i] = keyCount++;
+  }
+
+  if (ctx.countOnPort) {
+    PortCounters& counted = ctx.counters.ports[rxPort];
+    counted.rxPackets += count;
+    counted.rxBytes += bytes;
   }
 
   // Pass 2: one bulk lookup for the burst, then translate or start connections.
@@ -341,9 +352,18 @@ void flushTx(WorkerContext& ctx) {
   for (uint16_t i = 0; i < ctx.plane->ports.size(); ++i) {
     TxBatch& batch = ctx.tx[i];
     if (batch.count == 0) continue;
+    // The bytes are summed before the burst: a PMD may free what it sent before returning.
+    uint64_t bytes = 0;
+    for (uint16_t j = 0; j < batch.count; ++j) bytes += rte_pktmbuf_pkt_len(batch.packets[j]);
     const uint16_t sent = rte_eth_tx_burst(ctx.plane->ports[i].portId, ctx.queue, batch.packets.data(), batch.count);
+    for (uint16_t j = sent; j < batch.count; ++j) {
+      bytes -= rte_pktmbuf_pkt_len(batch.packets[j]);
+      dropPacket(ctx, batch.packets[j], DropReason::TxFull);
+    }
     ctx.counters.txPackets += sent;
-    for (uint16_t j = sent; j < batch.count; ++j) dropPacket(ctx, batch.packets[j], DropReason::TxFull);
+    PortCounters& port = ctx.counters.ports[i];
+    port.txPackets += sent;
+    port.txBytes += bytes;
     batch.count = 0;
   }
 }
@@ -356,11 +376,18 @@ int runWorker(void* arg) {
   rte_mbuf* packets[kBurstSize];
   uint64_t previous = 0;
   const uint64_t slowLoop = plane.timeouts.hz / 10000;  // 100 us
+  std::array<uint64_t, kLoopBucketsUs.size()> bucketCycles{};  // the histogram's bounds in TSC cycles
+  for (size_t b = 0; b < kLoopBucketsUs.size(); ++b) bucketCycles[b] = plane.timeouts.hz / 1000000 * kLoopBucketsUs[b];
   while (plane.running.load(std::memory_order_relaxed)) {
     const uint64_t now = rte_rdtsc();
-    // Loop lengths: what "no worker loop pauses longer than 100 us" is measured by.
+    // Loop lengths: what "no worker loop pauses longer than 100 us" is measured by, and
+    // the pause histogram (nearly every loop falls in the first bucket: one comparison).
     if (previous != 0) {
       const uint64_t loop = now - previous;
+      ctx.counters.loopCycles += loop;
+      size_t bucket = 0;
+      while (bucket < bucketCycles.size() && loop > bucketCycles[bucket]) ++bucket;
+      ++ctx.counters.loopBuckets[bucket];
       if (loop > ctx.counters.loopMaxCycles) ctx.counters.loopMaxCycles = loop;
       if (loop > slowLoop) {
         ctx.slowLoops[ctx.counters.loopsOver100us % WorkerContext::kSlowLoopLog] = {previous, loop};

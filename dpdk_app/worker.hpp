@@ -63,6 +63,9 @@ struct WorkerContext {
   // While processRedirected() runs a batch: how many workers its ICMP errors visited
   // before this one (icmp_errors.hpp); 0 otherwise.
   uint8_t icmpErrorHops = 0;
+  // False while processRedirected() runs: those packets were counted on their port
+  // (WorkerCounters::ports) by the worker that received them.
+  bool countOnPort = true;
   WorkerCounters counters;
   InspectMailbox* inspect = nullptr;  // telemetry's questions to this worker (inspect_mailbox.hpp); null: none
   std::array<TxBatch, kMaxPorts> tx{};
@@ -72,6 +75,8 @@ struct WorkerContext {
   static constexpr uint32_t kSlowLoopLog = 64;
   std::array<std::pair<uint64_t, uint64_t>, kSlowLoopLog> slowLoops{};
 };
+
+static_assert(kMaxCountedPorts == kMaxPorts, "WorkerCounters::ports holds every port");
 
 /// Frees a packet and counts why.
 inline void dropPacket(WorkerContext& ctx, rte_mbuf* m, DropReason reason) {
@@ -116,7 +121,8 @@ inline void enqueueTx(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
 }
 
 /// Handles `count` packets received on port index `rxPort` at TSC `now` with the
-/// published service table `services` (may be null before the first sync). Packets
+/// published service table `services` (may be null before the first sync), and counts
+/// them on the port (unless ctx.countOnPort is off). Packets
 /// to send end up in ctx.tx; dropped ones are freed and counted. Never blocks, throws,
 /// allocates from the heap or logs.
 void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort,

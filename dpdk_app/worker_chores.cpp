@@ -32,6 +32,7 @@ uint16_t processRedirected(WorkerContext& ctx, const FastServiceTable* services,
   // byte is the receiving port's index; its high byte, for an ICMP error handed on, the
   // number of workers that looked for its connection already (icmp_errors.hpp).
   uint16_t start = 0;
+  ctx.countOnPort = false;  // the receiving worker counted them on their port
   for (uint16_t i = 1; i <= n; ++i) {
     if (i == n || packets[i]->port != packets[start]->port) {
       ctx.icmpErrorHops = static_cast<uint8_t>(packets[start]->port >> 8);
@@ -41,6 +42,7 @@ uint16_t processRedirected(WorkerContext& ctx, const FastServiceTable* services,
     }
   }
   ctx.icmpErrorHops = 0;
+  ctx.countOnPort = true;
   return n;
 }
 
@@ -83,6 +85,8 @@ void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uin
 
 void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
   ctx.counters.flowsExpired += ctx.flows->expire(now, kExpiryBudget);
+  // Once per loop, not per packet: the scrape reads the size here, never the table.
+  ctx.counters.flowsInTable = ctx.flows->size();
   purgeRemovedFlows(ctx, services, now);
   continueSnatScans(ctx, now);
   expireFragments(ctx, now);

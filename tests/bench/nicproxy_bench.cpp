@@ -21,13 +21,20 @@
 // established phase; the SYN-ACK and ACK that complete each handshake follow, untimed), building the service table, publishing one changed service, and
 // with --update-pauses, the loop lengths of the real runWorker() without updates and
 // while the control thread publishes a changed service every 50 ms.
+//
+// With --scrape-compare R: the established traffic again in R rounds, each a chunk with
+// nobody reading the counters and a chunk while another thread scrapes the data path's
+// metrics (DatapathMetrics::Collect and the Prometheus text format, as GET /metrics does)
+// at its start and then every --scrape-every ms: the two rates are printed side by side.
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -36,6 +43,7 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <prometheus/text_serializer.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_eth_ring.h>
@@ -47,6 +55,7 @@
 #include <rte_ring.h>
 #include <spdlog/spdlog.h>
 
+#include "dpdk_app/datapath_metrics.hpp"
 #include "dpdk_app/dpdk_provider.hpp"
 #include "dpdk_app/worker.hpp"
 #include "tests/bench/traffic.hpp"
@@ -66,6 +75,8 @@ struct Options {
   IngressChecks ingress;          // which ingress checks the worker runs (--ingress-checks)
   bool nicChecksum = false;       // mark IPv4 headers verified, as a NIC with rx offload does
   unsigned ingressCompare = 0;    // rounds of the interleaved check comparison; 0: none
+  unsigned scrapeCompare = 0;     // rounds of the interleaved with/without scrape comparison; 0: none
+  unsigned scrapeEveryMs = 1000;  // while scraping: one at the start of a chunk, then this often
 };
 
 /// The configurations --ingress-compare runs: every check, none, and each alone.
@@ -138,6 +149,12 @@ struct Result {
   // --ingress-compare, per kComparedChecks entry: cycles per packet over all bursts and
   // over the clean ones, and the median of the rounds' clean cycles per packet.
   std::array<double, kComparedChecks.size()> compareCycles{}, compareClean{}, compareMedian{};
+  // --scrape-compare: cycles per packet without and with scrapes (all bursts, clean
+  // bursts), the scrapes made and their mean and longest time (Collect + text format).
+  double quietCycles = 0, quietClean = 0, scrapedCycles = 0, scrapedClean = 0;
+  uint64_t scrapes = 0;
+  double scrapeMeanMs = 0, scrapeMaxMs = 0, scrapeSeconds = 0;
+  size_t scrapeBytes = 0;
 };
 
 
@@ -156,6 +173,8 @@ struct Lane {
   std::array<Tally, kComparedChecks.size()> compared;                    // --ingress-compare
   std::array<std::vector<double>, kComparedChecks.size()> comparedRounds;  // clean cycles per round
   uint64_t transmitted = 0;
+  Tally quiet, scraped;                   // --scrape-compare
+  std::atomic<bool>* scraping = nullptr;  // --scrape-compare: set while a "with" chunk runs
 };
 
 void drainTx(Lane& lane) {
@@ -288,6 +307,17 @@ int runLane(void* arg) {
     }
     lane.ctx.plane->ingress = o.ingress;
   }
+  if (o.scrapeCompare > 0) {
+    // Without and with a scraper, interleaved on the same flows, so that a busy spell of
+    // the shared host falls on both alike.
+    const uint64_t chunk = std::max<uint64_t>(kBurstSize, o.packets / o.scrapeCompare);
+    for (unsigned round = 0; round < o.scrapeCompare; ++round) {
+      drive(lane, chunk, false, established, lane.quiet);
+      if (lane.index == 0) lane.scraping->store(true);
+      drive(lane, chunk, false, established, lane.scraped);
+      if (lane.index == 0) lane.scraping->store(false);
+    }
+  }
   rng = 0x9e3779b97f4a7c15ull ^ (lane.index + 1);
   fresh = 0;
   drive(lane, o.packets, true, established, lane.baseline);
@@ -397,8 +427,54 @@ Result runOnce(const Options& o, bool quiet) {
     lane->services = provider->current();
     lanes.push_back(std::move(lane));
   }
+  // --scrape-compare: the data path's metrics as the daemon serves them, over these lanes,
+  // this port and a ClientIP affinity table of the daemon's size (its scan is most of a
+  // scrape's work), scraped from this (the main) lcore's thread.
+  std::atomic<bool> scraping{false}, lanesDone{false};
+  AffinityTable affinity(socket);
+  DatapathSources sources;
+  for (const auto& lane : lanes) {
+    sources.workers.push_back({lane->index, lcores[lane->index], &lane->ctx.counters, lane->flows->capacity(), nullptr});
+    lane->scraping = &scraping;
+  }
+  sources.ports.push_back({0, static_cast<uint16_t>(port), "net_ring_bench" + tag});
+  sources.affinity = &affinity;
+  sources.provider = provider.get();
+  sources.tscHz = rte_get_tsc_hz();
+  const DatapathMetrics metrics(std::move(sources));
+  std::vector<double> scrapeMs;
+  std::thread scraper;
+  if (o.scrapeCompare > 0) {
+    scraper = std::thread([&] {
+      bool wasOn = false;
+      auto next = std::chrono::steady_clock::now();
+      while (!lanesDone.load()) {
+        const bool on = scraping.load();
+        const auto now = std::chrono::steady_clock::now();
+        if (on && (!wasOn || now >= next)) {
+          const auto t = std::chrono::steady_clock::now();
+          std::ostringstream text;
+          prometheus::TextSerializer().Serialize(text, metrics.Collect());
+          scrapeMs.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
+          result.scrapeBytes = text.str().size();
+          next = now + std::chrono::milliseconds(o.scrapeEveryMs);
+        }
+        wasOn = on;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+  }
   for (uint16_t i = 0; i < o.workers; ++i) rte_eal_remote_launch(runLane, lanes[i].get(), lcores[i]);
   rte_eal_mp_wait_lcore();
+  lanesDone.store(true);
+  if (scraper.joinable()) scraper.join();
+  if (!scrapeMs.empty()) {
+    result.scrapes = scrapeMs.size();
+    double sum = 0;
+    for (double ms : scrapeMs) sum += ms;
+    result.scrapeMeanMs = sum / static_cast<double>(scrapeMs.size());
+    result.scrapeMaxMs = *std::max_element(scrapeMs.begin(), scrapeMs.end());
+  }
 
   double worker = 0, baseline = 0, syn = 0, workerClean = 0, baselineClean = 0, synClean = 0, switched = 0;
   for (const auto& lane : lanes) {
@@ -422,6 +498,14 @@ Result runOnce(const Options& o, bool quiet) {
   result.baselineClean = baselineClean / o.workers;
   result.synClean = synClean / o.workers;
   result.switchedShare = switched / o.workers;
+  for (const auto& lane : lanes) {
+    result.quietCycles += lane->quiet.perPacket() / o.workers;
+    result.quietClean += lane->quiet.cleanPerPacket() / o.workers;
+    result.scrapedCycles += lane->scraped.perPacket() / o.workers;
+    result.scrapedClean += lane->scraped.cleanPerPacket() / o.workers;
+    result.scrapeSeconds = std::max(result.scrapeSeconds, static_cast<double>(lane->scraped.cycles) /
+                                                              static_cast<double>(rte_get_tsc_hz()));
+  }
   for (size_t c = 0; c < kComparedChecks.size() && o.ingressCompare > 0; ++c) {
     Lane& lane = *lanes[0];
     result.compareCycles[c] = lane.compared[c].perPacket();
@@ -480,6 +564,25 @@ void printComparison(const Result& r) {
   std::fflush(stdout);
 }
 
+void printScrapeComparison(const Result& r) {
+  if (r.options.scrapeCompare == 0) return;
+  const double hz = static_cast<double>(rte_get_tsc_hz());
+  const unsigned w = r.options.workers;
+  std::printf("# scrape compared on the same flows: %u rounds of %llu packets per worker without and with a scraper "
+              "(Collect + text format, %zu bytes) at the start of each chunk and every %u ms: %llu scrapes in %.2f s "
+              "of scraped chunks' data path time, mean %.2f ms, longest %.2f ms\n",
+              r.options.scrapeCompare,
+              static_cast<unsigned long long>(r.options.packets / r.options.scrapeCompare), r.scrapeBytes,
+              r.options.scrapeEveryMs, static_cast<unsigned long long>(r.scrapes), r.scrapeSeconds, r.scrapeMeanMs,
+              r.scrapeMaxMs);
+  std::printf("%-15s %8s %8s %11s %8s\n", "scrape", "Mpps", "cyc/pkt", "clean Mpps", "cyc/pkt");
+  std::printf("%-15s %8.2f %8.1f %11.2f %8.1f\n", "without", hz / r.quietCycles / 1e6 * w, r.quietCycles,
+              hz / r.quietClean / 1e6 * w, r.quietClean);
+  std::printf("%-15s %8.2f %8.1f %11.2f %8.1f\n", "with", hz / r.scrapedCycles / 1e6 * w, r.scrapedCycles,
+              hz / r.scrapedClean / 1e6 * w, r.scrapedClean);
+  std::fflush(stdout);
+}
+
 /// The run with the median worker cycles per packet out of `repeat`.
 Result median(const Options& o, unsigned repeat) {
   std::vector<Result> runs;
@@ -529,6 +632,11 @@ int main(int argc, char** argv) {
   cli.add_option("--ingress-compare", o.ingressCompare,
                  "after the established phase, run every check, none, and each alone on the same flows, "
                  "interleaved in this many rounds of --packets/N packets each (one worker)");
+  cli.add_option("--scrape-compare", o.scrapeCompare,
+                 "after the established phase, run --packets/N packets without and then with a thread scraping the "
+                 "data path's metrics, interleaved in this many rounds");
+  cli.add_option("--scrape-every", o.scrapeEveryMs, "with --scrape-compare: milliseconds between scrapes")
+      ->capture_default_str();
   cli.add_option("--lcores", lcores, "EAL --lcores (main lcore first); workers use the others")->capture_default_str();
   cli.add_flag("--huge", huge, "use hugepages (default: --no-huge)");
   cli.add_option("--sweep", sweepCsv, "run the sweep (services 10..100000, flows 1000..1000000) into this CSV");
@@ -592,6 +700,7 @@ int main(int argc, char** argv) {
       const Result r = median(o, repeat);
       printResult(r);
       printComparison(r);
+      printScrapeComparison(r);
     } else {
       std::ofstream csv(sweepCsv);
       csv << "sweep,services,endpoints,flows,size,new_share,workers,mpps,ns_per_packet,cycles_per_packet,"

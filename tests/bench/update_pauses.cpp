@@ -174,8 +174,8 @@ double updatePauses(uint32_t services, uint32_t endpoints, uint32_t flowCount, u
   std::printf("update-pauses: %u services x %u endpoints, %u flows, %.1f s: %u publishes (every %u ms), slowest "
               "publish %.2f ms; worker: %lu packets, %lu loops, %lu over 100 us (of the last %lu, %lu within 1 ms of a "
               "publish), longest %.1f us (%s)\n",
-              services, endpoints, flowCount, seconds, publishes, intervalMs, worstPublishMs, ctx.counters.rxPackets,
-              ctx.counters.loops, ctx.counters.loopsOver100us, logged, duringPublish, loopMaxUs, policy.c_str());
+              services, endpoints, flowCount, seconds, publishes, intervalMs, worstPublishMs, ctx.counters.rxPackets.load(),
+              ctx.counters.loops.load(), ctx.counters.loopsOver100us.load(), logged, duringPublish, loopMaxUs, policy.c_str());
   std::fflush(stdout);
   provider.reset();
   rte_free(qsbr);

@@ -24,7 +24,7 @@ namespace {
 int runKernelMode(const Config& config, const ServeLoopHooks& hooks, const Observability& observability) {
   spdlog::info("Using {} Proxier", proxyModeName(config.mode));
   ProcessExecutor executor;
-  const std::unique_ptr<Provider> provider = makeKernelProvider(config.mode, config, executor);
+  const std::unique_ptr<Provider> provider = makeKernelProvider(config.mode, config, executor, observability.metrics);
   ChangeTracker tracker(config.nodeName);
   std::vector<Provider*> providers{provider.get()};
   providers.insert(providers.end(), observability.companions.begin(), observability.companions.end());
@@ -50,7 +50,7 @@ int runDpdkMode(Config config, const ServeLoopHooks& hooks, const Observability&
     const ProxyMode kernelMode = kind == KernelFallback::Iptables ? ProxyMode::Iptables
                                  : kind == KernelFallback::Ipvs   ? ProxyMode::Ipvs
                                                                   : ProxyMode::Nftables;
-    fallback = makeKernelProvider(kernelMode, config, executor);
+    fallback = makeKernelProvider(kernelMode, config, executor, observability.metrics);
     spdlog::info("Using {} Proxier for the interfaces DPDK does not own (dpdk.kernelFallback)",
                  proxyModeName(kernelMode));
   }

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/change_tracker.hpp"
+#include "control/nicproxy_metrics.hpp"
 #include "control/sync_runner.hpp"
 #include "drivers/exec.hpp"
 #include "drivers/kernel_proxy.hpp"
@@ -62,6 +63,7 @@ int runDpdkMode(Config config, const ServeLoopHooks& hooks, const Observability&
 }  // namespace
 
 int runMode(Config config, const ServeLoopHooks& hooks, const Observability& observability) {
+  if (observability.registry != nullptr) addBuildInfo(*observability.registry, NICPROXY_VERSION, proxyModeName(config.mode));
   try {
     if (config.mode != ProxyMode::Dpdk) return runKernelMode(config, hooks, observability);
 #ifdef NICPROXY_WITH_DPDK

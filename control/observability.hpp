@@ -15,12 +15,16 @@ namespace nicproxy {
 
 class ProxyMetrics;   // control/proxy_metrics.hpp
 class ProxierHealth;  // control/proxier_health.hpp
+class ScrapeCollectables;  // control/scrape_collectables.hpp
 class Provider;       // control/provider.hpp
 
 struct Observability {
   prometheus::Registry* registry = nullptr;  // where a mode adds its own collectables (the data path's)
   ProxyMetrics* metrics = nullptr;           // kubeproxy_* sync metrics
   ProxierHealth* health = nullptr;           // /healthz and /livez
+  /// Collectables read at scrape time that the registry cannot hold (it holds only the
+  /// Families it builds): the metrics server exposes registry + collectables.
+  ScrapeCollectables* collectables = nullptr;
   /// Synced after the mode's own providers, from the same snapshots. They must not throw
   /// for trouble of their own (a port in use): that is logged and retried by them, so
   /// that it never makes the dataplane's sync count as failed.

@@ -11,10 +11,13 @@
 #include "control/config.hpp"
 #include "control/config_writer.hpp"
 #include "control/json_reader.hpp"
+#include "control/proxy_metrics.hpp"
+#include "control/scrape_collectables.hpp"
 #include "control/per_node.hpp"
 #include "control/serve_loop.hpp"
 #include "control/validate.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/metrics_server.hpp"
 #include "daemon/modes.hpp"
 #include "daemon/supervision.hpp"
 
@@ -109,6 +112,24 @@ int main(int argc, char** argv) {
   // What operators and load balancers watch (issue 12): metrics on metricsBindAddress,
   // /healthz and /livez on healthzBindAddress, the health-check node ports.
   nicproxy::Observability observability;
+  // Metrics (issue 12, part a): kube-proxy's sync metrics in a registry, served with the
+  // modes' scrape-time collectables on metricsBindAddress (validated by the config
+  // parser); declared before the mode runs, so they outlive it and the server stops first.
+  prometheus::Registry registry;
+  nicproxy::ProxyMetrics proxyMetrics(registry);
+  nicproxy::ScrapeCollectables collectables;
+  observability.registry = &registry;
+  observability.metrics = &proxyMetrics;
+  observability.collectables = &collectables;
+  std::string metricsAddressError;
+  const auto metricsAddress = nicproxy::parseBindAddress(result.config->metricsBindAddress,
+                                                         nicproxy::kDefaultMetricsPort, metricsAddressError);
+  if (!metricsAddress) {
+    spdlog::error("metricsBindAddress: {}", metricsAddressError);
+    return 1;
+  }
+  const nicproxy::MetricsServer metricsServer(*metricsAddress, {&registry, &collectables},
+                                              nicproxy::proxyModeName(result.config->mode));
   const int exitCode = nicproxy::runMode(std::move(*result.config), hooks, observability);
   supervision.stopped(exitCode);
   return exitCode;

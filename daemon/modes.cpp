@@ -30,7 +30,7 @@ int runKernelMode(const Config& config, const ServeLoopHooks& hooks, const Obser
   std::vector<Provider*> providers{provider.get()};
   providers.insert(providers.end(), observability.companions.begin(), observability.companions.end());
   SyncRunner runner(tracker, std::move(providers), kernelSyncTiming(config));
-  const std::unique_ptr<ServeSource> source = makeServeSource(config);
+  const std::unique_ptr<ServeSource> source = makeServeSource(config, observability.collectables);
   ServeLoopHooks ours = hooks;
   ours.onReady = [&tracker, onReady = hooks.onReady] {
     spdlog::info("kernel proxy ready: {} service ports, {} endpoints", tracker.current()->size(),

@@ -284,7 +284,7 @@ int App::run(const ServeLoopHooks& hooks) {
   // The kernel fallback's canary, as in the kernel modes; the DPDK provider has none.
   timing.canaryPeriod = config_.syncPeriod;
   s.runner = std::make_unique<SyncRunner>(s.tracker, std::move(providers), timing);
-  s.source = makeServeSource(config_);
+  s.source = makeServeSource(config_, observability_.collectables);
   const int code = serve(*s.source, s.tracker, *s.runner, dataPathHooks(hooks));
   if (s.workersLaunched) {
     plane.running.store(false, std::memory_order_relaxed);

@@ -10,6 +10,10 @@
 
 namespace nicproxy {
 
+/// kube-proxy's ports (k8s.io/kubernetes/pkg/cluster/ports): ProxyStatusPort, ProxyHealthzPort.
+inline constexpr uint16_t kDefaultMetricsPort = 10249;
+inline constexpr uint16_t kDefaultHealthzPort = 10256;
+
 struct BindAddress {
   std::string host;  // an IP literal, without brackets ("0.0.0.0", "::")
   uint16_t port = 0;

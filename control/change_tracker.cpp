@@ -8,6 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "control/proxy_metrics.hpp"
+
 namespace nicproxy {
 namespace {
 
@@ -170,6 +172,43 @@ void ChangeTracker::retryRefused() {
 
 ChangeTracker::ChangeTracker(std::string nodeName) : nodeName_(std::move(nodeName)) {}
 
+const k8s::Service* ChangeTracker::heldService(const Key& key) const {
+  const auto& held = replacing_ ? replacedServices_ : services_;
+  const auto it = held.find(key);
+  return it == held.end() ? nullptr : &it->second;
+}
+
+const k8s::EndpointSlice* ChangeTracker::heldSlice(const Key& key) const {
+  const auto& held = replacing_ ? replacedSlices_ : slices_;
+  const auto it = held.find(key);
+  return it == held.end() ? nullptr : &it->second;
+}
+
+void ChangeTracker::noteService(const Key& key, const k8s::Service* before, const k8s::Service* after) {
+  if (before == nullptr && after == nullptr) return;
+  if (before != nullptr && after != nullptr && *before == *after) return;
+  pendingServiceChanges_.insert(key);
+  if (metrics_ == nullptr) return;
+  metrics_->serviceChangesTotal.Increment();
+  metrics_->serviceChangesPending.Set(static_cast<double>(pendingServiceChanges_.size()));
+  metrics_->syncProxyRulesLastQueuedTimestamp.SetToCurrentTime();
+}
+
+void ChangeTracker::noteSlice(const Key& service, const k8s::EndpointSlice* before, const k8s::EndpointSlice* after) {
+  if (before == nullptr && after == nullptr) return;
+  if (before != nullptr && after != nullptr && *before == *after) return;
+  pendingEndpointChanges_.insert(service);
+  // As kube-proxy: not for a deletion (its annotation dates from the slice's last
+  // update), nor from before this tracker started (a restart would observe old changes).
+  if (after != nullptr && after->lastChangeTriggerTime && *after->lastChangeTriggerTime > startTime_) {
+    triggerTimes_.push_back(*after->lastChangeTriggerTime);
+  }
+  if (metrics_ == nullptr) return;
+  metrics_->endpointChangesTotal.Increment();
+  metrics_->endpointChangesPending.Set(static_cast<double>(pendingEndpointChanges_.size()));
+  metrics_->syncProxyRulesLastQueuedTimestamp.SetToCurrentTime();
+}
+
 // Two services on one frontend would leave each dataplane to pick one at random (a
 // hash-map insert); the API server's allocators never allow it for clusterIPs, and a
 // watch that shows it anyway is a server to distrust, not to follow.
@@ -186,6 +225,7 @@ bool ChangeTracker::upsertService(k8s::Service service) {
   }
   refused_.erase(key);
   dirtyServices_.insert(key);
+  noteService(key, heldService(key), &service);
   bool released = false;
   if (const auto old = services_.find(key); old != services_.end()) {
     releaseFrontends(old->second);
@@ -202,6 +242,7 @@ void ChangeTracker::deleteService(const std::string& namespaceName, const std::s
   refused_.erase(key);
   const auto it = services_.find(key);
   if (it == services_.end()) return;
+  noteService(key, &it->second, nullptr);
   releaseFrontends(it->second);
   services_.erase(it);
   dirtyServices_.insert(std::move(key));
@@ -210,9 +251,10 @@ void ChangeTracker::deleteService(const std::string& namespaceName, const std::s
 
 void ChangeTracker::upsertEndpointSlice(k8s::EndpointSlice slice) {
   Key key = slice.meta.objectKey();
+  const Key service = sliceServiceKey(slice);
+  noteSlice(service, heldSlice(key), &slice);
   // A slice may move to another service (its label changed): both services change.
   if (const auto old = slices_.find(key); old != slices_.end()) unindexSlice(key, old->second);
-  const Key service = sliceServiceKey(slice);
   dirtyServices_.insert(service);
   slicesByService_[service].insert(key);
   slices_.insert_or_assign(std::move(key), std::move(slice));
@@ -230,6 +272,7 @@ void ChangeTracker::unindexSlice(const Key& key, const k8s::EndpointSlice& slice
 void ChangeTracker::deleteEndpointSlice(const std::string& namespaceName, const std::string& name) {
   const auto it = slices_.find(Key{namespaceName, name});
   if (it == slices_.end()) return;
+  noteSlice(sliceServiceKey(it->second), &it->second, nullptr);
   unindexSlice(it->first, it->second);
   slices_.erase(it);
 }
@@ -237,13 +280,24 @@ void ChangeTracker::deleteEndpointSlice(const std::string& namespaceName, const 
 void ChangeTracker::replaceAll(std::vector<k8s::Service> services, std::vector<k8s::EndpointSlice> slices) {
   for (const auto& [key, service] : services_) dirtyServices_.insert(key);
   for (const auto& [key, slice] : slices_) dirtyServices_.insert(sliceServiceKey(slice));
-  services_.clear();
-  slices_.clear();
+  replacedServices_ = std::exchange(services_, {});
+  replacedSlices_ = std::exchange(slices_, {});
+  replacing_ = true;
   slicesByService_.clear();
   frontends_.clear();
   refused_.clear();
   for (auto& service : services) upsertService(std::move(service));
   for (auto& slice : slices) upsertEndpointSlice(std::move(slice));
+  replacing_ = false;
+  // What the new lists no longer hold was deleted.
+  for (const auto& [key, service] : replacedServices_) {
+    if (!services_.contains(key)) noteService(key, &service, nullptr);
+  }
+  for (const auto& [key, slice] : replacedSlices_) {
+    if (!slices_.contains(key)) noteSlice(sliceServiceKey(slice), &slice, nullptr);
+  }
+  replacedServices_.clear();
+  replacedSlices_.clear();
 }
 
 std::vector<const k8s::EndpointSlice*> ChangeTracker::slicesOf(const Key& service) const {
@@ -256,7 +310,18 @@ std::vector<const k8s::EndpointSlice*> ChangeTracker::slicesOf(const Key& servic
 
 Snapshot ChangeTracker::apply() {
   Snapshot snapshot;
+  // kube-proxy's checkoutChanges: the pending changes go to this sync.
+  const auto checkOutChanges = [this, &snapshot] {
+    snapshot.triggerTimes = std::exchange(triggerTimes_, {});
+    pendingServiceChanges_.clear();
+    pendingEndpointChanges_.clear();
+    if (metrics_ != nullptr) {
+      metrics_->serviceChangesPending.Set(0);
+      metrics_->endpointChangesPending.Set(0);
+    }
+  };
   if (dirtyServices_.empty()) {
+    checkOutChanges();
     snapshot.table = current_;
     return snapshot;
   }
@@ -294,6 +359,7 @@ Snapshot ChangeTracker::apply() {
     for (const auto& [name, port] : previous) snapshot.changed.insert(name);  // removed
   }
   dirtyServices_.clear();
+  checkOutChanges();
 
   // A new generation only when something changed, so that callers can tell "nothing
   // to do" by it (a table taken over comes back as a new object of the same generation).

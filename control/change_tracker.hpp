@@ -3,7 +3,12 @@
 // and turns them into ServiceTable snapshots. Only services touched since the last
 // apply() are rebuilt; their ServicePorts are compared with the previous snapshot so
 // that a no-op change (an object re-sent unchanged) reports nothing as changed.
+// Counts changes for kube-proxy's metrics (when given a ProxyMetrics): a Service or an
+// EndpointSlice added, changed or deleted is one change; one re-sent unchanged (a relist,
+// a reloaded file) is none. It keeps the EndpointSlices' last-change trigger times for
+// the sync runner, which observes the network programming latency once they are programmed.
 // Not thread-safe: one owner (the control thread).
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -17,15 +22,24 @@
 
 namespace nicproxy {
 
+class ProxyMetrics;  // control/proxy_metrics.hpp
+
 struct Snapshot {
   std::shared_ptr<const ServiceTable> table;
   ChangedPorts changed;
+  /// The trigger times (endpoints.kubernetes.io/last-change-trigger-time) of the
+  /// EndpointSlice changes this snapshot takes in, later than the tracker's start.
+  std::vector<std::chrono::system_clock::time_point> triggerTimes;
 };
 
 class ChangeTracker {
  public:
   /// `nodeName` marks endpoints on this node as local.
   explicit ChangeTracker(std::string nodeName = {});
+
+  /// kube-proxy's change metrics (kubeproxy_sync_proxy_rules_{service,endpoint}_changes_
+  /// {pending,total}, ..._last_queued_timestamp_seconds); null: none. Outlives the tracker.
+  void setMetrics(ProxyMetrics* metrics) { metrics_ = metrics; }
 
   /// Adds or replaces a service by (namespace, name). A service that would answer on an
   /// address, port and protocol another service already answers on is refused (logged
@@ -56,6 +70,12 @@ class ChangeTracker {
   void retryRefused();
   /// Marks the service a slice belonged to as dirty and forgets the slice there.
   void unindexSlice(const Key& key, const k8s::EndpointSlice& slice);
+  /// Counting (see the top of the file): `before` is the version the tracker held (null:
+  /// none), `after` the new one (null: deleted).
+  void noteService(const Key& key, const k8s::Service* before, const k8s::Service* after);
+  void noteSlice(const Key& service, const k8s::EndpointSlice* before, const k8s::EndpointSlice* after);
+  const k8s::Service* heldService(const Key& key) const;
+  const k8s::EndpointSlice* heldSlice(const Key& key) const;
   /// The slices labelled for `service`, in slice-key order.
   std::vector<const k8s::EndpointSlice*> slicesOf(const Key& service) const;
 
@@ -70,6 +90,16 @@ class ChangeTracker {
   // Not const, so that apply() can take the map over when no one else holds the table.
   std::shared_ptr<ServiceTable> current_ = std::make_shared<ServiceTable>();
   uint64_t generation_ = 0;
+
+  ProxyMetrics* metrics_ = nullptr;
+  std::chrono::system_clock::time_point startTime_ = std::chrono::system_clock::now();
+  std::set<Key> pendingServiceChanges_;   // services with Service changes since the last apply()
+  std::set<Key> pendingEndpointChanges_;  // services with EndpointSlice changes since then
+  std::vector<std::chrono::system_clock::time_point> triggerTimes_;
+  // During replaceAll(): what the tracker held before, to tell changes from re-sends.
+  std::map<Key, k8s::Service> replacedServices_;
+  std::map<Key, k8s::EndpointSlice> replacedSlices_;
+  bool replacing_ = false;
 };
 
 /// Builds the ServicePorts of one service from its slices (pure; used by the tracker

@@ -512,6 +512,7 @@ ConfigResult parseConfig(std::string_view text, const std::filesystem::path& bas
   readDurationField(reader, "syncPeriod", config.syncPeriod);
   readDurationField(reader, "minSyncPeriod", config.minSyncPeriod);
   if (auto name = reader.string("serviceProxyName")) config.serviceProxyName = std::move(*name);
+  readBindAddresses(reader, config);
   checkSource(reader, config);
   readDpdk(reader, result.errors, config.dpdk, config.mode == ProxyMode::Dpdk);
   readKernelSections(reader, result.errors, ignored, config);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "control/bind_address.hpp"
 #include "control/duration.hpp"
 
 namespace nicproxy {
@@ -26,8 +27,6 @@ struct IgnoredField {
 constexpr IgnoredField kIgnoredFields[] = {
     {"", "featureGates", Shape::Object},
     {"", "bindAddress", Shape::String},
-    {"", "healthzBindAddress", Shape::String},
-    {"", "metricsBindAddress", Shape::String},
     {"", "bindAddressHardFail", Shape::Bool},
     {"", "enableProfiling", Shape::Bool},
     {"", "showHiddenMetricsForVersion", Shape::String},
@@ -160,6 +159,26 @@ void readHostnameOverride(ObjectReader& top, Config& config) {
     return;
   }
   config.nodeName = std::move(name);
+}
+
+void readBindAddresses(ObjectReader& top, Config& config) {
+  const struct {
+    std::string_view key;
+    uint16_t defaultPort;
+    std::string& field;
+  } fields[] = {{"metricsBindAddress", kDefaultMetricsPort, config.metricsBindAddress},
+                {"healthzBindAddress", kDefaultHealthzPort, config.healthzBindAddress}};
+  for (const auto& [key, defaultPort, field] : fields) {
+    top.allowNull({key});
+    const auto text = top.string(key);
+    if (!text || text->empty()) continue;  // kube-proxy's zero value: its default, already in `config`
+    std::string why;
+    if (const auto address = parseBindAddress(*text, defaultPort, why)) {
+      field = formatBindAddress(*address);
+    } else {
+      top.error(key, why);
+    }
+  }
 }
 
 void skipIgnoredKubeProxyFields(ObjectReader& reader, std::string_view section, json::Errors& errors,

@@ -23,6 +23,12 @@ void readKubeProxyHeader(json::ObjectReader& top);
 /// error when nodeName (already read into `config`) names another node.
 void readHostnameOverride(json::ObjectReader& top, Config& config);
 
+/// `metricsBindAddress` and `healthzBindAddress` ("IP:port", control/bind_address.hpp),
+/// stored as "IP:port": as kube-proxy's defaulting, "" or null is the default
+/// (127.0.0.1:10249, 0.0.0.0:10256) and a bare IP takes the default port. An error names
+/// the key and why.
+void readBindAddresses(json::ObjectReader& top, Config& config);
+
 /// The key paths of kube-proxy fields nicproxy ignores that a file sets to something
 /// other than a zero value ("bindAddress", "ipvs.strictARP"), in the order read.
 using IgnoredFields = std::vector<std::string>;

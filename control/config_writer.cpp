@@ -100,6 +100,8 @@ object effectiveConfigJson(const Config& config) {
   out["syncPeriod"] = duration(config.syncPeriod);
   out["minSyncPeriod"] = duration(config.minSyncPeriod);
   out["serviceProxyName"] = config.serviceProxyName;
+  out["metricsBindAddress"] = config.metricsBindAddress;
+  out["healthzBindAddress"] = config.healthzBindAddress;
   out["iptables"] = object{{"masqueradeAll", config.iptables.masqueradeAll},
                            {"masqueradeBit", int{config.iptables.masqueradeBit}},
                            {"minSyncPeriod", duration(config.iptables.minSyncPeriod)},

@@ -7,6 +7,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "control/endpoints.hpp"
+#include "control/proxy_metrics.hpp"
+
 namespace nicproxy {
 
 SyncRunner::SyncRunner(ChangeTracker& tracker, std::vector<Provider*> providers, SyncTiming timing)
@@ -89,13 +92,57 @@ std::vector<std::string> SyncRunner::providersNeedingFullSync() const {
 
 void SyncRunner::requestFullSync() { needsFullSync_.assign(providers_.size(), true); }
 
+namespace {
+
+// kube-proxy's serviceNoLocalEndpointsTotal{Internal,External}: service ports with a Local
+// policy whose endpoints are all on other nodes (traffic through that policy is dropped).
+void setNoLocalEndpoints(const ServiceTable& table, ProxyMetrics& metrics) {
+  double internal = 0;
+  double external = 0;
+  for (const auto& [name, port] : table.ports()) {
+    const bool internalLocal = port->internalTrafficPolicy == TrafficPolicy::Local;
+    const bool externalLocal = port->externalTrafficPolicy == TrafficPolicy::Local && externallyAccessible(*port);
+    if (!internalLocal && !externalLocal) continue;
+    const CategorizedEndpoints endpoints = categorizeEndpoints(*port);
+    if (!endpoints.hasAnyEndpoints || !endpoints.local.empty()) continue;
+    if (internalLocal) ++internal;
+    if (externalLocal) ++external;
+  }
+  metrics.noLocalEndpoints.Add({{"traffic_policy", "internal"}}).Set(internal);
+  metrics.noLocalEndpoints.Add({{"traffic_policy", "external"}}).Set(external);
+}
+
+}  // namespace
+
+void SyncRunner::recordRound(const Snapshot& snapshot, Clock::duration took, bool full, bool ok) {
+  if (metrics_ == nullptr) return;
+  const double seconds = std::chrono::duration<double>(took).count();
+  metrics_->syncProxyRulesDuration.Observe(seconds);
+  (full ? metrics_->syncFullProxyRulesDuration : metrics_->syncPartialProxyRulesDuration).Observe(seconds);
+  if (!ok) return;
+  metrics_->syncProxyRulesLastTimestamp.SetToCurrentTime();
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& triggered : unprogrammedTriggerTimes_) {
+    metrics_->networkProgrammingDuration.Observe(std::chrono::duration<double>(now - triggered).count());
+  }
+  unprogrammedTriggerTimes_.clear();
+  setNoLocalEndpoints(*snapshot.table, *metrics_);
+}
+
 bool SyncRunner::syncIfNeeded() {
   if (!tracker_.hasPendingChanges() && !retryPending()) return true;
+  const auto start = Clock::now();  // the real time a round takes, whatever `now` runIfDue was given
   const Snapshot snapshot = tracker_.apply();
+  unprogrammedTriggerTimes_.insert(unprogrammedTriggerTimes_.end(), snapshot.triggerTimes.begin(),
+                                   snapshot.triggerTimes.end());
   bool ok = true;
+  bool synced = false;
+  bool anyFull = false;
   for (size_t i = 0; i < providers_.size(); ++i) {
     const bool full = needsFullSync_[i];
     if (!full && snapshot.changed.empty()) continue;
+    synced = true;
+    anyFull = anyFull || full;
     const WatchedStep step(watchdog_.get(), fmt::format("{} sync of generation {}{}", providers_[i]->name(),
                                                         snapshot.table->generation(), full ? " (full)" : ""));
     try {
@@ -110,6 +157,11 @@ bool SyncRunner::syncIfNeeded() {
       counters_.failures.fetch_add(1, std::memory_order_relaxed);
       ok = false;
     }
+  }
+  if (synced) {
+    recordRound(snapshot, Clock::now() - start, anyFull, ok);
+  } else {
+    unprogrammedTriggerTimes_.clear();  // the changes left every dataplane as it was: nothing to program
   }
   return ok;
 }

@@ -12,6 +12,12 @@
 // Each provider sync is a step of a Watchdog (control/watchdog.hpp): a sync still
 // running after SyncTiming::hangWarning is logged with what it waits for, down to the
 // command or request it is in.
+// kube-proxy's sync metrics (when given a ProxyMetrics): each round that syncs some
+// provider is one observation of kubeproxy_sync_proxy_rules_duration_seconds, and of the
+// full histogram when some provider's sync was full, else of the partial one; a round
+// that succeeds sets ..._last_timestamp_seconds and ..._no_local_endpoints_total and
+// observes the network programming latency of every EndpointSlice change it programmed
+// (a change whose round failed is observed after the retry that programs it).
 // Not thread-safe: one owner (the control thread); counters() may be read anywhere.
 #include <atomic>
 #include <chrono>
@@ -25,6 +31,8 @@
 #include "control/watchdog.hpp"
 
 namespace nicproxy {
+
+class ProxyMetrics;  // control/proxy_metrics.hpp
 
 struct SyncTiming {
   std::chrono::milliseconds minSyncPeriod{0};
@@ -78,6 +86,8 @@ class SyncRunner {
   uint64_t syncCount() const { return counters_.syncs.load(std::memory_order_relaxed); }
   uint64_t failureCount() const { return counters_.failures.load(std::memory_order_relaxed); }
   const SyncCounters& counters() const { return counters_; }
+  /// kube-proxy's sync metrics (see the top of the file); null: none. Outlives the runner.
+  void setMetrics(ProxyMetrics* metrics) { metrics_ = metrics; }
   /// The watchdog of the control loop (null when hangWarning is 0): the loop may mark
   /// its other steps with WatchedStep(runner.watchdog(), "...").
   Watchdog* watchdog() const { return watchdog_.get(); }
@@ -94,6 +104,11 @@ class SyncRunner {
   Clock::time_point nextCanary_{};    // canaryPeriod; set by the first round
   SyncCounters counters_;
   std::unique_ptr<Watchdog> watchdog_;
+  ProxyMetrics* metrics_ = nullptr;
+  // Trigger times of EndpointSlice changes not yet programmed by a successful round.
+  std::vector<std::chrono::system_clock::time_point> unprogrammedTriggerTimes_;
+
+  void recordRound(const Snapshot& snapshot, Clock::duration took, bool full, bool ok);
 
   void runTimers(Clock::time_point now);
 };

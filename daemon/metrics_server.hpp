@@ -17,9 +17,6 @@ class Collectable;
 
 namespace nicproxy {
 
-/// kube-proxy's default metrics port (ports.ProxyStatusPort).
-constexpr uint16_t kDefaultMetricsPort = 10249;
-
 class MetricsServer {
  public:
   using Sources = std::vector<const prometheus::Collectable*>;

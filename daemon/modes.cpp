@@ -30,6 +30,8 @@ int runKernelMode(const Config& config, const ServeLoopHooks& hooks, const Obser
   std::vector<Provider*> providers{provider.get()};
   providers.insert(providers.end(), observability.companions.begin(), observability.companions.end());
   SyncRunner runner(tracker, std::move(providers), kernelSyncTiming(config));
+  tracker.setMetrics(observability.metrics);  // kube-proxy's change and sync metrics
+  runner.setMetrics(observability.metrics);
   const std::unique_ptr<ServeSource> source = makeServeSource(config, observability.collectables);
   ServeLoopHooks ours = hooks;
   ours.onReady = [&tracker, onReady = hooks.onReady] {

@@ -284,6 +284,8 @@ int App::run(const ServeLoopHooks& hooks) {
   // The kernel fallback's canary, as in the kernel modes; the DPDK provider has none.
   timing.canaryPeriod = config_.syncPeriod;
   s.runner = std::make_unique<SyncRunner>(s.tracker, std::move(providers), timing);
+  s.tracker.setMetrics(observability_.metrics);  // kube-proxy's change and sync metrics (issue 12)
+  s.runner->setMetrics(observability_.metrics);
   s.source = makeServeSource(config_, observability_.collectables);
   const int code = serve(*s.source, s.tracker, *s.runner, dataPathHooks(hooks));
   if (s.workersLaunched) {

@@ -4,6 +4,7 @@
 
 #include "control/json_reader.hpp"
 #include "control/k8s/names.hpp"
+#include "control/k8s/trigger_time.hpp"
 
 namespace nicproxy::k8s {
 namespace {
@@ -391,6 +392,11 @@ Decoded<EndpointSlice> decodeEndpointSlice(const boost::json::value& value) {
   }
   ObjectReader top(*object, "", errors, kLenient);
   slice.meta = readMeta(top, errors, dns1123SubdomainProblems);
+  // As kube-proxy: a trigger time that does not parse is ignored (the slice is good).
+  if (const auto trigger = slice.meta.annotations.find(std::string(kLastChangeTriggerTimeAnnotation));
+      trigger != slice.meta.annotations.end()) {
+    slice.lastChangeTriggerTime = parseRfc3339(trigger->second);
+  }
   const auto label = slice.meta.labels.find("kubernetes.io/service-name");
   if (label == slice.meta.labels.end() || label->second.empty()) {
     errors.push_back("metadata.labels: missing kubernetes.io/service-name (the slice's service)");

@@ -1,6 +1,7 @@
 #pragma once
 // Kubernetes objects as nicproxy needs them, decoded from v1 Service and
 // discovery.k8s.io/v1 EndpointSlice JSON. Only the fields the proxy uses are kept.
+#include <chrono>
 #include <compare>
 #include <cstdint>
 #include <map>
@@ -31,6 +32,7 @@ struct ObjectMeta {
   std::map<std::string, std::string> annotations;
   std::string key() const { return namespaceName + "/" + name; }  // for messages
   ObjectKey objectKey() const { return ObjectKey{namespaceName, name}; }
+  bool operator==(const ObjectMeta&) const = default;
 };
 
 struct ServicePortSpec {
@@ -39,6 +41,7 @@ struct ServicePortSpec {
   uint16_t port = 0;
   std::variant<uint16_t, std::string> targetPort;  // number, or a name resolved through slices
   uint16_t nodePort = 0;
+  bool operator==(const ServicePortSpec&) const = default;
 };
 
 struct Service {
@@ -54,16 +57,20 @@ struct Service {
   uint32_t stickyMaxAgeSeconds = 10800;
   TrafficPolicy externalTrafficPolicy = TrafficPolicy::Cluster;
   TrafficPolicy internalTrafficPolicy = TrafficPolicy::Cluster;
+  // The change tracker counts a Service re-sent unchanged as no change (kube-proxy's metrics).
+  bool operator==(const Service&) const = default;
 };
 
 struct EndpointPort {
   std::string name;                      // empty when unnamed
   Protocol protocol = Protocol::Tcp;
   std::optional<uint16_t> port;          // unset: the slice does not say (all ports)
+  bool operator==(const EndpointPort&) const = default;
 };
 
 struct EndpointConditions {
   std::optional<bool> ready, serving, terminating;
+  bool operator==(const EndpointConditions&) const = default;
 };
 
 struct SliceEndpoint {
@@ -71,6 +78,7 @@ struct SliceEndpoint {
   EndpointConditions conditions;
   std::string nodeName;
   std::string zone;
+  bool operator==(const SliceEndpoint&) const = default;
 };
 
 struct EndpointSlice {
@@ -79,6 +87,10 @@ struct EndpointSlice {
   std::string addressType;               // "IPv4", "IPv6", "FQDN"
   std::vector<EndpointPort> ports;
   std::vector<SliceEndpoint> endpoints;
+  /// metadata.annotations[endpoints.kubernetes.io/last-change-trigger-time] (k8s/trigger_time.hpp);
+  /// unset when absent or not a time.
+  std::optional<std::chrono::system_clock::time_point> lastChangeTriggerTime;
+  bool operator==(const EndpointSlice&) const = default;
 };
 
 }  // namespace nicproxy::k8s

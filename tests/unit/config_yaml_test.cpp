@@ -219,7 +219,7 @@ TEST(KubeProxyFields, IgnoredOnesSetToAValueGetOneWarningNamingThem) {
   const auto result = parseConfig(std::string(kKernelBase) + R"(
 bindAddress: 10.0.0.1
 healthzBindAddress: ""
-metricsBindAddress: 0.0.0.0:10249
+metricsBindAddress: ""
 featureGates: {NFTablesProxyMode: true}
 oomScoreAdj: -999
 configSyncPeriod: 15m0s
@@ -237,7 +237,27 @@ detectLocal: {interfaceNamePrefix: veth}
   EXPECT_EQ(result.warnings[0],
             "kube-proxy settings that nicproxy ignores: bindAddress, clientConnection.contentType, "
             "clientConnection.qps, configSyncPeriod, conntrack.maxPerCore, detectLocal.interfaceNamePrefix, "
-            "featureGates, ipvs.strictARP, logging.verbosity, metricsBindAddress, oomScoreAdj");
+            "featureGates, ipvs.strictARP, logging.verbosity, oomScoreAdj");
+}
+
+// metricsBindAddress and healthzBindAddress as kube-proxy defaults and validates them.
+TEST(KubeProxyFields, BindAddressesDefaultAsKubeProxyAndErrorsNameTheKey) {
+  const auto defaults = parseConfig(std::string(kKernelBase) + "metricsBindAddress: \"\"\nhealthzBindAddress: null\n", "/");
+  ASSERT_TRUE(defaults.ok()) << testing::PrintToString(defaults.errors);
+  EXPECT_EQ(defaults.config->metricsBindAddress, "127.0.0.1:10249");
+  EXPECT_EQ(defaults.config->healthzBindAddress, "0.0.0.0:10256");
+  EXPECT_TRUE(defaults.warnings.empty()) << testing::PrintToString(defaults.warnings);
+
+  const auto bare = parseConfig(std::string(kKernelBase) + "metricsBindAddress: 0.0.0.0\nhealthzBindAddress: '::'\n", "/");
+  ASSERT_TRUE(bare.ok()) << testing::PrintToString(bare.errors);
+  EXPECT_EQ(bare.config->metricsBindAddress, "0.0.0.0:10249");
+  EXPECT_EQ(bare.config->healthzBindAddress, "[::]:10256");
+
+  const auto bad = parseConfig(std::string(kKernelBase) + "metricsBindAddress: localhost:10249\nhealthzBindAddress: 0.0.0.0:0\n", "/");
+  EXPECT_EQ(bad.errors, (Strings{R"(metricsBindAddress: "localhost" in "localhost:10249" is not an IP address)",
+                                 R"(healthzBindAddress: port "0" in "0.0.0.0:0" is not a number from 1 to 65535)"}));
+  EXPECT_EQ(parseConfig(std::string(kKernelBase) + "metricsBindAddress: 10249\n", "/").errors,
+            Strings{R"(metricsBindAddress: expected a string, got 10249)"});
 }
 
 TEST(KubeProxyFields, NothingSetNothingSaid) {
@@ -384,6 +404,7 @@ constexpr const char* kEveryField = R"({
   "mode": "dpdk", "hostnameOverride": "edge-1", "clusterCIDR": "10.244.0.0/16",
   "nodePortAddresses": ["10.50.0.0/24", "192.168.1.0/24"], "servicesFile": "/srv/services.json",
   "syncPeriod": "45s", "minSyncPeriod": "250ms", "serviceProxyName": "nicproxy",
+  "metricsBindAddress": "0.0.0.0:10250", "healthzBindAddress": "[::1]:10257",
   "clientConnection": {"maxResponseBytes": 2097152},
   "iptables": {"masqueradeAll": true, "masqueradeBit": 3, "minSyncPeriod": "2s", "syncPeriod": "1m30s", "chainPrefix": "NP"},
   "nftables": {"masqueradeAll": true, "masqueradeBit": 4, "minSyncPeriod": "1.5s", "syncPeriod": "2m", "tableName": "nicproxy"},
@@ -474,6 +495,8 @@ TEST(WriteConfig, EveryFieldIsWrittenAndReadBack) {
   EXPECT_EQ(b.syncPeriod, std::chrono::seconds(45));
   EXPECT_EQ(b.minSyncPeriod, std::chrono::milliseconds(250));
   EXPECT_EQ(b.serviceProxyName, "nicproxy");
+  EXPECT_EQ(b.metricsBindAddress, "0.0.0.0:10250");
+  EXPECT_EQ(b.healthzBindAddress, "[::1]:10257");
   EXPECT_EQ(b.clientConnection.maxResponseBytes, 2097152u);
   EXPECT_TRUE(b.iptables.masqueradeAll);
   EXPECT_EQ(b.iptables.masqueradeBit, 3);

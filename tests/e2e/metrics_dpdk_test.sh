@@ -74,7 +74,7 @@ wait_query() {
 CHECKS=(
     "startup: nicproxy in DPDK mode, Prometheus up"
     "target: Prometheus's /api/v1/targets reports nicproxy up"
-    "promtool check metrics: a scrape of /metrics passes"
+    "promtool check metrics: nothing to say about a scrape (but kube-proxy's own gauge named _total)"
     "build info: nicproxy_build_info{mode=\"dpdk\"} is 1"
     "sync: kubeproxy_sync_proxy_rules_duration_seconds_count grows after a Services change (SIGHUP)"
     "data path: sum(nicproxy_port_rx_packets_total) grows with 40 curls through 10.96.0.10"
@@ -150,8 +150,12 @@ else
 fi
 
 in_node curl -sS --max-time 3 -o "$WORK/scrape.txt" http://127.0.0.1:10249/metrics
-promtool_out=$(promtool check metrics <"$WORK/scrape.txt" 2>&1)
-if [[ $? -eq 0 && -z $promtool_out && -s $WORK/scrape.txt ]]; then
+# kube-proxy's kubeproxy_sync_proxy_rules_no_local_endpoints_total is a gauge named
+# _total (dashboards use that name): promtool says so about kube-proxy too, and that
+# line alone is let through (as metrics_test.sh does).
+promtool_out=$(promtool check metrics <"$WORK/scrape.txt" 2>&1 |
+    grep -v '^kubeproxy_sync_proxy_rules_no_local_endpoints_total non-counter metrics should not have "_total" suffix$')
+if [[ -z $promtool_out && -s $WORK/scrape.txt ]]; then
     pass "${CHECKS[2]} ($(grep -c '^# TYPE' "$WORK/scrape.txt") families, $(wc -c <"$WORK/scrape.txt") bytes)"
 else
     fail "${CHECKS[2]}" "$(head -n 5 <<<"$promtool_out" | tr '\n' '|')"

@@ -38,6 +38,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 in_ns() { ip netns exec "$NS" "$@"; }
+has_services_chain() { in_ns nft list chain ip kube-proxy services >/dev/null 2>&1; }
 
 # metric NAME_WITH_LABELS: its value in a scrape now (empty when absent).
 metric() {
@@ -160,9 +161,9 @@ else
     REASON="sync failures $(metric kubeproxy_sync_proxy_rules_nftables_sync_failures_total), cleanup failures $(metric kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total)"
     check "nftables: a partial sync into a deleted table counts in nftables_sync_failures_total" \
         test "$(metric kubeproxy_sync_proxy_rules_nftables_sync_failures_total)" = 1
-    for _ in $(seq 150); do in_ns nft list chain ip kube-proxy services >/dev/null 2>&1 && break; sleep 0.2; done
+    for _ in $(seq 150); do has_services_chain && break; sleep 0.2; done
     REASON="no chain services in table ip kube-proxy"
-    check "nftables: the retry put the table back" in_ns nft list chain ip kube-proxy services >/dev/null
+    check "nftables: the retry put the table back" has_services_chain
     stop_nicproxy
 fi
 [[ $FAILED -eq 0 ]]

@@ -26,9 +26,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
 export NICPROXY=${NICPROXY:-$BUILD_DIR/daemon/nicproxy}
-# shellcheck source=netns_topology.sh
+# shellcheck source=SCRIPTDIR/netns_topology.sh
 source "$ROOT/scripts/netns_topology.sh"
-# shellcheck source=harness.sh
+# shellcheck source=SCRIPTDIR/harness.sh
 source "$ROOT/scripts/harness.sh"
 SIZES=${SIZES:-"10 1000 10000"}
 SCRAPES=${SCRAPES:-300}
@@ -47,6 +47,7 @@ cleanup() {
 trap cleanup EXIT
 
 # scrape_times N OUT: N scrapes from the node namespace; one "seconds bytes" line each.
+# shellcheck disable=SC2016  # expanded by the inner bash
 scrape_times() {
     h_in_ns "$P" node bash -c '
         for ((i = 0; i < $1; i++)); do

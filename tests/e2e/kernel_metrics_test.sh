@@ -18,7 +18,7 @@
 # Root only.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=../../scripts/e2e_lib.sh
+# shellcheck source=SCRIPTDIR/../../scripts/e2e_lib.sh
 source "$ROOT/scripts/e2e_lib.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
@@ -100,7 +100,10 @@ if [[ $(id -u) -ne 0 || ! -x $NICPROXY ]]; then
     fail "prerequisites" "needs root and $NICPROXY"
     exit 1
 fi
-ip netns add "$NS" && in_ns ip link set lo up || { fail "prerequisites" "cannot make namespace $NS"; exit 1; }
+if ! ip netns add "$NS" || ! in_ns ip link set lo up; then
+    fail "prerequisites" "cannot make namespace $NS"
+    exit 1
+fi
 in_ns ip link add eth0 type dummy && in_ns ip addr add 10.10.0.1/24 dev eth0 && in_ns ip link set eth0 up
 
 # ---- iptables ----------------------------------------------------------------------------

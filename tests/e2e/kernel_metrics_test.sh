@@ -13,6 +13,9 @@
 #   nftables: someone deletes table ip kube-proxy, the next partial sync fails and
 #     counts in kubeproxy_sync_proxy_rules_nftables_sync_failures_total, and the retry
 #     puts the table back.
+#   API server (nftables, the fake API server on 127.0.0.1:6443 in the namespace):
+#     nicproxy_api_lists_total{resource} counts the first lists, and a line of garbage in
+#     the Services watch counts in nicproxy_api_decode_failures_total{resource="services"}.
 #
 # Prints "PASS: name" or "FAIL: name (reason)" per check; exits non-zero if any failed.
 # Root only.
@@ -20,9 +23,12 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=SCRIPTDIR/../../scripts/e2e_lib.sh
 source "$ROOT/scripts/e2e_lib.sh"
+# shellcheck source=SCRIPTDIR/../../scripts/fake_api_lib.sh
+source "$ROOT/scripts/fake_api_lib.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 [[ $BUILD_DIR == /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
 NICPROXY=${NICPROXY:-$BUILD_DIR/daemon/nicproxy}
+FAKE=${FAKE:-$BUILD_DIR/tests/fake_apiserver}
 
 NS=nkm$$
 WORK=$(mktemp -d /tmp/nicproxy-kernel-metrics.XXXXXX)
@@ -30,6 +36,7 @@ NP_PID=""
 
 cleanup() {
     [[ -n $NP_PID ]] && kill -INT "$NP_PID" 2>/dev/null && wait "$NP_PID" 2>/dev/null
+    stop_fake_api
     ip netns del "$NS" 2>/dev/null
     if [[ $FAILED -eq 0 ]]; then rm -rf "$WORK"; else echo "# logs kept in $WORK"; fi
 }
@@ -58,9 +65,10 @@ synced() {
     return 1
 }
 
-start_nicproxy() { # MODE
+start_nicproxy() { # MODE [SOURCE]: SOURCE a config fragment, default the services file
+    local source=${2:-'"servicesFile": "services.json"'}
     cat >"$WORK/$1.json" <<JSON
-{"mode": "$1", "nodeName": "router", "clusterCIDR": "10.20.0.0/14", "servicesFile": "services.json",
+{"mode": "$1", "nodeName": "router", "clusterCIDR": "10.20.0.0/14", $source,
  "iptables": {"minSyncPeriod": "100ms"}, "nftables": {"minSyncPeriod": "100ms"}}
 JSON
     cp "$ROOT/tests/e2e/kernel-services.json" "$WORK/services.json"
@@ -167,6 +175,31 @@ else
     for _ in $(seq 150); do has_services_chain && break; sleep 0.2; done
     REASON="no chain services in table ip kube-proxy"
     check "nftables: the retry put the table back" has_services_chain
+    stop_nicproxy
+fi
+
+# ---- the API server ----------------------------------------------------------------------
+fake_api_credentials "$WORK" "token-$NS" >/dev/null && fake_api_kubeconfig "$WORK/kubeconfig"
+if [[ ! -x $FAKE ]] || ! start_fake_api "$NS" "$WORK/fake.log"; then
+    fail "api: the fake API server starts" "$FAKE: $(tail -n 2 "$WORK/fake.log" 2>/dev/null | tr '\n' '|')"
+    exit 1
+fi
+fake_api_request "$NS" POST "apply?resource=services" \
+    '{"apiVersion":"v1","kind":"Service","metadata":{"namespace":"default","name":"web"},"spec":{"clusterIP":"10.96.3.10","clusterIPs":["10.96.3.10"],"ports":[{"name":"http","port":80,"protocol":"TCP","targetPort":8080}]}}' >/dev/null
+if ! start_nicproxy nftables '"clientConnection": {"kubeconfig": "kubeconfig"}'; then
+    fail "api: nicproxy follows the fake API server" "$(tail -n 3 "$WORK/nftables.log" | tr '\n' '|')"
+else
+    services=$(metric 'nicproxy_api_lists_total{resource="services"}')
+    slices=$(metric 'nicproxy_api_lists_total{resource="endpointslices"}')
+    REASON="services ${services:-absent}, endpointslices ${slices:-absent}"
+    check "api: nicproxy_api_lists_total{resource} counts the first lists" test "${services:-x}" = 1 -a "${slices:-x}" = 1
+    for _ in $(seq 50); do [[ $(fake_api_request "$NS" GET "watches?resource=services") == 1 ]] && break; sleep 0.1; done
+    fake_api_request "$NS" POST "raw?resource=services" $'this is not an event\n' >/dev/null
+    for _ in $(seq 50); do [[ $(metric 'nicproxy_api_decode_failures_total{resource="services"}') == 1 ]] && break; sleep 0.1; done
+    REASON="services $(metric 'nicproxy_api_decode_failures_total{resource="services"}'), endpointslices $(metric 'nicproxy_api_decode_failures_total{resource="endpointslices"}')"
+    check "api: a line of garbage in the Services watch counts in nicproxy_api_decode_failures_total{resource=\"services\"}" \
+        test "$(metric 'nicproxy_api_decode_failures_total{resource="services"}')" = 1 \
+        -a "$(metric 'nicproxy_api_decode_failures_total{resource="endpointslices"}')" = 0
     stop_nicproxy
 fi
 [[ $FAILED -eq 0 ]]

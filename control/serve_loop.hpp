@@ -29,6 +29,7 @@ namespace nicproxy {
 class ApiSource;
 class ProxierHealth;
 struct NodeInfo;
+class ScrapeCollectables;  // control/scrape_collectables.hpp
 
 /// What a caller adds to the loop (systemd notifications, the config-file watch, the
 /// DPDK data path's chores). Every member may be empty.
@@ -71,11 +72,14 @@ class ServeSource {
 /// A services file (services_file.hpp), reloaded on SIGHUP; a bad reload keeps the
 /// services in force.
 std::unique_ptr<ServeSource> makeServicesFileSource(std::filesystem::path path);
-/// An API server source already built (not yet started).
-std::unique_ptr<ServeSource> makeApiServerSource(std::unique_ptr<ApiSource> source);
+/// An API server source already built (not yet started). Its counters are on
+/// `collectables` (nicproxy_api_*, nicproxy_metrics.hpp; may be null) while it lives.
+std::unique_ptr<ServeSource> makeApiServerSource(std::unique_ptr<ApiSource> source,
+                                                 ScrapeCollectables* collectables = nullptr);
 /// The source `config` names: its servicesFile, or the API server of its kubeconfig (or
-/// the in-cluster settings). Throws std::runtime_error when the connection cannot be set up.
-std::unique_ptr<ServeSource> makeServeSource(const Config& config);
+/// the in-cluster settings), with its metrics on `collectables` (may be null). Throws
+/// std::runtime_error when the connection cannot be set up.
+std::unique_ptr<ServeSource> makeServeSource(const Config& config, ScrapeCollectables* collectables = nullptr);
 
 /// Runs the loop (see the top of this file). Returns the exit code: 0 after SIGINT or
 /// SIGTERM (also while waiting for the first lists), or what hooks.exitCode returned.

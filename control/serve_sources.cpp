@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include "control/api_source.hpp"
+#include "control/nicproxy_metrics.hpp"
+#include "control/scrape_collectables.hpp"
 #include "control/serve_loop.hpp"
 #include "control/services_file.hpp"
 
@@ -30,7 +32,16 @@ class ServicesFileSource : public ServeSource {
 
 class ApiServerSource : public ServeSource {
  public:
-  explicit ApiServerSource(std::unique_ptr<ApiSource> source) : source_(std::move(source)) {}
+  ApiServerSource(std::unique_ptr<ApiSource> source, ScrapeCollectables* collectables)
+      : source_(std::move(source)), metrics_(source_->counters()), collectables_(collectables) {
+    if (collectables_ != nullptr) collectables_->add(&metrics_);
+  }
+  // Off the scrape before the counters it reads go (remove() waits out a scrape).
+  ~ApiServerSource() override {
+    if (collectables_ != nullptr) collectables_->remove(&metrics_);
+  }
+  ApiServerSource(const ApiServerSource&) = delete;
+  ApiServerSource& operator=(const ApiServerSource&) = delete;
   void start(ChangeTracker&) override { source_->start(); }
   bool ready() const override { return source_->synced(); }
   void reload(ChangeTracker&) override {
@@ -46,6 +57,8 @@ class ApiServerSource : public ServeSource {
 
  private:
   std::unique_ptr<ApiSource> source_;
+  ApiSourceMetrics metrics_;
+  ScrapeCollectables* collectables_;
 };
 
 }  // namespace
@@ -54,11 +67,12 @@ std::unique_ptr<ServeSource> makeServicesFileSource(std::filesystem::path path) 
   return std::make_unique<ServicesFileSource>(std::move(path));
 }
 
-std::unique_ptr<ServeSource> makeApiServerSource(std::unique_ptr<ApiSource> source) {
-  return std::make_unique<ApiServerSource>(std::move(source));
+std::unique_ptr<ServeSource> makeApiServerSource(std::unique_ptr<ApiSource> source,
+                                                 ScrapeCollectables* collectables) {
+  return std::make_unique<ApiServerSource>(std::move(source), collectables);
 }
 
-std::unique_ptr<ServeSource> makeServeSource(const Config& config) {
+std::unique_ptr<ServeSource> makeServeSource(const Config& config, ScrapeCollectables* collectables) {
   if (!config.usesApiServer()) return makeServicesFileSource(config.servicesFile);
   k8s::ConnectionResult connection = k8s::resolveConnection(config.clientConnection.kubeconfig);
   if (!connection.connection) throw std::runtime_error(connection.error);
@@ -68,7 +82,8 @@ std::unique_ptr<ServeSource> makeServeSource(const Config& config) {
   options.nodeName = config.nodeName;
   options.serviceProxyName = config.serviceProxyName;
   options.tuning.timeouts.maxResponseBytes = config.clientConnection.maxResponseBytes;
-  return makeApiServerSource(std::make_unique<ApiSource>(std::move(*connection.connection), std::move(options)));
+  return makeApiServerSource(std::make_unique<ApiSource>(std::move(*connection.connection), std::move(options)),
+                             collectables);
 }
 
 }  // namespace nicproxy

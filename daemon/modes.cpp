@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/change_tracker.hpp"
+#include "control/nicproxy_metrics.hpp"
 #include "control/sync_runner.hpp"
 #include "drivers/exec.hpp"
 #include "drivers/kernel_proxy.hpp"
@@ -24,14 +25,14 @@ namespace {
 int runKernelMode(const Config& config, const ServeLoopHooks& hooks, const Observability& observability) {
   spdlog::info("Using {} Proxier", proxyModeName(config.mode));
   ProcessExecutor executor;
-  const std::unique_ptr<Provider> provider = makeKernelProvider(config.mode, config, executor);
+  const std::unique_ptr<Provider> provider = makeKernelProvider(config.mode, config, executor, observability.metrics);
   ChangeTracker tracker(config.nodeName);
   std::vector<Provider*> providers{provider.get()};
   providers.insert(providers.end(), observability.companions.begin(), observability.companions.end());
   SyncRunner runner(tracker, std::move(providers), kernelSyncTiming(config));
   tracker.setMetrics(observability.metrics);  // kube-proxy's change and sync metrics
   runner.setMetrics(observability.metrics);
-  const std::unique_ptr<ServeSource> source = makeServeSource(config);
+  const std::unique_ptr<ServeSource> source = makeServeSource(config, observability.collectables);
   ServeLoopHooks ours = hooks;
   ours.onReady = [&tracker, onReady = hooks.onReady] {
     spdlog::info("kernel proxy ready: {} service ports, {} endpoints", tracker.current()->size(),
@@ -52,7 +53,7 @@ int runDpdkMode(Config config, const ServeLoopHooks& hooks, const Observability&
     const ProxyMode kernelMode = kind == KernelFallback::Iptables ? ProxyMode::Iptables
                                  : kind == KernelFallback::Ipvs   ? ProxyMode::Ipvs
                                                                   : ProxyMode::Nftables;
-    fallback = makeKernelProvider(kernelMode, config, executor);
+    fallback = makeKernelProvider(kernelMode, config, executor, observability.metrics);
     spdlog::info("Using {} Proxier for the interfaces DPDK does not own (dpdk.kernelFallback)",
                  proxyModeName(kernelMode));
   }
@@ -64,6 +65,7 @@ int runDpdkMode(Config config, const ServeLoopHooks& hooks, const Observability&
 }  // namespace
 
 int runMode(Config config, const ServeLoopHooks& hooks, const Observability& observability) {
+  if (observability.registry != nullptr) addBuildInfo(*observability.registry, NICPROXY_VERSION, proxyModeName(config.mode));
   try {
     if (config.mode != ProxyMode::Dpdk) return runKernelMode(config, hooks, observability);
 #ifdef NICPROXY_WITH_DPDK

@@ -303,7 +303,7 @@ int App::run(const ServeLoopHooks& hooks) {
   s.runner = std::make_unique<SyncRunner>(s.tracker, std::move(providers), timing);
   s.tracker.setMetrics(observability_.metrics);  // kube-proxy's change and sync metrics (issue 12)
   s.runner->setMetrics(observability_.metrics);
-  s.source = makeServeSource(config_);
+  s.source = makeServeSource(config_, observability_.collectables);
   registerObservability();
   const int code = serve(*s.source, s.tracker, *s.runner, dataPathHooks(hooks));
   withdrawObservability();

@@ -1,9 +1,11 @@
 #include "drivers/conntrack_provider.hpp"
 
 #include <cerrno>
+#include <chrono>
 
 #include <spdlog/spdlog.h>
 
+#include "control/proxy_metrics.hpp"
 #include "drivers/conntrack.hpp"
 #include "drivers/conntrack_netlink.hpp"
 
@@ -72,6 +74,9 @@ void ConntrackCleanupProvider::sync(const ServiceTable& table, const ChangedPort
   }
   if (!fullSync && removed.empty()) return;  // nothing to look for: no dump
 
+  // kube-proxy's reconciler metrics: the time from the dump to the last deletion, for
+  // every round that dumped the table; a dump that fails is not a round.
+  const auto started = std::chrono::steady_clock::now();
   std::vector<ConntrackEntry> entries;
   try {
     entries = conntrack_->listUdp();
@@ -95,6 +100,11 @@ void ConntrackCleanupProvider::sync(const ServiceTable& table, const ChangedPort
     }
   }
   counts_.deleted += deleted;
+  if (options_.metrics != nullptr) {
+    options_.metrics->conntrackReconcileDuration.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    options_.metrics->conntrackReconcileDeleted.Increment(static_cast<double>(deleted));
+  }
   counts_.foundByReconciler += doomed.size() - immediate;
   if (doomed.empty()) {
     spdlog::debug("conntrack: {} IPv4 UDP entries, none stale", entries.size());
@@ -108,9 +118,10 @@ void ConntrackCleanupProvider::sync(const ServiceTable& table, const ChangedPort
 }
 
 std::unique_ptr<Provider> withUdpConntrackCleanup(std::unique_ptr<Provider> rules,
-                                                  std::vector<Ipv4Cidr> nodePortAddresses) {
+                                                  std::vector<Ipv4Cidr> nodePortAddresses, ProxyMetrics* metrics) {
   ConntrackCleanupOptions options;
   options.nodePortAddresses = std::move(nodePortAddresses);
+  options.metrics = metrics;
   return std::make_unique<ConntrackCleanupProvider>(std::move(rules), std::make_unique<NetlinkConntrackTable>(),
                                                     std::move(options));
 }

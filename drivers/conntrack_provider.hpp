@@ -20,9 +20,13 @@
 
 namespace nicproxy {
 
+class ProxyMetrics;  // control/proxy_metrics.hpp
+
 struct ConntrackCleanupOptions {
   std::vector<Ipv4Cidr> nodePortAddresses;  // empty: every local address has the node ports
   LocalAddressLister localAddresses = listLocalAddresses;
+  /// kube-proxy's conntrack reconciler duration and deletions; null: not recorded.
+  ProxyMetrics* metrics = nullptr;
 };
 
 /// Deletions and failures so far, for logs and tests.
@@ -59,8 +63,9 @@ class ConntrackCleanupProvider final : public Provider {
 };
 
 /// `rules` with the cleanup over netlink (NetlinkConntrackTable), node ports on the
-/// local addresses inside `nodePortAddresses` (empty: all of them).
+/// local addresses inside `nodePortAddresses` (empty: all of them); `metrics` may be null.
 std::unique_ptr<Provider> withUdpConntrackCleanup(std::unique_ptr<Provider> rules,
-                                                  std::vector<Ipv4Cidr> nodePortAddresses);
+                                                  std::vector<Ipv4Cidr> nodePortAddresses,
+                                                  ProxyMetrics* metrics = nullptr);
 
 }  // namespace nicproxy

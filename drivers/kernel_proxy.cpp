@@ -49,7 +49,8 @@ void requireIpvsModules(const std::string& scheduler) {
 
 }  // namespace
 
-static std::unique_ptr<Provider> makeRulesProvider(ProxyMode mode, const Config& config, Executor& executor) {
+static std::unique_ptr<Provider> makeRulesProvider(ProxyMode mode, const Config& config, Executor& executor,
+                                                   ProxyMetrics* metrics) {
   if (mode == ProxyMode::Iptables) {
     IptablesProviderOptions options;
     options.rules.prefix = config.iptables.chainPrefix;
@@ -57,6 +58,7 @@ static std::unique_ptr<Provider> makeRulesProvider(ProxyMode mode, const Config&
     options.rules.masqueradeMark = uint32_t{1} << config.iptables.masqueradeBit;
     options.rules.clusterCIDR = config.clusterCIDR;
     options.nodePortAddresses = config.nodePortAddresses;
+    options.metrics = metrics;
     return std::make_unique<IptablesProvider>(executor, std::move(options));
   }
   if (mode == ProxyMode::Nftables) {
@@ -67,6 +69,7 @@ static std::unique_ptr<Provider> makeRulesProvider(ProxyMode mode, const Config&
     options.rules.clusterCIDR = config.clusterCIDR;
     options.nodePortAddresses = config.nodePortAddresses;
     options.deleteObjects = nftDeleteByNetlink;
+    options.metrics = metrics;
     return std::make_unique<NftablesProvider>(executor, std::move(options));
   }
   if (mode == ProxyMode::Ipvs) {
@@ -84,13 +87,16 @@ static std::unique_ptr<Provider> makeRulesProvider(ProxyMode mode, const Config&
     options.rules.masqueradeMark = uint32_t{1} << config.iptables.masqueradeBit;
     options.rules.clusterCIDR = config.clusterCIDR;
     options.nodePortAddresses = config.nodePortAddresses;
+    options.metrics = metrics;
     return makeNetlinkIpvsProvider(executor, std::move(options));
   }
   throw std::runtime_error(std::string("mode ") + proxyModeName(mode) + " has no kernel provider");
 }
 
-std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& config, Executor& executor) {
-  return withUdpConntrackCleanup(makeRulesProvider(mode, config, executor), config.nodePortAddresses);
+std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& config, Executor& executor,
+                                             ProxyMetrics* metrics) {
+  return withUdpConntrackCleanup(makeRulesProvider(mode, config, executor, metrics), config.nodePortAddresses,
+                                 metrics);
 }
 
 SyncTiming kernelSyncTiming(const Config& config) {

@@ -10,10 +10,14 @@
 
 namespace nicproxy {
 
+class ProxyMetrics;  // control/proxy_metrics.hpp
+
 /// The kernel provider for `mode` (Iptables, Ipvs or Nftables), with the UDP conntrack
 /// cleanup after its rules (conntrack_provider.hpp); throws for anything else, and for
-/// Ipvs when the kernel lacks its modules (naming them).
-std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& config, Executor& executor);
+/// Ipvs when the kernel lacks its modules (naming them). Its failures, rule counts and
+/// conntrack deletions go to `metrics` (kube-proxy's; may be null).
+std::unique_ptr<Provider> makeKernelProvider(ProxyMode mode, const Config& config, Executor& executor,
+                                             ProxyMetrics* metrics = nullptr);
 
 /// The sync timing of kernel mode `config.mode`: its minSyncPeriod; a full sync every
 /// max(syncPeriod, 1 h), every syncPeriod for IPVS; the canary every syncPeriod.

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "control/proxy_metrics.hpp"
 #include "drivers/names.hpp"
 
 namespace nicproxy {
@@ -173,18 +174,24 @@ void IptablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   const ExecResult result =
       executor_.run({options_.iptablesCommand + "-restore", "-w", kXtablesWaitSeconds, "--noflush"}, lastInput_);
   if (!result.ok()) {
-    throw std::runtime_error("iptables-restore failed: " +
-                             result.failureText(3));
+    // kube-proxy counts every failed restore, and the failed partial ones again apart.
+    if (options_.metrics != nullptr) {
+      options_.metrics->iptablesRestoreFailures.Increment();
+      if (!fullSync) options_.metrics->iptablesPartialRestoreFailures.Increment();
+    }
+    throw std::runtime_error("iptables-restore failed: " + result.failureText(3));
   }
   if (fullSync) ensureJumpRules();
 
   for (const std::string& chain : stale) ownChains_.erase(chain);
   for (auto& [name, after] : updates) {
     const auto before = rendered_.find(name);
+    if (before != rendered_.end()) ownRules_ -= countIptablesRuleLines(before->second->ownRules);
     if (!after) {
       if (before != rendered_.end()) rendered_.erase(before);
       continue;
     }
+    ownRules_ += countIptablesRuleLines(after->ownRules);
     ownChains_.insert(after->ownChains.begin(), after->ownChains.end());
     if (before != rendered_.end()) {
       before->second = std::move(after);
@@ -192,7 +199,30 @@ void IptablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
       rendered_.emplace(name, std::move(after));
     }
   }
+  recordRuleCounts(ordered, writeOwn, sharedChanged);
   needFullSync_ = false;
+}
+
+void IptablesProvider::recordRuleCounts(const std::vector<const IptablesServiceRules*>& ordered,
+                                        const std::vector<bool>& writeOwn, bool sharedWritten) {
+  const IptablesRuleCounts written = countIptablesRules(lastInput_);
+  // The shared chains are written whole or not at all: what they hold is what was last
+  // written of them, the rest of the nat rules written being own chains'.
+  if (sharedWritten) {
+    size_t ownWritten = 0;
+    for (size_t i = 0; i < ordered.size(); ++i) {
+      if (writeOwn[i]) ownWritten += countIptablesRuleLines(ordered[i]->ownRules);
+    }
+    sharedRules_ = {written.filter, written.nat - ownWritten};
+  }
+  if (options_.metrics == nullptr) return;
+  // kube-proxy's: "last" what this sync wrote, "total" what the tables hold of ours.
+  auto& last = options_.metrics->iptablesRulesLast;
+  last.Add({{"table", "filter"}}).Set(static_cast<double>(written.filter));
+  last.Add({{"table", "nat"}}).Set(static_cast<double>(written.nat));
+  auto& total = options_.metrics->iptablesRulesTotal;
+  total.Add({{"table", "filter"}}).Set(static_cast<double>(sharedRules_.filter));
+  total.Add({{"table", "nat"}}).Set(static_cast<double>(sharedRules_.nat + ownRules_));
 }
 
 std::optional<std::string> IptablesProvider::checkCanary() {

@@ -22,11 +22,15 @@
 
 namespace nicproxy {
 
+class ProxyMetrics;  // control/proxy_metrics.hpp
+
 struct IptablesProviderOptions {
   IptablesRulesOptions rules;                // nodePortIPs is filled in from nodePortAddresses
   std::vector<Ipv4Cidr> nodePortAddresses;   // empty: every local address
   LocalAddressLister localAddresses = listLocalAddresses;
   std::string iptablesCommand = "iptables";  // the family of commands: iptables, iptables-save, iptables-restore
+  /// kube-proxy's restore-failure counters and rule gauges; null: not recorded.
+  ProxyMetrics* metrics = nullptr;
 };
 
 class IptablesProvider : public Provider {
@@ -52,6 +56,8 @@ class IptablesProvider : public Provider {
  private:
   void ensureJumpRules();
   std::vector<std::string> chainsInKernel(const char* table);
+  void recordRuleCounts(const std::vector<const IptablesServiceRules*>& ordered, const std::vector<bool>& writeOwn,
+                        bool sharedWritten);
 
   Executor& executor_;
   IptablesProviderOptions options_;
@@ -60,6 +66,10 @@ class IptablesProvider : public Provider {
   std::set<ServicePortName> warnedUnsafe_;
   std::string lastInput_;
   bool needFullSync_ = true;  // until a sync has gone through completely
+  // The rules in the kernel, for kubeproxy_sync_proxy_rules_iptables_total: the shared
+  // chains' as last written, and the own chains' of every service in rendered_.
+  IptablesRuleCounts sharedRules_;
+  size_t ownRules_ = 0;
 };
 
 }  // namespace nicproxy

@@ -304,4 +304,36 @@ std::string assembleIptablesOwnChainsRestore(const std::vector<const IptablesSer
   return out;
 }
 
+IptablesRuleCounts countIptablesRules(std::string_view restoreInput) {
+  IptablesRuleCounts counts;
+  size_t* table = nullptr;  // rules before a "*table" line belong to none
+  for (size_t start = 0; start < restoreInput.size();) {
+    size_t end = restoreInput.find('\n', start);
+    if (end == std::string::npos) end = restoreInput.size();
+    const std::string_view text = restoreInput.substr(start, end - start);
+    if (text == "*filter") {
+      table = &counts.filter;
+    } else if (text == "*nat") {
+      table = &counts.nat;
+    } else if (text.starts_with('*')) {
+      table = nullptr;
+    } else if (table != nullptr && text.starts_with("-A ")) {
+      ++*table;
+    }
+    start = end + 1;
+  }
+  return counts;
+}
+
+size_t countIptablesRuleLines(std::string_view lines) {
+  size_t count = 0;
+  for (size_t start = 0; start < lines.size();) {
+    if (lines.substr(start).starts_with("-A ")) ++count;
+    const size_t end = lines.find('\n', start);
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return count;
+}
+
 }  // namespace nicproxy

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "control/model.hpp"
@@ -79,5 +80,15 @@ std::string assembleIptablesRestore(const std::vector<const IptablesServiceRules
 std::string assembleIptablesOwnChainsRestore(const std::vector<const IptablesServiceRules*>& services,
                                              const std::vector<bool>& writeOwn,
                                              const std::vector<std::string>& staleChains);
+
+/// The rules ("-A" lines) per table in iptables-restore input, as kube-proxy counts them
+/// for kubeproxy_sync_proxy_rules_iptables_{total,last}{table}: chain declarations,
+/// deletions and COMMIT are not rules.
+struct IptablesRuleCounts {
+  size_t filter = 0, nat = 0;
+};
+IptablesRuleCounts countIptablesRules(std::string_view restoreInput);
+/// The "-A" lines of `lines` (one service's ownRules, say), whatever their table.
+size_t countIptablesRuleLines(std::string_view lines);
 
 }  // namespace nicproxy

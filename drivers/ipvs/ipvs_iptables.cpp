@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "control/proxy_metrics.hpp"
 #include "drivers/iptables/rules.hpp"
 #include "drivers/ipvs/ipvs_provider.hpp"
 
@@ -33,10 +34,12 @@ bool ipvsServiceIsOurs(const IpvsServiceKey& key, const std::set<Ipv4>& bound, c
   return local.contains(key.address) && key.port >= kNodePortMin && key.port <= kNodePortMax;
 }
 
-void writeIpvsIptables(Executor& executor, const IpvsIptablesOptions& options, const std::string& iptablesCommand) {
+void writeIpvsIptables(Executor& executor, const IpvsIptablesOptions& options, const std::string& iptablesCommand,
+                       ProxyMetrics* metrics) {
   const ExecResult restored =
       executor.run({iptablesCommand + "-restore", "-w", kXtablesWaitSeconds, "--noflush"},
                    renderIpvsIptables(options));
+  if (!restored.ok() && metrics != nullptr) metrics->iptablesRestoreFailures.Increment();
   if (!restored.ok()) throw std::runtime_error("iptables-restore (ipvs rules) failed: " + restored.failureText(3));
   for (const IpvsJump& jump : ipvsJumps(options.prefix)) {
     if (executor.run(jumpArgv(iptablesCommand, jump, "-C")).ok()) continue;

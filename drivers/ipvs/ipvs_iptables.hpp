@@ -11,6 +11,8 @@
 
 namespace nicproxy {
 
+class ProxyMetrics;  // control/proxy_metrics.hpp
+
 /// NodePorts nicproxy's IPVS services use on node addresses (kube-proxy's default
 /// service-node-port-range).
 inline constexpr uint16_t kNodePortMin = 30000;
@@ -22,7 +24,9 @@ bool ipvsServiceIsOurs(const IpvsServiceKey& key, const std::set<Ipv4>& bound, c
 
 /// Writes renderIpvsIptables(options) with `iptables-restore -w 5 --noflush` and inserts
 /// the missing jump rules. Throws with the command's error.
-void writeIpvsIptables(Executor& executor, const IpvsIptablesOptions& options, const std::string& iptablesCommand);
+/// A failed restore counts in `metrics` (may be null) as kube-proxy's IPVS mode counts it.
+void writeIpvsIptables(Executor& executor, const IpvsIptablesOptions& options, const std::string& iptablesCommand,
+                       ProxyMetrics* metrics = nullptr);
 
 /// Runs `ipset restore -exist` with `input`. Throws with the command's error.
 void runIpsetRestore(Executor& executor, const std::string& input, const std::string& ipsetCommand);

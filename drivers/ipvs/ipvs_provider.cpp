@@ -74,7 +74,7 @@ void IpvsProvider::prepareKernel() {
   link_.ensureDummy(options_.interfaceName);
   // The rules match the sets by name: the sets first.
   runIpsetRestore(executor_, renderIpsetCreate(options_.rules.prefix), options_.ipsetCommand);
-  writeIpvsIptables(executor_, options_.rules, options_.iptablesCommand);
+  writeIpvsIptables(executor_, options_.rules, options_.iptablesCommand, options_.metrics);
 }
 
 void IpvsProvider::sync(const ServiceTable& table, const ChangedPorts& changed, bool fullSync) {

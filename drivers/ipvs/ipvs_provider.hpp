@@ -26,6 +26,8 @@
 
 namespace nicproxy {
 
+class ProxyMetrics;  // control/proxy_metrics.hpp
+
 /// Writes a sysctl such as "net/ipv4/vs/conntrack"; throws with the path on failure.
 using SysctlWriter = std::function<void(const std::string& name, const std::string& value)>;
 void writeProcSysctl(const std::string& name, const std::string& value);
@@ -40,6 +42,8 @@ struct IpvsProviderOptions {
   std::string interfaceName = kIpvsDummyInterface;
   std::string iptablesCommand = "iptables";
   std::string ipsetCommand = "ipset";
+  /// kube-proxy's iptables restore failures (its IPVS mode counts them too); null: not recorded.
+  ProxyMetrics* metrics = nullptr;
 };
 
 class IpvsProvider : public Provider {

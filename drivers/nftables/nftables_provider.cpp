@@ -7,6 +7,7 @@
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include "control/proxy_metrics.hpp"
 #include "drivers/names.hpp"
 
 namespace nicproxy {
@@ -105,17 +106,22 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   if (!lastInput_.empty()) {
     const ExecResult result = executor_.run({"nft", "-f", "-"}, lastInput_);
     if (!result.ok()) {
+      countFailure(false);
       throw std::runtime_error("nft -f - failed: " + result.failureText(4));
     }
   }
   if (!deletions.empty()) {
     if (options_.deleteObjects) {
       if (const auto error = options_.deleteObjects(deletions)) {
+        countFailure(true);
         throw std::runtime_error("nftables deletions failed: " + *error);
       }
     } else {
       const ExecResult result = executor_.run({"nft", "-f", "-"}, deletions);
-      if (!result.ok()) throw std::runtime_error("nft -f - (deletions) failed: " + result.failureText(4));
+      if (!result.ok()) {
+        countFailure(true);
+        throw std::runtime_error("nft -f - (deletions) failed: " + result.failureText(4));
+      }
     }
   }
 
@@ -137,6 +143,13 @@ void NftablesProvider::sync(const ServiceTable& table, const ChangedPorts& chang
   needFullSync_ = false;
 }
 
+// kube-proxy's split: a transaction that failed is a sync failure; the removal of what
+// the services no longer use, which it also sends apart, is a cleanup failure.
+void NftablesProvider::countFailure(bool cleanup) {
+  if (options_.metrics == nullptr) return;
+  (cleanup ? options_.metrics->nftablesCleanupFailures : options_.metrics->nftablesSyncFailures).Increment();
+}
+
 NftTableObjects NftablesProvider::objectsInKernel() {
   NftTableObjects objects;
   // Per family, not per table: both succeed (and print nothing of ours) when the table
@@ -144,7 +157,10 @@ NftTableObjects NftablesProvider::objectsInKernel() {
   for (const std::vector<std::string>& argv : {std::vector<std::string>{"nft", "list", "chains", "ip"},
                                                 std::vector<std::string>{"nft", "-t", "list", "sets", "ip"}}) {
     const ExecResult result = executor_.run(argv);
-    if (!result.ok()) throw std::runtime_error(fmt::format("{} failed: {}", fmt::join(argv, " "), result.failureText(3)));
+    if (!result.ok()) {
+      countFailure(false);
+      throw std::runtime_error(fmt::format("{} failed: {}", fmt::join(argv, " "), result.failureText(3)));
+    }
     parseNftListing(result.out, options_.rules.table, objects);
   }
   return objects;

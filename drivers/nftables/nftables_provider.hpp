@@ -30,6 +30,8 @@
 
 namespace nicproxy {
 
+class ProxyMetrics;  // control/proxy_metrics.hpp
+
 struct NftablesProviderOptions {
   NftRulesOptions rules;
   std::vector<Ipv4Cidr> nodePortAddresses;
@@ -37,6 +39,8 @@ struct NftablesProviderOptions {
   /// Runs the `delete element|chain|set` lines of a partial sync; returns an error text
   /// or nullopt. Empty: they run as one more `nft -f -` through the Executor.
   std::function<std::optional<std::string>(const std::string&)> deleteObjects;
+  /// kube-proxy's nftables sync and cleanup failure counters; null: not recorded.
+  ProxyMetrics* metrics = nullptr;
 };
 
 class NftablesProvider : public Provider {
@@ -58,6 +62,7 @@ class NftablesProvider : public Provider {
 
  private:
   NftTableObjects objectsInKernel();
+  void countFailure(bool cleanup);
 
   Executor& executor_;
   NftablesProviderOptions options_;

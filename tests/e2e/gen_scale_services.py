@@ -2,10 +2,11 @@
 """Writes the services file of tests/e2e/dpdk_workers_test.sh (a Kubernetes List).
 
 Usage: gen_scale_services.py OUT [--sticky-endpoints be1,be2,be3] [--rst-endpoint beN]
-       [--udp-endpoint beN] [--storm-round N]
+       [--udp-endpoint beN] [--storm-round N] [--fillers N]
 Backends: be1 10.50.0.11 (nodeName node-a: this node), be2 10.50.0.12 and be3 10.50.0.13
 (node-b). --storm-round N flips be3 of "storm" between ready and terminating and adds
 N % 50 + 1 filler services, so that every round changes several service ports.
+--fillers N adds N filler services of 1 to 3 endpoints (scripts/bench_scrape.sh: 10,000).
 """
 import argparse
 import json
@@ -52,6 +53,7 @@ def main():
     ap.add_argument("--rst-endpoint", default="be2")
     ap.add_argument("--udp-endpoint", default="be2")
     ap.add_argument("--storm-round", type=int, default=0)
+    ap.add_argument("--fillers", type=int, default=0)
     a = ap.parse_args()
     all3 = ["be1", "be2", "be3"]
     items = [
@@ -72,8 +74,11 @@ def main():
     lb = items[8]
     lb["spec"]["type"] = "LoadBalancer"
     lb["status"] = {"loadBalancer": {"ingress": [{"ip": "10.50.0.60"}]}}
-    if a.storm_round:
-        for i in range(a.storm_round % 50 + 1):
+    fillers = a.storm_round % 50 + 1 if a.storm_round else 0
+    if a.fillers:
+        fillers = a.fillers
+    if fillers:
+        for i in range(fillers):
             name = f"filler-{i}"
             items.append(service(name, f"10.97.{i // 200}.{i % 200 + 1}", 80))
             items.append(slice_(name, all3[: (a.storm_round + i) % 3 + 1]))

@@ -19,6 +19,8 @@
 //   ApiSource.NodeAddressesAndZone
 //   ApiSource.NodeEligibility                  KEP-3836: ToBeDeletedByClusterAutoscaler taint, deletionTimestamp,
 //                                              deletion make the node not eligible; the listener hears each
+//   ApiSource.MetricsReadTheCountersAtScrapeTime  nicproxy_api_*{resource} (control/nicproxy_metrics)
+//                                              after 401s, a garbage line and a 410
 //   ApiSource.OversizeEventRelistsAndKeepsTheLastState  clientConnection.maxResponseBytes: an event over it
 //                                                       ends the watch, the list fails too, the old state
 //                                                       stays; once the object shrinks, it is picked up
@@ -38,7 +40,10 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <prometheus/text_serializer.h>
+
 #include "control/api_source.hpp"
+#include "control/nicproxy_metrics.hpp"
 #include "control/services_file.hpp"
 #include "tests/k8s_fake/fake_apiserver.hpp"
 #include "tests/k8s_fake/objects.hpp"
@@ -522,6 +527,52 @@ TEST_F(ApiSourceTest, OversizeEventRelistsAndKeepsTheLastState) {
   EXPECT_NE(log.str().find("is larger than 65536 bytes (clientConnection.maxResponseBytes) after decompression"),
             std::string::npos)
       << log.str();
+}
+
+// What Prometheus reads is what the reflectors counted, per resource, at the time of
+// the scrape: no copy is kept up to date on the side.
+TEST_F(ApiSourceTest, MetricsReadTheCountersAtScrapeTime) {
+  seed(2);
+  ApiSource& source = startSource("wrong-token-value");
+  const ApiSourceMetrics metrics(source.counters());
+  const auto scrape = [&metrics] { return prometheus::TextSerializer().Serialize(metrics.Collect()); };
+  const auto line = [](const char* name, const char* resource, uint64_t value) {
+    return std::string(name) + "{resource=\"" + resource + "\"} " + std::to_string(value) + "\n";
+  };
+  ASSERT_TRUE(eventually([&] { return source.counters().services.authFailures.load() >= 2; }));
+  EXPECT_EQ(scrape().find(line("nicproxy_api_lists_total", "services", 0)) != std::string::npos, true) << scrape();
+  server_->setToken("wrong-token-value");
+  ASSERT_TRUE(syncedWith(2));
+  ASSERT_TRUE(eventually([&] { return server_->openWatches("services") == 1; }));
+  server_->sendRaw("services", {"this is not an event\n"});
+  ASSERT_TRUE(eventually([&] { return source.counters().services.decodeErrors.load() == 1; }));
+  server_->failNextWatchWith410();
+  server_->closeWatches();
+  const auto& c = source.counters();
+  ASSERT_TRUE(eventually([&] { return c.services.relists.load() + c.endpointSlices.relists.load() + c.node.relists.load() == 1; }));
+  ASSERT_TRUE(eventually([&] { return server_->openWatches("services") == 1 && server_->openWatches("endpointslices") == 1; }));
+
+  const std::string text = scrape();
+  EXPECT_NE(text.find("# TYPE nicproxy_api_auth_failures_total counter\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(line("nicproxy_api_auth_failures_total", "services", c.services.authFailures.load())),
+            std::string::npos) << text;
+  EXPECT_NE(text.find(line("nicproxy_api_decode_failures_total", "services", 1)), std::string::npos) << text;
+  EXPECT_NE(text.find(line("nicproxy_api_decode_failures_total", "endpointslices", 0)), std::string::npos) << text;
+  EXPECT_NE(text.find(line("nicproxy_api_lists_total", "nodes", c.node.lists.load())), std::string::npos) << text;
+  const uint64_t relists = c.services.relists.load() + c.endpointSlices.relists.load() + c.node.relists.load();
+  EXPECT_EQ(relists, 1u);
+  for (const auto& [resource, counters] : {std::pair{"services", &c.services}, std::pair{"endpointslices", &c.endpointSlices}}) {
+    EXPECT_NE(text.find(line("nicproxy_api_relists_total", resource, counters->relists.load())), std::string::npos)
+        << text;
+    EXPECT_NE(text.find(line("nicproxy_api_watches_total", resource, counters->watches.load())), std::string::npos)
+        << text;
+  }
+  // One series per resource and name, whatever the number of objects.
+  size_t series = 0;
+  for (size_t at = text.find("\nnicproxy_api_"); at != std::string::npos; at = text.find("\nnicproxy_api_", at + 1)) {
+    ++series;
+  }
+  EXPECT_EQ(series, 11u * 3u) << text;
 }
 
 }  // namespace

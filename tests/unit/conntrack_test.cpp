@@ -18,6 +18,9 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <prometheus/registry.h>
+
+#include "control/proxy_metrics.hpp"
 #include "drivers/conntrack.hpp"
 #include "drivers/conntrack_provider.hpp"
 #include "kernel_fixtures.hpp"
@@ -191,9 +194,12 @@ class ConntrackProviderTest : public ::testing::Test {
     ConntrackCleanupOptions options;
     options.localAddresses = [] { return std::vector<Ipv4>{ip("192.168.0.2"), ip("10.9.9.9")}; };
     options.nodePortAddresses = {cidr("192.168.0.0/24")};  // 10.9.9.9 has no node ports
+    options.metrics = &metrics_;
     provider_ = std::make_unique<ConntrackCleanupProvider>(std::move(rules), std::move(table), options);
   }
 
+  prometheus::Registry registry_;
+  ProxyMetrics metrics_{registry_};
   std::vector<std::string> journal_;
   FakeRules* rules_ = nullptr;
   FakeConntrackTable* table_ = nullptr;
@@ -283,6 +289,27 @@ TEST_F(ConntrackProviderTest, ConntrackFailuresAreLoggedOnceAndNeverFailTheSync)
   EXPECT_EQ(count("load nf_conntrack_netlink"), 1u) << text;
   EXPECT_EQ(provider_->counts().failures, 4u);
   EXPECT_EQ(table_->entries.size(), 1u);
+}
+
+// kube-proxy's kubeproxy_conntrack_reconciler_*: one observation per round that dumped
+// the table, the entries deleted added up; a failed dump is no round.
+TEST_F(ConntrackProviderTest, ReconcilerMetricsCountRoundsAndDeletions) {
+  const auto reconciles = [this] { return metrics_.conntrackReconcileDuration.Collect().histogram.sample_count; };
+  const auto dns = dnsPort({endpoint("10.180.0.1", 53), endpoint("10.180.0.2", 53)});
+  table_->entries = {entry("172.30.0.10", 53, "10.180.0.1", 1), entry("172.30.0.10", 53, "10.180.0.1", 2),
+                     entry("172.30.0.10", 53, "10.180.0.9", 3)};
+  provider_->sync(tableOf({dns}), {}, true);  // the reconciler finds the entry to 10.180.0.9
+  EXPECT_EQ(reconciles(), 1u);
+  EXPECT_EQ(metrics_.conntrackReconcileDeleted.Value(), 1);
+  provider_->sync(tableOf({dnsPort({endpoint("10.180.0.2", 53)})}, 2), {dns.name}, false);
+  EXPECT_EQ(reconciles(), 2u);
+  EXPECT_EQ(metrics_.conntrackReconcileDeleted.Value(), 3);
+  provider_->sync(tableOf({dnsPort({endpoint("10.180.0.2", 53)})}, 3), {}, false);  // nothing to look for
+  EXPECT_EQ(reconciles(), 2u);
+  table_->listError = EPERM;
+  provider_->sync(tableOf({dnsPort({endpoint("10.180.0.2", 53)})}, 4), {}, true);
+  EXPECT_EQ(reconciles(), 2u);
+  EXPECT_EQ(metrics_.conntrackReconcileDeleted.Value(), 3);
 }
 
 }  // namespace

@@ -177,7 +177,7 @@ if [[ $run_e2e -eq 1 && $run_nodpdk -eq 1 ]]; then
         nodpdk_bin=${BUILD_DIR}-nodpdk/daemon/nicproxy
         [[ $nodpdk_bin == /* ]] || nodpdk_bin=$PWD/$nodpdk_bin
         for t in kernel_proxy_test kernel_k8s_test reload_test signals_test validate_test systemd_notify_test \
-            health_test hc_nodeport_test; do
+            health_test hc_nodeport_test kernel_metrics_test; do
             run_e2e "e2e-nodpdk/$t" "tests/e2e/$t.sh" NICPROXY="$nodpdk_bin"
         done
     else

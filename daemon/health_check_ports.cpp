@@ -1,13 +1,6 @@
 #include "daemon/health_check_ports.hpp"
 
-#include <sys/socket.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <condition_variable>
-#include <cstring>
-#include <mutex>
-#include <thread>
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
@@ -15,6 +8,7 @@
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon/http_listener.hpp"
 #include "drivers/local_addresses.hpp"
 
 namespace nicproxy {
@@ -51,111 +45,30 @@ class InlineTaskQueue : public httplib::TaskQueue {
   void shutdown() override {}
 };
 
+// One address:port of one Service: every method and path get `handler`.
+std::unique_ptr<httplib::Server> healthCheckServer(const httplib::Server::Handler& handler) {
+  auto server = std::make_unique<httplib::Server>();
+  // Connections are served on the accepting thread, one at a time, not by httplib's pool
+  // of eight workers: probes are rare and tiny, and there may be many Services.
+  server->new_task_queue = [] { return new InlineTaskQueue; };
+  // Bound how long a retired server's thread lives on for a connection a client keeps open.
+  server->set_keep_alive_timeout(1);
+  server->set_read_timeout(std::chrono::seconds(2));
+  for (auto route : {&httplib::Server::Get, &httplib::Server::Post, &httplib::Server::Put,
+                     &httplib::Server::Patch, &httplib::Server::Delete, &httplib::Server::Options}) {
+    (*server.*route)(".*", handler);  // kube-proxy answers every method and path alike
+  }
+  return server;
+}
+
 }  // namespace
-
-// One address:port of one Service: a cpp-httplib server on its own thread, which binds,
-// and on failure logs and tries again every retryInterval until stopped.
-class HealthCheckPorts::Listener {
- public:
-  Listener(std::string host, uint16_t port, std::string service, std::chrono::milliseconds retryInterval,
-           httplib::Server::Handler handler)
-      : host_(std::move(host)), port_(port), service_(std::move(service)), retryInterval_(retryInterval) {
-    // httplib's default sets SO_REUSEPORT, with which a second process (a second nicproxy)
-    // would silently share the port; SO_REUSEADDR alone is what kube-proxy's listeners have.
-    server_.set_socket_options([](int fd) {
-      const int yes = 1;
-      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    });
-    // Connections are served on the accepting thread, one at a time, not by httplib's pool
-    // of eight workers: probes are rare and tiny, and there may be many Services.
-    server_.new_task_queue = [] { return new InlineTaskQueue; };
-    // Bound how long stop() waits for a connection a client keeps open.
-    server_.set_keep_alive_timeout(1);
-    server_.set_read_timeout(std::chrono::seconds(2));
-    for (auto route : {&httplib::Server::Get, &httplib::Server::Post, &httplib::Server::Put,
-                       &httplib::Server::Patch, &httplib::Server::Delete, &httplib::Server::Options}) {
-      (server_.*route)(".*", handler);  // kube-proxy answers every method and path alike
-    }
-    thread_ = std::thread([this] { run(); });
-  }
-
-  ~Listener() {
-    stop();
-    thread_.join();
-  }
-
-  /// Closes the listening socket now; the thread ends once open connections are done.
-  void stop() {
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return;
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    // httplib's stop() does nothing until listen_after_bind() has marked the server
-    // running, which follows a successful bind within microseconds: wait for either.
-    while (!done_.load() && !server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (!done_.load()) server_.stop();
-  }
-
-  bool done() const { return done_.load(); }
-
- private:
-  std::string address() const { return fmt::format("{}:{}", host_, port_); }
-
-  void run() {
-    int lastError = 0;
-    for (;;) {
-      bool bound = false;
-      int error = 0;
-      {
-        std::lock_guard lock(mutex_);
-        if (stopping_) break;
-        errno = 0;
-        bound = server_.bind_to_port(host_, port_);
-        error = errno;
-      }
-      if (bound) {
-        if (lastError != 0) spdlog::info("health check of Service {}: serving {} now", service_, address());
-        lastError = 0;
-        server_.listen_after_bind();  // until stop()
-        if (stopped()) break;
-        spdlog::error("health check of Service {}: {} stopped accepting; opening it again", service_, address());
-      } else if (error != lastError) {
-        // kube-proxy's "Failed to start healthcheck"; logged again only when the reason changes.
-        spdlog::error("health check of Service {}: cannot listen on {}: {}; trying again every {} ms", service_,
-                      address(), error != 0 ? std::strerror(error) : "bind failed", retryInterval_.count());
-        lastError = error != 0 ? error : -1;
-      }
-      std::unique_lock lock(mutex_);
-      if (wake_.wait_for(lock, retryInterval_, [this] { return stopping_; })) break;
-    }
-    done_.store(true);
-  }
-
-  bool stopped() {
-    std::lock_guard lock(mutex_);
-    return stopping_;
-  }
-
-  const std::string host_;
-  const uint16_t port_;
-  const std::string service_;
-  const std::chrono::milliseconds retryInterval_;
-  httplib::Server server_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;  // guarded by mutex_
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
 
 struct HealthCheckPorts::Instance {
   uint16_t port = 0;
   // Shared with the handlers, which may still answer a last request while a retired
   // listener winds down after its Instance is gone.
   std::shared_ptr<std::atomic<int>> localEndpoints = std::make_shared<std::atomic<int>>(0);
-  std::vector<std::unique_ptr<Listener>> listeners;
+  std::vector<std::unique_ptr<HttpListener>> listeners;
 };
 
 HealthCheckPorts::HealthCheckPorts(Options options) : options_(std::move(options)) {
@@ -165,9 +78,9 @@ HealthCheckPorts::HealthCheckPorts(Options options) : options_(std::move(options
 HealthCheckPorts::~HealthCheckPorts() {
   // Close every socket first, then join: stopping them one by one would wait for each.
   for (auto& [key, instance] : instances_) {
-    for (auto& listener : instance->listeners) listener->stop();
+    for (auto& listener : instance->listeners) listener->requestStop();
   }
-  for (auto& listener : retired_) listener->stop();
+  for (auto& listener : retired_) listener->requestStop();
 }
 
 std::vector<std::string> HealthCheckPorts::listenHosts() {
@@ -202,21 +115,23 @@ std::unique_ptr<HealthCheckPorts::Instance> HealthCheckPorts::open(const k8s::Ob
   };
   for (const std::string& host : listenHosts()) {
     spdlog::info("health check of Service {}: opening {}:{}", name, host, port);
-    instance->listeners.push_back(
-        std::make_unique<Listener>(host, port, name, options_.retryInterval, handler));
+    instance->listeners.push_back(std::make_unique<HttpListener>("health check of Service " + name, BindAddress{host, port},
+                                                                 healthCheckServer(handler), options_.retryInterval));
   }
   return instance;
 }
 
 void HealthCheckPorts::retire(std::unique_ptr<Instance> instance) {
   for (auto& listener : instance->listeners) {
-    listener->stop();
+    // Closes the socket now; the thread ends in a later sync's reapRetired(), once a
+    // connection a client keeps open is done, so that this sync does not wait for it.
+    listener->requestStop();
     retired_.push_back(std::move(listener));
   }
 }
 
 void HealthCheckPorts::reapRetired() {
-  std::erase_if(retired_, [](const std::unique_ptr<Listener>& listener) { return listener->done(); });
+  std::erase_if(retired_, [](const std::unique_ptr<HttpListener>& listener) { return listener->finished(); });
 }
 
 void HealthCheckPorts::sync(const ServiceTable& table, const ChangedPorts&, bool) {

@@ -15,7 +15,8 @@
 // the count is not 0 and the proxy is healthy, else 503.
 //
 // A port that cannot be opened (in use) never fails the sync: it is logged with the address
-// and the reason and tried again every retryInterval until it opens or its Service goes.
+// and the reason and tried again every retryInterval until it opens or its Service goes
+// (daemon/http_listener.hpp, which also keeps a second owner from sharing the port).
 //
 // Threads: sync() runs on the control thread; each server has one thread, which accepts
 // and answers one connection at a time. Handlers read only an atomic count and the
@@ -36,6 +37,8 @@
 #include "control/provider.hpp"
 
 namespace nicproxy {
+
+class HttpListener;
 
 /// What one Service's health-check node port answers with.
 struct ServiceHealthCheck {
@@ -79,7 +82,6 @@ class HealthCheckPorts : public Provider {
   std::map<k8s::ObjectKey, uint16_t> ports() const;
 
  private:
-  class Listener;
   struct Instance;
 
   std::vector<std::string> listenHosts();
@@ -90,7 +92,7 @@ class HealthCheckPorts : public Provider {
 
   Options options_;
   std::map<k8s::ObjectKey, std::unique_ptr<Instance>> instances_;
-  std::vector<std::unique_ptr<Listener>> retired_;  // stopping; joined once their thread is done
+  std::vector<std::unique_ptr<HttpListener>> retired_;  // stopping; joined once their thread is done
   std::set<k8s::ObjectKey> warnedWithoutPort_;
 };
 

@@ -2,10 +2,7 @@
 
 #include <httplib.h>
 
-#include <cerrno>
-#include <cstring>
 #include <ctime>
-#include <stdexcept>
 
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
@@ -16,29 +13,7 @@ namespace nicproxy {
 
 namespace {
 
-constexpr std::chrono::seconds kBindRetry{5};  // kube-proxy retries its health server this often
-
 const char* boolText(bool value) { return value ? "true" : "false"; }
-
-// "IP:port" or "[IPv6]:port" into host and port; throws naming the address.
-std::pair<std::string, int> splitHostPort(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
-    throw std::invalid_argument("healthzBindAddress " + address + ": not IP:port");
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  int port = -1;
-  try {
-    size_t used = 0;
-    port = std::stoi(address.substr(colon + 1), &used);
-    if (used != address.size() - colon - 1) port = -1;
-  } catch (const std::exception&) {
-    port = -1;
-  }
-  if (port < 0 || port > 65535) throw std::invalid_argument("healthzBindAddress " + address + ": bad port");
-  return {host, port};
-}
 
 // kube-proxy answers a healthy probe with lastUpdated = currentTime (what older releases
 // meant by it), an unhealthy one with the time of the last completed sync.
@@ -86,9 +61,13 @@ HealthAnswer livezAnswer(const ProxierHealth::Status& status, ProxierHealth::Clo
                                                   lastUpdatedText(status, status.healthy, now), goTimeString(now))};
 }
 
-HealthServer::HealthServer(std::string bindAddress, ProxierHealth& health, ProxyMetrics* metrics)
-    : address_(std::move(bindAddress)), health_(health), metrics_(metrics), server_(std::make_unique<httplib::Server>()) {
-  std::tie(host_, port_) = splitHostPort(address_);
+HealthServer::HealthServer(BindAddress address, ProxierHealth& health, ProxyMetrics* metrics,
+                           std::chrono::milliseconds bindRetry)
+    : address_(std::move(address)),
+      bindRetry_(bindRetry),
+      health_(health),
+      metrics_(metrics),
+      server_(std::make_unique<httplib::Server>()) {
   server_->new_task_queue = [] { return new httplib::ThreadPool(2); };  // probes are few and cheap
   server_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
     const auto now = ProxierHealth::Clock::now();
@@ -115,61 +94,12 @@ HealthServer::HealthServer(std::string bindAddress, ProxierHealth& health, Proxy
 HealthServer::~HealthServer() { stop(); }
 
 void HealthServer::start() {
-  if (thread_.joinable()) return;
-  thread_ = std::thread([this] { run(); });
+  if (listener_ || !server_) return;  // serving already, or stopped for good
+  spdlog::info("/healthz and /livez: health timeout {} s", health_.healthTimeout().count() / 1000.0);
+  listener_ = std::make_unique<HttpListener>("/healthz and /livez server", address_, std::move(server_), bindRetry_);
 }
 
-void HealthServer::run() {
-  std::string lastError;
-  while (true) {
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) break;
-    }
-    errno = 0;
-    const int port = port_ == 0 ? server_->bind_to_any_port(host_) : (server_->bind_to_port(host_, port_) ? port_ : -1);
-    if (port > 0) {
-      boundPort_.store(port);
-      spdlog::info("serving /healthz and /livez on {}:{} (health timeout {} s)", host_, port,
-                   health_.healthTimeout().count() / 1000.0);
-      lastError.clear();
-      server_->listen_after_bind();  // until stop()
-      std::lock_guard lock(mutex_);
-      if (stopping_) break;
-      spdlog::error("the /healthz server on {} stopped; starting it again in {} s", address_, kBindRetry.count());
-    } else {
-      const std::string error = errno != 0 ? std::strerror(errno) : "cannot bind";
-      // Once per distinct reason: a port held for hours must not flood the log.
-      if (error != lastError) {
-        spdlog::error("cannot serve /healthz and /livez on {}: {}; retrying every {} s", address_, error,
-                      kBindRetry.count());
-        lastError = error;
-      }
-    }
-    std::unique_lock lock(mutex_);
-    wake_.wait_for(lock, kBindRetry, [this] { return stopping_; });
-  }
-  finished_.store(true);
-}
-
-void HealthServer::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (!thread_.joinable()) return;
-  // cpp-httplib's stop() only ends a server that already listens: the thread may be
-  // between its bind and its listen, so wait for one or the other.
-  while (!finished_.load()) {
-    if (server_->is_running()) {
-      server_->stop();
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  thread_.join();
-}
+void HealthServer::stop() { listener_.reset(); }
 
 void HealthServer::logChange(const ProxierHealth::Status& status) {
   std::string problems;

@@ -10,18 +10,17 @@
 // healthy (kube-proxy keeps that for older clients), the last completed sync otherwise.
 // Each answer counts in kubeproxy_proxy_healthz_total{code} / kubeproxy_proxy_livez_total{code}.
 //
-// cpp-httplib on a thread of its own (two worker threads). A failure to bind is logged
-// with the address and the reason and retried every 5 s, never fatal, as kube-proxy
-// does. stop() (or the destructor) joins before the ProxierHealth may go.
-#include <atomic>
+// cpp-httplib on a thread of its own (two worker threads), run by daemon/http_listener: a
+// failure to bind is logged with the address and the reason and retried every 5 s, never
+// fatal, as kube-proxy does. stop() (or the destructor) joins before the ProxierHealth may go.
 #include <chrono>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
+#include "control/bind_address.hpp"
 #include "control/proxier_health.hpp"
+#include "daemon/http_listener.hpp"
 
 namespace httplib {
 class Server;
@@ -44,33 +43,30 @@ std::string goTimeString(ProxierHealth::Clock::time_point time);
 
 class HealthServer {
  public:
-  /// `bindAddress`: "IP:port" ("[IPv6]:port"); port 0 picks a free one (tests). `metrics`
-  /// may be null. Nothing is served before start().
-  HealthServer(std::string bindAddress, ProxierHealth& health, ProxyMetrics* metrics);
+  /// `address`: healthzBindAddress as parseBindAddress reads it; port 0 picks a free one
+  /// (tests). `metrics` may be null. Nothing is served before start(). `bindRetry`: shorter
+  /// in unit tests only.
+  HealthServer(BindAddress address, ProxierHealth& health, ProxyMetrics* metrics,
+               std::chrono::milliseconds bindRetry = HttpListener::kBindRetry);
   ~HealthServer();
   HealthServer(const HealthServer&) = delete;
   HealthServer& operator=(const HealthServer&) = delete;
 
   void start();
   void stop();
-  /// The port bound, 0 until the first bind succeeded.
-  int port() const { return boundPort_.load(); }
+  /// The port bound, 0 while not bound.
+  int port() const { return listener_ ? listener_->port() : 0; }
 
  private:
-  void run();
   void logChange(const ProxierHealth::Status& status);  // once per change, not per probe
 
-  std::string address_, host_;
-  int port_ = 0;
+  BindAddress address_;
+  std::chrono::milliseconds bindRetry_;
   ProxierHealth& health_;
   ProxyMetrics* metrics_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  std::atomic<int> boundPort_{0};
-  std::atomic<bool> finished_{false};
-  std::mutex mutex_;  // guards stopping_, lastProblems_
-  std::condition_variable wake_;
-  bool stopping_ = false;
+  std::unique_ptr<httplib::Server> server_;    // handed to listener_ by start()
+  std::unique_ptr<HttpListener> listener_;     // set by start(), reset by stop()
+  std::mutex mutex_;                           // guards lastProblems_
   std::string lastProblems_;  // the problems last logged ("" when healthy)
 };
 

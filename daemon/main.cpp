@@ -158,16 +158,19 @@ int main(int argc, char** argv) {
   nicproxy::ProxierHealth health(nicproxy::healthTimeoutFor(*result.config));
   observability.health = &health;
   hooks.health = &health;
-  std::optional<nicproxy::HealthServer> healthServer;
-  if (!result.config->healthzBindAddress.empty()) {
-    try {
-      healthServer.emplace(result.config->healthzBindAddress, health, observability.metrics);
-    } catch (const std::invalid_argument& e) {
-      spdlog::error("{}: {}", configPath, e.what());
-      return 1;
-    }
-    healthServer->start();
+  // An empty healthzBindAddress is kube-proxy's zero value: its default, 0.0.0.0:10256.
+  std::string healthzAddressError;
+  const auto healthzAddress =
+      result.config->healthzBindAddress.empty()
+          ? std::optional(nicproxy::BindAddress{"0.0.0.0", nicproxy::kDefaultHealthzPort})
+          : nicproxy::parseBindAddress(result.config->healthzBindAddress, nicproxy::kDefaultHealthzPort,
+                                       healthzAddressError);
+  if (!healthzAddress) {
+    spdlog::error("healthzBindAddress: {}", healthzAddressError);
+    return 1;
   }
+  nicproxy::HealthServer healthServer(*healthzAddress, health, observability.metrics);
+  healthServer.start();
   // The health-check node ports of LoadBalancer Services with eTP Local (issue 12): a
   // companion provider, synced after the mode's own; on the kernel's addresses in every
   // mode (docs/health-check-node-ports.md). Their serviceProxyHealthy is /healthz's verdict

@@ -184,14 +184,14 @@ if ! grep -qs "kernel proxy ready" "$WORK/nicproxy.log"; then
 fi
 
 # 1. Served once the port is free (the next retry, 5 s at most).
-bind_error=$(grep -m1 'cannot serve /healthz' "$WORK/nicproxy.log")
+bind_error=$(grep -m1 '/livez server cannot listen' "$WORK/nicproxy.log")
 kill "$PORT_HOLDER_PID" 2>/dev/null
 wait "$PORT_HOLDER_PID" 2>/dev/null
 PORT_HOLDER_PID=""
 freed=$SECONDS
 wait_code healthz 200 10
 REASON="log: '$bind_error'; $REASON after $((SECONDS - freed)) s"
-check "${CHECKS[0]}" eval '[[ $bind_error == *"cannot serve /healthz and /livez on 0.0.0.0:10256: Address already in use; retrying every 5 s" ]] &&
+check "${CHECKS[0]}" eval '[[ $bind_error == *"/healthz and /livez server cannot listen on 0.0.0.0:10256: Address already in use; retrying every 5 s" ]] &&
     [[ $CODE == 200 ]] && kill -0 "$NP_PID"'
 
 # 2-3. Serving.

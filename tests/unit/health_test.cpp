@@ -10,6 +10,7 @@
 //   HealthServer.ServesHealthzAndLivez              real HTTP: codes, headers, 404, kubeproxy_proxy_*_total
 //   HealthServer.PortInUseIsRetried                 bind failure logged, served once the port is free
 //   HealthServer.StopWhileRetryingReturnsAtOnce     stop() does not wait out the 5 s retry
+//   HealthServer.SecondServerDoesNotSharePort       no SO_REUSEPORT: a second nicproxy cannot take probes
 #include <gtest/gtest.h>
 
 #include <httplib.h>
@@ -153,7 +154,7 @@ TEST(HealthServer, ServesHealthzAndLivez) {
   ProxyMetrics metrics(registry);
   ProxierHealth health(1h);
   health.updated(Clock::now());
-  HealthServer server("127.0.0.1:0", health, &metrics);
+  HealthServer server({"127.0.0.1", 0}, health, &metrics);
   server.start();
   const int port = waitForPort(server);
   ASSERT_GT(port, 0);
@@ -224,11 +225,11 @@ TEST(HealthServer, PortInUseIsRetried) {
   auto holder = std::make_unique<PortHolder>();
   const int port = holder->port();
   ProxierHealth health(1h);
-  HealthServer server("127.0.0.1:" + std::to_string(port), health, nullptr);
+  HealthServer server({"127.0.0.1", static_cast<uint16_t>(port)}, health, nullptr);
   server.start();
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(server.port(), 0);
-  const std::string expected = "cannot serve /healthz and /livez on 127.0.0.1:" + std::to_string(port) +
+  const std::string expected = "/healthz and /livez server cannot listen on 127.0.0.1:" + std::to_string(port) +
                                ": Address already in use; retrying every 5 s";
   EXPECT_NE(log.str().find(expected), std::string::npos) << log.str();
   holder.reset();  // the port is free: served within the next retry
@@ -243,12 +244,34 @@ TEST(HealthServer, PortInUseIsRetried) {
 TEST(HealthServer, StopWhileRetryingReturnsAtOnce) {
   PortHolder holder;
   ProxierHealth health(1h);
-  HealthServer server("127.0.0.1:" + std::to_string(holder.port()), health, nullptr);
+  HealthServer server({"127.0.0.1", static_cast<uint16_t>(holder.port())}, health, nullptr);
   server.start();
   std::this_thread::sleep_for(100ms);
   const auto before = std::chrono::steady_clock::now();
   server.stop();
   EXPECT_LT(std::chrono::steady_clock::now() - before, 2s);
+}
+
+// A second server on the same address:port (a second nicproxy on the node) must fail to
+// bind, not share the port: the kernel would hand it half the probes, here answered 503.
+TEST(HealthServer, SecondServerDoesNotSharePort) {
+  ProxierHealth health(1h);
+  HealthServer first({"127.0.0.1", 0}, health, nullptr);
+  first.start();
+  const int port = waitForPort(first);
+  ASSERT_GT(port, 0);
+  ProxierHealth ineligible(1h);
+  ineligible.setNodeEligible(false);
+  HealthServer second({"127.0.0.1", static_cast<uint16_t>(port)}, ineligible, nullptr, 50ms);
+  second.start();
+  std::this_thread::sleep_for(200ms);  // a few attempts
+  EXPECT_EQ(second.port(), 0);
+  for (int i = 0; i < 20; ++i) {
+    httplib::Client client("127.0.0.1", port);  // a new connection each time
+    const auto res = client.Get("/healthz");
+    ASSERT_TRUE(res) << "probe " << i;
+    ASSERT_EQ(res->status, 200) << "probe " << i;
+  }
 }
 
 }  // namespace

@@ -106,6 +106,24 @@ TEST(MetricsServer, StopsCleanlyWhileRetrying) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);  // not the 5 s retry wait
 }
 
+// A second server on the same address:port (a second nicproxy on the node) must fail to
+// bind, not share the port: the kernel would hand it half the scrapes.
+TEST(MetricsServer, SecondServerDoesNotSharePort) {
+  prometheus::Registry registry;
+  const uint16_t port = freePort();
+  const MetricsServer first({"127.0.0.1", port}, {&registry}, "nftables");
+  ASSERT_TRUE(waitBound(first));
+  const MetricsServer second({"127.0.0.1", port}, {&registry}, "iptables", 50ms);
+  std::this_thread::sleep_for(200ms);  // a few attempts
+  EXPECT_FALSE(second.bound());
+  for (int i = 0; i < 20; ++i) {
+    httplib::Client client("127.0.0.1", port);  // a new connection each time
+    const auto response = client.Get("/proxyMode");
+    ASSERT_TRUE(response) << "scrape " << i;
+    ASSERT_EQ(response->body, "nftables") << "scrape " << i;
+  }
+}
+
 struct FixedFamily : prometheus::Collectable {
   std::string name;
   explicit FixedFamily(std::string n) : name(std::move(n)) {}

@@ -16,8 +16,12 @@
 # change turns both 503 after the timeout while web still answers (the data path keeps
 # forwarding); 200 again once the lock goes; the ToBeDeletedByClusterAutoscaler taint
 # turns /healthz 503 (nodeEligible false) while /livez stays 200 and web still answers;
+# a hung worker: its lcore's thread stopped alone with ptrace (hold_thread.py) for longer
+# than the 5 s stall limit turns /livez and /healthz 503 while the HTTP thread answers, the
+# log names the worker and lcore, and both are 200 again (and web answers) once released;
 # SIGTERM exits 0.
 set -uo pipefail
+shopt -s extglob
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=SCRIPTDIR/../../scripts/netns_topology.sh
@@ -35,12 +39,16 @@ WORK=$(mktemp -d /tmp/nicproxy-health-dpdk.XXXXXX)
 LOG=$WORK/nicproxy.log
 FAKE_PID=""
 HOLDER_PID=""
+TRACER_PID=""
 
 CHECKS=(
     "dpdk: /healthz and /livez answer 200 once the data path is ready"
     "dpdk: web's ClusterIP answers through the data path"
     "dpdk: a change whose kernel-fallback sync is blocked: /healthz and /livez 503 after the 4 s timeout, web still answers"
     "dpdk: the lock released: /healthz and /livez 200 again"
+    "dpdk: the worker lcore's thread held with ptrace past the 5 s stall limit: /livez and /healthz 503 while the HTTP thread answers"
+    "dpdk: the log names the stalled worker and its lcore"
+    "dpdk: the worker released: /livez and /healthz 200 again, the thread untraced, web answers through the data path"
     "dpdk: the Node tainted ToBeDeletedByClusterAutoscaler: /healthz 503 nodeEligible false, /livez 200, web still answers"
     "dpdk: SIGTERM: exit 0, port 10256 closed"
 )
@@ -52,7 +60,16 @@ stop_holder() {
     wait "$HOLDER_PID" 2>/dev/null
     HOLDER_PID=""
 }
+# The tracer detaches on SIGTERM (a finally block); were it gone already, the kernel has
+# detached it. Either way the worker thread runs again before nicproxy is stopped.
+stop_tracer() {
+    [[ -n $TRACER_PID ]] || return 0
+    kill "$TRACER_PID" 2>/dev/null
+    wait "$TRACER_PID" 2>/dev/null
+    TRACER_PID=""
+}
 e2e_before_cleanup() {
+    stop_tracer
     h_stop_nicproxy
     h_stop_backends
     stop_fake_api
@@ -180,6 +197,52 @@ livez=$CODE
 REASON="/healthz $healthz, /livez $livez ($BODY)"
 check "${CHECKS[3]}" eval '[[ $healthz == 200 && $livez == 200 ]]'
 
+# A hung worker: stop the worker lcore's thread alone (hold_thread.py: ptrace, so that the
+# HTTP threads keep answering) for longer than the 5 s stall limit of the liveness check.
+# EAL names a worker lcore's thread rte-worker-LCORE (Debian's 22.11; some releases say
+# lcore-worker-LCORE).
+WORKER_TID=""
+for task in /proc/"$H_NICPROXY_PID"/task/*; do
+    if [[ $(cat "$task/comm" 2>/dev/null) == @(rte|lcore)-worker-+([0-9]) ]]; then
+        WORKER_TID=${task##*/}
+        WORKER_COMM=$(cat "$task/comm")
+        break
+    fi
+done
+if [[ -z $WORKER_TID ]]; then
+    fail_all_from "no rte-worker-* or lcore-worker-* thread in /proc/$H_NICPROXY_PID/task: $(cat /proc/"$H_NICPROXY_PID"/task/*/comm | tr '\n' ' ')" 4
+    exit 1
+fi
+WORKER_LCORE=${WORKER_COMM##*-}
+python3 "$ROOT/tests/e2e/hold_thread.py" "$WORKER_TID" 12 >"$WORK/tracer.out" 2>&1 &
+TRACER_PID=$!
+for _ in $(seq 50); do
+    grep -q '^stopped' "$WORK/tracer.out" && break
+    sleep 0.1
+done
+held=$SECONDS
+stopped_state=$(awk '/^State:/ {print $2}' "/proc/$H_NICPROXY_PID/task/$WORKER_TID/status" 2>/dev/null)
+wait_code livez 503 11
+livez=$CODE
+livez_body=$BODY
+took=$((SECONDS - held))
+probe healthz
+healthz=$CODE
+REASON="thread $WORKER_TID ($WORKER_COMM) state $stopped_state, tracer: $(tr '\n' ' ' <"$WORK/tracer.out"); /livez $livez after ${took} s ($livez_body), /healthz $healthz"
+check "${CHECKS[4]}" eval '[[ $stopped_state == t && $livez == 503 && $healthz == 503 ]] && ((took >= 5))'
+REASON="no 'answer 503: data path stalled: worker 0 on lcore $WORKER_LCORE' in the log; tail: $(tail -n 3 "$LOG" | tr '\n' '|')"
+check "${CHECKS[5]}" grep -q "answer 503: data path stalled: worker 0 on lcore $WORKER_LCORE has not looped" "$LOG"
+wait "$TRACER_PID"
+tracer_rc=$?
+TRACER_PID=""
+tracer_pid_of_thread=$(awk '/^TracerPid:/ {print $2}' "/proc/$H_NICPROXY_PID/task/$WORKER_TID/status" 2>/dev/null)
+wait_code livez 200 10
+livez=$CODE
+probe healthz
+healthz=$CODE
+REASON="tracer exit $tracer_rc ($(tr '\n' ' ' <"$WORK/tracer.out")), TracerPid $tracer_pid_of_thread, /livez $livez ($BODY), /healthz $healthz"
+check "${CHECKS[6]}" eval '[[ $tracer_rc == 0 && $tracer_pid_of_thread == 0 && $livez == 200 && $healthz == 200 ]] && grep -q "^released" "$WORK/tracer.out" && web_answers'
+
 fake "apply?resource=nodes" "$(node_json '{"taints":[{"key":"ToBeDeletedByClusterAutoscaler","value":"1714557600","effect":"NoSchedule"}]}')"
 wait_code healthz 503 10
 healthz=$CODE
@@ -187,12 +250,12 @@ eligible=$(jq -r .nodeEligible <<<"$BODY" 2>/dev/null)
 probe livez
 livez=$CODE
 REASON="/healthz $healthz nodeEligible $eligible, /livez $livez"
-check "${CHECKS[4]}" eval '[[ $healthz == 503 && $eligible == false && $livez == 200 ]] && web_answers'
+check "${CHECKS[7]}" eval '[[ $healthz == 503 && $eligible == false && $livez == 200 ]] && web_answers'
 
 h_stop_nicproxy TERM 15
 ip netns exec "$NODE_NS" curl -sS --max-time 2 -o /dev/null http://127.0.0.1:10256/livez 2>/dev/null
 curl_rc=$?
 REASON="exit $H_NICPROXY_RC, curl exit $curl_rc (7: refused)"
-check "${CHECKS[5]}" eval '[[ $H_NICPROXY_RC == 0 && $curl_rc == 7 ]]'
+check "${CHECKS[8]}" eval '[[ $H_NICPROXY_RC == 0 && $curl_rc == 7 ]]'
 
 [[ $FAILED -eq 0 ]]

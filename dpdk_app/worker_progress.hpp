@@ -60,9 +60,11 @@ class WorkerProgress {
       }
       const auto still = std::chrono::duration_cast<std::chrono::milliseconds>(now - s.changedAt);
       if (still <= stallAfter_) continue;
+      // The same words for as long as the same stall lasts (no elapsed time in them): the
+      // health server logs each new text, and a probe every few seconds must not add a line.
       stalled += (stalled.empty() ? "" : "; ") + std::string("worker ") + std::to_string(s.watched.worker) +
-                 " on lcore " + std::to_string(s.watched.lcore) + " has not looped for " +
-                 std::to_string(still.count()) + " ms (" + std::to_string(loops) + " loops)";
+                 " on lcore " + std::to_string(s.watched.lcore) + " has not looped for more than " +
+                 std::to_string(stallAfter_.count()) + " ms (stuck at " + std::to_string(loops) + " loops)";
     }
     if (stalled.empty()) return std::nullopt;
     return "data path stalled: " + stalled;

@@ -202,7 +202,11 @@ else
     done
     # Each request is at least 5 packets in from the client (SYN, ACK, request, FIN, ACK).
     min=$(awk -v b="$rx_before" 'BEGIN { printf "%d", b + 40 * 5 }')
-    if rx_after=$(wait_query "$rx" "v > $rx_before" 10); then
+    # Wait for a scrape taken after the last curl: the first one past rx_before may have
+    # been taken while the curls were still running.
+    # (On a timeout wait_query prints the last value it saw.)
+    rx_after=$(wait_query "$rx" "v >= $min" 15) || true
+    if [[ $rx_after =~ ^[0-9.e+]+$ ]] && awk -v v="$rx_after" -v b="$rx_before" 'BEGIN { exit !(v > b) }'; then
         pass "${CHECKS[5]} ($ok/40 answered; $rx_before -> $rx_after)"
         if awk -v v="$rx_after" -v m="$min" 'BEGIN { exit !(v >= m) }'; then
             pass "${CHECKS[6]}"

@@ -33,6 +33,26 @@ struct StaticNeighbor {
   MacAddress mac{};
 };
 
+/// dpdk.ports[].exceptionPath: the kernel interface that gets every frame the data path
+/// does not handle itself (docs/exception-path.md).
+enum class ExceptionPathKind { None, Tap, VirtioUser };
+
+/// The exception interface of one DPDK port.
+struct ExceptionPathConfig {
+  /// "tap" (DPDK's net_tap), "virtio-user" (needs /dev/vhost-net) or "none". Unset in the
+  /// file: "tap" when the port carries the node's address (resolvePortAddresses took it
+  /// from the Node's InternalIP), else "none" (kindFromFile false).
+  ExceptionPathKind kind = ExceptionPathKind::None;
+  bool kindFromFile = false;
+  /// dpdk.ports[].exceptionInterface: the kernel interface's name (at most 15 bytes);
+  /// empty in the file: "nicproxy<index>".
+  std::string interface;
+  /// dpdk.ports[].exceptionAddresses: "nicproxy" puts the port's address (and a default
+  /// route through the gateway) on the interface; "host" (the default) leaves that to
+  /// the host's network manager.
+  bool configureAddresses = false;
+};
+
 struct DpdkPortConfig {
   std::string device;               // vdev string ("net_af_packet0,iface=veth0") or PCI address
   bool isPci = false;               // device is a PCI address (passed as -a), else --vdev
@@ -48,6 +68,14 @@ struct DpdkPortConfig {
   // More SNAT source addresses besides `address` (which is always one), on the port's
   // subnet: each multiplies the connections a worker can open to one backend port.
   std::vector<Ipv4> snatAddresses;
+  ExceptionPathConfig exception;    // dpdk.ports[].exceptionPath and friends
+};
+
+/// dpdk.exception: what every port's exception path may carry (docs/exception-path.md).
+struct ExceptionLimitsConfig {
+  uint32_t packetsPerSecond = 200000;  // to the kernel, all workers together; 0: no limit
+  uint32_t burst = 2000;               // taken at once before the average applies
+  uint32_t ringSize = 4096;            // per ring (a power of two): workers -> kernel, kernel -> workers
 };
 
 /// dpdk.ingress: which checks the workers run on every received frame (docs/ingress.md).
@@ -85,6 +113,7 @@ struct DpdkConfig {
   IngressConfig ingress;
   ReplyRateLimitConfig replyRateLimit;
   FragmentsConfig fragments;
+  ExceptionLimitsConfig exception;
 };
 
 /// KubeProxyIPTablesConfiguration's fields, plus nicproxy's chain prefix.

@@ -68,6 +68,11 @@ namespace nicproxy {
   X(IcmpErrorMismatch, "icmp_error_mismatch", "ICMP error sent to an address other than its quoted packet's source") \
   X(IcmpErrorBadChecksum, "icmp_error_bad_checksum", "ICMP error about a connection with a wrong ICMP checksum") \
   X(ReplyRateLimited, "reply_rate_limited", "a RST or ICMP reply of nicproxy's own over dpdk.replyRateLimit: not sent") \
+  X(ExceptionRateLimited, "exception_rate_limited", "frame for the kernel over dpdk.exception.packetsPerSecond: not handed over") \
+  X(ExceptionRingFull, "exception_ring_full", "frame for the kernel while the port's ring to the exception interface was full") \
+  X(KernelFrameMalformed, "kernel_frame_malformed", "frame from the exception interface shorter than its headers claim or with a broken IPv4 header: not sent") \
+  X(KernelFrameTooLong, "kernel_frame_too_long", "frame from the exception interface longer than the port's MTU: not sent") \
+  X(KernelRingFull, "kernel_ring_full", "frame from the exception interface while the worker's ring from the kernel was full") \
   NICPROXY_FRAGMENT_DROP_REASONS(X)
 
 enum class DropReason : uint8_t {
@@ -131,6 +136,8 @@ struct PortCounters {
   Counter rxBytes;
   Counter txPackets;
   Counter txBytes;
+  Counter toKernelPackets;    // received on the port, handed to its exception interface
+  Counter fromKernelPackets;  // sent by the kernel on the exception interface, taken by this worker
 };
 
 /// Bounds of the worker-loop pause histogram (nicproxy_worker_loop_duration_seconds), in

@@ -15,6 +15,13 @@
 //    names another owner, and ICMP errors looking for their connection's worker
 //    (icmp_errors.hpp); only the owner dequeues (single consumer). The ring's
 //    enqueue/dequeue carry the release/acquire ordering for the mbufs' contents.
+//  - exception path (exception_path.hpp), when a port has one: PortInfo::toKernel, one
+//    rte_ring per port, multi-producer (every worker enqueues the frames it hands to the
+//    kernel), single consumer (the exception thread sends them into the kernel
+//    interface); fromKernel, one rte_ring per worker, multi-producer (the exception thread,
+//    and a worker passing a frame on to the next), single consumer (that worker). Created
+//    before the workers start; the rings' enqueue/dequeue carry the release/acquire
+//    ordering for the mbufs' contents, as for redirect.
 //  - running: cleared by the control thread to stop the workers.
 #include <array>
 #include <atomic>
@@ -62,6 +69,9 @@ struct PortInfo {
   uint8_t extraSnatCount = 0;
   uint16_t mtu = RTE_ETHER_MTU;  // the device's MTU (longest IP datagram sent), read at start-up
   bool linearizeTx = false;  // the device cannot send chained mbufs: copy them into one
+  // The exception path (exception_path.hpp): frames for the kernel interface of this
+  // port. Null: the port has none, and what the data path does not handle is dropped.
+  rte_ring* toKernel = nullptr;
 
   uint32_t snatAddressCount() const { return 1u + extraSnatCount; }
   /// SNAT address i (0: the port address).
@@ -121,6 +131,13 @@ struct DataPlane {
   std::atomic<const FastServiceTable*> services{nullptr};
   rte_rcu_qsbr* qsbr = nullptr;
   std::vector<rte_ring*> redirect;  // per worker; empty when there is one worker
+  // Per worker: frames the kernel sent out of an exception interface (exception_path.hpp);
+  // empty when no port has an exception path.
+  std::vector<rte_ring*> fromKernel;
+  // The port index whose exception interface reaches endpoints on this node (pods behind
+  // the node's kernel); kNoKernelPort: none, local endpoints are routed like the others.
+  static constexpr uint16_t kNoKernelPort = 0xffff;
+  uint16_t kernelPort = kNoKernelPort;
   std::atomic<bool> running{true};
   IngressChecks ingress;
 };

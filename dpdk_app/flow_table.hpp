@@ -89,7 +89,9 @@ struct alignas(64) FlowEntry {
   uint64_t expiresAt = 0;       // TSC
   rte_ether_addr clientHop;     // MAC the client's packets came from; replies go back there
   uint16_t clientPort = 0;      // index of the port facing the client
-  uint16_t backendPort = 0;     // index of the port facing the backend
+  uint16_t backendPort = 0;     // index of the port facing the backend; with kViaKernel set:
+                                // the backend is on this node, behind that port's exception
+                                // interface (exception_path.hpp)
   TcpState tcpState = TcpState::None;
   bool sawReply = false;        // a reply came back (UDP: the stream timeout applies)
   uint8_t finSeen = 0;          // TCP: 1 client sent FIN, 2 backend sent FIN
@@ -101,6 +103,7 @@ struct alignas(64) FlowEntry {
   uint8_t tcpPeerBits[2] = {0, 0};  // TCP: per side as TcpWindow::peer, window scale and flags
 
   static constexpr uint16_t kNoNeighborSlot = 0xffff;
+  static constexpr uint16_t kViaKernel = 0x8000;  // in backendPort
 
   /// What early drop keeps (FlowTable::evictUnassured): a TCP connection that is
   /// established, or half-closed (CLOSE_WAIT: one side closed, the other may still send

@@ -56,6 +56,9 @@ struct ServiceEntry {
   uint16_t sourceRangeCount = 0; // LB IPs with loadBalancerSourceRanges: others are dropped
   Scheduler scheduler = Scheduler::Maglev;
   bool dropWhenEmpty = false;    // endpoints exist, but none for this frontend's traffic policy
+  // externalTrafficPolicy Local on an external frontend (NodePort, external or LB IP): a
+  // connection to a local endpoint keeps the client's address (no SNAT), as with kube-proxy.
+  bool keepClientAddress = false;
 };
 
 /// Flags of an address this node owns.

@@ -21,10 +21,14 @@
 
 namespace nicproxy {
 
+/// Backend::flags: the endpoint is on this node (Endpoint::isLocal), a pod behind the
+/// node's kernel: reached through the exception interface when there is one.
+inline constexpr uint16_t kBackendLocal = 1;
+
 struct Backend {
   rte_be32_t address;
   rte_be16_t port;
-  uint16_t padding;
+  uint16_t flags;  // kBackendLocal
 };
 
 /// A source range in network order: allowed when (source & mask) == network.

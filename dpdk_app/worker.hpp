@@ -60,6 +60,9 @@ struct WorkerContext {
   // pass the time (rejectTcp, sendResetToClient, ...) refill replyLimiter from it.
   uint64_t now = 0;
   ReplyLimiter replyLimiter;    // nicproxy's own RST and ICMP replies (dpdk.replyRateLimit); default: none
+  // Frames this worker hands to the kernel (dpdk.exception.packetsPerSecond / workers);
+  // default: none.
+  ReplyLimiter exceptionLimiter;
   // While processRedirected() runs a batch: how many workers its ICMP errors visited
   // before this one (icmp_errors.hpp); 0 otherwise.
   uint8_t icmpErrorHops = 0;

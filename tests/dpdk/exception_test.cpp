@@ -13,6 +13,7 @@
 #include <rte_ring.h>
 
 #include "dpdk_app/exception_path.hpp"
+#include "dpdk_app/inspect_views.hpp"
 #include "tests/dpdk/harness.hpp"
 #include "tests/dpdk/packets.hpp"
 #include "tests/dpdk/services.hpp"
@@ -390,6 +391,35 @@ TEST(ExceptionPath, AReplyThatNamesNoWorkerVisitsTheOthers) {
   k.send(build(own), 0);
   EXPECT_EQ(h.drainFromKernel(0).size(), 1u);
   EXPECT_EQ(h.mbufsInUse(), 0u);
+}
+
+TEST(ExceptionPath, AReplyToThePortAddressRedirectedToItsSnatOwnerReachesTheKernel) {
+  Harness::Options o;
+  o.workerCount = 2;
+  o.allWorkers = true;
+  Harness h(o);
+  KernelRings k(h, 256, 2);
+  const Bytes ownReply = build(clientTcp(kPort0Ip, 45001, 443, kTcpAck));  // 45001 % 2: worker 1's SNAT port
+  EXPECT_TRUE(h.run(ownReply, 0, 0).empty());
+  EXPECT_TRUE(k.taken().empty()) << "worker 0 hands it to the SNAT port's owner first";
+  EXPECT_TRUE(h.drainRedirect(1).empty());
+  EXPECT_EQ(k.taken(), std::vector<Bytes>{ownReply}) << "no connection of nicproxy's: the node's own";
+  EXPECT_EQ(h.counters(1).ports[0].toKernelPackets, 1u);
+}
+
+TEST(ExceptionPath, TraceSaysWhichEndpointsAreOnThisNode) {
+  Harness h;
+  h.sync(withLocalService());
+  TraceRequest r;
+  r.source = kClientIp;
+  r.sourcePort = 40000;
+  r.destination = kPort0Ip;
+  r.port = kLocalNodePort;
+  r.protocol = Protocol::Tcp;
+  const TraceView view = traceFrontend(r, h.provider().writer());
+  ASSERT_EQ(view.candidates.size(), 1u);
+  EXPECT_NE(view.candidates[0].find("10.244.1.5:8080 (on this node"), std::string::npos) << view.candidates[0];
+  EXPECT_NE(view.verdict.find("keeps the client's address"), std::string::npos) << view.verdict;
 }
 
 }  // namespace

@@ -234,6 +234,22 @@ TEST(ExceptionPath, TokenBucketLimitsWhatGoesToTheKernel) {
   EXPECT_EQ(h.dropCount(DropReason::ExceptionRateLimited), 5u);
 }
 
+TEST(ExceptionPath, ADrainedBucketDoesNotStopConnectionsToLocalEndpoints) {
+  Harness h;
+  KernelRings k(h);
+  h.sync(withLocalService());
+  h.context().exceptionLimiter = ReplyLimiter(h.hz(), 1, 1);  // one token, the next in a second
+  const std::vector<Bytes> flood{build(clientTcp(kPort0Ip, 22, 50000)), build(clientTcp(kPort0Ip, 22, 50001))};
+  EXPECT_TRUE(h.run(flood).empty());
+  EXPECT_EQ(h.dropCount(DropReason::ExceptionRateLimited), 1u);
+  EXPECT_EQ(k.taken().size(), 1u);
+  for (uint16_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(h.run(build(clientTcp(kPort0Ip, kLocalNodePort, static_cast<uint16_t>(40000 + i)))).empty());
+  }
+  EXPECT_EQ(k.taken().size(), 3u) << "service traffic to a local endpoint takes no token";
+  EXPECT_EQ(h.dropCount(DropReason::ExceptionRateLimited), 1u);
+}
+
 TEST(ExceptionPath, AFullRingDropsAndCounts) {
   Harness h;
   KernelRings k(h, 4);  // holds 3

@@ -329,6 +329,26 @@ TEST(ExceptionPath, AnIcmpErrorAboutAReplyReachesTheLocalEndpointThroughTheKerne
   EXPECT_EQ(h.counters().icmpErrorsToBackend, 1u);
 }
 
+TEST(ExceptionPath, TheLocalEndpointsIcmpErrorReachesTheClientTranslated) {
+  Harness h;
+  KernelRings k(h);
+  h.sync(withLocalService());
+  EXPECT_TRUE(h.run(build(clientTcp(kPort0Ip, kLocalNodePort, 40000))).empty());
+  const std::vector<Bytes> toKernel = k.taken();
+  ASSERT_EQ(toKernel.size(), 1u);
+  // The pod's kernel has nothing on that port: port unreachable, to the client's address.
+  Ipv4Spec pod;
+  pod.source = kPodIp;
+  pod.destination = kClientIp;
+  pod.protocol = 1;
+  k.send(icmpError(EthSpec{kClientMac, kPort0Mac}, pod, 3, 3, 0, toKernel[0], 28).build());
+  const std::vector<Sent> sent = h.drainFromKernel();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(read32(sent[0].frame, kEthLength + 12), kPort0Ip) << "from the frontend, not the pod";
+  EXPECT_EQ(destinationIpOf(sent[0].frame), kClientIp);
+  EXPECT_EQ(h.counters().icmpErrorsToClient, 1u);
+}
+
 TEST(ExceptionPath, ClusterIpToALocalEndpointTakesAnExtraSnatAddress) {
   Harness h;
   KernelRings k(h);

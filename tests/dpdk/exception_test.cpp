@@ -146,6 +146,38 @@ TEST(ExceptionPath, TrafficToThePortAddressNobodyTakesGoesToTheKernelUnchanged) 
   EXPECT_EQ(h.mbufsInUse(), 0u);
 }
 
+TEST(ExceptionPath, WhatTheKernelRoutesOrServesGoesThereTooExtraSnatAddressesStayOurs) {
+  Harness h;
+  KernelRings k(h);
+  h.addSnatAddress(0, kPort0SnatIp);
+  // A pod's address, routed to this node by the segment's router.
+  const Bytes toPod = build(clientTcp(kPodIp, 8080));
+  const Bytes pingPod = echoRequest(kPodIp).build();
+  // A protocol nicproxy does not parse (GRE) to the port address.
+  Ipv4Spec gre;
+  gre.source = kClientIp;
+  gre.destination = kPort0Ip;
+  gre.protocol = 47;
+  const Bytes greFrame = ethernetFrame(EthSpec{kPort0Mac, kClientMac}, 0x0800, ipv4Packet(gre, Bytes(24, 0x11)));
+  // The first fragment of a large ping to the port address.
+  Ipv4Spec fragment = gre;
+  fragment.protocol = 1;
+  fragment.fragment = 0x2000;  // more fragments, offset 0
+  const Bytes pingFragment =
+      ethernetFrame(EthSpec{kPort0Mac, kClientMac}, 0x0800, ipv4Packet(fragment, Bytes(64, 0x22)));
+  EXPECT_TRUE(h.run({toPod, pingPod, greFrame, pingFragment}).empty());
+  // TCP and UDP leave the burst's first pass for the flow lookup: they come last.
+  EXPECT_EQ(k.taken(), (std::vector<Bytes>{pingPod, greFrame, pingFragment, toPod}));
+  EXPECT_EQ(h.counters().totalDrops(), 0u);
+
+  // The extra SNAT address is nicproxy's alone: answered, or dropped as before.
+  EXPECT_EQ(h.run(echoRequest(kPort0SnatIp).build()).size(), 1u);
+  EXPECT_EQ(h.run(arpRequest(kPort0SnatIp).build()).size(), 1u);
+  EXPECT_TRUE(h.run(build(clientTcp(kPort0SnatIp, 22))).empty());
+  EXPECT_EQ(h.dropCount(DropReason::NoService), 1u);
+  EXPECT_TRUE(k.taken().empty());
+}
+
 TEST(ExceptionPath, ServiceTrafficIsTranslatedAndNeverReachesTheKernel) {
   Harness h;
   KernelRings k(h);

@@ -143,7 +143,7 @@ uint16_t processFromKernel(WorkerContext& ctx, const FastServiceTable* services,
   const auto n = static_cast<uint16_t>(
       rte_ring_sc_dequeue_burst(plane.fromKernel[ctx.index], reinterpret_cast<void**>(packets), kBurstSize, nullptr));
   if (n == 0) return 0;
-  ctx.now = now;  // sendToKernel's token bucket (ARP answers into the kernel)
+  ctx.now = now;  // what the handlers that take no time argument read (worker.hpp)
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = packets[i];
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 1], void*));

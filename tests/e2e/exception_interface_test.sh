@@ -56,6 +56,17 @@ in_node() { h_in_ns "$PREFIX" node "$@"; }
 scrape() { in_node curl -sS --max-time 5 http://127.0.0.1:10249/metrics; }
 # metric FILE SERIES_REGEX: the sum of the samples whose series matches (0 when none).
 metric() { awk -v re="$2" '$0 !~ /^#/ && $1 ~ re { s += $2 } END { printf "%.0f\n", s + 0 }' "$1"; }
+# wait_metric FILE SERIES_REGEX AT_LEAST: scrapes into FILE until the sum reaches AT_LEAST
+# or 10 s pass (the exception thread may wait for a CPU on a loaded machine); VALUE is the last sum.
+wait_metric() {
+    local deadline=$((SECONDS + 10))
+    while :; do
+        scrape >"$1" 2>/dev/null
+        VALUE=$(metric "$1" "$2")
+        ((VALUE >= $3 || SECONDS >= deadline)) && return
+        sleep 0.2
+    done
+}
 
 # write_config FILE PORT_JSON_EXTRA: a one-port config with a unique file prefix.
 write_config() {
@@ -77,7 +88,7 @@ PY
 # 1 (timeout) or 2 (it exited).
 start() {
     h_start_nicproxy "$PREFIX" "$1" "$2"
-    h_wait_log "$2" 'data path ready' 30 "$H_NICPROXY_PID"
+    h_wait_log "$2" 'data path ready' 60 "$H_NICPROXY_PID"
 }
 
 e2e_install_traps
@@ -143,8 +154,8 @@ for ip in 10.50.0.100 10.50.0.101 10.50.0.102; do
     pings+=("$!")
 done
 wait "${pings[@]}"
-scrape >"$WORK/metrics-1.txt" 2>/dev/null
-after=$(metric "$WORK/metrics-1.txt" 'nicproxy_exception_packets_total.*from_kernel')
+wait_metric "$WORK/metrics-1.txt" 'nicproxy_exception_packets_total.*from_kernel' $((before + 3))
+after=$VALUE
 REASON="from_kernel packets $before -> $after"
 check "${CHECKS[7]}" eval '((after >= before + 3))'
 
@@ -154,8 +165,8 @@ in_node ip link set dev "$EXC_IF" mtu 2000
 in_node ip neigh replace 10.50.0.100 lladdr 02:00:00:00:00:64 dev "$EXC_IF" nud permanent
 in_node ping -c 3 -W 1 -i 0.3 -s 1800 -M dont 10.50.0.100 >/dev/null 2>&1
 in_node ip link set dev "$EXC_IF" mtu "$port_mtu"
-scrape >"$WORK/metrics-2.txt" 2>/dev/null
-too_long=$(metric "$WORK/metrics-2.txt" 'nicproxy_exception_drops_total.*kernel_frame_too_long')
+wait_metric "$WORK/metrics-2.txt" 'nicproxy_exception_drops_total.*kernel_frame_too_long' 3
+too_long=$VALUE
 REASON="kernel_frame_too_long $too_long"
 check "${CHECKS[8]}" eval '((too_long >= 3))'
 
@@ -172,13 +183,12 @@ s.bind((iface, 0))
 for _ in range(2):
     s.send(frame)
 PY
-sleep 0.3
-scrape >"$WORK/metrics-3.txt" 2>/dev/null
-malformed=$(metric "$WORK/metrics-3.txt" 'nicproxy_exception_drops_total.*kernel_frame_malformed')
+wait_metric "$WORK/metrics-3.txt" 'nicproxy_exception_drops_total.*kernel_frame_malformed' 2
+malformed=$VALUE
 REASON="kernel_frame_malformed $malformed"
 check "${CHECKS[9]}" eval '((malformed >= 2))'
 
-h_stop_nicproxy TERM 15
+h_stop_nicproxy TERM 30
 rc=$H_NICPROXY_RC
 left=$(in_node ip -o link show "$EXC_IF" 2>/dev/null)
 route=$(in_node ip -4 route show default 2>/dev/null)

@@ -132,10 +132,10 @@ thread_usage() {
           if (used >= 1) printf "      thread %-16s %5.1f %% of a CPU, last on CPU %s\n", $4, used, $3 }' "$1" "$2"
 }
 
-# exception_metrics: the exception path's and the drop reasons' series that are not 0.
+# exception_metrics: the exception path's series and its drop reasons' that are not 0.
 exception_metrics() {
     ip netns exec "$(topo_ns "$P" node)" curl -sS --max-time 5 http://127.0.0.1:10249/metrics 2>/dev/null |
-        grep -Ei '^nicproxy_[a-z_]*(exception|kernel)[a-z_]*(\{[^}]*\})? ' |
+        grep -Ei '^nicproxy_[a-z_]*(exception|kernel)[a-z_]*(\{[^}]*\})? |^nicproxy_[a-z_]*drops_total\{[^}]*reason="[a-z_]*(exception|kernel)' |
         awk '$NF != 0 { print "      " $0 }'
 }
 

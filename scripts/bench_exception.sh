@@ -28,9 +28,15 @@
 # both iperf3 processes are pinned to IPERF_CPUS (default 0) in every run, the reference
 # too, so the kernel's TCP work for them runs there as well (softirq may run on either).
 #
+# The DPDK port's receive ring is the af_packet socket's (net_af_packet's framecnt, 512
+# frames by default): when the worker's CPU is taken by something else for a moment,
+# frames overflow it and TCP retransmits. The DPDK part runs once per FRAMECNTS entry,
+# and each run says where the frames went (into the node's veth, received by the port,
+# written into the tap, and back).
+#
 # Options (environment): DURATION=10, IPERF_CPUS=0, EXCEPTION_PPS=0
 # (dpdk.exception.packetsPerSecond; 0: no limit, the default config's 200000 would cap
-# 1500-byte frames at 2.4 Gbit/s), BUILD_DIR=build.
+# 1500-byte frames at 2.4 Gbit/s), FRAMECNTS="512 4096", BUILD_DIR=build.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-build}
@@ -43,6 +49,7 @@ source "$ROOT/scripts/harness.sh"
 DURATION=${DURATION:-10}
 IPERF_CPUS=${IPERF_CPUS:-0}
 EXCEPTION_PPS=${EXCEPTION_PPS:-0}
+FRAMECNTS=${FRAMECNTS:-"512 4096"}
 [[ -x $NICPROXY ]] || { echo "build first (ninja -C $BUILD_DIR daemon/nicproxy)" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || { echo "root only" >&2; exit 1; }
 command -v iperf3 >/dev/null || { echo "iperf3 missing (scripts/setup.sh installs it)" >&2; exit 1; }
@@ -124,12 +131,15 @@ thread_ticks() {
     done
 }
 
-# thread_usage BEFORE AFTER SECONDS: each thread's CPU share between two thread_ticks.
+# thread_usage BEFORE AFTER SECONDS: the CPU share of each thread that used 5 % or more
+# between two thread_ticks, and of the others together.
 thread_usage() {
     awk -v secs="$3" -v hz="$(getconf CLK_TCK)" '
         NR == FNR { before[$1] = $2; next }
         { used = ($2 - before[$1]) / hz / secs * 100
-          if (used >= 1) printf "      thread %-16s %5.1f %% of a CPU, last on CPU %s\n", $4, used, $3 }' "$1" "$2"
+          if (used >= 5) printf "      thread %-16s %5.1f %% of a CPU, last on CPU %s\n", $4, used, $3
+          else { others += used; count++ } }
+        END { printf "      %d other threads together %.1f %% of a CPU\n", count, others }' "$1" "$2"
 }
 
 # exception_metrics: the exception path's series and its drop reasons' that are not 0.
@@ -142,15 +152,51 @@ exception_metrics() {
 echo "== machine: $(nproc) CPUs, kernel $(uname -r), $(iperf3 --version | head -1), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)"
 echo "== load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# ---- through nicproxy's exception path ------------------------------------------------
-topo_up "$P" >/dev/null || { echo "topology setup failed" >&2; exit 1; }
-NODE_NS=$(topo_ns "$P" node)
-CLIENT_NS=$(topo_ns "$P" client)
-NODE_IF=$(topo_node_if "$P")
-mkdir -p "$WORK/in"
-printf '{"apiVersion": "v1", "kind": "List", "items": []}\n' >"$WORK/in/services.json"
-CONFIG=$(h_write_config "$ROOT/configs/demo.json" "$WORK/in/services.json" "$NODE_IF" "$WORK") || exit 1
-python3 - "$CONFIG" "$TAP" "$EXCEPTION_PPS" <<'PY' || exit 1
+# if_packets NS IF rx|tx: the interface's packet counter.
+if_packets() {
+    ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3_packets" 2>/dev/null || echo 0
+}
+
+# path_counters: "offered port_rx tap_rx tap_tx port_tx client_rx": frames the bridge sent
+# into the node's veth, frames nicproxy's port received, frames written into the kernel
+# through the tap (its rx), frames the kernel sent on the tap, frames the port sent,
+# frames the client's veth received.
+path_counters() {
+    local fab node
+    fab=$(topo_ns "$P" fabric)
+    node=$(topo_ns "$P" node)
+    echo "$(if_packets "$fab" "${NODE_IF}f" tx)" \
+        "$(ip netns exec "$node" curl -sS --max-time 5 http://127.0.0.1:10249/metrics 2>/dev/null |
+            awk '/^nicproxy_port_rx_packets_total/ { n += $NF } END { print n + 0 }')" \
+        "$(if_packets "$node" "$TAP" rx)" "$(if_packets "$node" "$TAP" tx)" \
+        "$(ip netns exec "$node" curl -sS --max-time 5 http://127.0.0.1:10249/metrics 2>/dev/null |
+            awk '/^nicproxy_port_tx_packets_total/ { n += $NF } END { print n + 0 }')" \
+        "$(if_packets "$(topo_ns "$P" client)" "$(topo_if "$P" client)" rx)"
+}
+
+# path_report BEFORE AFTER: where the frames of one run went.
+path_report() {
+    read -r o0 r0 k0 t0 s0 c0 <<<"$1"
+    read -r o1 r1 k1 t1 s1 c1 <<<"$2"
+    echo "      frames: $((o1 - o0)) into the node's veth, $((r1 - r0)) received by nicproxy's port" \
+        "($((o1 - o0 - r1 + r0)) lost in the af_packet socket's ring), $((k1 - k0)) written into the tap;" \
+        "$((t1 - t0)) sent by the kernel on the tap, $((s1 - s0)) sent by the port, $((c1 - c0)) received by the" \
+        "client's veth"
+}
+
+# run_exception_path FRAMECNT: nicproxy with a tap exception path, its af_packet port's
+# ring FRAMECNT frames deep; iperf3 both ways.
+run_exception_path() {
+    local framecnt=$1 config log direction label started before after
+    topo_up "$P" >/dev/null || { echo "topology setup failed" >&2; return 1; }
+    NODE_NS=$(topo_ns "$P" node)
+    CLIENT_NS=$(topo_ns "$P" client)
+    NODE_IF=$(topo_node_if "$P")
+    mkdir -p "$WORK/in"
+    printf '{"apiVersion": "v1", "kind": "List", "items": []}\n' >"$WORK/in/services.json"
+    config=$(h_write_config "$ROOT/configs/demo.json" "$WORK/in/services.json" "$NODE_IF,framecnt=$framecnt" \
+        "$WORK") || return 1
+    python3 - "$config" "$TAP" "$EXCEPTION_PPS" <<'PY' || return 1
 import json, sys
 path, tap, pps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with open(path) as f:
@@ -163,53 +209,60 @@ cfg["dpdk"]["exception"] = {"packetsPerSecond": pps}
 with open(path, "w") as f:
     json.dump(cfg, f, indent=4)
 PY
-# The node's kernel stays off the af_packet veth (see the top of this file).
-ip netns exec "$NODE_NS" sysctl -qw net.ipv4.conf.all.rp_filter=1 "net.ipv4.conf.$NODE_IF.rp_filter=1" \
-    "net.ipv4.conf.$NODE_IF.arp_ignore=8" || exit 1
+    # The node's kernel stays off the af_packet veth (see the top of this file).
+    ip netns exec "$NODE_NS" sysctl -qw net.ipv4.conf.all.rp_filter=1 "net.ipv4.conf.$NODE_IF.rp_filter=1" \
+        "net.ipv4.conf.$NODE_IF.arp_ignore=8" || return 1
 
-LOG=$WORK/nicproxy.log
-h_start_nicproxy "$P" "$CONFIG" "$LOG"
-measured=0
-if ! h_wait_log "$LOG" 'data path ready' 60 "$H_NICPROXY_PID"; then
-    echo "nicproxy with a tap exception path did not start; the exception path was not measured. Log tail:"
-    tail -n 5 "$LOG" | sed 's/^/    /'
-else
-    deadline=$((SECONDS + 10))
+    log=$WORK/nicproxy.log
+    h_start_nicproxy "$P" "$config" "$log"
+    if ! h_wait_log "$log" 'data path ready' 60 "$H_NICPROXY_PID"; then
+        echo "nicproxy with a tap exception path did not start; the exception path was not measured. Log tail:"
+        tail -n 5 "$log" | sed 's/^/    /'
+        return 1
+    fi
+    local deadline=$((SECONDS + 10))
     until ip -n "$NODE_NS" link show "$TAP" >/dev/null 2>&1; do
         ((SECONDS < deadline)) || break
         sleep 0.1
     done
     if ! ip -n "$NODE_NS" link show "$TAP" >/dev/null 2>&1; then
         echo "no exception interface $TAP in the node namespace; the exception path was not measured"
-    else
-        # What the host's network manager does with exceptionAddresses "host".
-        ip -n "$NODE_NS" addr add "$TOPO_NODE_IP/$TOPO_SUBNET_PREFIXLEN" dev "$TAP" 2>/dev/null
-        ip -n "$NODE_NS" link set "$TAP" up
-        echo "== through the exception path: client $TOPO_CLIENT_IP -> veth -> nicproxy (net_af_packet, worker lcore 1) -> $TAP (net_tap) -> iperf3 server on $TOPO_NODE_IP; dpdk.exception.packetsPerSecond $EXCEPTION_PPS; iperf3 on CPU $IPERF_CPUS"
-        if ! ip netns exec "$CLIENT_NS" ping -c 3 -i 0.2 -W 1 -q "$TOPO_NODE_IP" >/dev/null 2>&1; then
-            echo "   the node address does not answer ping through the exception path (yet): iperf3 will say so"
-        fi
-        start_server "$NODE_NS" "$TOPO_NODE_IP" || exit 1
-        for direction in "" -R; do
-            label="client -> node"
-            [[ -n $direction ]] && label="node -> client (-R)"
-            thread_ticks "$H_NICPROXY_PID" >"$WORK/ticks.before"
-            started=$(date +%s.%N)
-            # shellcheck disable=SC2086  # empty or -R
-            run_iperf "$CLIENT_NS" "$TOPO_NODE_IP" "   $label" $direction
-            thread_ticks "$H_NICPROXY_PID" >"$WORK/ticks.after"
-            thread_usage "$WORK/ticks.before" "$WORK/ticks.after" "$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
-        done
-        stop_server
-        echo "   exception path counters (non-zero) after both runs:"
-        exception_metrics
-        echo "   node kernel: frames dropped by rp_filter (the af_packet veth's copies): $(ip netns exec "$NODE_NS" nstat -az TcpExtIPReversePathFilter 2>/dev/null | awk '/IPReversePathFilter/ { print $2 }')"
-        measured=1
+        return 1
     fi
-fi
-h_stop_nicproxy TERM 15
-h_cleanup "$P" >/dev/null 2>&1
-[[ $measured -eq 1 ]] || echo "   (nicproxy's log: see above; nothing through the exception path was measured)"
+    # What the host's network manager does with exceptionAddresses "host".
+    ip -n "$NODE_NS" addr add "$TOPO_NODE_IP/$TOPO_SUBNET_PREFIXLEN" dev "$TAP" 2>/dev/null
+    ip -n "$NODE_NS" link set "$TAP" up
+    echo "== through the exception path: client $TOPO_CLIENT_IP -> veth -> nicproxy (net_af_packet framecnt=$framecnt, worker lcore 1 on CPU 1) -> $TAP (net_tap) -> iperf3 server on $TOPO_NODE_IP; dpdk.exception.packetsPerSecond $EXCEPTION_PPS; iperf3 on CPU $IPERF_CPUS"
+    if ! ip netns exec "$CLIENT_NS" ping -c 3 -i 0.2 -W 1 -q "$TOPO_NODE_IP" >/dev/null 2>&1; then
+        echo "   the node address does not answer ping through the exception path: iperf3 will say so"
+    fi
+    start_server "$NODE_NS" "$TOPO_NODE_IP" || return 1
+    for direction in "" -R; do
+        label="client -> node"
+        [[ -n $direction ]] && label="node -> client (-R)"
+        thread_ticks "$H_NICPROXY_PID" >"$WORK/ticks.before"
+        before=$(path_counters)
+        started=$(date +%s.%N)
+        # shellcheck disable=SC2086  # empty or -R
+        run_iperf "$CLIENT_NS" "$TOPO_NODE_IP" "   $label" $direction
+        thread_ticks "$H_NICPROXY_PID" >"$WORK/ticks.after"
+        after=$(path_counters)
+        thread_usage "$WORK/ticks.before" "$WORK/ticks.after" \
+            "$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
+        path_report "$before" "$after"
+    done
+    stop_server
+    echo "   exception path counters (non-zero) after both runs:"
+    exception_metrics
+    echo "   node kernel: frames dropped by rp_filter (its copies of what came in on the af_packet veth):" \
+        "$(ip netns exec "$NODE_NS" nstat -az TcpExtIPReversePathFilter 2>/dev/null | awk '/IPReversePathFilter/ { print $2 }')"
+}
+
+for framecnt in $FRAMECNTS; do
+    run_exception_path "$framecnt"
+    h_stop_nicproxy TERM 15 >/dev/null 2>&1
+    h_cleanup "$P" >/dev/null 2>&1
+done
 
 # ---- reference: two plain namespaces over one veth --------------------------------------
 ip netns add "$REF_A" && ip netns add "$REF_B" || exit 1

@@ -152,15 +152,16 @@ exception_metrics() {
 echo "== machine: $(nproc) CPUs, kernel $(uname -r), $(iperf3 --version | head -1), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)"
 echo "== load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# if_packets NS IF rx|tx: the interface's packet counter.
+# if_packets NS IF rx|tx [packets|dropped]: one of the interface's counters.
 if_packets() {
-    ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3_packets" 2>/dev/null || echo 0
+    ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3_${4:-packets}" 2>/dev/null || echo 0
 }
 
 # path_counters: "offered port_rx tap_rx tap_tx port_tx client_rx": frames the bridge sent
 # into the node's veth, frames nicproxy's port received, frames written into the kernel
 # through the tap (its rx), frames the kernel sent on the tap, frames the port sent,
-# frames the client's veth received.
+# frames the client's veth received, frames the kernel could not queue on the tap because
+# the exception thread had not read the tap's queue yet (its tx_dropped).
 path_counters() {
     local fab node
     fab=$(topo_ns "$P" fabric)
@@ -171,17 +172,18 @@ path_counters() {
         "$(if_packets "$node" "$TAP" rx)" "$(if_packets "$node" "$TAP" tx)" \
         "$(ip netns exec "$node" curl -sS --max-time 5 http://127.0.0.1:10249/metrics 2>/dev/null |
             awk '/^nicproxy_port_tx_packets_total/ { n += $NF } END { print n + 0 }')" \
-        "$(if_packets "$(topo_ns "$P" client)" "$(topo_if "$P" client)" rx)"
+        "$(if_packets "$(topo_ns "$P" client)" "$(topo_if "$P" client)" rx)" \
+        "$(if_packets "$node" "$TAP" tx dropped)"
 }
 
 # path_report BEFORE AFTER: where the frames of one run went.
 path_report() {
-    read -r o0 r0 k0 t0 s0 c0 <<<"$1"
-    read -r o1 r1 k1 t1 s1 c1 <<<"$2"
+    read -r o0 r0 k0 t0 s0 c0 d0 <<<"$1"
+    read -r o1 r1 k1 t1 s1 c1 d1 <<<"$2"
     echo "      frames: $((o1 - o0)) into the node's veth, $((r1 - r0)) received by nicproxy's port" \
         "($((o1 - o0 - r1 + r0)) lost in the af_packet socket's ring), $((k1 - k0)) written into the tap;" \
-        "$((t1 - t0)) sent by the kernel on the tap, $((s1 - s0)) sent by the port, $((c1 - c0)) received by the" \
-        "client's veth"
+        "$((t1 - t0)) sent by the kernel on the tap ($((d1 - d0)) more dropped there: the tap's queue full)," \
+        "$((s1 - s0)) sent by the port, $((c1 - c0)) received by the client's veth"
 }
 
 # run_exception_path FRAMECNT: nicproxy with a tap exception path, its af_packet port's

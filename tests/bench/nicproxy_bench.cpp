@@ -775,6 +775,11 @@ void printExceptionComparison(const Result& r) {
               static_cast<unsigned long long>(r.toKernel), static_cast<unsigned long long>(r.drained),
               static_cast<unsigned long long>(r.exceptionRateLimited),
               static_cast<unsigned long long>(r.exceptionRingFull), static_cast<unsigned long long>(r.noService));
+  if (r.exceptionRingFull > 0) {
+    std::printf("# NOTE: the stand-in for the kernel did not keep up (its CPU, %s, is shared with a worker lcore?): "
+                "frames dropped as exception_ring_full are in the cost per frame\n",
+                r.standInCpus.c_str());
+  }
   if (o.exceptionShare > 0 && r.toKernel == 0) {
     std::printf("# NOTE: no frame reached the toKernel ring: this build's workers drop what is not theirs "
                 "(sendToKernel not built yet), so \"with share\" measures the drop, not the hand-over\n");

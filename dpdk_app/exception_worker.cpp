@@ -6,9 +6,22 @@
 #include "dpdk_app/arp_rules.hpp"
 #include "dpdk_app/exception_path.hpp"
 #include "dpdk_app/flow_forward.hpp"
+#include "dpdk_app/icmp_errors.hpp"
 #include "dpdk_app/packet.hpp"
 
 namespace nicproxy {
+
+namespace {
+
+void enqueueToKernel(WorkerContext& ctx, uint16_t port, rte_ring* ring, rte_mbuf* m) {
+  if (rte_ring_mp_enqueue(ring, m) != 0) {
+    dropPacket(ctx, m, DropReason::ExceptionRingFull);
+    return;
+  }
+  ++ctx.counters.ports[port].toKernelPackets;
+}
+
+}  // namespace
 
 void sendToKernel(WorkerContext& ctx, uint16_t port, rte_mbuf* m, DropReason otherwise) {
   rte_ring* ring = ctx.plane->ports[port].toKernel;
@@ -22,11 +35,16 @@ void sendToKernel(WorkerContext& ctx, uint16_t port, rte_mbuf* m, DropReason oth
     dropPacket(ctx, m, DropReason::ExceptionRateLimited);
     return;
   }
-  if (rte_ring_mp_enqueue(ring, m) != 0) {
-    dropPacket(ctx, m, DropReason::ExceptionRingFull);
+  enqueueToKernel(ctx, port, ring, m);
+}
+
+void sendFlowToKernel(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
+  rte_ring* ring = ctx.plane->ports[port].toKernel;
+  if (ring == nullptr) {
+    dropPacket(ctx, m, DropReason::NoRoute);  // kernelPort names a port without one: never set up so
     return;
   }
-  ++ctx.counters.ports[port].toKernelPackets;
+  enqueueToKernel(ctx, port, ring, m);
 }
 
 namespace {
@@ -58,7 +76,7 @@ bool answerKernelArp(WorkerContext& ctx, const FastServiceTable* services, uint1
   rte_ether_addr_copy(&f.eth->src_addr, &f.eth->dst_addr);
   rte_ether_addr_copy(&p.mac, &f.eth->src_addr);
   ++ctx.counters.arpReplies;
-  sendToKernel(ctx, port, m, DropReason::ArpIgnored);
+  sendFlowToKernel(ctx, port, m);  // the kernel asked: no token (the bucket is for the wire's frames)
   return true;
 }
 
@@ -74,12 +92,33 @@ void fromKernel(WorkerContext& ctx, const FastServiceTable* services, rte_mbuf* 
     if (!answerKernelArp(ctx, services, port, m, f)) enqueueTx(ctx, port, m);
     return;
   }
+  // The connection a TCP or UDP packet belongs to, or the one an ICMP error (the pod's
+  // port unreachable, say) quotes a packet of.
+  FlowKey key;
+  bool keyed = false;
+  bool icmpError = false;
   if (kind == FrameKind::Ipv4 && (f.protocol == IPPROTO_TCP || f.protocol == IPPROTO_UDP)) {
+    key = keyOf(f);
+    keyed = true;
+  } else if (kind == FrameKind::Ipv4 && f.protocol == IPPROTO_ICMP && isIcmpError(icmpHeader(f)->icmp_type)) {
+    QuotedPacket q;
+    DropReason unused = DropReason::IcmpErrorMalformed;
+    if (parseQuote(m, f, q, unused)) {
+      key = FlowKey{q.ip->dst_addr, q.ip->src_addr, q.destinationPort(), q.sourcePort(), q.protocol, {0, 0, 0}};
+      keyed = icmpError = true;
+    }
+  }
+  if (keyed) {
     uint64_t value = 0;
-    if (ctx.flows->lookup(keyOf(f), value)) {
+    if (ctx.flows->lookup(key, value)) {
       if (FlowTable::direction(value) == FlowDirection::Reverse) {
-        // A local endpoint's reply: back to the client, as a reply from the wire would go.
-        forwardOnFlow(ctx, m, f, FlowTable::entryIndex(value), FlowDirection::Reverse, now);
+        // A local endpoint's reply (or its error about a packet of the connection): back
+        // to the client, as one from the wire would go.
+        if (icmpError) {
+          handleIcmpError(ctx, services, port, m, f, now);
+        } else {
+          forwardOnFlow(ctx, m, f, FlowTable::entryIndex(value), FlowDirection::Reverse, now);
+        }
         return;
       }
     } else if (!plane.ports[port].isOwnAddress(f.ip->src_addr) && hops + 1u < plane.workerCount) {

@@ -13,6 +13,7 @@
 #include <rte_ring.h>
 
 #include "dpdk_app/exception_path.hpp"
+#include "dpdk_app/inspect_views.hpp"
 #include "tests/dpdk/harness.hpp"
 #include "tests/dpdk/packets.hpp"
 #include "tests/dpdk/services.hpp"
@@ -145,6 +146,38 @@ TEST(ExceptionPath, TrafficToThePortAddressNobodyTakesGoesToTheKernelUnchanged) 
   EXPECT_EQ(h.mbufsInUse(), 0u);
 }
 
+TEST(ExceptionPath, WhatTheKernelRoutesOrServesGoesThereTooExtraSnatAddressesStayOurs) {
+  Harness h;
+  KernelRings k(h);
+  h.addSnatAddress(0, kPort0SnatIp);
+  // A pod's address, routed to this node by the segment's router.
+  const Bytes toPod = build(clientTcp(kPodIp, 8080));
+  const Bytes pingPod = echoRequest(kPodIp).build();
+  // A protocol nicproxy does not parse (GRE) to the port address.
+  Ipv4Spec gre;
+  gre.source = kClientIp;
+  gre.destination = kPort0Ip;
+  gre.protocol = 47;
+  const Bytes greFrame = ethernetFrame(EthSpec{kPort0Mac, kClientMac}, 0x0800, ipv4Packet(gre, Bytes(24, 0x11)));
+  // The first fragment of a large ping to the port address.
+  Ipv4Spec fragment = gre;
+  fragment.protocol = 1;
+  fragment.fragment = 0x2000;  // more fragments, offset 0
+  const Bytes pingFragment =
+      ethernetFrame(EthSpec{kPort0Mac, kClientMac}, 0x0800, ipv4Packet(fragment, Bytes(64, 0x22)));
+  EXPECT_TRUE(h.run({toPod, pingPod, greFrame, pingFragment}).empty());
+  // TCP and UDP leave the burst's first pass for the flow lookup: they come last.
+  EXPECT_EQ(k.taken(), (std::vector<Bytes>{pingPod, greFrame, pingFragment, toPod}));
+  EXPECT_EQ(h.counters().totalDrops(), 0u);
+
+  // The extra SNAT address is nicproxy's alone: answered, or dropped as before.
+  EXPECT_EQ(h.run(echoRequest(kPort0SnatIp).build()).size(), 1u);
+  EXPECT_EQ(h.run(arpRequest(kPort0SnatIp).build()).size(), 1u);
+  EXPECT_TRUE(h.run(build(clientTcp(kPort0SnatIp, 22))).empty());
+  EXPECT_EQ(h.dropCount(DropReason::NoService), 1u);
+  EXPECT_TRUE(k.taken().empty());
+}
+
 TEST(ExceptionPath, ServiceTrafficIsTranslatedAndNeverReachesTheKernel) {
   Harness h;
   KernelRings k(h);
@@ -233,6 +266,22 @@ TEST(ExceptionPath, TokenBucketLimitsWhatGoesToTheKernel) {
   EXPECT_EQ(h.dropCount(DropReason::ExceptionRateLimited), 5u);
 }
 
+TEST(ExceptionPath, ADrainedBucketDoesNotStopConnectionsToLocalEndpoints) {
+  Harness h;
+  KernelRings k(h);
+  h.sync(withLocalService());
+  h.context().exceptionLimiter = ReplyLimiter(h.hz(), 1, 1);  // one token, the next in a second
+  const std::vector<Bytes> flood{build(clientTcp(kPort0Ip, 22, 50000)), build(clientTcp(kPort0Ip, 22, 50001))};
+  EXPECT_TRUE(h.run(flood).empty());
+  EXPECT_EQ(h.dropCount(DropReason::ExceptionRateLimited), 1u);
+  EXPECT_EQ(k.taken().size(), 1u);
+  for (uint16_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(h.run(build(clientTcp(kPort0Ip, kLocalNodePort, static_cast<uint16_t>(40000 + i)))).empty());
+  }
+  EXPECT_EQ(k.taken().size(), 3u) << "service traffic to a local endpoint takes no token";
+  EXPECT_EQ(h.dropCount(DropReason::ExceptionRateLimited), 1u);
+}
+
 TEST(ExceptionPath, AFullRingDropsAndCounts) {
   Harness h;
   KernelRings k(h, 4);  // holds 3
@@ -287,6 +336,49 @@ TEST(ExceptionPath, EtpLocalEndpointKeepsTheClientAddressThroughTheKernel) {
   EXPECT_EQ(h.counters().ports[0].fromKernelPackets, 1u);
   EXPECT_TRUE(k.taken().empty());
   EXPECT_EQ(h.mbufsInUse(), 0u);
+}
+
+TEST(ExceptionPath, AnIcmpErrorAboutAReplyReachesTheLocalEndpointThroughTheKernel) {
+  Harness h;
+  KernelRings k(h);
+  h.sync(withLocalService());
+  EXPECT_TRUE(h.run(build(clientTcp(kPort0Ip, kLocalNodePort, 40000))).empty());
+  k.taken();
+  k.send(build(podReply(kClientIp, 40000, kClientMac)));
+  const std::vector<Sent> reply = h.drainFromKernel();
+  ASSERT_EQ(reply.size(), 1u);
+  // A router on the client's path cannot pass the reply on: fragmentation needed.
+  Ipv4Spec router;
+  router.source = ipv4(10, 50, 0, 254);
+  router.destination = kPort0Ip;
+  router.protocol = 1;
+  const Bytes error = icmpError(EthSpec{kPort0Mac, kClientMac}, router, 3, 4, 1400, reply[0].frame, 28).build();
+  EXPECT_TRUE(h.run(error).empty()) << "not on the wire";
+  const std::vector<Bytes> toKernel = k.taken();
+  ASSERT_EQ(toKernel.size(), 1u);
+  EXPECT_EQ(destinationIpOf(toKernel[0]), kPodIp) << "to the pod, which sent the packet";
+  EXPECT_EQ(read32(toKernel[0], kEthLength + 12), kClientIp) << "from the client's address the pod talks to";
+  EXPECT_EQ(h.counters().icmpErrorsToBackend, 1u);
+}
+
+TEST(ExceptionPath, TheLocalEndpointsIcmpErrorReachesTheClientTranslated) {
+  Harness h;
+  KernelRings k(h);
+  h.sync(withLocalService());
+  EXPECT_TRUE(h.run(build(clientTcp(kPort0Ip, kLocalNodePort, 40000))).empty());
+  const std::vector<Bytes> toKernel = k.taken();
+  ASSERT_EQ(toKernel.size(), 1u);
+  // The pod's kernel has nothing on that port: port unreachable, to the client's address.
+  Ipv4Spec pod;
+  pod.source = kPodIp;
+  pod.destination = kClientIp;
+  pod.protocol = 1;
+  k.send(icmpError(EthSpec{kClientMac, kPort0Mac}, pod, 3, 3, 0, toKernel[0], 28).build());
+  const std::vector<Sent> sent = h.drainFromKernel();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(read32(sent[0].frame, kEthLength + 12), kPort0Ip) << "from the frontend, not the pod";
+  EXPECT_EQ(destinationIpOf(sent[0].frame), kClientIp);
+  EXPECT_EQ(h.counters().icmpErrorsToClient, 1u);
 }
 
 TEST(ExceptionPath, ClusterIpToALocalEndpointTakesAnExtraSnatAddress) {
@@ -390,6 +482,35 @@ TEST(ExceptionPath, AReplyThatNamesNoWorkerVisitsTheOthers) {
   k.send(build(own), 0);
   EXPECT_EQ(h.drainFromKernel(0).size(), 1u);
   EXPECT_EQ(h.mbufsInUse(), 0u);
+}
+
+TEST(ExceptionPath, AReplyToThePortAddressRedirectedToItsSnatOwnerReachesTheKernel) {
+  Harness::Options o;
+  o.workerCount = 2;
+  o.allWorkers = true;
+  Harness h(o);
+  KernelRings k(h, 256, 2);
+  const Bytes ownReply = build(clientTcp(kPort0Ip, 45001, 443, kTcpAck));  // 45001 % 2: worker 1's SNAT port
+  EXPECT_TRUE(h.run(ownReply, 0, 0).empty());
+  EXPECT_TRUE(k.taken().empty()) << "worker 0 hands it to the SNAT port's owner first";
+  EXPECT_TRUE(h.drainRedirect(1).empty());
+  EXPECT_EQ(k.taken(), std::vector<Bytes>{ownReply}) << "no connection of nicproxy's: the node's own";
+  EXPECT_EQ(h.counters(1).ports[0].toKernelPackets, 1u);
+}
+
+TEST(ExceptionPath, TraceSaysWhichEndpointsAreOnThisNode) {
+  Harness h;
+  h.sync(withLocalService());
+  TraceRequest r;
+  r.source = kClientIp;
+  r.sourcePort = 40000;
+  r.destination = kPort0Ip;
+  r.port = kLocalNodePort;
+  r.protocol = Protocol::Tcp;
+  const TraceView view = traceFrontend(r, h.provider().writer());
+  ASSERT_EQ(view.candidates.size(), 1u);
+  EXPECT_NE(view.candidates[0].find("10.244.1.5:8080 (on this node"), std::string::npos) << view.candidates[0];
+  EXPECT_NE(view.verdict.find("keeps the client's address"), std::string::npos) << view.verdict;
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ TEST_PKGS=(
     dpdk-dev  # dpdk-testpmd (Debian 12 ships it here, not in dpdk): memif smoke test, bench_memif.sh
     prometheus  # prometheus and promtool: a real server scrapes /metrics in the e2e tests
     tshark  # reads back what dpdk-dumpcap captured
+    iperf3  # scripts/bench_exception.sh: TCP through the exception path
 )
 
 check_only=0

@@ -26,6 +26,15 @@
 // nobody reading the counters and a chunk while another thread scrapes the data path's
 // metrics (DatapathMetrics::Collect and the Prometheus text format, as GET /metrics does)
 // at its start and then every --scrape-every ms: the two rates are printed side by side.
+//
+// With --exception-share PCT: the port gets an exception path (exception_path.hpp) as App
+// builds it, its toKernel ring and a fromKernel ring per worker, and a thread standing in
+// for the kernel interface (kernel_standin.hpp: it frees what reaches toKernel, on the
+// exception thread's CPU); then the established traffic again in rounds of chunks: service
+// traffic alone, and with PCT % of the packets TCP to the port address on a port without
+// a frontend (which the workers hand to the kernel), each with and (one worker) without
+// the exception path. Printed: each configuration's rate, and what the frames for the
+// kernel cost the worker, per packet and per frame.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -58,6 +67,8 @@
 #include "dpdk_app/datapath_metrics.hpp"
 #include "dpdk_app/dpdk_provider.hpp"
 #include "dpdk_app/worker.hpp"
+#include "dpdk_app/exception_path.hpp"
+#include "tests/bench/kernel_standin.hpp"
 #include "tests/bench/traffic.hpp"
 #include "tests/bench/update_pauses.hpp"
 
@@ -77,7 +88,31 @@ struct Options {
   unsigned ingressCompare = 0;    // rounds of the interleaved check comparison; 0: none
   unsigned scrapeCompare = 0;     // rounds of the interleaved with/without scrape comparison; 0: none
   unsigned scrapeEveryMs = 1000;  // while scraping: one at the start of a chunk, then this often
+  // --exception-share: percent of the established packets bound for the exception path;
+  // negative: no exception path at all (the option not given).
+  double exceptionShare = -1;
+  unsigned exceptionRounds = 5;   // chunks per configuration, interleaved
+  uint32_t exceptionRate = 0;     // dpdk.exception.packetsPerSecond, all workers; 0: unlimited
+  uint32_t exceptionBurst = 2000; // dpdk.exception.burst
+  uint32_t exceptionRing = 4096;  // dpdk.exception.ringSize
+  bool exceptionCompare() const { return exceptionShare >= 0; }
 };
+
+/// The configurations --exception-share compares: the port with and without an exception
+/// path (without one, the frames for the kernel are dropped as before: NoService), each
+/// with service traffic only and with the share of frames for the kernel. The ones without
+/// a path switch the plane's rings under the worker: one worker only.
+struct ExceptionConfig {
+  const char* name;
+  bool path;
+  bool exceptions;
+};
+constexpr std::array<ExceptionConfig, 4> kExceptionConfigs{{{"path, service only", true, false},
+                                                            {"path, with share", true, true},
+                                                            {"no path, service only", false, false},
+                                                            {"no path, with share", false, true}}};
+/// The TCP port the frames for the kernel go to on the port address: no frontend uses it.
+constexpr uint16_t kExceptionTcpPort = 22;
 
 /// The configurations --ingress-compare runs: every check, none, and each alone.
 struct NamedChecks {
@@ -155,6 +190,14 @@ struct Result {
   uint64_t scrapes = 0;
   double scrapeMeanMs = 0, scrapeMaxMs = 0, scrapeSeconds = 0;
   size_t scrapeBytes = 0;
+  // --exception-share, per kExceptionConfigs entry (averaged over the workers): cycles per
+  // packet over all bursts and the clean ones, the median of the rounds' clean cycles per
+  // packet, and the share of the packets that were for the kernel.
+  std::array<double, kExceptionConfigs.size()> exceptionCycles{}, exceptionClean{}, exceptionMedian{},
+      exceptionActualShare{};
+  size_t exceptionConfigsRun = 0;
+  uint64_t toKernel = 0, drained = 0, exceptionRateLimited = 0, exceptionRingFull = 0, noService = 0;
+  std::string standInCpus, workerCpus;
 };
 
 
@@ -175,6 +218,10 @@ struct Lane {
   uint64_t transmitted = 0;
   Tally quiet, scraped;                   // --scrape-compare
   std::atomic<bool>* scraping = nullptr;  // --scrape-compare: set while a "with" chunk runs
+  KernelStandIn* kernel = nullptr;        // --exception-share: the exception path's rings
+  std::array<Tally, kExceptionConfigs.size()> exception;                 // --exception-share
+  std::array<std::vector<double>, kExceptionConfigs.size()> exceptionRounds;  // clean cycles per round
+  std::array<uint64_t, kExceptionConfigs.size()> exceptionFrames{};     // frames for the kernel sent
 };
 
 void drainTx(Lane& lane) {
@@ -225,6 +272,9 @@ void drive(Lane& lane, uint64_t total, bool baseline, Make make, Tally& tally) {
       for (uint16_t i = out; i < got; ++i) rte_pktmbuf_free(received[i]);
     } else {
       processBurst(lane.ctx, lane.services, 0, received, got, start);
+      // As runWorker polls it when a port has an exception path (empty here: nothing
+      // comes back from the stand-in for the kernel).
+      if (!lane.ctx.plane->fromKernel.empty()) processFromKernel(lane.ctx, lane.services, start);
       flushTx(lane.ctx);
       housekeeping(lane.ctx, lane.services, start);
     }
@@ -318,6 +368,53 @@ int runLane(void* arg) {
       if (lane.index == 0) lane.scraping->store(false);
     }
   }
+  if (o.exceptionCompare()) {
+    // Service traffic alone and with the share of frames for the kernel (TCP to the port
+    // address on a port no frontend has, from the flows' clients), with and without an
+    // exception path, interleaved in short chunks on the same flows.
+    const auto threshold = static_cast<uint64_t>(o.exceptionShare / 100 * 1'000'000);
+    const uint16_t payload = o.packetSize > 58 ? static_cast<uint16_t>(o.packetSize - 58) : 0;  // 54 + FCS
+    uint64_t exceptionRng = 0x2545f4914f6cdd1dull ^ (lane.index + 1);
+    const uint64_t chunk = std::max<uint64_t>(kBurstSize, o.packets / o.exceptionRounds);
+    const size_t configs = o.workers == 1 ? kExceptionConfigs.size() : 2;
+    for (unsigned round = 0; round < o.exceptionRounds; ++round) {
+      for (size_t c = 0; c < configs; ++c) {
+        const ExceptionConfig& config = kExceptionConfigs[c];
+        if (o.workers == 1) {
+          if (config.path) lane.kernel->attach();
+          else lane.kernel->detach();
+        }
+        uint64_t& frames = lane.exceptionFrames[c];
+        auto mixed = [&](uint64_t i, rte_mbuf* m) {
+          if (!config.exceptions || xorshift(exceptionRng) % 1'000'000 >= threshold) {
+            established(i, m);
+            return;
+          }
+          const FlowTuple t = flowTuple(flowId(xorshift(exceptionRng) % myFlows), o.services);
+          FrameEnds ends{};
+          std::copy(kClientMac, kClientMac + 6, ends.sourceMac.addr_bytes);
+          std::copy(kPortMac, kPortMac + 6, ends.destinationMac.addr_bytes);
+          ends.source = t.client;
+          ends.destination = kPortAddress;
+          ends.sourcePort = t.clientPort;
+          ends.destinationPort = kExceptionTcpPort;
+          writeTcp(m, ends, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, kClientIsn + 1, kBackendIsn + 1, payload, nullptr);
+          ++frames;
+        };
+        Tally t;
+        drive(lane, chunk, false, mixed, t);
+        Tally& sum = lane.exception[c];
+        sum.cycles += t.cycles;
+        sum.packets += t.packets;
+        sum.cleanCycles += t.cleanCycles;
+        sum.cleanPackets += t.cleanPackets;
+        sum.bursts += t.bursts;
+        sum.switchedBursts += t.switchedBursts;
+        lane.exceptionRounds[c].push_back(t.cleanPerPacket());
+      }
+    }
+    lane.kernel->attach();
+  }
   rng = 0x9e3779b97f4a7c15ull ^ (lane.index + 1);
   fresh = 0;
   drive(lane, o.packets, true, established, lane.baseline);
@@ -352,7 +449,9 @@ Result runOnce(const Options& o, bool quiet) {
   const int port = rte_eth_from_rings(("net_ring_bench" + tag).c_str(), rx.data(), o.workers, tx.data(), o.workers,
                                       static_cast<unsigned>(socket));
   if (port < 0) throw std::runtime_error("rte_eth_from_rings failed");
-  rte_mempool* pool = rte_pktmbuf_pool_create(("bpool" + tag).c_str(), 4096 * o.workers + 1023, 256, 0,
+  // With an exception path, room for the frames its rings hold as well.
+  const uint32_t ringFrames = o.exceptionCompare() ? o.exceptionRing * (1u + o.workers) : 0;
+  rte_mempool* pool = rte_pktmbuf_pool_create(("bpool" + tag).c_str(), 4096 * o.workers + 1023 + ringFrames, 256, 0,
                                               RTE_MBUF_DEFAULT_BUF_SIZE, socket);
   if (pool == nullptr) throw std::runtime_error("bench mempool");
   rte_eth_conf conf{};
@@ -383,9 +482,19 @@ Result runOnce(const Options& o, bool quiet) {
   auto* qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("bench_qsbr", qsbrSize, RTE_CACHE_LINE_SIZE));
   rte_rcu_qsbr_init(qsbr, o.workers);
   plane.qsbr = qsbr;
+  // --exception-share: the port's exception path as App sets it up (rings in the plane),
+  // with a thread freeing what reaches the kernel's side; present in every phase but the
+  // "no path" chunks.
+  std::unique_ptr<KernelStandIn> kernel;
+  if (o.exceptionCompare()) {
+    kernel = std::make_unique<KernelStandIn>(plane, 0, o.exceptionRing, socket, tag);
+    kernel->attach();
+    kernel->start();
+  }
 
   Result result;
   result.options = o;
+  if (kernel) result.standInCpus = kernel->cpus();
   const ServiceTable table = makeServices(o.services, o.endpoints);
   auto provider = std::make_unique<DpdkProvider>(plane, std::vector<Ipv4Cidr>{}, socket);
   const auto t0 = std::chrono::steady_clock::now();
@@ -425,6 +534,12 @@ Result runOnce(const Options& o, bool quiet) {
     lane->ctx.pool = pool;
     lane->options = &o;
     lane->services = provider->current();
+    lane->kernel = kernel.get();
+    if (o.exceptionRate != 0) {
+      // As App splits dpdk.exception.packetsPerSecond over the workers.
+      lane->ctx.exceptionLimiter = ReplyLimiter(rte_get_tsc_hz(), std::max<uint32_t>(1, o.exceptionRate / o.workers),
+                                                o.exceptionBurst);
+    }
     lanes.push_back(std::move(lane));
   }
   // --scrape-compare: the data path's metrics as the daemon serves them, over these lanes,
@@ -506,6 +621,30 @@ Result runOnce(const Options& o, bool quiet) {
     result.scrapeSeconds = std::max(result.scrapeSeconds, static_cast<double>(lane->scraped.cycles) /
                                                               static_cast<double>(rte_get_tsc_hz()));
   }
+  if (kernel) {
+    kernel->stop();
+    result.drained = kernel->drained();
+    result.exceptionConfigsRun = o.workers == 1 ? kExceptionConfigs.size() : 2;
+    for (const auto& lane : lanes) {
+      for (size_t c = 0; c < result.exceptionConfigsRun; ++c) {
+        const Tally& t = lane->exception[c];
+        result.exceptionCycles[c] += t.perPacket() / o.workers;
+        result.exceptionClean[c] += t.cleanPerPacket() / o.workers;
+        std::vector<double> rounds = lane->exceptionRounds[c];
+        std::sort(rounds.begin(), rounds.end());
+        result.exceptionMedian[c] += rounds[rounds.size() / 2] / o.workers;
+        result.exceptionActualShare[c] += static_cast<double>(lane->exceptionFrames[c]) /
+                                          static_cast<double>(std::max<uint64_t>(1, t.packets)) / o.workers;
+      }
+      result.toKernel += lane->ctx.counters.ports[0].toKernelPackets.load();
+      result.exceptionRateLimited += lane->ctx.counters.dropCount(DropReason::ExceptionRateLimited);
+      result.exceptionRingFull += lane->ctx.counters.dropCount(DropReason::ExceptionRingFull);
+      result.noService += lane->ctx.counters.dropCount(DropReason::NoService);
+      result.workerCpus += (result.workerCpus.empty() ? "" : ", ") + std::string("worker ") +
+                           std::to_string(lane->index) + " on lcore " + std::to_string(lcores[lane->index]) +
+                           " (CPU " + std::to_string(rte_lcore_to_cpu_id(static_cast<int>(lcores[lane->index]))) + ")";
+    }
+  }
   for (size_t c = 0; c < kComparedChecks.size() && o.ingressCompare > 0; ++c) {
     Lane& lane = *lanes[0];
     result.compareCycles[c] = lane.compared[c].perPacket();
@@ -517,6 +656,7 @@ Result runOnce(const Options& o, bool quiet) {
 
   lanes.clear();
   provider.reset();
+  kernel.reset();  // frees what its rings still hold: before the pool goes
   rte_free(qsbr);
   rte_eth_dev_stop(static_cast<uint16_t>(port));
   rte_eth_dev_close(static_cast<uint16_t>(port));
@@ -583,6 +723,70 @@ void printScrapeComparison(const Result& r) {
   std::fflush(stdout);
 }
 
+void printExceptionComparison(const Result& r) {
+  const Options& o = r.options;
+  if (!o.exceptionCompare()) return;
+  const double hz = static_cast<double>(rte_get_tsc_hz());
+  const unsigned w = o.workers;
+  std::printf("# exception path compared on the same flows: %u rounds of %llu packets per worker and configuration, "
+              "interleaved; \"with share\": %.1f %% of the packets are TCP ACKs to the port address port %u (no "
+              "frontend: the workers hand them to the kernel), the rest the established service traffic; \"no "
+              "path\": the port has no exception path, those frames are dropped (NoService) as before%s\n",
+              o.exceptionRounds, static_cast<unsigned long long>(o.packets / o.exceptionRounds), o.exceptionShare,
+              kExceptionTcpPort, w == 1 ? "" : " (not run: it needs --workers 1)");
+  std::printf("# rings as App makes them (toKernel %u frames MP/SC, one fromKernel per worker, polled every burst); "
+              "NO kernel interface: a thread standing in for it (made with rte_ctrl_thread_create like the exception "
+              "thread, on CPU %s) takes the frames off toKernel and frees them; %s; exceptionLimiter: %s\n",
+              o.exceptionRing, r.standInCpus.c_str(), r.workerCpus.c_str(),
+              o.exceptionRate == 0 ? "unlimited"
+                                   : (std::to_string(o.exceptionRate) + " packets/s over the workers, burst " +
+                                      std::to_string(o.exceptionBurst)).c_str());
+  std::printf("%-22s %6s %8s %8s %11s %8s %10s %13s\n", "configuration", "share", "Mpps", "cyc/pkt", "clean Mpps",
+              "cyc/pkt", "median cyc", "service Mpps");
+  for (size_t c = 0; c < r.exceptionConfigsRun; ++c) {
+    const double share = r.exceptionActualShare[c];
+    std::printf("%-22s %5.1f%% %8.2f %8.1f %11.2f %8.1f %10.1f %13.2f\n", kExceptionConfigs[c].name, 100 * share,
+                hz / r.exceptionCycles[c] / 1e6 * w, r.exceptionCycles[c], hz / r.exceptionClean[c] / 1e6 * w,
+                r.exceptionClean[c], r.exceptionMedian[c], (1 - share) * hz / r.exceptionMedian[c] / 1e6 * w);
+  }
+  // The cost to the worker: what the share adds to an average packet (medians of the
+  // rounds' clean cycles), and per frame handed to the kernel, assuming the service
+  // packets among them cost what they cost alone.
+  auto cost = [&](size_t alone, size_t mixed, const char* what) {
+    const double c0 = r.exceptionMedian[alone], c1 = r.exceptionMedian[mixed];
+    const double share = r.exceptionActualShare[mixed];
+    std::printf("# %s: %+.1f cycles per packet (%+.1f %%) at %.1f %%", what, c1 - c0, 100 * (c1 - c0) / c0,
+                100 * share);
+    if (share > 0) std::printf("; a frame for the kernel costs %.1f cycles (a service packet %.1f)", c0 + (c1 - c0) / share, c0);
+    std::printf("\n");
+  };
+  cost(0, 1, "cost to the worker with an exception path");
+  if (r.exceptionConfigsRun > 2) {
+    cost(2, 3, "the same frames dropped, no exception path");
+    std::printf("# an exception path with no frames for the kernel vs none: %+.1f cycles per packet (%+.1f %%)\n",
+                r.exceptionMedian[0] - r.exceptionMedian[2],
+                100 * (r.exceptionMedian[0] - r.exceptionMedian[2]) / r.exceptionMedian[2]);
+  }
+  std::printf("# io-forward baseline in the same run (same lcore, rings and traffic mix as the established phase): "
+              "%.1f cycles per packet (%.2f Mpps), clean %.1f (%.2f Mpps)\n",
+              r.baselineCycles, hz / r.baselineCycles / 1e6 * w, r.baselineClean, hz / r.baselineClean / 1e6 * w);
+  std::printf("# frames handed to the kernel (toKernelPackets) %llu, freed by the stand-in %llu; dropped: "
+              "exception_rate_limited %llu, exception_ring_full %llu, no_service %llu\n",
+              static_cast<unsigned long long>(r.toKernel), static_cast<unsigned long long>(r.drained),
+              static_cast<unsigned long long>(r.exceptionRateLimited),
+              static_cast<unsigned long long>(r.exceptionRingFull), static_cast<unsigned long long>(r.noService));
+  if (r.exceptionRingFull > 0) {
+    std::printf("# NOTE: the stand-in for the kernel did not keep up (its CPU, %s, is shared with a worker lcore?): "
+                "frames dropped as exception_ring_full are in the cost per frame\n",
+                r.standInCpus.c_str());
+  }
+  if (o.exceptionShare > 0 && r.toKernel == 0) {
+    std::printf("# NOTE: no frame reached the toKernel ring: this build's workers drop what is not theirs "
+                "(sendToKernel not built yet), so \"with share\" measures the drop, not the hand-over\n");
+  }
+  std::fflush(stdout);
+}
+
 /// The run with the median worker cycles per packet out of `repeat`.
 Result median(const Options& o, unsigned repeat) {
   std::vector<Result> runs;
@@ -636,6 +840,22 @@ int main(int argc, char** argv) {
                  "after the established phase, run --packets/N packets without and then with a thread scraping the "
                  "data path's metrics, interleaved in this many rounds");
   cli.add_option("--scrape-every", o.scrapeEveryMs, "with --scrape-compare: milliseconds between scrapes")
+      ->capture_default_str();
+  cli.add_option("--exception-share", o.exceptionShare,
+                 "give the port an exception path (its rings, and a thread freeing what reaches the kernel's side) "
+                 "and, after the established phase, run service traffic alone and with this percent of the packets "
+                 "bound for the kernel (TCP to the port address, port 22), with and without the path, interleaved")
+      ->check(CLI::Range(0.0, 100.0));
+  cli.add_option("--exception-rounds", o.exceptionRounds, "with --exception-share: rounds of --packets/N packets")
+      ->check(CLI::Range(1u, 1000u))
+      ->capture_default_str();
+  cli.add_option("--exception-rate", o.exceptionRate,
+                 "with --exception-share: dpdk.exception.packetsPerSecond (all workers; 0: unlimited)")
+      ->capture_default_str();
+  cli.add_option("--exception-burst", o.exceptionBurst, "with --exception-share: dpdk.exception.burst")
+      ->capture_default_str();
+  cli.add_option("--exception-ring", o.exceptionRing,
+                 "with --exception-share: dpdk.exception.ringSize (a power of two)")
       ->capture_default_str();
   cli.add_option("--lcores", lcores, "EAL --lcores (main lcore first); workers use the others")->capture_default_str();
   cli.add_flag("--huge", huge, "use hugepages (default: --no-huge)");
@@ -701,6 +921,7 @@ int main(int argc, char** argv) {
       printResult(r);
       printComparison(r);
       printScrapeComparison(r);
+      printExceptionComparison(r);
     } else {
       std::ofstream csv(sweepCsv);
       csv << "sweep,services,endpoints,flows,size,new_share,workers,mpps,ns_per_packet,cycles_per_packet,"

@@ -24,6 +24,7 @@ TEST_PKGS=(
     dpdk-dev  # dpdk-testpmd (Debian 12 ships it here, not in dpdk): memif smoke test, bench_memif.sh
     prometheus  # prometheus and promtool: a real server scrapes /metrics in the e2e tests
     tshark  # reads back what dpdk-dumpcap captured
+    tcpdump python3-scapy  # tests/e2e/exception_path_test.sh: captures, frames written into the tap
 )
 
 check_only=0

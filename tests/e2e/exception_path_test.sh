@@ -68,8 +68,8 @@ declare -A CAPTURE_PIDS=()
 
 CHECKS=(
     "startup: the exception interface $TAP exists in the node namespace with the DPDK port's MAC and MTU"
-    "node server: an HTTP server bound to $NODE_IP:$NODE_HTTP_PORT (no Service) answers the client through the DPDK port"
-    "node egress: the node namespace opens a connection to the client's server ($CLIENT_IP:$CLIENT_HTTP_PORT), routed by the exception interface"
+    "node server: an HTTP server bound to $NODE_IP:$NODE_HTTP_PORT (no Service) answers the client through the DPDK port (nicproxy_port_to_kernel_packets_total grows)"
+    "node egress: the node namespace's connection to the client's server ($CLIENT_IP:$CLIENT_HTTP_PORT) is routed by $TAP and leaves through the port (nicproxy_port_from_kernel_packets_total grows)"
     "ping: the client's pings to $NODE_IP are answered by the node's kernel (echo replies written by the kernel into $TAP)"
     "ARP: the client resolves $NODE_IP to the DPDK port's MAC"
     "ARP: the node's kernel resolves $CLIENT_IP on $TAP to the client's MAC"
@@ -342,14 +342,23 @@ TAP_MTU=$(mtu_of "$NODE_NS" "$TAP")
 REASON="$TAP: MAC $TAP_MAC MTU $TAP_MTU; port ($NODE_IF): MAC $PORT_MAC MTU $PORT_MTU"
 check "${CHECKS[0]}" eval '[[ $TAP_MAC == "$PORT_MAC" && $TAP_MTU == "$PORT_MTU" ]]'
 
+# The workers count what they hand to the kernel and what they send for it.
+to_kernel() { metric_sum nicproxy_port_to_kernel_packets_total; }
+from_kernel() { metric_sum nicproxy_port_from_kernel_packets_total; }
+grew() { [[ $1 =~ ^[0-9]+$ && $2 =~ ^[0-9]+$ ]] && (($2 > $1)); }
+
+before=$(to_kernel)
 out=$(in_client curl -sS --max-time 5 "http://$NODE_IP:$NODE_HTTP_PORT/" 2>&1)
-REASON="curl: $(head -c 200 <<<"$out")"
-check "${CHECKS[1]}" eval '[[ $out == node-http-server ]]'
+after=$(wait_growth "$before" 3 to_kernel)
+REASON="curl: $(head -c 200 <<<"$out"); nicproxy_port_to_kernel_packets_total $before -> $after"
+check "${CHECKS[1]}" eval '[[ $out == node-http-server ]] && grew "$before" "$after"'
 
 route=$(in_node ip -o route get "$CLIENT_IP" 2>&1)
+before=$(from_kernel)
 out=$(in_node curl -sS --max-time 5 "http://$CLIENT_IP:$CLIENT_HTTP_PORT/" 2>&1)
-REASON="curl: $(head -c 200 <<<"$out"); route: $route"
-check "${CHECKS[2]}" eval '[[ $out == client-http-server && $route == *" dev $TAP "* ]] && grep -q "^$NODE_IP .*GET / " "$WORK/client-http.log"'
+after=$(wait_growth "$before" 3 from_kernel)
+REASON="curl: $(head -c 200 <<<"$out"); route: $route; nicproxy_port_from_kernel_packets_total $before -> $after"
+check "${CHECKS[2]}" eval '[[ $out == client-http-server && $route == *" dev $TAP "* ]] && grew "$before" "$after" && grep -q "^$NODE_IP .*GET / " "$WORK/client-http.log"'
 
 capture_start ping "$NODE_NS" "$TAP" icmp
 ping_out=$(in_client ping -c 3 -i 0.3 -W 2 "$NODE_IP" 2>&1)

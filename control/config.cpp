@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "control/config_exception.hpp"
 #include "control/config_kernel.hpp"
 #include "control/config_kube.hpp"
 #include "control/config_ports.hpp"
@@ -299,6 +300,7 @@ std::optional<DpdkPortConfig> readPort(const boost::json::value& value, const st
   }
   readStaticNeighbors(reader, errors, port);
   readSnatAddresses(reader, errors, port);
+  readPortException(reader, port);
   reader.rejectUnknownKeys();
   // The checks against the subnet need every address read well, and the subnet itself.
   if (errors.size() == errorsBefore && !port.addressUnresolved) {
@@ -337,6 +339,10 @@ void readPorts(ObjectReader& reader, Errors& errors, DpdkConfig& dpdk) {
     for (std::string& error : portClashErrors(*port, path, dpdk.ports, pathOf)) errors.push_back(std::move(error));
     dpdk.ports.push_back(std::move(*port));
     indexOf.push_back(i);
+  }
+  // Names by index ("nicproxy1"): only meaningful when every port was read.
+  if (dpdk.ports.size() == ports->size()) {
+    for (std::string& error : exceptionInterfaceErrors(dpdk.ports)) errors.push_back(std::move(error));
   }
 }
 
@@ -446,6 +452,7 @@ void readDpdk(ObjectReader& top, Errors& errors, DpdkConfig& dpdk, bool required
   }
   readReplyRateLimit(reader, errors, dpdk.replyRateLimit);
   readFragments(reader, errors, dpdk.fragments);
+  readExceptionLimits(reader, errors, dpdk.exception);
   reader.rejectUnknownKeys();
 }
 

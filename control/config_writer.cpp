@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 
+#include "control/config_exception.hpp"
 #include "control/config_kernel.hpp"
 #include "control/config_kube.hpp"
 #include "control/duration.hpp"
@@ -26,7 +27,7 @@ array cidrs(const std::vector<Ipv4Cidr>& list) {
   return out;
 }
 
-object portJson(const DpdkPortConfig& port) {
+object portJson(const DpdkPortConfig& port, size_t index) {
   object out;
   out["device"] = port.device;
   out["address"] = formatIpv4Cidr(port.address);
@@ -43,6 +44,9 @@ object portJson(const DpdkPortConfig& port) {
     for (Ipv4 ip : port.snatAddresses) snat.emplace_back(formatIpv4(ip));
     out["snatAddresses"] = std::move(snat);
   }
+  out["exceptionPath"] = exceptionPathKindName(port.exception.kind);
+  out["exceptionInterface"] = exceptionInterfaceName(port, index);
+  out["exceptionAddresses"] = port.exception.configureAddresses ? "nicproxy" : "host";
   return out;
 }
 
@@ -52,7 +56,7 @@ object dpdkJson(const DpdkConfig& dpdk) {
   for (const std::string& arg : dpdk.eal) eal.emplace_back(arg);
   out["eal"] = std::move(eal);
   array ports;
-  for (const DpdkPortConfig& port : dpdk.ports) ports.emplace_back(portJson(port));
+  for (size_t i = 0; i < dpdk.ports.size(); ++i) ports.emplace_back(portJson(dpdk.ports[i], i));
   out["ports"] = std::move(ports);
   out["flowTableSize"] = dpdk.flowTableSize;
   out["scheduler"] = schedulerName(dpdk.scheduler);
@@ -65,6 +69,9 @@ object dpdkJson(const DpdkConfig& dpdk) {
   out["replyRateLimit"] = object{{"perSecond", dpdk.replyRateLimit.perSecond}, {"burst", dpdk.replyRateLimit.burst}};
   out["fragments"] =
       object{{"maxDatagrams", dpdk.fragments.maxDatagrams}, {"timeout", duration(dpdk.fragments.timeout)}};
+  out["exception"] = object{{"packetsPerSecond", dpdk.exception.packetsPerSecond},
+                            {"burst", dpdk.exception.burst},
+                            {"ringSize", dpdk.exception.ringSize}};
   return out;
 }
 

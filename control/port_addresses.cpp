@@ -1,5 +1,6 @@
 #include "control/port_addresses.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <map>
 #include <string_view>
@@ -56,6 +57,7 @@ PortAddressResolution resolvePortAddresses(DpdkConfig& dpdk, const PortAddressSo
   const std::map<size_t, std::string> flags = flagsByPort(sources.flags, dpdk.ports.size(), result.errors);
   std::optional<NodeAddressLookup> node;  // asked once, when first needed
   std::map<size_t, std::string> originOf;  // ports whose address is not the file's
+  std::vector<size_t> tapByDefault;        // ports given a "tap" exception path for the InternalIP
 
   for (size_t i = 0; i < dpdk.ports.size(); ++i) {
     DpdkPortConfig& port = dpdk.ports[i];
@@ -101,6 +103,12 @@ PortAddressResolution resolvePortAddresses(DpdkConfig& dpdk, const PortAddressSo
         port.address = Ipv4Cidr{*node->address, port.prefixLength.value_or(32)};
         port.addressUnresolved = false;
         originOf[i] = node->origin;
+        // The port carries the node's own address: without a way to the kernel, the
+        // node would lose SSH, the kubelet and its own egress (docs/exception-path.md).
+        if (!port.exception.kindFromFile) {
+          port.exception.kind = ExceptionPathKind::Tap;
+          tapByDefault.push_back(i);
+        }
       }
     }
   }
@@ -115,6 +123,10 @@ PortAddressResolution resolvePortAddresses(DpdkConfig& dpdk, const PortAddressSo
     for (std::string& e : portClashErrors(port, pathOf(i), std::span(dpdk.ports).first(i), pathOf)) {
       errors.push_back(std::move(e));
     }
+    if (port.exception.configureAddresses && port.exception.kind == ExceptionPathKind::None) {
+      errors.push_back(pathOf(i) + ".exceptionAddresses: \"nicproxy\" needs an exception interface, and "
+                       "exceptionPath is not set and the address is not the Node's InternalIP (set it to \"tap\")");
+    }
     const auto origin = originOf.find(i);
     for (std::string& e : errors) {
       if (origin != originOf.end()) e += " (address " + formatIpv4Cidr(port.address) + " from " + origin->second + ")";
@@ -122,6 +134,10 @@ PortAddressResolution resolvePortAddresses(DpdkConfig& dpdk, const PortAddressSo
     }
     if (origin != originOf.end()) {
       result.notes.push_back(pathOf(i) + ".address " + formatIpv4Cidr(port.address) + " from " + origin->second);
+    }
+    if (std::find(tapByDefault.begin(), tapByDefault.end(), i) != tapByDefault.end()) {
+      result.notes.push_back(pathOf(i) + ".exceptionPath tap: the port carries the Node's InternalIP "
+                             "(set exceptionPath to \"none\" to do without)");
     }
   }
   return result;

@@ -9,6 +9,8 @@
 // The same order as the node name's (control/node_identity.hpp): flag, file, environment,
 // then what the system says. A bare address (no "/n") takes prefixLength, or the
 // file's address's length. Then every check parseConfig makes on addresses runs again.
+// A port whose address is the Node's InternalIP carries the node's own traffic: unless
+// the file sets dpdk.ports[i].exceptionPath, it gets a "tap" exception interface.
 // Pure: the environment and the Node lookup come in as functions, for the tests.
 #include <cstddef>
 #include <functional>

@@ -5,6 +5,7 @@
 #include "control/arp_owners.hpp"
 #include "control/change_tracker.hpp"
 #include "control/config.hpp"
+#include "control/config_exception.hpp"
 #include "control/endpoints.hpp"
 #include "control/json_reader.hpp"
 #include "control/k8s/kubeconfig.hpp"
@@ -23,6 +24,16 @@ std::string describeFrontends(const ServicePort& port) {
   for (Ipv4 ip : port.loadBalancerIPs) add(fmt::format("loadBalancer {}:{}", formatIpv4(ip), port.port));
   if (port.healthCheckNodePort != 0) add(fmt::format("healthCheckNodePort {}", port.healthCheckNodePort));
   return text;
+}
+
+// "exception interface nicproxy0 (tap, addresses from the host)", or why there is none.
+std::string describeExceptionPath(const DpdkPortConfig& port, size_t index) {
+  const ExceptionPathConfig& exception = port.exception;
+  const bool maybeTap = !exception.kindFromFile && port.addressUnresolved;  // tap if the InternalIP is taken
+  if (exception.kind == ExceptionPathKind::None && !maybeTap) return "no exception path";
+  return fmt::format("exception interface {} ({}, addresses {})", exceptionInterfaceName(port, index),
+                     maybeTap ? "tap if the address is the Node's InternalIP" : exceptionPathKindName(exception.kind),
+                     exception.configureAddresses ? "set by nicproxy" : "left to the host");
 }
 
 }  // namespace
@@ -50,6 +61,7 @@ int validateConfiguration(const std::filesystem::path& configPath, std::ostream&
     out << fmt::format("  port {}: {} {} address {}{}\n", i, p.isPci ? "pci" : "vdev", p.device,
                        p.addressUnresolved ? "per node (unused in this mode)" : formatIpv4Cidr(p.address),
                        p.gateway ? " gateway " + formatIpv4(*p.gateway) : "");
+    out << "  port " << i << ": " << describeExceptionPath(p, i) << "\n";
   }
 
   if (config.usesApiServer()) {

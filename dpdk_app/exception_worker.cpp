@@ -1,18 +1,124 @@
-// The workers' half of the exception path (exception_path.hpp). SKELETON: part A fills it.
+// The workers' half of the exception path (exception_path.hpp): what a worker hands to
+// the kernel interface of a port, and what it does with the frames the kernel sends out
+// of it. Per packet on a worker; same rules as worker.hpp.
+#include <rte_ring.h>
+
+#include "dpdk_app/arp_rules.hpp"
 #include "dpdk_app/exception_path.hpp"
+#include "dpdk_app/flow_forward.hpp"
+#include "dpdk_app/packet.hpp"
 
 namespace nicproxy {
 
 void sendToKernel(WorkerContext& ctx, uint16_t port, rte_mbuf* m, DropReason otherwise) {
-  (void)port;
-  dropPacket(ctx, m, otherwise);
+  rte_ring* ring = ctx.plane->ports[port].toKernel;
+  if (ring == nullptr) {
+    dropPacket(ctx, m, otherwise);
+    return;
+  }
+  // Per worker, so that a flood of frames nicproxy does not handle (a broadcast storm,
+  // a scan of the node's ports) costs the exception thread and the kernel a bounded rate.
+  if (!ctx.exceptionLimiter.allow(ctx.now)) {
+    dropPacket(ctx, m, DropReason::ExceptionRateLimited);
+    return;
+  }
+  if (rte_ring_mp_enqueue(ring, m) != 0) {
+    dropPacket(ctx, m, DropReason::ExceptionRingFull);
+    return;
+  }
+  ++ctx.counters.ports[port].toKernelPackets;
 }
 
+namespace {
+
+/// The kernel asks who has an address nicproxy answers for on this port (an extra SNAT
+/// address, an external or LB IP: a local endpoint's reply goes there). Answered in
+/// place, back into the kernel. False for every other ARP frame: it leaves by the port.
+bool answerKernelArp(WorkerContext& ctx, const FastServiceTable* services, uint16_t port, rte_mbuf* m,
+                     const ParsedFrame& f) {
+  rte_arp_hdr* arp = f.arp;
+  if (arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) ||
+      arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
+      arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) || arp->arp_hlen != RTE_ETHER_ADDR_LEN ||
+      arp->arp_plen != sizeof(rte_be32_t)) {
+    return false;
+  }
+  const PortInfo& p = ctx.plane->ports[port];
+  const rte_be32_t target = arp->arp_data.arp_tip;
+  const rte_be32_t sender = arp->arp_data.arp_sip;
+  // The port address is the kernel's own; sender == target is its announcement (or its
+  // duplicate address probe): both are for the segment.
+  if (target == p.address || target == sender) return false;
+  if (arpTargetOf(*ctx.plane, services, port, target) != ArpTarget::Ours) return false;
+  arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
+  arp->arp_data.arp_tha = arp->arp_data.arp_sha;
+  arp->arp_data.arp_tip = sender;
+  rte_ether_addr_copy(&p.mac, &arp->arp_data.arp_sha);
+  arp->arp_data.arp_sip = target;
+  rte_ether_addr_copy(&f.eth->src_addr, &f.eth->dst_addr);
+  rte_ether_addr_copy(&p.mac, &f.eth->src_addr);
+  ++ctx.counters.arpReplies;
+  sendToKernel(ctx, port, m, DropReason::ArpIgnored);
+  return true;
+}
+
+/// One frame the kernel sent out of port `port`'s exception interface, `hops` workers
+/// having looked for its connection before this one.
+void fromKernel(WorkerContext& ctx, const FastServiceTable* services, rte_mbuf* m, uint16_t port, uint8_t hops,
+                uint64_t now) {
+  DataPlane& plane = *ctx.plane;
+  ParsedFrame f;
+  DropReason reason = DropReason::TooShort;
+  const FrameKind kind = parseFrame(m, f, reason);
+  if (kind == FrameKind::Arp) {
+    if (!answerKernelArp(ctx, services, port, m, f)) enqueueTx(ctx, port, m);
+    return;
+  }
+  if (kind == FrameKind::Ipv4 && (f.protocol == IPPROTO_TCP || f.protocol == IPPROTO_UDP)) {
+    uint64_t value = 0;
+    if (ctx.flows->lookup(keyOf(f), value)) {
+      if (FlowTable::direction(value) == FlowDirection::Reverse) {
+        // A local endpoint's reply: back to the client, as a reply from the wire would go.
+        forwardOnFlow(ctx, m, f, FlowTable::entryIndex(value), FlowDirection::Reverse, now);
+        return;
+      }
+    } else if (!plane.ports[port].isOwnAddress(f.ip->src_addr) && hops + 1u < plane.workerCount) {
+      // Not from the node's own addresses: perhaps the reply of a connection that kept
+      // its client's address, which names no worker. The next one looks.
+      m->port = static_cast<uint16_t>(port | (hops + 1u) << 8);
+      const uint16_t next = static_cast<uint16_t>((ctx.index + 1) % plane.workerCount);
+      if (rte_ring_mp_enqueue(plane.fromKernel[next], m) != 0) dropPacket(ctx, m, DropReason::KernelRingFull);
+      return;
+    }
+  }
+  // The node's own traffic (and anything nicproxy cannot parse: the exception thread
+  // checked what must hold for the wire): out of the port as the kernel made it.
+  enqueueTx(ctx, port, m);
+}
+
+}  // namespace
+
 uint16_t processFromKernel(WorkerContext& ctx, const FastServiceTable* services, uint64_t now) {
-  (void)ctx;
-  (void)services;
-  (void)now;
-  return 0;
+  DataPlane& plane = *ctx.plane;
+  rte_mbuf* packets[kBurstSize];
+  const auto n = static_cast<uint16_t>(
+      rte_ring_sc_dequeue_burst(plane.fromKernel[ctx.index], reinterpret_cast<void**>(packets), kBurstSize, nullptr));
+  if (n == 0) return 0;
+  ctx.now = now;  // sendToKernel's token bucket (ARP answers into the kernel)
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = packets[i];
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 1], void*));
+    const auto port = static_cast<uint16_t>(m->port & 0xff);
+    const auto hops = static_cast<uint8_t>(m->port >> 8);
+    if (port >= plane.ports.size()) {
+      dropPacket(ctx, m, DropReason::KernelFrameMalformed);  // not from the exception thread
+      continue;
+    }
+    // Counted once, by the worker the exception thread gave it to.
+    if (hops == 0) ++ctx.counters.ports[port].fromKernelPackets;
+    fromKernel(ctx, services, m, port, hops, now);
+  }
+  return n;
 }
 
 }  // namespace nicproxy

@@ -1,6 +1,7 @@
 #include "dpdk_app/icmp_errors.hpp"
 
-
+#include "dpdk_app/exception_path.hpp"
+#include "dpdk_app/flow_forward.hpp"
 #include "dpdk_app/next_hop.hpp"
 
 namespace nicproxy {
@@ -14,6 +15,17 @@ bool isOwnAddress(const DataPlane& plane, rte_be32_t address) {
   return false;
 }
 
+/// An error nicproxy has no connection for, that the kernel behind the port's exception
+/// interface may: to the port address (about the node's own traffic), or to an address
+/// that is not ours (the kernel routes it, to a pod for instance).
+bool kernelsError(const WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort, rte_be32_t destination) {
+  if (!hasExceptionPath(ctx, rxPort)) return false;
+  const PortInfo& port = ctx.plane->ports[rxPort];
+  if (destination == port.address) return true;
+  return !isOwnAddress(*ctx.plane, destination) &&
+         (services == nullptr || services->localAddressFlags(destination) == 0);
+}
+
 }  // namespace
 
 void handleIcmpError(WorkerContext& ctx, const FastServiceTable* services, uint16_t rxPort, rte_mbuf* m,
@@ -21,7 +33,12 @@ void handleIcmpError(WorkerContext& ctx, const FastServiceTable* services, uint1
   QuotedPacket q;
   DropReason reason = DropReason::IcmpErrorMalformed;
   if (!parseQuote(m, f, q, reason)) {
-    dropPacket(ctx, m, reason);
+    // An error about ICMP (the node's own pings) is no connection of nicproxy's.
+    if (reason == DropReason::IcmpErrorUnsupported && kernelsError(ctx, services, rxPort, f.ip->dst_addr)) {
+      sendToKernel(ctx, rxPort, m, reason);
+    } else {
+      dropPacket(ctx, m, reason);
+    }
     return;
   }
   // The error must go back to where the quoted packet came from: the SNAT address or the
@@ -50,10 +67,12 @@ void handleIcmpError(WorkerContext& ctx, const FastServiceTable* services, uint1
     const bool local = isOwnAddress(plane, f.ip->dst_addr) ||
                        (services != nullptr && services->localAddressFlags(f.ip->dst_addr) != 0);
     if (!local) {
-      dropPacket(ctx, m, DropReason::NotForUs);
+      sendToKernel(ctx, rxPort, m, DropReason::NotForUs);
     } else if (!plane.redirect.empty() && !ownerKnown && ctx.icmpErrorHops + 1u < plane.workerCount) {
       redirectToWorker(ctx, m, rxPort, static_cast<uint16_t>((ctx.index + 1) % plane.workerCount),
              static_cast<uint8_t>(ctx.icmpErrorHops + 1));
+    } else if (kernelsError(ctx, services, rxPort, f.ip->dst_addr)) {
+      sendToKernel(ctx, rxPort, m, DropReason::IcmpErrorNoFlow);  // about the node's own traffic
     } else {
       dropPacket(ctx, m, DropReason::IcmpErrorNoFlow);
     }
@@ -81,6 +100,18 @@ void handleIcmpError(WorkerContext& ctx, const FastServiceTable* services, uint1
     return;
   }
   // About a reply to the client: the backend hears it about the packet it sent.
+  if ((e.backendPort & FlowEntry::kViaKernel) != 0) {
+    // A local endpoint: through the kernel interface, addressed to its MAC (forwardOnFlow).
+    const uint16_t port = backendPortIndex(e);
+    rewriteIcmpError(f, q, e.reverse.destinationAddress, e.reverse.sourceAddress,
+                     Translation{e.reverse.sourceAddress, e.reverse.destinationAddress, e.reverse.sourcePort,
+                                 e.reverse.destinationPort});
+    rte_ether_addr_copy(&plane.ports[port].mac, &f.eth->dst_addr);
+    rte_ether_addr_copy(&plane.ports[port].mac, &f.eth->src_addr);
+    ++ctx.counters.icmpErrorsToBackend;
+    sendToKernel(ctx, port, m, DropReason::NoRoute);
+    return;
+  }
   rte_ether_addr mac;
   if (!backendHopMac(ctx, e, now, mac, reason)) {
     dropPacket(ctx, m, reason);

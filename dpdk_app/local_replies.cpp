@@ -4,6 +4,7 @@
 
 #include "dpdk_app/arp_rules.hpp"
 #include "dpdk_app/checksum.hpp"
+#include "dpdk_app/exception_path.hpp"
 
 namespace nicproxy {
 
@@ -55,6 +56,20 @@ void handleArp(WorkerContext& ctx, const FastServiceTable* services, uint16_t po
   const ArpTarget answer = request ? arpTargetOf(*ctx.plane, services, port, target) : ArpTarget::NotOurs;
   if (answer == ArpTarget::Conflict) {
     dropPacket(ctx, m, DropReason::ArpConflict);
+    return;
+  }
+  if (hasExceptionPath(ctx, port) && (answer == ArpTarget::NotOurs || target == p.address)) {
+    // The kernel interface owns the port address now: it answers for it, and hears every
+    // ARP nicproxy does not answer itself (after the neighbour table learnt from it above),
+    // as it would on a NIC of its own. Frames for another station stay nobody's.
+    if (solicited) ++ctx.counters.arpLearned;
+    if (rte_is_same_ether_addr(&f.eth->dst_addr, &p.mac) || rte_is_multicast_ether_addr(&f.eth->dst_addr)) {
+      sendToKernel(ctx, port, m, DropReason::ArpIgnored);
+    } else if (solicited) {
+      rte_pktmbuf_free(m);
+    } else {
+      dropPacket(ctx, m, request && sender != target ? DropReason::ArpIgnored : DropReason::ArpUnsolicited);
+    }
     return;
   }
   if (answer == ArpTarget::NotOurs) {

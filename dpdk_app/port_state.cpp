@@ -19,7 +19,8 @@ uint64_t maglevKey(uint32_t address, uint16_t port) { return (uint64_t{address} 
 void fill(BackendSet& set, const std::vector<Endpoint>& endpoints, const BackendSet* previous) {
   std::vector<MaglevBackend> maglevBackends;
   for (const Endpoint& e : endpoints) {
-    set.backends.push_back(Backend{rte_cpu_to_be_32(e.address), rte_cpu_to_be_16(e.port), 0});
+    const uint16_t flags = e.isLocal ? kBackendLocal : 0;  // reached through the kernel when it can be
+    set.backends.push_back(Backend{rte_cpu_to_be_32(e.address), rte_cpu_to_be_16(e.port), flags});
     maglevBackends.push_back(MaglevBackend{maglevKey(e.address, e.port), 1});
   }
   if (endpoints.empty()) return;

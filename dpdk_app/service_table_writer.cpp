@@ -82,6 +82,13 @@ std::shared_ptr<const PortFrontends> ServiceTableWriter::buildRecord(
   // NodePorts are not filtered by loadBalancerSourceRanges (kube-proxy does the same).
   record->entries[PortFrontends::kExternal] = entryFor(state, state.external, false);
   record->entries[PortFrontends::kBalancer] = entryFor(state, state.external, true);
+  // externalTrafficPolicy Local: the external frontends' connections to local endpoints
+  // keep the client's address, as with kube-proxy (the point of the policy); the
+  // endpoints they reach are all local (categorizeEndpoints).
+  if (port->externalTrafficPolicy == TrafficPolicy::Local) {
+    record->entries[PortFrontends::kExternal].keepClientAddress = true;
+    record->entries[PortFrontends::kBalancer].keepClientAddress = true;
+  }
 
   const uint8_t protocol = ipProtocolOf(port->name.protocol);
   const rte_be16_t servicePort = rte_cpu_to_be_16(port->port);

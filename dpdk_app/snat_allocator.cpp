@@ -144,17 +144,32 @@ bool pickOnAddress(WorkerContext& ctx, const SnatPortSpace& space, FlowKey& reve
 
 }  // namespace
 
-bool pickSnatPort(WorkerContext& ctx, const PortInfo& port, FlowKey& reverse, uint64_t now) {
+namespace {
+
+/// pickSnatPort() over the SNAT addresses [lowest, port.snatAddressCount()), starting at a
+/// random one of them.
+bool pickAmong(WorkerContext& ctx, const PortInfo& port, FlowKey& reverse, uint64_t now, uint32_t lowest) {
   const SnatPortSpace& space = portSpace(ctx);
-  if (space.count == 0) return false;
   const uint32_t addresses = port.snatAddressCount();
-  const uint32_t first = addresses > 1 ? static_cast<uint32_t>(rte_rand_max(addresses)) : 0;
-  for (uint32_t n = 0; n < addresses; ++n) {
-    const uint32_t i = first + n < addresses ? first + n : first + n - addresses;
-    reverse.destinationAddress = port.snatAddress(i);
+  if (space.count == 0 || lowest >= addresses) return false;
+  const uint32_t choices = addresses - lowest;
+  const uint32_t first = choices > 1 ? static_cast<uint32_t>(rte_rand_max(choices)) : 0;
+  for (uint32_t n = 0; n < choices; ++n) {
+    const uint32_t i = first + n < choices ? first + n : first + n - choices;
+    reverse.destinationAddress = port.snatAddress(lowest + i);
     if (pickOnAddress(ctx, space, reverse, now)) return true;
   }
   return false;
+}
+
+}  // namespace
+
+bool pickSnatPort(WorkerContext& ctx, const PortInfo& port, FlowKey& reverse, uint64_t now) {
+  return pickAmong(ctx, port, reverse, now, 0);
+}
+
+bool pickExtraSnatPort(WorkerContext& ctx, const PortInfo& port, FlowKey& reverse, uint64_t now) {
+  return pickAmong(ctx, port, reverse, now, 1);
 }
 
 void continueSnatScans(WorkerContext& ctx, uint64_t now) {

@@ -43,6 +43,12 @@ inline void refillSnatScanBudget(WorkerContext& ctx) { ctx.snat.burstBudget = kS
 /// the burst's budget is spent.
 bool pickSnatPort(WorkerContext& ctx, const PortInfo& port, FlowKey& reverse, uint64_t now);
 
+/// pickSnatPort() among the port's extra SNAT addresses only (dpdk.ports[].snatAddresses),
+/// never the port address: for connections to local endpoints through the kernel
+/// interface, which owns the port address (a reply to it would stay in the kernel).
+/// False also when the port has none.
+bool pickExtraSnatPort(WorkerContext& ctx, const PortInfo& port, FlowKey& reverse, uint64_t now);
+
 /// The loop's slice of the pending scans: forgets tuples nobody wanted for
 /// kSnatScanIdleMs, and scans kSnatScanPerLoop ports of one tuple that has no free port
 /// ready. Nothing to do (one compare) while no tuple is nearly full.

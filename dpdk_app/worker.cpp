@@ -8,6 +8,8 @@
 #include <rte_random.h>
 #include <rte_ring.h>
 
+#include "dpdk_app/exception_path.hpp"
+#include "dpdk_app/flow_forward.hpp"
 #include "dpdk_app/flow_timers.hpp"
 #include "dpdk_app/fragments.hpp"
 #include "dpdk_app/icmp_errors.hpp"
@@ -28,10 +30,6 @@ namespace {
 // flood of half-open connections nearly every entry qualifies, so the first few do.
 constexpr uint32_t kEarlyDropScan = 64;
 
-
-FlowKey keyOf(const ParsedFrame& f) {
-  return FlowKey{f.ip->src_addr, f.ip->dst_addr, l4SourcePort(f), l4DestinationPort(f), f.protocol, {0, 0, 0}};
-}
 
 /// Moves connection `index` on by one packet in `direction` (TCP state and windows,
 /// expiry). False, with the packet dropped and counted, when tracking refuses it.
@@ -60,9 +58,24 @@ bool trackPacket(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32_t
   return true;
 }
 
-/// Sends a packet of an existing connection in its direction.
-void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32_t index,
-                   FlowDirection direction, uint64_t now) {
+/// A packet towards a local endpoint (kViaKernel): into the kernel interface that reaches
+/// it, addressed to the interface's MAC (the port's), from that MAC too: the kernel routes
+/// it to the pod as any packet it received.
+[[gnu::noinline]] void forwardToKernel(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, const FlowEntry& e) {
+  const uint16_t port = backendPortIndex(e);
+  const rte_ether_addr& mac = ctx.plane->ports[port].mac;
+  rte_ether_addr_copy(&mac, &f.eth->dst_addr);
+  rte_ether_addr_copy(&mac, &f.eth->src_addr);
+  applyTranslation(f, Translation{e.reverse.destinationAddress, e.reverse.sourceAddress, e.reverse.destinationPort,
+                                  e.reverse.sourcePort});
+  ++ctx.counters.natForward;
+  sendToKernel(ctx, port, m, DropReason::NoRoute);
+}
+
+}  // namespace
+
+void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32_t index, FlowDirection direction,
+                   uint64_t now) {
   FlowEntry& e = ctx.flows->entry(index);
   if (f.ip->time_to_live <= 1) {
     dropPacket(ctx, m, DropReason::TtlExceeded);
@@ -70,6 +83,10 @@ void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32
   }
   if (!trackPacket(ctx, m, f, index, direction, now)) return;
   if (direction == FlowDirection::Forward) {
+    if ((e.backendPort & FlowEntry::kViaKernel) != 0) [[unlikely]] {
+      forwardToKernel(ctx, m, f, e);
+      return;
+    }
     rte_ether_addr mac;
     DropReason reason = DropReason::NeighborUnresolved;
     if (!backendHopMac(ctx, e, now, mac, reason)) {
@@ -97,18 +114,92 @@ void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32
   }
 }
 
+namespace {
+
+/// Where a new connection to `backend` goes: the backend side's port index (with
+/// kViaKernel for a local endpoint reached through the kernel), and `reverse` filled in
+/// as far as it can be before SNAT. Sets `snatFrom` to the port whose SNAT addresses the
+/// connection takes, `extraOnly` when only its extra ones will do, or null: no SNAT.
+/// False (with `reason`) when it cannot go anywhere.
+bool backendSide(const DataPlane& plane, const ServiceEntry& service, const Backend& backend, const ParsedFrame& f,
+                 FlowKey& reverse, uint16_t& backendPort, const PortInfo*& snatFrom, bool& extraOnly) {
+  reverse = FlowKey{backend.address, 0, backend.port, 0, f.protocol, {0, 0, 0}};
+  if ((backend.flags & kBackendLocal) != 0 && plane.kernelPort != DataPlane::kNoKernelPort) [[unlikely]] {
+    // A pod behind this node's kernel: through the exception interface. The kernel owns
+    // the port address, so SNAT may use only the extra SNAT addresses; eTP Local, or a
+    // port without extra addresses, keeps the client's (docs/exception-path.md).
+    const PortInfo& port = plane.ports[plane.kernelPort];
+    backendPort = static_cast<uint16_t>(plane.kernelPort | FlowEntry::kViaKernel);
+    extraOnly = true;
+    if (service.keepClientAddress || port.extraSnatCount == 0) {
+      reverse.destinationAddress = f.ip->src_addr;
+      reverse.destinationPort = l4SourcePort(f);
+      snatFrom = nullptr;
+    } else {
+      snatFrom = &port;
+    }
+    return true;
+  }
+  Route r;
+  if (!route(plane, backend.address, r)) return false;
+  backendPort = r.port;
+  snatFrom = &plane.ports[r.port];
+  extraOnly = false;
+  return true;
+}
+
+/// A frame parseFrame() refused. An EtherType or IP protocol nicproxy does not handle
+/// (IPv6, VLAN, LLDP, IGMP, SCTP, GRE...) addressed to the port's MAC, or broadcast or
+/// multicast, goes to the kernel when the port has an exception path; anything malformed,
+/// and frames for other stations, are dropped as `reason`.
+[[gnu::noinline, gnu::cold]] void dropUnparsed(WorkerContext& ctx, uint16_t rxPort, rte_mbuf* m, const ParsedFrame& f,
+                                                DropReason reason) {
+  const PortInfo& port = ctx.plane->ports[rxPort];
+  const bool unsupported = reason == DropReason::UnsupportedL2 || reason == DropReason::UnsupportedL4;
+  if (unsupported && hasExceptionPath(ctx, rxPort) &&
+      (rte_is_same_ether_addr(&f.eth->dst_addr, &port.mac) || rte_is_multicast_ether_addr(&f.eth->dst_addr))) {
+    if (ctx.plane->ingress.sourceMac && !isStationMac(f.eth->src_addr)) {
+      dropPacket(ctx, m, DropReason::BadSourceMac);
+      return;
+    }
+    sendToKernel(ctx, rxPort, m, reason);
+    return;
+  }
+  dropPacket(ctx, m, reason);
+}
+
+/// A fragment the kernel takes instead of nicproxy's reassembly: one for an address that
+/// is not ours (the kernel routes it, to a pod for instance), or for the port address and
+/// neither TCP nor UDP (a large ping).
+[[gnu::noinline]] bool fragmentForKernel(const PortInfo& port, const FastServiceTable* services, const ParsedFrame& f) {
+  const rte_be32_t destination = f.ip->dst_addr;
+  if (destination == port.address) return f.protocol != IPPROTO_TCP && f.protocol != IPPROTO_UDP;
+  return !port.isOwnAddress(destination) && (services == nullptr || services->localAddressFlags(destination) == 0);
+}
+
 /// A packet that matched no connection: a new connection to a service, a reject, or a drop.
 /// `service` is the frontend's entry in `services` (null: none), looked up by the caller.
 void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, const ServiceEntry* service,
                          uint16_t rxPort, rte_mbuf* m, const ParsedFrame& f, uint64_t now) {
   if (service == nullptr) {
-    const bool local = ctx.plane->ports[rxPort].isOwnAddress(f.ip->dst_addr) ||
-                       (services != nullptr && services->localAddressFlags(f.ip->dst_addr) != 0);
+    // Not nicproxy's: with an exception path, what is the kernel's goes there (the port
+    // address's own ports, and addresses that are not ours: the kernel routes them);
+    // without one, dropped as before (sendToKernel's `otherwise`).
+    const PortInfo& port = ctx.plane->ports[rxPort];
+    const rte_be32_t destination = f.ip->dst_addr;
+    const bool local = port.isOwnAddress(destination) ||
+                       (services != nullptr && services->localAddressFlags(destination) != 0);
+    const bool kernels = destination == port.address;
     if (!local) {
-      dropPacket(ctx, m, DropReason::NotForUs);
-    } else if (ctx.plane->ports[rxPort].isOwnAddress(f.ip->dst_addr) &&
-               isSnatPort(rte_be_to_cpu_16(l4DestinationPort(f)))) {
-      dropPacket(ctx, m, DropReason::NoFlow);
+      sendToKernel(ctx, rxPort, m, DropReason::NotForUs);
+    } else if (port.isOwnAddress(destination) && isSnatPort(rte_be_to_cpu_16(l4DestinationPort(f)))) {
+      if (kernels) {
+        sendToKernel(ctx, rxPort, m, DropReason::NoFlow);
+      } else {
+        dropPacket(ctx, m, DropReason::NoFlow);
+      }
+    } else if (kernels) {
+      sendToKernel(ctx, rxPort, m, DropReason::NoService);
     } else {
       dropPacket(ctx, m, DropReason::NoService);
     }
@@ -145,13 +236,23 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, c
   }
   const FlowKey forward = keyOf(f);
   const Backend& backend = chooseBackend(ctx, *service, forward, now);
-  Route r;
-  if (!route(*ctx.plane, backend.address, r)) {
+  FlowKey reverse;
+  uint16_t backendPort = 0;
+  const PortInfo* snatFrom = nullptr;
+  bool extraOnly = false;
+  if (!backendSide(*ctx.plane, *service, backend, f, reverse, backendPort, snatFrom, extraOnly)) {
     dropPacket(ctx, m, DropReason::NoRoute);
     return;
   }
-  FlowKey reverse{backend.address, 0, backend.port, 0, f.protocol, {0, 0, 0}};
-  if (!pickSnatPort(ctx, ctx.plane->ports[r.port], reverse, now)) {
+  if (snatFrom == nullptr) {
+    // The client's own address and port: another connection of the client's may hold
+    // that reply key already (the same endpoint through two frontends), and a second
+    // insert would take it over.
+    if (ctx.flows->contains(reverse)) {
+      dropPacket(ctx, m, DropReason::SnatPortsExhausted);
+      return;
+    }
+  } else if (!(extraOnly ? pickExtraSnatPort(ctx, *snatFrom, reverse, now) : pickSnatPort(ctx, *snatFrom, reverse, now))) {
     // Every SNAT port to this backend is taken. The early drop again, for this backend: a
     // connection to it that is not established gives up its SNAT address and port, so that
     // a flood of half-open connections to one backend cannot lock its new clients out.
@@ -172,7 +273,7 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, c
   FlowEntry& e = ctx.flows->entry(static_cast<uint32_t>(index));
   rte_ether_addr_copy(&f.eth->src_addr, &e.clientHop);
   e.clientPort = rxPort;
-  e.backendPort = r.port;
+  e.backendPort = backendPort;
   e.serviceId = service->serviceId;
   ++ctx.counters.flowsCreated;
   // The connection exists from now on, so a retransmitted SYN that waited for ARP reaches
@@ -217,7 +318,12 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
     f = ParsedFrame{};
     DropReason reason = DropReason::TooShort;
     const FrameKind kind = parseFrame(m, f, reason);
-    if (kind == FrameKind::Drop || !passesFrameChecks(*ctx.plane, kind, f, reason)) {
+    if (kind == FrameKind::Drop) {
+      dropUnparsed(ctx, rxPort, m, f, reason);
+      packets[i] = nullptr;
+      continue;
+    }
+    if (!passesFrameChecks(*ctx.plane, kind, f, reason)) {
       dropPacket(ctx, m, reason);
       packets[i] = nullptr;
       continue;
@@ -228,7 +334,13 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
       continue;
     }
     if (!rte_is_same_ether_addr(&f.eth->dst_addr, &port.mac)) {
-      dropPacket(ctx, m, DropReason::NotForUs);
+      // Broadcast and multicast IPv4 (DHCP, mDNS, VRRP...) are the kernel's, unchecked:
+      // a DHCP client's source is 0.0.0.0. Unicast to another MAC is nobody's here.
+      if (rte_is_multicast_ether_addr(&f.eth->dst_addr)) {
+        sendToKernel(ctx, rxPort, m, DropReason::NotForUs);
+      } else {
+        dropPacket(ctx, m, DropReason::NotForUs);
+      }
       packets[i] = nullptr;
       continue;
     }
@@ -238,6 +350,11 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
       continue;
     }
     if (kind == FrameKind::Fragment) {
+      if (hasExceptionPath(ctx, rxPort) && fragmentForKernel(port, services, f)) {
+        sendToKernel(ctx, rxPort, m, DropReason::IpFragment);
+        packets[i] = nullptr;
+        continue;
+      }
       // The fragment completes its datagram, which goes on from here, or it waits.
       m = reassembleFragment(ctx, services, rxPort, m, f, now);
       packets[i] = m;
@@ -249,7 +366,12 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
       } else {
         const bool local = port.isOwnAddress(f.ip->dst_addr) ||
                            (services != nullptr && services->localAddressFlags(f.ip->dst_addr) != 0);
-        handleIcmp(ctx, rxPort, m, f, local);
+        if (hasExceptionPath(ctx, rxPort) && (!local || f.ip->dst_addr == port.address)) {
+          // The kernel answers pings to the port address now, and routes what is not ours.
+          sendToKernel(ctx, rxPort, m, DropReason::NotForUs);
+        } else {
+          handleIcmp(ctx, rxPort, m, f, local);
+        }
       }
       packets[i] = nullptr;
       continue;
@@ -404,6 +526,7 @@ int runWorker(void* arg) {
       if (n > 0) processBurst(ctx, services, p, packets, n, now);
     }
     processRedirected(ctx, services, now);
+    if (!plane.fromKernel.empty()) processFromKernel(ctx, services, now);
     if (ctx.index == 0 && now >= ctx.nextProbeAt) {
       probeNeighbors(ctx, services, now);
       ctx.nextProbeAt = now + plane.timeouts.probeInterval;

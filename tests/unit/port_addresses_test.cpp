@@ -148,7 +148,10 @@ TEST(PortAddressOrder, FlagThenEnvironmentThenNodeForALeftOutAddress) {
     const auto result = resolvePortAddresses(dpdk, sources.get());
     ASSERT_TRUE(result.ok()) << testing::PrintToString(result.errors);
     EXPECT_EQ(addressOf(dpdk, 0), "10.50.0.7/24");
-    EXPECT_EQ(result.notes, Strings{"dpdk.ports[0].address 10.50.0.7/24 from the InternalIP of Node node-a"});
+    // The port carries the Node's address: it gets an exception path (exception_config_test.cpp).
+    EXPECT_EQ(result.notes, (Strings{"dpdk.ports[0].address 10.50.0.7/24 from the InternalIP of Node node-a",
+                                     "dpdk.ports[0].exceptionPath tap: the port carries the Node's InternalIP (set "
+                                     "exceptionPath to \"none\" to do without)"}));
     EXPECT_EQ(sources.nodeLookups, 1);
   }
 }

@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/change_tracker.hpp"
+#include "control/config_exception.hpp"
 #include "control/proxier_health.hpp"
 #include "control/scrape_collectables.hpp"
 #include "control/sync_runner.hpp"
@@ -25,6 +26,7 @@
 #include "dpdk_app/datapath_metrics.hpp"
 #include "dpdk_app/dpdk_provider.hpp"
 #include "dpdk_app/eal_log.hpp"
+#include "dpdk_app/exception_path.hpp"
 #include "dpdk_app/flow_table.hpp"
 #include "dpdk_app/fragments.hpp"
 #include "dpdk_app/inspect.hpp"
@@ -51,6 +53,17 @@ std::string formatMac(const rte_ether_addr& mac) {
   return text;
 }
 
+// The ports given an exception path (kind != none after resolvePortAddresses).
+std::vector<ExceptionPath::PortSetup> exceptionPortSetups(const Config& config) {
+  std::vector<ExceptionPath::PortSetup> setups;
+  for (size_t i = 0; i < config.dpdk.ports.size(); ++i) {
+    const DpdkPortConfig& port = config.dpdk.ports[i];
+    if (port.exception.kind == ExceptionPathKind::None) continue;
+    setups.push_back({static_cast<uint16_t>(i), port.exception, exceptionInterfaceName(port, i)});
+  }
+  return setups;
+}
+
 struct RteDeleter {
   void operator()(rte_mempool* pool) const { rte_mempool_free(pool); }
   void operator()(rte_rcu_qsbr* qsbr) const { rte_free(qsbr); }
@@ -64,6 +77,11 @@ struct App::State {
   std::vector<uint16_t> openedPorts;
   std::unique_ptr<rte_mempool, RteDeleter> pool;
   std::unique_ptr<rte_mempool, RteDeleter> indirectPool;  // for fragmenting to an egress MTU
+  // What the exception interfaces receive from the kernel: apart, so that the kernel
+  // cannot starve the ports' rx; kept until the ports are closed, whose tx queues may
+  // hold its mbufs.
+  std::unique_ptr<rte_mempool, RteDeleter> exceptionPool;
+  std::unique_ptr<ExceptionPath> exception;  // null: no port has an exception path
   std::unique_ptr<rte_rcu_qsbr, RteDeleter> qsbr;
   std::unique_ptr<DataPlane> plane;
   std::vector<std::unique_ptr<FlowTable>> flowTables;
@@ -113,7 +131,11 @@ App::~App() {
     while (rte_ring_dequeue(ring.get(), &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
   }
   s.redirectRings.clear();
+  // After the workers, before the ports (exception_path.hpp): its rings' frames go back
+  // to their pools, and its interfaces go away.
+  s.exception.reset();
   for (uint16_t port : s.openedPorts) closePort(port);
+  s.exceptionPool.reset();
   s.plane.reset();
   s.qsbr.reset();
   s.indirectPool.reset();
@@ -169,9 +191,12 @@ int App::run(const ServeLoopHooks& hooks) {
   const FragmentsConfig& fragments = config_.dpdk.fragments;
   const unsigned reassemblyMbufs =
       fragments.maxDatagrams == 0 ? 0u : workerCount * ReassemblyTable::mbufsHeld(fragments.maxDatagrams);
+  // Frames the workers hand to the kernel wait on the ports' toKernel rings.
+  const unsigned toKernelMbufs =
+      static_cast<unsigned>(exceptionPortSetups(config_).size()) * config_.dpdk.exception.ringSize;
   const unsigned mbufs =
       std::max(8191u, ports * workerCount * 2048u + workerCount * 512u + 2048u + (workerCount > 1 ? workerCount * kRedirectRingSize : 0u)) +
-      reassemblyMbufs;
+      reassemblyMbufs + toKernelMbufs;
   s.pool.reset(rte_pktmbuf_pool_create("nicproxy_mbufs", mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket));
   if (!s.pool) {
     throw std::runtime_error("cannot create a pool of " + std::to_string(mbufs) +
@@ -238,6 +263,7 @@ int App::run(const ServeLoopHooks& hooks) {
                  formatIpv4Cidr(portConfig.address),
                  portConfig.gateway ? ", gateway " + formatIpv4(*portConfig.gateway) : std::string(), workerCount);
   }
+  openExceptionPath(socket);
 
   const size_t qsbrSize = rte_rcu_qsbr_get_memsize(workerCount);
   s.qsbr.reset(static_cast<rte_rcu_qsbr*>(rte_zmalloc_socket("nicproxy_qsbr", qsbrSize, RTE_CACHE_LINE_SIZE, socket)));
@@ -281,6 +307,13 @@ int App::run(const ServeLoopHooks& hooks) {
     ctx->pool = s.pool.get();
     const ReplyRateLimitConfig& limit = config_.dpdk.replyRateLimit;
     ctx->replyLimiter = ReplyLimiter(rte_get_tsc_hz(), limit.perSecond, limit.burst);
+    // dpdk.exception.packetsPerSecond is the node's: each worker takes its share (at
+    // least 1, which ReplyLimiter would read as "no limit" if it were 0).
+    const ExceptionLimitsConfig& exception = config_.dpdk.exception;
+    if (exception.packetsPerSecond != 0) {
+      ctx->exceptionLimiter = ReplyLimiter(rte_get_tsc_hz(), std::max(1u, exception.packetsPerSecond / workerCount),
+                                           std::max(1u, exception.burst / workerCount));
+    }
     ctx->reassembly = s.reassemblyTables.empty() ? nullptr : s.reassemblyTables.back().get();
     ctx->indirectPool = s.indirectPool.get();
     s.workers.push_back(std::move(ctx));
@@ -320,6 +353,7 @@ void App::stopWorkers() {
   if (s.plane) s.plane->running.store(false, std::memory_order_relaxed);
   if (s.workersLaunched) rte_eal_mp_wait_lcore();
   s.workersLaunched = false;
+  if (s.exception) s.exception->stop();  // after the workers: they enqueue onto its rings
 }
 
 ServeLoopHooks App::dataPathHooks(const ServeLoopHooks& hooks) {
@@ -343,6 +377,36 @@ ServeLoopHooks App::dataPathHooks(const ServeLoopHooks& hooks) {
   return ours;
 }
 
+void App::openExceptionPath(int socket) {
+  State& s = *state_;
+  const std::vector<ExceptionPath::PortSetup> setups = exceptionPortSetups(config_);
+  if (setups.empty()) return;
+  const auto workers = s.plane->workerCount;
+  const uint32_t mbufs = ExceptionPath::poolSize(static_cast<uint16_t>(setups.size()), workers,
+                                                 static_cast<uint16_t>(s.plane->ports.size()),
+                                                 config_.dpdk.exception.ringSize);
+  s.exceptionPool.reset(
+      rte_pktmbuf_pool_create("nicproxy_exc_mbufs", mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket));
+  if (!s.exceptionPool) {
+    throw std::runtime_error("cannot create the exception interfaces' pool of " + std::to_string(mbufs) +
+                             " mbufs: " + rte_strerror(rte_errno) +
+                             " (raise -m in dpdk.eal, or lower dpdk.exception.ringSize)");
+  }
+  s.exception = std::make_unique<ExceptionPath>(*s.plane, setups, config_.dpdk.exception, s.exceptionPool.get(), socket);
+  const ExceptionLimitsConfig& limits = config_.dpdk.exception;
+  spdlog::info("exception path: rings of {} frames, {} to the kernel at most ({} at once), shared by {} workers",
+               limits.ringSize,
+               limits.packetsPerSecond == 0 ? std::string("no limit") : std::to_string(limits.packetsPerSecond) + "/s",
+               limits.burst, workers);
+  for (const ExceptionPath::PortSetup& setup : setups) {
+    if (config_.dpdk.ports[setup.index].snatAddresses.empty()) {
+      spdlog::warn("dpdk.ports[{}] has an exception path but no snatAddresses: connections to local endpoints keep "
+                   "the client's address (the kernel owns the port address; docs/exception-path.md)",
+                   setup.index);
+    }
+  }
+}
+
 void App::startInspector() {
   State& s = *state_;
   DataPathInspector::Sources sources;
@@ -359,6 +423,7 @@ void App::startInspector() {
 
 void App::launchWorkers() {
   State& s = *state_;
+  if (s.exception) s.exception->start();  // before the workers: they hand it frames from their first burst
   for (uint16_t i = 0; i < s.workers.size(); ++i) {
     const int rc = rte_eal_remote_launch(runWorker, s.workers[i].get(), s.workerLcores[i]);
     if (rc != 0) throw std::runtime_error("cannot launch worker on lcore " + std::to_string(s.workerLcores[i]));
@@ -385,6 +450,17 @@ void App::logCountersAtShutdown() {
   }
   spdlog::info("counters at shutdown ({} workers, {} flows in tables):\n{}", s.workers.size(), flows,
                formatCounters(sumCounters(counters)));
+  if (s.exception) {
+    for (const ExceptionPath::PortView& port : s.exception->ports()) {
+      const ExceptionCounters& c = *port.counters;
+      spdlog::info("exception interface {}: to the kernel {} packets {} bytes, from the kernel {} packets {} bytes, "
+                   "dropped: {} malformed, {} too long, {} worker ring full, {} interface refused",
+                   port.interfaceName, c.toKernelPackets.load(), c.toKernelBytes.load(), c.fromKernelPackets.load(),
+                   c.fromKernelBytes.load(), c.dropCount(DropReason::KernelFrameMalformed),
+                   c.dropCount(DropReason::KernelFrameTooLong), c.dropCount(DropReason::KernelRingFull),
+                   c.dropCount(DropReason::TxFull));
+    }
+  }
   spdlog::info("neighbours at shutdown: {} in the table, {} expired, {} evicted, {} stopped answering, {} claims "
                "refused (table full)",
                plane.neighbors.size(), plane.neighbors.expired(), plane.neighbors.evicted(),

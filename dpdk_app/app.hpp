@@ -31,6 +31,9 @@ class App {
   /// The data path's own hooks (launch the workers, reclaim tables, ...) around `hooks`.
   ServeLoopHooks dataPathHooks(const ServeLoopHooks& hooks);
   void launchWorkers();
+  /// The exception interfaces of the ports that have one, after the ports are open and
+  /// before the workers exist (dpdk_app/exception_path.hpp); nothing when none has.
+  void openExceptionPath(int socket);
   /// pdump and the telemetry commands (dpdk_app/inspect.hpp), before the workers start.
   void startInspector();
   /// Stops the workers if they run (and stops watching their progress first).

@@ -79,12 +79,20 @@ class ExceptionPath {
 
   /// Opens the interfaces (MAC and MTU of their ports, `setups[i].interfaceName`), gives
   /// them their addresses when asked, creates the rings (dpdk.exception.ringSize) and sets
-  /// PortInfo::toKernel, DataPlane::fromKernel and DataPlane::kernelPort. Throws
+  /// PortInfo::toKernel, DataPlane::fromKernel and DataPlane::kernelPort. `pool` is the
+  /// interfaces' own rx pool (poolSize), so that a busy kernel cannot starve the ports'
+  /// rx of mbufs; what the workers hand to the kernel comes from the ports' pool. Throws
   /// std::runtime_error naming the port and the step that failed (virtio-user without
   /// /dev/vhost-net says so).
   ExceptionPath(DataPlane& plane, std::vector<PortSetup> setups, const ExceptionLimitsConfig& limits,
                 rte_mempool* pool, int socket);
   ~ExceptionPath();  // stops the thread, frees what the rings hold, closes the interfaces
+
+  /// Mbufs `pool` needs for `interfaces` exception interfaces beside `ports` ports and
+  /// `workers` workers: the fromKernel rings full, the interfaces' rx descriptors, and
+  /// what the ports' tx queues may still hold of them. The pool must outlive the ports
+  /// (frames from the kernel leave through them): App keeps it until they are closed.
+  static uint32_t poolSize(uint16_t interfaces, uint16_t workers, uint16_t ports, uint32_t ringSize);
   ExceptionPath(const ExceptionPath&) = delete;
   ExceptionPath& operator=(const ExceptionPath&) = delete;
 
@@ -98,6 +106,7 @@ class ExceptionPath {
     std::string interfaceName;
     const ExceptionCounters* counters;
     const rte_ring* toKernel;
+    ExceptionPathKind kind;
   };
   std::vector<PortView> ports() const;
 

@@ -149,10 +149,13 @@ TraceView traceFrontend(const TraceRequest& request, const ServiceTableWriter* w
       }
     }
   }
-  for (uint32_t i = 0; i < entry->backendCount; ++i) {
-    view.candidates.push_back(formatTarget({rte_be_to_cpu_32(entry->backends[i].address),
-                                            rte_be_to_cpu_16(entry->backends[i].port)}));
-  }
+  // An endpoint on this node is reached through the kernel interface when a port has an
+  // exception path (FlowEntry::kViaKernel), else routed like the others.
+  auto describe = [&](const Backend& b) {
+    return formatTarget({rte_be_to_cpu_32(b.address), rte_be_to_cpu_16(b.port)}) +
+           ((b.flags & kBackendLocal) != 0 ? " (on this node: through the kernel interface if there is one)" : "");
+  };
+  for (uint32_t i = 0; i < entry->backendCount; ++i) view.candidates.push_back(describe(entry->backends[i]));
   if (entry->sourceRangeCount != 0) {
     bool allowed = false;
     for (uint16_t i = 0; i < entry->sourceRangeCount; ++i) {
@@ -169,10 +172,11 @@ TraceView traceFrontend(const TraceRequest& request, const ServiceTableWriter* w
                                         : "rejected: no endpoints (TCP RST, ICMP port unreachable)";
     return view;
   }
-  view.verdict = "new connection: DNAT to the endpoint below, SNAT to the port's address";
-  auto describe = [&](const Backend& b) {
-    return formatTarget({rte_be_to_cpu_32(b.address), rte_be_to_cpu_16(b.port)});
-  };
+  view.verdict = entry->keepClientAddress
+                     ? "new connection: DNAT to the endpoint below; one on this node keeps the client's address "
+                       "(externalTrafficPolicy Local), another is SNATed to the port's address"
+                     : "new connection: DNAT to the endpoint below, SNAT to the port's address (to one on this node "
+                       "through the kernel interface: an extra SNAT address, or none if the port has none)";
   if (entry->affinitySeconds != 0 && entry->maglevSize != 0) {
     // chooseBackend()'s first choice for a client without an affinity record.
     const rte_be32_t client = rte_cpu_to_be_32(request.source);

@@ -10,6 +10,8 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "dpdk_app/exception_path.hpp"
+
 namespace nicproxy::testing {
 
 namespace {
@@ -177,14 +179,19 @@ std::vector<Sent> Harness::collect(WorkerContext& ctx) {
   return sent;
 }
 
+rte_mbuf* Harness::mbufOf(const Bytes& frame) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (m == nullptr) throw std::runtime_error("test pool empty");
+  void* data = rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size()));
+  if (data == nullptr && !frame.empty()) throw std::runtime_error("frame larger than an mbuf");
+  if (!frame.empty()) std::memcpy(data, frame.data(), frame.size());
+  return m;
+}
+
 std::vector<Sent> Harness::run(const std::vector<Bytes>& frames, uint16_t rxPort, uint16_t worker) {
   std::vector<rte_mbuf*> mbufs;
   for (const Bytes& frame : frames) {
-    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-    if (m == nullptr) throw std::runtime_error("test pool empty");
-    void* data = rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size()));
-    if (data == nullptr && !frame.empty()) throw std::runtime_error("frame larger than an mbuf");
-    if (!frame.empty()) std::memcpy(data, frame.data(), frame.size());
+    rte_mbuf* m = mbufOf(frame);
     m->ol_flags |= rxFlags_;
     mbufs.push_back(m);
   }
@@ -197,6 +204,13 @@ std::vector<Sent> Harness::run(const std::vector<Bytes>& frames, uint16_t rxPort
 std::vector<Sent> Harness::drainRedirect(uint16_t worker) {
   WorkerContext& ctx = *contexts_.at(worker);
   while (processRedirected(ctx, withServices_ ? services() : nullptr, now_) > 0) {
+  }
+  return collect(ctx);
+}
+
+std::vector<Sent> Harness::drainFromKernel(uint16_t worker) {
+  WorkerContext& ctx = *contexts_.at(worker);
+  while (processFromKernel(ctx, withServices_ ? services() : nullptr, now_) > 0) {
   }
   return collect(ctx);
 }

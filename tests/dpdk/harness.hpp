@@ -109,6 +109,11 @@ class Harness {
   /// Rx offload flags (RTE_MBUF_F_RX_*) that run() sets on every mbuf it builds, as a
   /// PMD with checksum offload would; 0 (the default): the PMD said nothing.
   void setRxFlags(uint64_t flags) { rxFlags_ = flags; }
+  /// An mbuf of the test pool holding `frame`, as a PMD would hand it over.
+  rte_mbuf* mbufOf(const Bytes& frame);
+  /// The worker's side of its fromKernel ring (exception_path.hpp): processFromKernel()
+  /// on `worker` until the ring is empty, then its tx.
+  std::vector<Sent> drainFromKernel(uint16_t worker = 0);
   /// The owner's side of the redirect ring: processRedirected() on `worker`, then its tx.
   std::vector<Sent> drainRedirect(uint16_t worker);
   /// probeNeighbors() on `worker` (the daemon runs it on worker 0), then its tx.

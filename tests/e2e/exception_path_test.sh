@@ -159,10 +159,18 @@ capture_start() {
     echo "# tcpdump $name did not start: $(tr '\n' ' ' <"$WORK/$name.tcpdump.log")"
     return 1
 }
+# capture_count NAME: frames in the capture so far (tcpdump -U writes each at once).
+capture_count() { tcpdump -r "$WORK/$1.pcap" -n 2>/dev/null | wc -l; }
+# capture_wait NAME COUNT SECONDS: waits until the capture holds COUNT frames.
+capture_wait() {
+    local deadline=$((SECONDS + $3))
+    until (($(capture_count "$1") >= $2)) || ((SECONDS >= deadline)); do sleep 0.2; done
+}
 # capture_stop NAME: stops it; prints how many frames it caught ("error" if it failed).
+# A second for what is still on its way: the machine may be busy (the worker polls).
 capture_stop() {
     local name=$1
-    sleep 0.3 # what is on its way
+    sleep 1
     kill -INT "${CAPTURE_PIDS[$name]}" 2>/dev/null
     wait "${CAPTURE_PIDS[$name]}" 2>/dev/null
     unset "CAPTURE_PIDS[$name]"
@@ -428,6 +436,7 @@ send_frame() { # KIND
 }
 capture_start good "$CLIENT_NS" "$CLIENT_IF" udp dst port "$FRAME_PORT"
 send_frame good
+capture_wait good 1 5
 good=$(capture_stop good)
 REASON="$good frames at the client: $(tail -n 1 "$WORK/frames.log")"
 check "${CHECKS[13]}" eval '[[ $good == 1 ]]'
@@ -463,7 +472,8 @@ h_stop_nicproxy TERM 15
 tap_left=$(ip -n "$NODE_NS" -br link show dev "$TAP" 2>/dev/null)
 REASON="exit $H_NICPROXY_RC; $TAP: ${tap_left:-gone}; log tail: $(tail -n 3 "$LOG" | tr '\n' '|')"
 check "${CHECKS[18]}" eval '[[ $H_NICPROXY_RC == 0 && -z $tap_left ]]'
-echo "# the shutdown's counters: $(grep -Eo '(nat_forward|to_kernel|from_kernel)[a-z_]* [0-9]+' "$LOG" | tr '\n' ' ')"
+echo "# at shutdown: $(grep -E '^ +(nat_forward|drop_exception_[a-z_]+) ' "$LOG" | tr -s ' ' | tr '\n' ';')" \
+    "$(grep -o 'exception interface .*' "$LOG")"
 cp "$LOG" "$WORK/nicproxy-host.log"
 
 # exceptionAddresses "nicproxy": the address on the interface comes from nicproxy.

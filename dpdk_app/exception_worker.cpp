@@ -10,6 +10,18 @@
 
 namespace nicproxy {
 
+namespace {
+
+void enqueueToKernel(WorkerContext& ctx, uint16_t port, rte_ring* ring, rte_mbuf* m) {
+  if (rte_ring_mp_enqueue(ring, m) != 0) {
+    dropPacket(ctx, m, DropReason::ExceptionRingFull);
+    return;
+  }
+  ++ctx.counters.ports[port].toKernelPackets;
+}
+
+}  // namespace
+
 void sendToKernel(WorkerContext& ctx, uint16_t port, rte_mbuf* m, DropReason otherwise) {
   rte_ring* ring = ctx.plane->ports[port].toKernel;
   if (ring == nullptr) {
@@ -22,11 +34,16 @@ void sendToKernel(WorkerContext& ctx, uint16_t port, rte_mbuf* m, DropReason oth
     dropPacket(ctx, m, DropReason::ExceptionRateLimited);
     return;
   }
-  if (rte_ring_mp_enqueue(ring, m) != 0) {
-    dropPacket(ctx, m, DropReason::ExceptionRingFull);
+  enqueueToKernel(ctx, port, ring, m);
+}
+
+void sendFlowToKernel(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
+  rte_ring* ring = ctx.plane->ports[port].toKernel;
+  if (ring == nullptr) {
+    dropPacket(ctx, m, DropReason::NoRoute);  // kernelPort names a port without one: never set up so
     return;
   }
-  ++ctx.counters.ports[port].toKernelPackets;
+  enqueueToKernel(ctx, port, ring, m);
 }
 
 namespace {
@@ -58,7 +75,7 @@ bool answerKernelArp(WorkerContext& ctx, const FastServiceTable* services, uint1
   rte_ether_addr_copy(&f.eth->src_addr, &f.eth->dst_addr);
   rte_ether_addr_copy(&p.mac, &f.eth->src_addr);
   ++ctx.counters.arpReplies;
-  sendToKernel(ctx, port, m, DropReason::ArpIgnored);
+  sendFlowToKernel(ctx, port, m);  // the kernel asked: no token (the bucket is for the wire's frames)
   return true;
 }
 

@@ -23,6 +23,13 @@ inline FlowKey keyOf(const ParsedFrame& f) {
 void forwardOnFlow(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32_t index, FlowDirection direction,
                    uint64_t now);
 
+/// Hands a packet of an accepted connection to a local endpoint (kViaKernel, already
+/// translated) to port `port`'s kernel interface: onto its toKernel ring (else dropped as
+/// ExceptionRingFull), counted in toKernelPackets. Takes no token from the exception
+/// path's bucket, which is for the frames nicproxy does not handle itself (a flood at the
+/// node's address must not cut the node's pods off their services). exception_worker.cpp.
+void sendFlowToKernel(WorkerContext& ctx, uint16_t port, rte_mbuf* m);
+
 /// The port index of connection `e`'s backend side, without the kViaKernel bit.
 inline uint16_t backendPortIndex(const FlowEntry& e) {
   return static_cast<uint16_t>(e.backendPort & ~FlowEntry::kViaKernel);

@@ -109,7 +109,7 @@ void handleIcmpError(WorkerContext& ctx, const FastServiceTable* services, uint1
     rte_ether_addr_copy(&plane.ports[port].mac, &f.eth->dst_addr);
     rte_ether_addr_copy(&plane.ports[port].mac, &f.eth->src_addr);
     ++ctx.counters.icmpErrorsToBackend;
-    sendToKernel(ctx, port, m, DropReason::NoRoute);
+    sendFlowToKernel(ctx, port, m);
     return;
   }
   rte_ether_addr mac;

@@ -8,6 +8,12 @@ static_assert(NeighborTable::kSlots <= FlowEntry::kNoNeighborSlot, "a neighbour 
 
 [[gnu::noinline, gnu::cold]] bool resolveBackendHop(WorkerContext& ctx, FlowEntry& e, uint64_t now,
                                                     rte_ether_addr& mac, DropReason& reason) {
+  if ((e.backendPort & FlowEntry::kViaKernel) != 0) {
+    // A local endpoint has no next hop on the wire: its packets go to the kernel
+    // (forwardOnFlow, handleIcmpError). Never route it, nor lose the bit.
+    reason = DropReason::NoRoute;
+    return false;
+  }
   Route r;
   if (!route(*ctx.plane, e.reverse.sourceAddress, r)) {
     reason = DropReason::NoRoute;

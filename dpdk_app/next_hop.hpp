@@ -47,7 +47,8 @@ bool resolveBackendHop(WorkerContext& ctx, FlowEntry& e, uint64_t now, rte_ether
 
 /// The MAC of connection `e`'s next hop towards its backend: through the neighbour slot
 /// the entry keeps while its generation still matches (one atomic load), else the slow
-/// path above. False (with `reason`) when the packet cannot leave yet.
+/// path above. False (with `reason`) when the packet cannot leave yet. Not for a local
+/// endpoint reached through the kernel (FlowEntry::kViaKernel): it has no next hop here.
 inline bool backendHopMac(WorkerContext& ctx, FlowEntry& e, uint64_t now, rte_ether_addr& mac, DropReason& reason) {
   if (e.neighborSlot != FlowEntry::kNoNeighborSlot &&
       ctx.plane->neighbors.lookupSlot(e.neighborSlot, e.neighborGeneration, mac)) {

@@ -69,7 +69,7 @@ bool trackPacket(WorkerContext& ctx, rte_mbuf* m, const ParsedFrame& f, uint32_t
   applyTranslation(f, Translation{e.reverse.destinationAddress, e.reverse.sourceAddress, e.reverse.destinationPort,
                                   e.reverse.sourcePort});
   ++ctx.counters.natForward;
-  sendToKernel(ctx, port, m, DropReason::NoRoute);
+  sendFlowToKernel(ctx, port, m);
 }
 
 }  // namespace

@@ -234,6 +234,22 @@ TEST(ExceptionPath, TokenBucketLimitsWhatGoesToTheKernel) {
   EXPECT_EQ(h.dropCount(DropReason::ExceptionRateLimited), 5u);
 }
 
+TEST(ExceptionPath, ADrainedBucketDoesNotStopConnectionsToLocalEndpoints) {
+  Harness h;
+  KernelRings k(h);
+  h.sync(withLocalService());
+  h.context().exceptionLimiter = ReplyLimiter(h.hz(), 1, 1);  // one token, the next in a second
+  const std::vector<Bytes> flood{build(clientTcp(kPort0Ip, 22, 50000)), build(clientTcp(kPort0Ip, 22, 50001))};
+  EXPECT_TRUE(h.run(flood).empty());
+  EXPECT_EQ(h.dropCount(DropReason::ExceptionRateLimited), 1u);
+  EXPECT_EQ(k.taken().size(), 1u);
+  for (uint16_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(h.run(build(clientTcp(kPort0Ip, kLocalNodePort, static_cast<uint16_t>(40000 + i)))).empty());
+  }
+  EXPECT_EQ(k.taken().size(), 3u) << "service traffic to a local endpoint takes no token";
+  EXPECT_EQ(h.dropCount(DropReason::ExceptionRateLimited), 1u);
+}
+
 TEST(ExceptionPath, AFullRingDropsAndCounts) {
   Harness h;
   KernelRings k(h, 4);  // holds 3
@@ -288,6 +304,29 @@ TEST(ExceptionPath, EtpLocalEndpointKeepsTheClientAddressThroughTheKernel) {
   EXPECT_EQ(h.counters().ports[0].fromKernelPackets, 1u);
   EXPECT_TRUE(k.taken().empty());
   EXPECT_EQ(h.mbufsInUse(), 0u);
+}
+
+TEST(ExceptionPath, AnIcmpErrorAboutAReplyReachesTheLocalEndpointThroughTheKernel) {
+  Harness h;
+  KernelRings k(h);
+  h.sync(withLocalService());
+  EXPECT_TRUE(h.run(build(clientTcp(kPort0Ip, kLocalNodePort, 40000))).empty());
+  k.taken();
+  k.send(build(podReply(kClientIp, 40000, kClientMac)));
+  const std::vector<Sent> reply = h.drainFromKernel();
+  ASSERT_EQ(reply.size(), 1u);
+  // A router on the client's path cannot pass the reply on: fragmentation needed.
+  Ipv4Spec router;
+  router.source = ipv4(10, 50, 0, 254);
+  router.destination = kPort0Ip;
+  router.protocol = 1;
+  const Bytes error = icmpError(EthSpec{kPort0Mac, kClientMac}, router, 3, 4, 1400, reply[0].frame, 28).build();
+  EXPECT_TRUE(h.run(error).empty()) << "not on the wire";
+  const std::vector<Bytes> toKernel = k.taken();
+  ASSERT_EQ(toKernel.size(), 1u);
+  EXPECT_EQ(destinationIpOf(toKernel[0]), kPodIp) << "to the pod, which sent the packet";
+  EXPECT_EQ(read32(toKernel[0], kEthLength + 12), kClientIp) << "from the client's address the pod talks to";
+  EXPECT_EQ(h.counters().icmpErrorsToBackend, 1u);
 }
 
 TEST(ExceptionPath, ClusterIpToALocalEndpointTakesAnExtraSnatAddress) {

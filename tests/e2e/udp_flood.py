@@ -3,7 +3,8 @@
 
 The flood of tests/e2e/exception_path_test.sh: packets to a port of the node's address
 that no Service uses, which the data path hands to the kernel until the exception path's
-token bucket (dpdk.exception.packetsPerSecond) says no. Prints "sent N in S s" at the end.
+token bucket (dpdk.exception.packetsPerSecond) says no. Prints "flooding" as it starts (the
+caller waits for that: starting Python can take a second) and "sent N in S s" at the end.
 The socket is connected so that each send skips the route lookup; a full socket buffer
 (ENOBUFS) or an ICMP port unreachable that came back (ECONNREFUSED) costs that datagram
 and the loop goes on.
@@ -30,6 +31,7 @@ def main():
     sent = 0
     start = time.monotonic()
     deadline = start + args.seconds
+    print("flooding", flush=True)
     while True:
         # The clock is read once per 256 sends: it costs as much as a send.
         for _ in range(256):

@@ -473,13 +473,21 @@ void App::registerObservability() {
     DatapathSources sources;
     for (const auto& w : s.workers) {
       sources.workers.push_back({w->index, s.workerLcores[w->index], &w->counters, w->flows->capacity(),
-                                 s.redirectRings.empty() ? nullptr : s.redirectRings[w->index].get()});
+                                 s.redirectRings.empty() ? nullptr : s.redirectRings[w->index].get(),
+                                 s.plane->fromKernel.empty() ? nullptr : s.plane->fromKernel[w->index]});
     }
     for (uint16_t i = 0; i < s.plane->ports.size(); ++i) {
       char name[RTE_ETH_NAME_MAX_LEN] = {};
       const uint16_t portId = s.plane->ports[i].portId;
       if (rte_eth_dev_get_name_by_port(portId, name) != 0) std::snprintf(name, sizeof name, "port%u", portId);
       sources.ports.push_back({i, portId, name});
+    }
+    if (s.exception) {
+      for (const ExceptionPath::PortView& view : s.exception->ports()) {
+        sources.exceptionPorts.push_back({sources.ports[view.index].name, view.interfaceName,
+                                          exceptionPathKindName(view.kind), view.counters, view.toKernel});
+      }
+      sources.exceptionRingSize = config_.dpdk.exception.ringSize;
     }
     sources.affinity = s.affinity.get();
     sources.provider = s.provider.get();

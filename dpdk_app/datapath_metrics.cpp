@@ -9,6 +9,7 @@
 
 #include "dpdk_app/affinity.hpp"
 #include "dpdk_app/dpdk_provider.hpp"
+#include "dpdk_app/exception_path.hpp"
 
 namespace nicproxy {
 
@@ -87,7 +88,61 @@ const PortFamily kPortFamilies[] = {
      &PortCounters::txPackets},
     {"nicproxy_port_tx_bytes_total", "Bytes of the frames the port's queue took from the worker (no FCS).",
      &PortCounters::txBytes},
+    {"nicproxy_port_to_kernel_packets_total",
+     "Frames received on the port that the worker handed to the port's exception interface (onto its ring).",
+     &PortCounters::toKernelPackets},
+    {"nicproxy_port_from_kernel_packets_total",
+     "Frames the kernel sent on the port's exception interface that the worker took from its ring.",
+     &PortCounters::fromKernelPackets},
 };
+
+// The drop reasons the exception thread counts (ExceptionCounters::drops).
+constexpr DropReason kExceptionDropReasons[] = {DropReason::KernelFrameMalformed, DropReason::KernelFrameTooLong,
+                                                DropReason::KernelRingFull, DropReason::TxFull};
+
+void exceptionFamilies(const DatapathSources& sources, std::vector<MetricFamily>& out) {
+  if (sources.exceptionPorts.empty()) return;
+  MetricFamily info = family("nicproxy_exception_interface_info",
+                             "The port's exception interface: the kernel interface's name and kind (value 1).",
+                             MetricType::Gauge);
+  MetricFamily packets = family("nicproxy_exception_packets_total",
+                                "Frames the exception thread moved: written into the port's exception interface "
+                                "(to_kernel), or read from it and handed to a worker (from_kernel).",
+                                MetricType::Counter);
+  MetricFamily bytes =
+      family("nicproxy_exception_bytes_total", "Bytes of those frames.", MetricType::Counter);
+  MetricFamily drops = family("nicproxy_exception_drops_total",
+                              "Frames the exception thread dropped, by reason (docs/drop-reasons.md): from the kernel "
+                              "malformed, too long for the port's MTU, or the worker's ring full; tx_full: the "
+                              "interface refused frames for the kernel.",
+                              MetricType::Counter);
+  MetricFamily toKernel = family("nicproxy_exception_to_kernel_ring_packets",
+                                 "Frames waiting in the port's ring to its exception interface.", MetricType::Gauge);
+  for (const DatapathSources::ExceptionPort& p : sources.exceptionPorts) {
+    const ExceptionCounters& c = *p.counters;
+    add(info, {{"port", p.name}, {"interface", p.interface}, {"kind", p.kind}}, 1);
+    add(packets, {{"port", p.name}, {"direction", "to_kernel"}}, asDouble(c.toKernelPackets.load()));
+    add(packets, {{"port", p.name}, {"direction", "from_kernel"}}, asDouble(c.fromKernelPackets.load()));
+    add(bytes, {{"port", p.name}, {"direction", "to_kernel"}}, asDouble(c.toKernelBytes.load()));
+    add(bytes, {{"port", p.name}, {"direction", "from_kernel"}}, asDouble(c.fromKernelBytes.load()));
+    for (const DropReason reason : kExceptionDropReasons) {
+      add(drops, {{"port", p.name}, {"reason", dropReasonName(reason)}}, asDouble(c.dropCount(reason)));
+    }
+    add(toKernel, {{"port", p.name}}, p.toKernel != nullptr ? asDouble(rte_ring_count(p.toKernel)) : 0.0);
+  }
+  MetricFamily fromKernel = family("nicproxy_exception_from_kernel_ring_packets",
+                                   "Frames from the exception interfaces waiting in the worker's ring.",
+                                   MetricType::Gauge);
+  for (const DatapathSources::Worker& w : sources.workers) {
+    add(fromKernel, {{"worker", std::to_string(w.index)}},
+        w.fromKernel != nullptr ? asDouble(rte_ring_count(w.fromKernel)) : 0.0);
+  }
+  MetricFamily capacity = family("nicproxy_exception_ring_capacity",
+                                 "Frames each exception ring holds (dpdk.exception.ringSize less one).",
+                                 MetricType::Gauge);
+  add(capacity, {}, sources.exceptionRingSize > 0 ? asDouble(sources.exceptionRingSize - 1) : 0.0);
+  for (MetricFamily* f : {&info, &packets, &bytes, &drops, &toKernel, &fromKernel, &capacity}) out.push_back(std::move(*f));
+}
 
 MetricFamily loopHistogram(const DatapathSources& sources) {
   MetricFamily f = family("nicproxy_worker_loop_duration_seconds",
@@ -198,6 +253,7 @@ std::vector<MetricFamily> DatapathMetrics::Collect() const {
     add(capacity, {{"table", "addresses"}}, asDouble(o.addressCapacity));
     out.push_back(std::move(capacity));
   }
+  exceptionFamilies(sources_, out);
   if (sources_.xstats) portXstats(sources_, out);
   return out;
 }

@@ -1,11 +1,12 @@
 // The exception thread and the kernel interfaces (exception_path.hpp).
 //
-// Where it runs: one control thread (rte_ctrl_thread_create), not a service lcore. A
-// control thread runs on the CPUs the EAL leaves to non-lcore threads, which on a
-// two-core node given -l 0-1 is the main lcore's CPU, whose own thread sleeps in the
-// control loop; a service lcore would take a whole core off the workers. It polls while
-// there is traffic and sleeps tens of microseconds when a round moved nothing, so an
-// idle node spends almost nothing on it and a busy one loses little latency.
+// Where it runs: one EAL control thread (rte_ctrl_thread_create), not a service lcore.
+// It runs on the CPUs no lcore uses (EAL's control-thread cpuset), and on the main
+// lcore's CPU when every CPU is an lcore (-l 0-1 on a two-core node), where the main
+// lcore's own thread mostly sleeps in the control loop; a service lcore would take a
+// whole core off the workers. It polls while there is traffic and sleeps tens of
+// microseconds when a round moved nothing, so an idle node spends almost nothing on it
+// and a busy one loses little latency.
 //
 // Who reads and writes what:
 //  - PortInfo::toKernel: every worker enqueues (MP), this thread alone dequeues (SC);

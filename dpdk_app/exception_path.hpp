@@ -96,7 +96,7 @@ class ExceptionPath {
   ExceptionPath(const ExceptionPath&) = delete;
   ExceptionPath& operator=(const ExceptionPath&) = delete;
 
-  /// Starts the exception thread (on the main lcore's CPU: see exception_path.cpp).
+  /// Starts the exception thread (an EAL control thread: see exception_path.cpp for its CPU).
   void start();
   /// Stops it; idempotent.
   void stop();

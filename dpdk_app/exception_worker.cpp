@@ -6,6 +6,7 @@
 #include "dpdk_app/arp_rules.hpp"
 #include "dpdk_app/exception_path.hpp"
 #include "dpdk_app/flow_forward.hpp"
+#include "dpdk_app/icmp_errors.hpp"
 #include "dpdk_app/packet.hpp"
 
 namespace nicproxy {
@@ -91,12 +92,33 @@ void fromKernel(WorkerContext& ctx, const FastServiceTable* services, rte_mbuf* 
     if (!answerKernelArp(ctx, services, port, m, f)) enqueueTx(ctx, port, m);
     return;
   }
+  // The connection a TCP or UDP packet belongs to, or the one an ICMP error (the pod's
+  // port unreachable, say) quotes a packet of.
+  FlowKey key;
+  bool keyed = false;
+  bool icmpError = false;
   if (kind == FrameKind::Ipv4 && (f.protocol == IPPROTO_TCP || f.protocol == IPPROTO_UDP)) {
+    key = keyOf(f);
+    keyed = true;
+  } else if (kind == FrameKind::Ipv4 && f.protocol == IPPROTO_ICMP && isIcmpError(icmpHeader(f)->icmp_type)) {
+    QuotedPacket q;
+    DropReason unused = DropReason::IcmpErrorMalformed;
+    if (parseQuote(m, f, q, unused)) {
+      key = FlowKey{q.ip->dst_addr, q.ip->src_addr, q.destinationPort(), q.sourcePort(), q.protocol, {0, 0, 0}};
+      keyed = icmpError = true;
+    }
+  }
+  if (keyed) {
     uint64_t value = 0;
-    if (ctx.flows->lookup(keyOf(f), value)) {
+    if (ctx.flows->lookup(key, value)) {
       if (FlowTable::direction(value) == FlowDirection::Reverse) {
-        // A local endpoint's reply: back to the client, as a reply from the wire would go.
-        forwardOnFlow(ctx, m, f, FlowTable::entryIndex(value), FlowDirection::Reverse, now);
+        // A local endpoint's reply (or its error about a packet of the connection): back
+        // to the client, as one from the wire would go.
+        if (icmpError) {
+          handleIcmpError(ctx, services, port, m, f, now);
+        } else {
+          forwardOnFlow(ctx, m, f, FlowTable::entryIndex(value), FlowDirection::Reverse, now);
+        }
         return;
       }
     } else if (!plane.ports[port].isOwnAddress(f.ip->src_addr) && hops + 1u < plane.workerCount) {
@@ -121,7 +143,7 @@ uint16_t processFromKernel(WorkerContext& ctx, const FastServiceTable* services,
   const auto n = static_cast<uint16_t>(
       rte_ring_sc_dequeue_burst(plane.fromKernel[ctx.index], reinterpret_cast<void**>(packets), kBurstSize, nullptr));
   if (n == 0) return 0;
-  ctx.now = now;  // sendToKernel's token bucket (ARP answers into the kernel)
+  ctx.now = now;  // what the handlers that take no time argument read (worker.hpp)
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = packets[i];
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 1], void*));

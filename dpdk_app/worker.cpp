@@ -120,7 +120,7 @@ namespace {
 /// kViaKernel for a local endpoint reached through the kernel), and `reverse` filled in
 /// as far as it can be before SNAT. Sets `snatFrom` to the port whose SNAT addresses the
 /// connection takes, `extraOnly` when only its extra ones will do, or null: no SNAT.
-/// False (with `reason`) when it cannot go anywhere.
+/// False when no port reaches it (no_route).
 bool backendSide(const DataPlane& plane, const ServiceEntry& service, const Backend& backend, const ParsedFrame& f,
                  FlowKey& reverse, uint16_t& backendPort, const PortInfo*& snatFrom, bool& extraOnly) {
   reverse = FlowKey{backend.address, 0, backend.port, 0, f.protocol, {0, 0, 0}};
@@ -252,7 +252,8 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, c
       dropPacket(ctx, m, DropReason::SnatPortsExhausted);
       return;
     }
-  } else if (!(extraOnly ? pickExtraSnatPort(ctx, *snatFrom, reverse, now) : pickSnatPort(ctx, *snatFrom, reverse, now))) {
+  } else if (!(extraOnly ? pickExtraSnatPort(ctx, *snatFrom, reverse, now)
+                          : pickSnatPort(ctx, *snatFrom, reverse, now))) {
     // Every SNAT port to this backend is taken. The early drop again, for this backend: a
     // connection to it that is not established gives up its SNAT address and port, so that
     // a flood of half-open connections to one backend cannot lock its new clients out.

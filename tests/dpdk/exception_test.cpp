@@ -146,6 +146,38 @@ TEST(ExceptionPath, TrafficToThePortAddressNobodyTakesGoesToTheKernelUnchanged) 
   EXPECT_EQ(h.mbufsInUse(), 0u);
 }
 
+TEST(ExceptionPath, WhatTheKernelRoutesOrServesGoesThereTooExtraSnatAddressesStayOurs) {
+  Harness h;
+  KernelRings k(h);
+  h.addSnatAddress(0, kPort0SnatIp);
+  // A pod's address, routed to this node by the segment's router.
+  const Bytes toPod = build(clientTcp(kPodIp, 8080));
+  const Bytes pingPod = echoRequest(kPodIp).build();
+  // A protocol nicproxy does not parse (GRE) to the port address.
+  Ipv4Spec gre;
+  gre.source = kClientIp;
+  gre.destination = kPort0Ip;
+  gre.protocol = 47;
+  const Bytes greFrame = ethernetFrame(EthSpec{kPort0Mac, kClientMac}, 0x0800, ipv4Packet(gre, Bytes(24, 0x11)));
+  // The first fragment of a large ping to the port address.
+  Ipv4Spec fragment = gre;
+  fragment.protocol = 1;
+  fragment.fragment = 0x2000;  // more fragments, offset 0
+  const Bytes pingFragment =
+      ethernetFrame(EthSpec{kPort0Mac, kClientMac}, 0x0800, ipv4Packet(fragment, Bytes(64, 0x22)));
+  EXPECT_TRUE(h.run({toPod, pingPod, greFrame, pingFragment}).empty());
+  // TCP and UDP leave the burst's first pass for the flow lookup: they come last.
+  EXPECT_EQ(k.taken(), (std::vector<Bytes>{pingPod, greFrame, pingFragment, toPod}));
+  EXPECT_EQ(h.counters().totalDrops(), 0u);
+
+  // The extra SNAT address is nicproxy's alone: answered, or dropped as before.
+  EXPECT_EQ(h.run(echoRequest(kPort0SnatIp).build()).size(), 1u);
+  EXPECT_EQ(h.run(arpRequest(kPort0SnatIp).build()).size(), 1u);
+  EXPECT_TRUE(h.run(build(clientTcp(kPort0SnatIp, 22))).empty());
+  EXPECT_EQ(h.dropCount(DropReason::NoService), 1u);
+  EXPECT_TRUE(k.taken().empty());
+}
+
 TEST(ExceptionPath, ServiceTrafficIsTranslatedAndNeverReachesTheKernel) {
   Harness h;
   KernelRings k(h);
@@ -327,6 +359,26 @@ TEST(ExceptionPath, AnIcmpErrorAboutAReplyReachesTheLocalEndpointThroughTheKerne
   EXPECT_EQ(destinationIpOf(toKernel[0]), kPodIp) << "to the pod, which sent the packet";
   EXPECT_EQ(read32(toKernel[0], kEthLength + 12), kClientIp) << "from the client's address the pod talks to";
   EXPECT_EQ(h.counters().icmpErrorsToBackend, 1u);
+}
+
+TEST(ExceptionPath, TheLocalEndpointsIcmpErrorReachesTheClientTranslated) {
+  Harness h;
+  KernelRings k(h);
+  h.sync(withLocalService());
+  EXPECT_TRUE(h.run(build(clientTcp(kPort0Ip, kLocalNodePort, 40000))).empty());
+  const std::vector<Bytes> toKernel = k.taken();
+  ASSERT_EQ(toKernel.size(), 1u);
+  // The pod's kernel has nothing on that port: port unreachable, to the client's address.
+  Ipv4Spec pod;
+  pod.source = kPodIp;
+  pod.destination = kClientIp;
+  pod.protocol = 1;
+  k.send(icmpError(EthSpec{kClientMac, kPort0Mac}, pod, 3, 3, 0, toKernel[0], 28).build());
+  const std::vector<Sent> sent = h.drainFromKernel();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(read32(sent[0].frame, kEthLength + 12), kPort0Ip) << "from the frontend, not the pod";
+  EXPECT_EQ(destinationIpOf(sent[0].frame), kClientIp);
+  EXPECT_EQ(h.counters().icmpErrorsToClient, 1u);
 }
 
 TEST(ExceptionPath, ClusterIpToALocalEndpointTakesAnExtraSnatAddress) {

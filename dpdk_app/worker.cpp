@@ -144,7 +144,10 @@ bool backendSide(const DataPlane& plane, const ServiceEntry& service, const Back
   if (!route(plane, backend.address, r)) return false;
   backendPort = r.port;
   snatFrom = &plane.ports[r.port];
-  extraOnly = false;
+  // With an exception path the port address is the kernel's too, and its connections
+  // take their ports from the same range as SNAT: the extra SNAT addresses, when there
+  // are any, leave it wholly to the kernel (docs/snat.md).
+  extraOnly = snatFrom->toKernel != nullptr && snatFrom->extraSnatCount > 0;
   return true;
 }
 

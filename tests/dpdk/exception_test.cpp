@@ -6,6 +6,7 @@
 // Test addresses (see harness.hpp): client 10.50.0.100 (02:..:64), port 0 10.50.0.1
 // (02:..:01), extra SNAT address 10.50.0.5; "loc" ClusterIP 10.96.0.90:80 and NodePort
 // 30090 (externalTrafficPolicy Local) -> the local pod 10.244.1.5:8080, behind the kernel.
+#include <set>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -280,6 +281,30 @@ TEST(ExceptionPath, ADrainedBucketDoesNotStopConnectionsToLocalEndpoints) {
   }
   EXPECT_EQ(k.taken().size(), 3u) << "service traffic to a local endpoint takes no token";
   EXPECT_EQ(h.dropCount(DropReason::ExceptionRateLimited), 1u);
+}
+
+TEST(ExceptionPath, WithExtraSnatAddressesRemoteBackendsLeaveThePortAddressToTheKernel) {
+  Harness h;
+  KernelRings k(h);
+  h.addSnatAddress(0, kPort0SnatIp);
+  for (uint16_t i = 0; i < 16; ++i) {
+    const std::vector<Sent> sent = h.run(build(clientTcp(kWebVip, 80, static_cast<uint16_t>(42000 + i))));
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(read32(sent[0].frame, kEthLength + 12), kPort0SnatIp)
+        << "the kernel picks its own connections' ports on the port address";
+  }
+}
+
+TEST(ExceptionPath, WithoutAnExceptionPathBothSnatAddressesServe) {
+  Harness h;
+  h.addSnatAddress(0, kPort0SnatIp);
+  std::set<uint32_t> sources;
+  for (uint16_t i = 0; i < 32; ++i) {
+    const std::vector<Sent> sent = h.run(build(clientTcp(kWebVip, 80, static_cast<uint16_t>(42000 + i))));
+    ASSERT_EQ(sent.size(), 1u);
+    sources.insert(read32(sent[0].frame, kEthLength + 12));
+  }
+  EXPECT_EQ(sources, (std::set<uint32_t>{kPort0Ip, kPort0SnatIp}));
 }
 
 TEST(ExceptionPath, AFullRingDropsAndCounts) {

@@ -15,7 +15,8 @@
 # (default route via 10.244.1.1), ip_forward on in the node namespace.
 #
 # Services (nodeName node-a):
-#   web    ClusterIP 10.96.0.10:80 -> be1..be3:8080 (node-b: remote, the fast path)
+#   web    ClusterIP 10.96.0.10:80 -> be1..be3:8080 (node-b: remote, the fast path; SNATed
+#          from 10.50.0.10 only: with an exception path the node's address is the kernel's)
 #   pod    ClusterIP 10.96.0.30:80 -> 10.244.1.2:8080 (node-a: local, through the kernel,
 #          SNATed with the port's extra snatAddresses entry 10.50.0.10)
 #   podlb  LoadBalancer 203.0.113.31:80, externalTrafficPolicy Local, healthCheckNodePort
@@ -79,6 +80,7 @@ CHECKS=(
     "local endpoint: curl to the externalTrafficPolicy Local LB IP $LB_IP reaches the pod, which sees the client's $CLIENT_IP"
     "fast path: 20 curls to the remote Service $WEB_VIP answered, nicproxy_flows_created_total grew by at least 20"
     "fast path: no frame of that Service traffic on $TAP (tcpdump)"
+    "fast path: the remote backends see the extra SNAT address $SNAT_IP, never the node's $NODE_IP (its ports are the kernel's)"
     "flood: $FLOOD_PORT/udp at $NODE_IP for 6 s, a concurrent curl loop through $WEB_VIP all succeed"
     "flood: the same loop's curls to the local pod's ClusterIP $POD_VIP (through the kernel) all succeed"
     "flood: the exception_rate_limited drops grew (packetsPerSecond $PACKETS_PER_SECOND)"
@@ -396,16 +398,23 @@ check "${CHECKS[7]}" eval '[[ $out == "pod:8080 from $CLIENT_IP" ]]'
 # The remote Service: on the fast path, and nothing of it in the kernel.
 flows_before=$(metric_sum nicproxy_flows_created_total)
 capture_start web "$NODE_NS" "$TAP" ip and \( host "$WEB_VIP" or host 10.50.0.11 or host 10.50.0.12 or host 10.50.0.13 \)
+# What nicproxy sends the backends (the fabric end of the port's veth): its SNAT source.
+capture_start backends "$(topo_ns "$PREFIX" fabric)" "${NODE_IF}f" tcp dst port 8080
 answered=0
 for _ in $(seq 20); do
     in_client curl -sS --max-time 3 "http://$WEB_VIP/" 2>/dev/null | grep -q '^backend-' && answered=$((answered + 1))
 done
 web_frames=$(capture_stop web)
+capture_stop backends >/dev/null
+from_snat=$(grep -c "IP $SNAT_IP\.[0-9]* > 10\.50\.0\.1[123]\.8080:" "$WORK/backends.txt")
+from_node=$(grep -c "IP $NODE_IP\.[0-9]* > 10\.50\.0\.1[123]\.8080:" "$WORK/backends.txt")
 flows_after=$(wait_growth "$((flows_before + 19))" 5 metric_sum nicproxy_flows_created_total)
 REASON="$answered of 20 answered; nicproxy_flows_created_total $flows_before -> $flows_after"
 check "${CHECKS[8]}" eval '((answered == 20)) && [[ $flows_before =~ ^[0-9]+$ && $flows_after =~ ^[0-9]+$ ]] && ((flows_after - flows_before >= 20))'
 REASON="$web_frames frames on $TAP: $(capture_lines web)"
 check "${CHECKS[9]}" eval '[[ $web_frames == 0 ]]'
+REASON="$from_snat segments from $SNAT_IP, $from_node from $NODE_IP: $(capture_lines backends)"
+check "${CHECKS[10]}" eval '((from_snat > 0 && from_node == 0))'
 
 # A flood at the node's address, and Service traffic beside it.
 limited_before=$(drops exception_rate_limited)
@@ -433,11 +442,11 @@ limited_after=$(wait_growth "$limited_before" 5 drops exception_rate_limited)
 echo "# flood: $(tail -n 1 "$WORK/flood.log"); $answered and $pod_answered of $tries curls answered;" \
     "exception_rate_limited $limited_before -> $limited_after"
 REASON="$answered of $tries curls answered during the flood ($(tail -n 1 "$WORK/flood.log")); $(head -n 2 "$WORK/flood-curl.err" 2>/dev/null | tr '\n' '|')"
-check "${CHECKS[10]}" eval '((tries >= 1 && answered == tries))'
+check "${CHECKS[11]}" eval '((tries >= 1 && answered == tries))'
 REASON="$pod_answered of $tries curls answered during the flood; $(head -n 2 "$WORK/flood-curl-pod.err" 2>/dev/null | tr '\n' '|')"
-check "${CHECKS[11]}" eval '((tries >= 1 && pod_answered == tries))'
+check "${CHECKS[12]}" eval '((tries >= 1 && pod_answered == tries))'
 REASON="exception_rate_limited $limited_before -> $limited_after ($(tail -n 1 "$WORK/flood.log"))"
-check "${CHECKS[12]}" eval '[[ $limited_before =~ ^[0-9]+$ && $limited_after =~ ^[0-9]+$ ]] && ((limited_after > limited_before))'
+check "${CHECKS[13]}" eval '[[ $limited_before =~ ^[0-9]+$ && $limited_after =~ ^[0-9]+$ ]] && ((limited_after > limited_before))'
 
 # Frames written into the exception interface by hand, as a broken kernel or a raw socket
 # on the node could: only a sane one may leave through the port.
@@ -450,7 +459,7 @@ send_frame good
 capture_wait good 1 5
 good=$(capture_stop good)
 REASON="$good frames at the client: $(tail -n 1 "$WORK/frames.log")"
-check "${CHECKS[13]}" eval '[[ $good == 1 ]]'
+check "${CHECKS[14]}" eval '[[ $good == 1 ]]'
 
 malformed_before=$(drops kernel_frame_malformed)
 capture_start malformed "$CLIENT_NS" "$CLIENT_IF" udp dst port "$FRAME_PORT"
@@ -458,7 +467,7 @@ send_frame malformed
 malformed_after=$(wait_growth "$malformed_before" 3 drops kernel_frame_malformed)
 arrived=$(capture_stop malformed)
 REASON="kernel_frame_malformed $malformed_before -> $malformed_after; $arrived frames at the client: $(capture_lines malformed) ($(tail -n 1 "$WORK/frames.log"))"
-check "${CHECKS[14]}" eval '[[ $arrived == 0 && $malformed_before =~ ^[0-9]+$ && $malformed_after =~ ^[0-9]+$ ]] && ((malformed_after > malformed_before))'
+check "${CHECKS[15]}" eval '[[ $arrived == 0 && $malformed_before =~ ^[0-9]+$ && $malformed_after =~ ^[0-9]+$ ]] && ((malformed_after > malformed_before))'
 
 long_before=$(drops kernel_frame_too_long)
 ip -n "$NODE_NS" link set "$TAP" mtu 3000
@@ -468,21 +477,21 @@ long_after=$(wait_growth "$long_before" 3 drops kernel_frame_too_long)
 arrived=$(capture_stop long)
 ip -n "$NODE_NS" link set "$TAP" mtu "$PORT_MTU"
 REASON="kernel_frame_too_long $long_before -> $long_after; $arrived frames at the client: $(capture_lines long) ($(tail -n 1 "$WORK/frames.log"))"
-check "${CHECKS[15]}" eval '[[ $arrived == 0 && $long_before =~ ^[0-9]+$ && $long_after =~ ^[0-9]+$ ]] && ((long_after > long_before))'
+check "${CHECKS[16]}" eval '[[ $arrived == 0 && $long_before =~ ^[0-9]+$ && $long_after =~ ^[0-9]+$ ]] && ((long_after > long_before))'
 
 # The node's HTTP endpoints on its address, as a load balancer probes them.
 out=$(in_client curl -sS --max-time 5 -w ' %{http_code}' "http://$NODE_IP:10256/healthz" 2>&1)
 REASON="answer: $(head -c 300 <<<"$out")"
-check "${CHECKS[16]}" eval '[[ $out == *" 200" ]]'
+check "${CHECKS[17]}" eval '[[ $out == *" 200" ]]'
 out=$(in_client curl -sS --max-time 5 "http://$NODE_IP:$HC_PORT/" 2>&1)
 local_endpoints=$(jq -r .localEndpoints <<<"$out" 2>/dev/null)
 REASON="answer: $(head -c 300 <<<"$out")"
-check "${CHECKS[17]}" test "$local_endpoints" = 1
+check "${CHECKS[18]}" test "$local_endpoints" = 1
 
 h_stop_nicproxy TERM 15
 tap_left=$(ip -n "$NODE_NS" -br link show dev "$TAP" 2>/dev/null)
 REASON="exit $H_NICPROXY_RC; $TAP: ${tap_left:-gone}; log tail: $(tail -n 3 "$LOG" | tr '\n' '|')"
-check "${CHECKS[18]}" eval '[[ $H_NICPROXY_RC == 0 && -z $tap_left ]]'
+check "${CHECKS[19]}" eval '[[ $H_NICPROXY_RC == 0 && -z $tap_left ]]'
 echo "# at shutdown: $(grep -E '^ +(nat_forward|drop_exception_[a-z_]+) ' "$LOG" | tr -s ' ' | tr '\n' ';')" \
     "$(grep -o 'exception interface .*' "$LOG")"
 cp "$LOG" "$WORK/nicproxy-host.log"
@@ -495,11 +504,11 @@ if start_nicproxy "$EXCEPTION_PATH" nicproxy; then
     ping_rc=$?
     code=$(in_client curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://$NODE_IP:10256/healthz" 2>&1)
     REASON="addresses on $TAP: ${addrs:-none}; ping exit $ping_rc; /healthz: $code"
-    check "${CHECKS[19]}" eval '[[ " $addrs " == *" $NODE_IP/24 "* && $ping_rc == 0 && $code == 200 ]]'
+    check "${CHECKS[20]}" eval '[[ " $addrs " == *" $NODE_IP/24 "* && $ping_rc == 0 && $code == 200 ]]'
     h_stop_nicproxy TERM 15
     cp "$LOG" "$WORK/nicproxy-nicproxy.log"
 else
-    fail "${CHECKS[19]}" "$START_ERROR"
+    fail "${CHECKS[20]}" "$START_ERROR"
 fi
 
 # virtio-user: the same exception path over vhost-net, where the host has it.

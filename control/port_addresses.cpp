@@ -123,10 +123,6 @@ PortAddressResolution resolvePortAddresses(DpdkConfig& dpdk, const PortAddressSo
     for (std::string& e : portClashErrors(port, pathOf(i), std::span(dpdk.ports).first(i), pathOf)) {
       errors.push_back(std::move(e));
     }
-    if (port.exception.configureAddresses && port.exception.kind == ExceptionPathKind::None) {
-      errors.push_back(pathOf(i) + ".exceptionAddresses: \"nicproxy\" needs an exception interface, and "
-                       "exceptionPath is not set and the address is not the Node's InternalIP (set it to \"tap\")");
-    }
     const auto origin = originOf.find(i);
     for (std::string& e : errors) {
       if (origin != originOf.end()) e += " (address " + formatIpv4Cidr(port.address) + " from " + origin->second + ")";
@@ -138,6 +134,12 @@ PortAddressResolution resolvePortAddresses(DpdkConfig& dpdk, const PortAddressSo
     if (std::find(tapByDefault.begin(), tapByDefault.end(), i) != tapByDefault.end()) {
       result.notes.push_back(pathOf(i) + ".exceptionPath tap: the port carries the Node's InternalIP "
                              "(set exceptionPath to \"none\" to do without)");
+    }
+    // A shared file may ask for addresses on the default interface that only the nodes
+    // whose port takes the InternalIP get: elsewhere it has nothing to act on.
+    if (port.exception.configureAddresses && port.exception.kind == ExceptionPathKind::None) {
+      result.notes.push_back(pathOf(i) + ".exceptionAddresses \"nicproxy\" unused: no exception path (exceptionPath "
+                             "is not set and the address is not the Node's InternalIP)");
     }
   }
   return result;

@@ -401,8 +401,9 @@ void App::openExceptionPath(int socket) {
   for (const ExceptionPath::PortSetup& setup : setups) {
     if (config_.dpdk.ports[setup.index].snatAddresses.empty()) {
       spdlog::warn("dpdk.ports[{}] has an exception path but no snatAddresses: connections to local endpoints keep "
-                   "the client's address (the kernel owns the port address; docs/exception-path.md)",
-                   setup.index);
+                   "the client's address, and nicproxy's SNAT shares the port address's ports with the kernel's own "
+                   "connections (add a dpdk.ports[{}].snatAddresses entry; docs/exception-path.md)",
+                   setup.index, setup.index);
     }
   }
 }

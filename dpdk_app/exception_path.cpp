@@ -231,6 +231,9 @@ ExceptionPath::ExceptionPath(DataPlane& plane, std::vector<PortSetup> setups, co
     port->device = std::make_unique<ExceptionDevice>(setup.config.kind, setup.index, setup.interfaceName, info.mac,
                                                      info.mtu, pool);
     port->toKernel = makeRing("exc_to_kernel" + std::to_string(setup.index), limits.ringSize, socket);
+    // The kernel's queue towards the thread as deep as the rings: a thread waiting for a
+    // CPU would otherwise cost the node's own connections frames (tx_dropped on the tap).
+    setKernelTxQueueLength(setup.interfaceName, limits.ringSize);
     if (setup.config.configureAddresses) {
       const Ipv4Cidr address{rte_be_to_cpu_32(info.address),
                              static_cast<uint8_t>(__builtin_popcount(rte_be_to_cpu_32(info.mask)))};

@@ -42,6 +42,10 @@ namespace nicproxy {
 /// ports[port].toKernelPackets. A port without an exception path drops it as `otherwise`.
 void sendToKernel(WorkerContext& ctx, uint16_t port, rte_mbuf* m, DropReason otherwise);
 
+/// Puts the frames ctx.kernelBatches holds on their ports' toKernel rings, one burst per
+/// port; what a full ring refuses is dropped as ExceptionRingFull. flushTx() calls it.
+void flushToKernel(WorkerContext& ctx);
+
 /// True when port index `port` has an exception path.
 inline bool hasExceptionPath(const WorkerContext& ctx, uint16_t port) {
   return ctx.plane->ports[port].toKernel != nullptr;

@@ -13,19 +13,35 @@ namespace nicproxy {
 
 namespace {
 
-void enqueueToKernel(WorkerContext& ctx, uint16_t port, rte_ring* ring, rte_mbuf* m) {
-  if (rte_ring_mp_enqueue(ring, m) != 0) {
-    dropPacket(ctx, m, DropReason::ExceptionRingFull);
-    return;
-  }
-  ++ctx.counters.ports[port].toKernelPackets;
+/// One multi-producer enqueue for what the worker gathered for port `port`: a worker
+/// contends for the ring's producer head once per burst rather than once per frame.
+void flushKernelBatch(WorkerContext& ctx, uint16_t port) {
+  KernelBatch& batch = ctx.kernelBatches[port];
+  const unsigned taken = rte_ring_mp_enqueue_burst(ctx.plane->ports[port].toKernel,
+                                                   reinterpret_cast<void* const*>(batch.packets.data()), batch.count,
+                                                   nullptr);
+  for (unsigned i = taken; i < batch.count; ++i) dropPacket(ctx, batch.packets[i], DropReason::ExceptionRingFull);
+  ctx.counters.ports[port].toKernelPackets += taken;
+  batch.count = 0;
+}
+
+/// Queues `m` for port `port`'s toKernel ring (which exists) until flushToKernel().
+void enqueueToKernel(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
+  KernelBatch& batch = ctx.kernelBatches[port];
+  if (batch.count == batch.packets.size()) flushKernelBatch(ctx, port);
+  batch.packets[batch.count++] = m;
 }
 
 }  // namespace
 
+void flushToKernel(WorkerContext& ctx) {
+  for (uint16_t port = 0; port < ctx.plane->ports.size(); ++port) {
+    if (ctx.kernelBatches[port].count != 0) flushKernelBatch(ctx, port);
+  }
+}
+
 void sendToKernel(WorkerContext& ctx, uint16_t port, rte_mbuf* m, DropReason otherwise) {
-  rte_ring* ring = ctx.plane->ports[port].toKernel;
-  if (ring == nullptr) {
+  if (ctx.plane->ports[port].toKernel == nullptr) {
     dropPacket(ctx, m, otherwise);
     return;
   }
@@ -35,16 +51,15 @@ void sendToKernel(WorkerContext& ctx, uint16_t port, rte_mbuf* m, DropReason oth
     dropPacket(ctx, m, DropReason::ExceptionRateLimited);
     return;
   }
-  enqueueToKernel(ctx, port, ring, m);
+  enqueueToKernel(ctx, port, m);
 }
 
 void sendFlowToKernel(WorkerContext& ctx, uint16_t port, rte_mbuf* m) {
-  rte_ring* ring = ctx.plane->ports[port].toKernel;
-  if (ring == nullptr) {
+  if (ctx.plane->ports[port].toKernel == nullptr) {
     dropPacket(ctx, m, DropReason::NoRoute);  // kernelPort names a port without one: never set up so
     return;
   }
-  enqueueToKernel(ctx, port, ring, m);
+  enqueueToKernel(ctx, port, m);
 }
 
 namespace {

@@ -10,6 +10,7 @@
 #include <netlink/route/route.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -74,6 +75,21 @@ void configureKernelLink(const std::string& interface, const MacAddress& mac, ui
   rtnl_link_set_flags(change.get(), IFF_UP);
   if (const int rc = rtnl_link_change(sock.get(), link.get(), change.get(), 0); rc < 0) {
     fail(interface, "set MAC " + formatMac(mac) + ", MTU " + std::to_string(mtu) + " and up", rc);
+  }
+}
+
+void setKernelTxQueueLength(const std::string& interface, uint32_t frames) {
+  NlPtr<nl_sock> sock = connectRoute(interface);
+  rtnl_link* raw = nullptr;
+  if (const int rc = rtnl_link_get_kernel(sock.get(), 0, interface.c_str(), &raw); rc < 0) {
+    fail(interface, "no such interface in this network namespace", rc);
+  }
+  NlPtr<rtnl_link> link(raw);
+  NlPtr<rtnl_link> change(rtnl_link_alloc());
+  if (!change) throw std::runtime_error("no memory for a netlink link change");
+  rtnl_link_set_txqlen(change.get(), std::max<uint32_t>(frames, 1000));
+  if (const int rc = rtnl_link_change(sock.get(), link.get(), change.get(), 0); rc < 0) {
+    fail(interface, "set txqueuelen " + std::to_string(frames), rc);
   }
 }
 

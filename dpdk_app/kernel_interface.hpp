@@ -16,6 +16,11 @@ namespace nicproxy {
 /// std::runtime_error naming the interface and the step.
 void configureKernelLink(const std::string& interface, const MacAddress& mac, uint16_t mtu);
 
+/// Sets how many frames the kernel queues on `interface` for its reader (txqueuelen:
+/// what the kernel sends while the exception thread waits for a CPU), at least Linux's
+/// default 1000. Throws std::runtime_error naming the interface.
+void setKernelTxQueueLength(const std::string& interface, uint32_t frames);
+
 /// The port's address on the kernel interface and a default route through the port's
 /// gateway (dpdk.ports[].exceptionAddresses "nicproxy"), for as long as it lives: the
 /// destructor takes off what the constructor put on, so that nothing nicproxy set

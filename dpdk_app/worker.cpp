@@ -475,6 +475,7 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
 }
 
 void flushTx(WorkerContext& ctx) {
+  flushToKernel(ctx);
   for (uint16_t i = 0; i < ctx.plane->ports.size(); ++i) {
     TxBatch& batch = ctx.tx[i];
     if (batch.count == 0) continue;

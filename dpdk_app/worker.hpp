@@ -40,6 +40,13 @@ struct TxBatch {
   uint16_t count = 0;
 };
 
+/// Frames for one port's kernel interface (exception_path.hpp), put on its toKernel ring
+/// together at the next flushTx(): one multi-producer enqueue per loop, not per frame.
+struct KernelBatch {
+  std::array<rte_mbuf*, kBurstSize> packets{};
+  uint16_t count = 0;
+};
+
 struct WorkerContext {
   uint16_t index = 0;          // 0 .. workerCount-1; SNAT ports encode it
   uint16_t queue = 0;          // rx/tx queue of every port this worker polls
@@ -72,6 +79,7 @@ struct WorkerContext {
   WorkerCounters counters;
   InspectMailbox* inspect = nullptr;  // telemetry's questions to this worker (inspect_mailbox.hpp); null: none
   std::array<TxBatch, kMaxPorts> tx{};
+  std::array<KernelBatch, kMaxPorts> kernelBatches{};  // sendToKernel()'s frames, per port index
   // The last loops over 100 us, (start TSC, length in cycles), slot loopsOver100us %
   // kSlowLoopLog: so that a benchmark can tell whether they coincided with a publish.
   // Written by this worker only; read after it stopped.
@@ -150,7 +158,8 @@ void purgeRemovedFlows(WorkerContext& ctx, const FastServiceTable* services, uin
 /// the reassembly timeouts; and the telemetry's questions (inspect_mailbox.hpp).
 void housekeeping(WorkerContext& ctx, const FastServiceTable* services, uint64_t now);
 
-/// Transmits what ctx.tx holds; frees and counts what the queues refuse.
+/// Transmits what ctx.tx holds, and hands what ctx.kernelBatches holds to the kernel
+/// interfaces' rings; frees and counts what the queues and rings refuse.
 void flushTx(WorkerContext& ctx);
 
 /// The lcore entry point (rte_eal_remote_launch): polls every port's queue ctx.queue

@@ -10,7 +10,7 @@
 //   KernelFrame.HeadersAcrossSegments     a chained mbuf whose headers straddle segments
 //   ExceptionInterface.VirtioUserNeedsVhostNet  the error names /dev/vhost-net and modprobe
 //   ExceptionInterface.TapBothWays        (root) the tap in a scratch namespace: MAC, MTU,
-//                                         address; a frame for the kernel reaches it and the
+//                                         address, txqueuelen; a frame for the kernel reaches it and the
 //                                         kernel's ARP comes back on worker 0's ring; a TCP
 //                                         frame to a SNAT port reaches its owner's ring; a
 //                                         frame over the MTU is counted, not passed; the
@@ -319,7 +319,7 @@ TEST(ExceptionInterface, TapBothWays) {
   setup.config.configureAddresses = true;
   setup.interfaceName = name;
   ExceptionLimitsConfig limits;
-  limits.ringSize = 256;
+  limits.ringSize = 2048;
   auto path = std::make_unique<ExceptionPath>(plane, std::vector<ExceptionPath::PortSetup>{setup}, limits, testPool(),
                                               SOCKET_ID_ANY);
   ASSERT_NE(plane.ports[0].toKernel, nullptr);
@@ -332,6 +332,8 @@ TEST(ExceptionInterface, TapBothWays) {
   EXPECT_EQ(0, std::memcmp(request.ifr_hwaddr.sa_data, kPort0Mac.data(), 6));
   ASSERT_EQ(interfaceIoctl(name, SIOCGIFMTU, request), 0);
   EXPECT_EQ(request.ifr_mtu, 1400);
+  ASSERT_EQ(interfaceIoctl(name, SIOCGIFTXQLEN, request), 0);
+  EXPECT_EQ(request.ifr_qlen, 2048) << "the kernel's queue is not as deep as the rings";
   EXPECT_NE(netns.run("ip -4 -o addr show dev " + name).find("inet 10.50.0.1/24"), std::string::npos)
       << netns.run("ip -4 -o addr show dev " + name);
 

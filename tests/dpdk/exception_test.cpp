@@ -307,6 +307,17 @@ TEST(ExceptionPath, WithoutAnExceptionPathBothSnatAddressesServe) {
   EXPECT_EQ(sources, (std::set<uint32_t>{kPort0Ip, kPort0SnatIp}));
 }
 
+TEST(ExceptionPath, MoreThanABatchForTheKernelArrivesWholeAndInOrder) {
+  Harness h;
+  KernelRings k(h);
+  std::vector<Bytes> frames;
+  for (uint16_t i = 0; i < 75; ++i) frames.push_back(build(clientUdp(kPort0Ip, 9999, static_cast<uint16_t>(50000 + i))));
+  EXPECT_TRUE(h.run(frames).empty());
+  EXPECT_EQ(k.taken(), frames);
+  EXPECT_EQ(h.counters().ports[0].toKernelPackets, 75u);
+  EXPECT_EQ(h.mbufsInUse(), 0u);
+}
+
 TEST(ExceptionPath, AFullRingDropsAndCounts) {
   Harness h;
   KernelRings k(h, 4);  // holds 3

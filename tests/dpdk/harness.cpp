@@ -163,6 +163,7 @@ void Harness::sync(const ServiceTable& table) {
 }
 
 std::vector<Sent> Harness::collect(WorkerContext& ctx) {
+  flushToKernel(ctx);  // as flushTx() does at the end of the worker's loop
   std::vector<Sent> sent;
   for (uint16_t port = 0; port < plane_.ports.size(); ++port) {
     TxBatch& batch = ctx.tx[port];

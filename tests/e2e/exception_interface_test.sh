@@ -37,7 +37,7 @@ EXC_IF="${PREFIX}x0"
 
 CHECKS=(
     "tap: nicproxy starts with an exception interface (data path ready)"
-    "tap: the interface is in the node namespace, a tap, up"
+    "tap: the interface is in the node namespace, a tap, up, its queue as deep as the rings (qlen 4096)"
     "tap: it has the port's MAC address"
     "tap: it has the port's MTU"
     "tap: exceptionAddresses nicproxy: 10.50.0.1/24 on it and the default route via 10.50.0.254"
@@ -109,7 +109,7 @@ esac
 
 link=$(in_node ip -d link show "$EXC_IF" 2>&1)
 REASON="ip -d link: $(tr '\n' ' ' <<<"$link")"
-check "${CHECKS[1]}" eval 'grep -q "tun type tap" <<<"$link" && grep -q "<[^>]*\bUP\b" <<<"$link"'
+check "${CHECKS[1]}" eval 'grep -q "tun type tap" <<<"$link" && grep -q "<[^>]*\bUP\b" <<<"$link" && grep -q "qlen 4096" <<<"$link"'
 
 # net_af_packet takes the veth's MAC; the log line "opened port 0 (..., MAC M, MTU N)" says what DPDK has.
 port_mac=$(in_node cat "/sys/class/net/$NODE_IF/address")

@@ -227,10 +227,14 @@ port = cfg["dpdk"]["ports"][0]
 port["device"] = re.sub(r"iface=[^,]*", "iface=" + iface, port["device"])
 del port["address"]
 port["prefixLength"] = 24
+# The Node's InternalIP gives the port a "tap" exception interface by default (issue 13);
+# nicproxy puts the address on it, as a node's network manager would.
+port["exceptionAddresses"] = "nicproxy"
 json.dump(cfg, open(work + "/dpdk.json", "w"), indent=1)
 port["gateway"] = "10.60.0.1"
 json.dump(cfg, open(work + "/dpdk-gateway.json", "w"), indent=1)
 del port["gateway"]
+del port["exceptionAddresses"]
 cfg.pop("clientConnection")
 cfg["servicesFile"] = "empty-services.json"
 json.dump(cfg, open(work + "/dpdk-file.json", "w"), indent=1)
@@ -283,6 +287,9 @@ fi
 validate 0 "B: --validate: port address from the Node's InternalIP, with the file's prefixLength" \
     'dpdk\.ports\[0\]\.address 10\.50\.0\.1/24 from the InternalIP of Node node-a' \
     NODE_NAME=node-a "$NICPROXY" --validate --config "$WORK/dpdk.json"
+validate 0 "B: --validate: the port on the Node's InternalIP gets a tap exception interface by default" \
+    'port 0: exception interface nicproxy0 \(tap, addresses set by nicproxy\)' \
+    NODE_NAME=node-a "$NICPROXY" --validate --config "$WORK/dpdk.json"
 validate 0 "B: --validate: --dpdk-port-address wins over the Node's InternalIP" \
     'port 0: vdev .* address 10\.50\.0\.2/24$' \
     NODE_NAME=node-a "$NICPROXY" --validate --config "$WORK/dpdk.json" --dpdk-port-address 0=10.50.0.2
@@ -321,6 +328,10 @@ case $? in
         REASON="answer '$out'"
         check "B: nicproxy forwards with the address from the Node (client -> 10.96.0.10 -> backend-1)" \
             test "$out" = "backend-1:8080"
+        tap=$(in_node ip -4 -o addr show dev nicproxy0 2>&1)
+        REASON="ip addr: $tap"
+        check "B: the port's default tap exception interface holds the address from the Node" \
+            grep -q 'inet 10.50.0.1/24' <<<"$tap"
         ;;
     2) if grep -q 'built without DPDK' "$WORK/dpdk.log"; then
            echo "SKIP: B: the forwarding run needs a nicproxy built with DPDK"

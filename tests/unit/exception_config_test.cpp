@@ -11,7 +11,7 @@
 //   ExceptionConfig.NicproxyAddressesNeedAnInterface  "nicproxy" with none, or with no kind where the file has the address
 //   ExceptionConfig.InterfaceNameRule        whyNotAnInterfaceName's table
 //   ExceptionDefault.TapForTheNodesInternalIp  unset + InternalIP: tap; set in the file: kept; flag/env: none
-//   ExceptionDefault.NicproxyAddressesWithoutAnInterfaceAfterResolution
+//   ExceptionDefault.NicproxyAddressesWithoutAnInterfaceAfterResolution  a note, not an error (shared files)
 //   ExceptionConfig.WrittenBack              effectiveConfigJson has the keys, reloads the same
 #include <gtest/gtest.h>
 
@@ -204,11 +204,14 @@ TEST(ExceptionDefault, TapForTheNodesInternalIp) {
 TEST(ExceptionDefault, NicproxyAddressesWithoutAnInterfaceAfterResolution) {
   Resolved node = resolveWith(R"(, "exceptionAddresses": "nicproxy")");
   EXPECT_TRUE(node.resolution.ok()) << testing::PrintToString(node.resolution.errors);
+  // One node of a shared file whose address comes from a flag: no interface, a note, no error.
   Resolved flag = resolveWith(R"(, "exceptionAddresses": "nicproxy")", {"0=10.50.0.9"});
-  EXPECT_EQ(flag.resolution.errors,
-            Strings{"dpdk.ports[0].exceptionAddresses: \"nicproxy\" needs an exception interface, and exceptionPath is "
-                    "not set and the address is not the Node's InternalIP (set it to \"tap\") (address 10.50.0.9/24 "
-                    "from --dpdk-port-address)"});
+  EXPECT_TRUE(flag.resolution.ok()) << testing::PrintToString(flag.resolution.errors);
+  EXPECT_EQ(flag.dpdk.ports[0].exception.kind, ExceptionPathKind::None);
+  EXPECT_EQ(flag.resolution.notes,
+            (Strings{"dpdk.ports[0].address 10.50.0.9/24 from --dpdk-port-address",
+                     "dpdk.ports[0].exceptionAddresses \"nicproxy\" unused: no exception path (exceptionPath is not "
+                     "set and the address is not the Node's InternalIP)"}));
 }
 
 TEST(ExceptionConfig, WrittenBack) {

@@ -285,7 +285,19 @@ fi
 
 # ---- bring up -------------------------------------------------------------------------
 topo_up "$PREFIX" || { fail_all_from "topo_up failed" 0; exit 1; }
-h_start_backends "$PREFIX" "$WORK" || { fail_all_from "the backends did not start" 0; exit 1; }
+# The harness gives the backends 10 s; Python can take longer to start on a loaded
+# machine, so they get 30 s more here.
+backends_listening() {
+    grep -q listening "$WORK/backend-1.log" && grep -q listening "$WORK/backend-2.log" &&
+        grep -q listening "$WORK/backend-3.log"
+} 2>/dev/null
+if ! h_start_backends "$PREFIX" "$WORK" 2>"$WORK/backends.err"; then
+    for _ in $(seq 150); do
+        backends_listening && break
+        sleep 0.2
+    done
+    backends_listening || { fail_all_from "the backends did not start within 40 s" 0; exit 1; }
+fi
 
 # The node veth as a NIC that DPDK owns: the node's kernel neither answers nor sends on
 # it, and takes nothing that arrives there (strict rp_filter, no route through it: the

@@ -245,10 +245,10 @@ start_nicproxy() {
     write_config "$1" "$2" || { START_ERROR="could not write the config"; return 1; }
     : >"$LOG"
     h_start_nicproxy "$PREFIX" "$WORK/nicproxy.json" "$LOG"
-    h_wait_log "$LOG" 'data path ready' 60 "$H_NICPROXY_PID"
+    h_wait_log "$LOG" 'data path ready' 120 "$H_NICPROXY_PID"
     case $? in
         0) ;;
-        1) START_ERROR="no 'data path ready' within 60 s (EAL and the ports start slowly on a loaded machine); log tail: $(tail -n 5 "$LOG" | tr '\n' '|')"; return 1 ;;
+        1) START_ERROR="no 'data path ready' within 120 s (EAL and the ports start slowly on a loaded machine); log tail: $(tail -n 5 "$LOG" | tr '\n' '|')"; return 1 ;;
         *)
             grep -q 'built without DPDK' "$LOG" && return 2
             START_ERROR="nicproxy exited before 'data path ready'; log tail: $(tail -n 5 "$LOG" | tr '\n' '|')"

@@ -88,7 +88,7 @@ PY
 # 1 (timeout) or 2 (it exited).
 start() {
     h_start_nicproxy "$PREFIX" "$1" "$2"
-    h_wait_log "$2" 'data path ready' 60 "$H_NICPROXY_PID"
+    h_wait_log "$2" 'data path ready' 120 "$H_NICPROXY_PID"
 }
 
 e2e_install_traps

@@ -25,6 +25,7 @@ TEST_PKGS=(
     prometheus  # prometheus and promtool: a real server scrapes /metrics in the e2e tests
     tshark  # reads back what dpdk-dumpcap captured
     iperf3  # scripts/bench_exception.sh: TCP through the exception path
+    tcpdump python3-scapy  # tests/e2e/exception_path_test.sh: captures, frames written into the tap
 )
 
 check_only=0

@@ -122,6 +122,24 @@ void ExceptionPath::State::stopThread() {
   threadRunning = false;
 }
 
+namespace {
+
+/// After a burst handed on: the first `done` of the `count` frames (of `lengths` bytes)
+/// count in `packets` and `bytes`, the rest were refused and are freed as `reason`.
+void settle(ExceptionCounters& counters, Counter& packets, Counter& bytes, rte_mbuf** frames, const uint32_t* lengths,
+            unsigned count, unsigned done, DropReason reason) {
+  uint64_t sum = 0;
+  for (unsigned i = 0; i < done; ++i) sum += lengths[i];
+  packets += done;
+  bytes += sum;
+  for (unsigned i = done; i < count; ++i) {
+    counters.drop(reason);
+    rte_pktmbuf_free(frames[i]);
+  }
+}
+
+}  // namespace
+
 bool ExceptionPath::State::serviceToKernel(Port& port) {
   rte_mbuf* frames[kBurstSize];
   const unsigned n = rte_ring_sc_dequeue_burst(port.toKernel.get(), reinterpret_cast<void**>(frames), kBurstSize, nullptr);
@@ -130,14 +148,8 @@ bool ExceptionPath::State::serviceToKernel(Port& port) {
   uint32_t lengths[kBurstSize];
   for (unsigned i = 0; i < n; ++i) lengths[i] = rte_pktmbuf_pkt_len(frames[i]);
   const uint16_t sent = rte_eth_tx_burst(port.device->portId(), 0, frames, static_cast<uint16_t>(n));
-  uint64_t bytes = 0;
-  for (unsigned i = 0; i < sent; ++i) bytes += lengths[i];
-  port.counters.toKernelPackets += sent;
-  port.counters.toKernelBytes += bytes;
-  for (unsigned i = sent; i < n; ++i) {
-    port.counters.drop(DropReason::TxFull);
-    rte_pktmbuf_free(frames[i]);
-  }
+  settle(port.counters, port.counters.toKernelPackets, port.counters.toKernelBytes, frames, lengths, n, sent,
+         DropReason::TxFull);
   return true;
 }
 
@@ -176,14 +188,8 @@ bool ExceptionPath::State::serviceFromKernel(Port& port) {
     if (count == 0) continue;
     const unsigned queued =
         rte_ring_mp_enqueue_burst(fromKernel[w].get(), reinterpret_cast<void**>(batch), count, nullptr);
-    uint64_t bytes = 0;
-    for (unsigned i = 0; i < queued; ++i) bytes += lengths[i];
-    port.counters.fromKernelPackets += queued;
-    port.counters.fromKernelBytes += bytes;
-    for (unsigned i = queued; i < count; ++i) {
-      port.counters.drop(DropReason::KernelRingFull);
-      rte_pktmbuf_free(batch[i]);
-    }
+    settle(port.counters, port.counters.fromKernelPackets, port.counters.fromKernelBytes, batch, lengths, count,
+           queued, DropReason::KernelRingFull);
   }
   return true;
 }

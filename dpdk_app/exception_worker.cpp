@@ -6,6 +6,7 @@
 #include "dpdk_app/arp_rules.hpp"
 #include "dpdk_app/exception_path.hpp"
 #include "dpdk_app/flow_forward.hpp"
+#include "dpdk_app/local_replies.hpp"
 #include "dpdk_app/icmp_errors.hpp"
 #include "dpdk_app/packet.hpp"
 
@@ -83,14 +84,7 @@ bool answerKernelArp(WorkerContext& ctx, const FastServiceTable* services, uint1
   // duplicate address probe): both are for the segment.
   if (target == p.address || target == sender) return false;
   if (arpTargetOf(*ctx.plane, services, port, target) != ArpTarget::Ours) return false;
-  arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
-  arp->arp_data.arp_tha = arp->arp_data.arp_sha;
-  arp->arp_data.arp_tip = sender;
-  rte_ether_addr_copy(&p.mac, &arp->arp_data.arp_sha);
-  arp->arp_data.arp_sip = target;
-  rte_ether_addr_copy(&f.eth->src_addr, &f.eth->dst_addr);
-  rte_ether_addr_copy(&p.mac, &f.eth->src_addr);
-  ++ctx.counters.arpReplies;
+  answerArpInPlace(ctx, port, f);
   sendFlowToKernel(ctx, port, m);  // the kernel asked: no token (the bucket is for the wire's frames)
   return true;
 }

@@ -58,27 +58,10 @@ NlPtr<nl_addr> ipv4Address(Ipv4 ip, uint8_t prefixLength) {
   return addr;
 }
 
-}  // namespace
-
-void configureKernelLink(const std::string& interface, const MacAddress& mac, uint16_t mtu) {
-  NlPtr<nl_sock> sock = connectRoute(interface);
-  rtnl_link* raw = nullptr;
-  if (const int rc = rtnl_link_get_kernel(sock.get(), 0, interface.c_str(), &raw); rc < 0) {
-    fail(interface, "no such interface in this network namespace", rc);
-  }
-  NlPtr<rtnl_link> link(raw);
-  NlPtr<rtnl_link> change(rtnl_link_alloc());
-  NlPtr<nl_addr> lladdr(nl_addr_build(AF_LLC, mac.data(), mac.size()));
-  if (!change || !lladdr) throw std::runtime_error("no memory for a netlink link change");
-  rtnl_link_set_addr(change.get(), lladdr.get());
-  rtnl_link_set_mtu(change.get(), mtu);
-  rtnl_link_set_flags(change.get(), IFF_UP);
-  if (const int rc = rtnl_link_change(sock.get(), link.get(), change.get(), 0); rc < 0) {
-    fail(interface, "set MAC " + formatMac(mac) + ", MTU " + std::to_string(mtu) + " and up", rc);
-  }
-}
-
-void setKernelTxQueueLength(const std::string& interface, uint32_t frames) {
+/// Applies what `fill` sets on a fresh link change to `interface`; `what` names it in the
+/// error.
+template <typename Fill>
+void changeLink(const std::string& interface, const std::string& what, Fill fill) {
   NlPtr<nl_sock> sock = connectRoute(interface);
   rtnl_link* raw = nullptr;
   if (const int rc = rtnl_link_get_kernel(sock.get(), 0, interface.c_str(), &raw); rc < 0) {
@@ -87,10 +70,27 @@ void setKernelTxQueueLength(const std::string& interface, uint32_t frames) {
   NlPtr<rtnl_link> link(raw);
   NlPtr<rtnl_link> change(rtnl_link_alloc());
   if (!change) throw std::runtime_error("no memory for a netlink link change");
-  rtnl_link_set_txqlen(change.get(), std::max<uint32_t>(frames, 1000));
-  if (const int rc = rtnl_link_change(sock.get(), link.get(), change.get(), 0); rc < 0) {
-    fail(interface, "set txqueuelen " + std::to_string(frames), rc);
-  }
+  fill(change.get());
+  if (const int rc = rtnl_link_change(sock.get(), link.get(), change.get(), 0); rc < 0) fail(interface, what, rc);
+}
+
+}  // namespace
+
+void configureKernelLink(const std::string& interface, const MacAddress& mac, uint16_t mtu) {
+  NlPtr<nl_addr> lladdr(nl_addr_build(AF_LLC, mac.data(), mac.size()));
+  if (!lladdr) throw std::runtime_error("no memory for a netlink link address");
+  changeLink(interface, "set MAC " + formatMac(mac) + ", MTU " + std::to_string(mtu) + " and up",
+             [&](rtnl_link* change) {
+               rtnl_link_set_addr(change, lladdr.get());
+               rtnl_link_set_mtu(change, mtu);
+               rtnl_link_set_flags(change, IFF_UP);
+             });
+}
+
+void setKernelTxQueueLength(const std::string& interface, uint32_t frames) {
+  const uint32_t length = std::max<uint32_t>(frames, 1000);
+  changeLink(interface, "set txqueuelen " + std::to_string(length),
+             [&](rtnl_link* change) { rtnl_link_set_txqlen(change, length); });
 }
 
 struct KernelAddresses::Netlink {

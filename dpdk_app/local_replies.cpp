@@ -83,16 +83,22 @@ void handleArp(WorkerContext& ctx, const FastServiceTable* services, uint16_t po
     }
     return;
   }
-  // Answer in place.
+  answerArpInPlace(ctx, port, f);
+  enqueueTx(ctx, port, m);
+}
+
+void answerArpInPlace(WorkerContext& ctx, uint16_t port, const ParsedFrame& f) {
+  rte_arp_hdr* arp = f.arp;
+  const PortInfo& p = ctx.plane->ports[port];
+  const rte_be32_t target = arp->arp_data.arp_tip;
   arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
   arp->arp_data.arp_tha = arp->arp_data.arp_sha;
-  arp->arp_data.arp_tip = sender;
+  arp->arp_data.arp_tip = arp->arp_data.arp_sip;
   rte_ether_addr_copy(&p.mac, &arp->arp_data.arp_sha);
   arp->arp_data.arp_sip = target;
   rte_ether_addr_copy(&f.eth->src_addr, &f.eth->dst_addr);
   rte_ether_addr_copy(&p.mac, &f.eth->src_addr);
   ++ctx.counters.arpReplies;
-  enqueueTx(ctx, port, m);
 }
 
 /// Answers an ICMP echo request to one of our addresses in place.

@@ -17,6 +17,10 @@ namespace nicproxy {
 /// Broadcasts "who has `target`" on port index `port`.
 void sendArpRequest(WorkerContext& ctx, uint16_t port, rte_be32_t target);
 
+/// Turns the ARP request in `f` into port `port`'s answer that it holds `target`, in place
+/// (both the ARP and the Ethernet header), and counts it. The caller sends it.
+void answerArpInPlace(WorkerContext& ctx, uint16_t port, const ParsedFrame& f);
+
 /// Tells the neighbour table what the sender said (hearArpSender: learns only answers
 /// to our own requests) and answers requests for the port address and for external / LB
 /// IPs in the port's subnet that no other host answers for (arpTargetOf).

@@ -87,6 +87,13 @@ struct PortInfo {
   }
 };
 
+/// True for an address this node takes on port `port`: the port's own (SNAT) addresses,
+/// and every VIP, external or LB IP of `services` (null: none published yet). Anything
+/// else is not nicproxy's (dropped, or the kernel's with an exception path).
+inline bool isNodeAddress(const PortInfo& port, const FastServiceTable* services, rte_be32_t address) {
+  return port.isOwnAddress(address) || (services != nullptr && services->localAddressFlags(address) != 0);
+}
+
 /// Which ingress checks the workers run on every frame (ingress_filter.hpp); all on by
 /// default, each can be switched off (dpdk.ingress.*, nicproxy-bench --ingress-checks).
 struct IngressChecks {

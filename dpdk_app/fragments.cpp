@@ -103,8 +103,7 @@ rte_mbuf* reassembleFragment(WorkerContext& ctx, const FastServiceTable* service
   // nicproxy routes nothing but its own addresses: a datagram to another one would be
   // dropped once whole, so its fragments take no room in the table.
   const rte_be32_t destination = f.ip->dst_addr;
-  if (!ctx.plane->ports[rxPort].isOwnAddress(destination) &&
-      (services == nullptr || services->localAddressFlags(destination) == 0)) {
+  if (!isNodeAddress(ctx.plane->ports[rxPort], services, destination)) {
     dropPacket(ctx, m, DropReason::NotForUs);
     return nullptr;
   }

@@ -177,7 +177,7 @@ bool backendSide(const DataPlane& plane, const ServiceEntry& service, const Back
 [[gnu::noinline]] bool fragmentForKernel(const PortInfo& port, const FastServiceTable* services, const ParsedFrame& f) {
   const rte_be32_t destination = f.ip->dst_addr;
   if (destination == port.address) return f.protocol != IPPROTO_TCP && f.protocol != IPPROTO_UDP;
-  return !port.isOwnAddress(destination) && (services == nullptr || services->localAddressFlags(destination) == 0);
+  return !isNodeAddress(port, services, destination);
 }
 
 /// A packet that matched no connection: a new connection to a service, a reject, or a drop.
@@ -190,8 +190,7 @@ void handleNewConnection(WorkerContext& ctx, const FastServiceTable* services, c
     // without one, dropped as before (sendToKernel's `otherwise`).
     const PortInfo& port = ctx.plane->ports[rxPort];
     const rte_be32_t destination = f.ip->dst_addr;
-    const bool local = port.isOwnAddress(destination) ||
-                       (services != nullptr && services->localAddressFlags(destination) != 0);
+    const bool local = isNodeAddress(port, services, destination);
     const bool kernels = destination == port.address;
     if (!local) {
       sendToKernel(ctx, rxPort, m, DropReason::NotForUs);
@@ -368,8 +367,7 @@ void processBurst(WorkerContext& ctx, const FastServiceTable* services, uint16_t
       if (isIcmpError(icmpHeader(f)->icmp_type)) {
         handleIcmpError(ctx, services, rxPort, m, f, now);
       } else {
-        const bool local = port.isOwnAddress(f.ip->dst_addr) ||
-                           (services != nullptr && services->localAddressFlags(f.ip->dst_addr) != 0);
+        const bool local = isNodeAddress(port, services, f.ip->dst_addr);
         if (hasExceptionPath(ctx, rxPort) && (!local || f.ip->dst_addr == port.address)) {
           // The kernel answers pings to the port address now, and routes what is not ours.
           sendToKernel(ctx, rxPort, m, DropReason::NotForUs);

@@ -167,6 +167,15 @@ struct Tally {
   double switchedShare() const {
     return static_cast<double>(switchedBursts) / static_cast<double>(std::max<uint64_t>(1, bursts));
   }
+  Tally& operator+=(const Tally& t) {
+    cycles += t.cycles;
+    packets += t.packets;
+    cleanCycles += t.cleanCycles;
+    cleanPackets += t.cleanPackets;
+    bursts += t.bursts;
+    switchedBursts += t.switchedBursts;
+    return *this;
+  }
 };
 
 struct Result {
@@ -347,11 +356,7 @@ int runLane(void* arg) {
         lane.ctx.plane->ingress = kComparedChecks[c].checks;
         Tally t;
         drive(lane, chunk, false, established, t);
-        Tally& sum = lane.compared[c];
-        sum.cycles += t.cycles;
-        sum.packets += t.packets;
-        sum.cleanCycles += t.cleanCycles;
-        sum.cleanPackets += t.cleanPackets;
+        lane.compared[c] += t;
         lane.comparedRounds[c].push_back(t.cleanPerPacket());
       }
     }
@@ -403,13 +408,7 @@ int runLane(void* arg) {
         };
         Tally t;
         drive(lane, chunk, false, mixed, t);
-        Tally& sum = lane.exception[c];
-        sum.cycles += t.cycles;
-        sum.packets += t.packets;
-        sum.cleanCycles += t.cleanCycles;
-        sum.cleanPackets += t.cleanPackets;
-        sum.bursts += t.bursts;
-        sum.switchedBursts += t.switchedBursts;
+        lane.exception[c] += t;
         lane.exceptionRounds[c].push_back(t.cleanPerPacket());
       }
     }
